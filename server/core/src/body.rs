@@ -1,0 +1,159 @@
+//! Domain payloads: one protobuf message per [`EventKind`].
+//!
+//! A body is bound to its header by SHA-256 and is never re-encoded after signing, so
+//! decoding is lenient: unknown fields (from a newer minor revision) are ignored.
+//! [`Body::encode`] is used only when authoring, before the hash is taken.
+//!
+//! Invariant: `Body::decode(kind, bytes)` accepts exactly the bytes that decode as the
+//! message of `kind`, and `Body::kind` of the result is `kind`.
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::proto;
+use crate::EventKind;
+
+macro_rules! bodies {
+    ($($variant:ident => $message:ident),* $(,)?) => {
+        /// A decoded body of any kind.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Body {
+            $(
+                #[allow(missing_docs)]
+                $variant(proto::$message),
+            )*
+        }
+
+        impl Body {
+            /// Decodes the body of an event of `kind`.
+            ///
+            /// # Errors
+            ///
+            /// [`BodyError`] when the bytes are not that kind's message.
+            pub fn decode(kind: EventKind, bytes: &[u8]) -> Result<Body, BodyError> {
+                match kind {
+                    $(
+                        EventKind::$variant => proto::$message::decode(bytes)
+                            .map(Body::$variant)
+                            .map_err(|err| BodyError::Malformed { kind, detail: err.to_string() }),
+                    )*
+                    EventKind::Unspecified => Err(BodyError::UnspecifiedKind),
+                }
+            }
+
+            /// The kind this body belongs to.
+            pub fn kind(&self) -> EventKind {
+                match self {
+                    $(Body::$variant(_) => EventKind::$variant,)*
+                }
+            }
+
+            /// Encodes the body (authoring only; received bodies keep their bytes).
+            pub fn encode(&self) -> Bytes {
+                match self {
+                    $(Body::$variant(message) => Bytes::from(message.encode_to_vec()),)*
+                }
+            }
+        }
+    };
+}
+
+bodies! {
+    ReplicaEnrolled => ReplicaEnrolled,
+    ReplicaRevoked => ReplicaRevoked,
+    Receipt => Receipt,
+    EquivocationProof => EquivocationProof,
+    CampaignOpened => CampaignOpened,
+    MemberRegistered => MemberRegistered,
+    RecordCorrected => RecordCorrected,
+    RecordFlagged => RecordFlagged,
+    ArchiveReviewed => ArchiveReviewed,
+    ContactStatusAssessed => ContactStatusAssessed,
+    TransferStubChecked => TransferStubChecked,
+    ConductNoted => ConductNoted,
+    StatsDiscrepancyFound => StatsDiscrepancyFound,
+    StatsDiscrepancyResolved => StatsDiscrepancyResolved,
+    FormSignedOff => FormSignedOff,
+    ContactAttempted => ContactAttempted,
+    MemberLocated => MemberLocated,
+    ReceivingUnitConfirmed => ReceivingUnitConfirmed,
+    ManagementActionTaken => ManagementActionTaken,
+    DispositionProposed => DispositionProposed,
+    DispositionInvestigated => DispositionInvestigated,
+    DispositionPreReviewed => DispositionPreReviewed,
+    DispositionVoted => DispositionVoted,
+    DispositionApproved => DispositionApproved,
+    DispositionRejected => DispositionRejected,
+    DispositionFiled => DispositionFiled,
+    DispositionAppealed => DispositionAppealed,
+    CorrectionPeriodReviewed => CorrectionPeriodReviewed,
+    ViolationReferred => ViolationReferred,
+    ArchiveMaterialAdded => ArchiveMaterialAdded,
+    ReportSubmitted => ReportSubmitted,
+    SpotCheckRecorded => SpotCheckRecorded,
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The bytes are not the message of the kind.
+    #[error("body is not a valid {kind:?} message: {detail}")]
+    Malformed {
+        /// The kind named by the header.
+        kind: EventKind,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// Kind 0 has no body type.
+    #[error("event kind is unspecified")]
+    UnspecifiedKind,
+}
+
+/// True for kinds that never carry personal data and always travel in full
+/// (DESIGN.md section 5): every replica must be able to verify every key it meets.
+pub fn is_infrastructure(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ReplicaEnrolled
+            | EventKind::ReplicaRevoked
+            | EventKind::Receipt
+            | EventKind::EquivocationProof
+            | EventKind::CampaignOpened
+    )
+}
+
+/// Every kind, in wire order (for tests and help text).
+pub const ALL_KINDS: &[EventKind] = &[
+    EventKind::ReplicaEnrolled,
+    EventKind::ReplicaRevoked,
+    EventKind::Receipt,
+    EventKind::EquivocationProof,
+    EventKind::CampaignOpened,
+    EventKind::MemberRegistered,
+    EventKind::RecordCorrected,
+    EventKind::RecordFlagged,
+    EventKind::ArchiveReviewed,
+    EventKind::ContactStatusAssessed,
+    EventKind::TransferStubChecked,
+    EventKind::ConductNoted,
+    EventKind::StatsDiscrepancyFound,
+    EventKind::StatsDiscrepancyResolved,
+    EventKind::FormSignedOff,
+    EventKind::ContactAttempted,
+    EventKind::MemberLocated,
+    EventKind::ReceivingUnitConfirmed,
+    EventKind::ManagementActionTaken,
+    EventKind::DispositionProposed,
+    EventKind::DispositionInvestigated,
+    EventKind::DispositionPreReviewed,
+    EventKind::DispositionVoted,
+    EventKind::DispositionApproved,
+    EventKind::DispositionRejected,
+    EventKind::DispositionFiled,
+    EventKind::DispositionAppealed,
+    EventKind::CorrectionPeriodReviewed,
+    EventKind::ViolationReferred,
+    EventKind::ArchiveMaterialAdded,
+    EventKind::ReportSubmitted,
+    EventKind::SpotCheckRecorded,
+];

@@ -1,0 +1,183 @@
+//! The only producer of bytes that rollcall signs or stores.
+//!
+//! Headers use the protobuf encoding of `rollcall.v1.EventHeader`, made canonical by
+//! rule: fields in field-number order, default values omitted, minimal varints, no
+//! unknown fields. prost's encoder produces exactly that; the decoder enforces it by
+//! re-encoding what it decoded and refusing any difference, so every accepted header
+//! re-encodes to itself and two encodings of one header cannot both verify.
+//!
+//! The envelope (`SignedEvent`: header, signature, body) is also canonical, but it is
+//! not signed; only its three byte strings matter, and they are kept as received.
+//!
+//! Bodies are bound by hash and never re-encoded after signing, so their decoding is
+//! lenient (see [`crate::body`]).
+
+use bytes::Bytes;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::event::{BodyHash, EventHash, EventId, Header, ReplicaId, Seq, SignedEvent};
+use crate::hlc::HlcTime;
+use crate::limits::{AUTHOR_BYTES_MAX, BODY_BYTES_MAX, HEADER_BYTES_MAX};
+use crate::proto;
+use crate::unit::UnitPath;
+use crate::EventKind;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The bytes are not a protobuf message of the expected type.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The header decoded but does not re-encode to the same bytes.
+    #[error("header is not canonically encoded")]
+    NonCanonical,
+    /// A fixed-size field has the wrong length.
+    #[error("{field} is {len} bytes, expected {expected}")]
+    FieldLength {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The required length.
+        expected: usize,
+    },
+    /// The header's unit path is invalid.
+    #[error("invalid unit path: {0}")]
+    UnitPath(#[from] crate::unit::UnitPathError),
+    /// The kind is not one this build knows.
+    #[error("unknown event kind {0}")]
+    UnknownKind(i32),
+    /// A size limit was exceeded.
+    #[error("{what} is {len} bytes, more than {max}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Encodes a header to its canonical bytes.
+pub fn encode_header(header: &Header) -> Bytes {
+    let message = proto::EventHeader {
+        format_version: header.format_version,
+        event_id: Bytes::copy_from_slice(&header.event_id.0),
+        replica: Bytes::copy_from_slice(&header.replica.0),
+        seq: header.seq.0,
+        prev: Bytes::copy_from_slice(&header.prev.0),
+        hlc_wall_ms: header.hlc.wall_ms,
+        hlc_logical: header.hlc.logical,
+        unit_path: header.unit_path.as_str().to_string(),
+        kind: header.kind as i32,
+        body_hash: Bytes::copy_from_slice(&header.body_hash.0),
+        author: header.author.clone(),
+    };
+    Bytes::from(message.encode_to_vec())
+}
+
+/// Decodes canonical header bytes.
+///
+/// # Errors
+///
+/// [`CodecError`] for malformed, non-canonical or out-of-range input.
+pub fn decode_header(bytes: &[u8]) -> Result<Header, CodecError> {
+    if bytes.len() > HEADER_BYTES_MAX {
+        return Err(CodecError::TooLarge { what: "header", len: bytes.len(), max: HEADER_BYTES_MAX });
+    }
+    let message = proto::EventHeader::decode(bytes)
+        .map_err(|err| CodecError::Malformed { what: "header", detail: err.to_string() })?;
+    if message.encode_to_vec() != bytes {
+        return Err(CodecError::NonCanonical);
+    }
+    let kind = EventKind::try_from(message.kind).map_err(|_| CodecError::UnknownKind(message.kind))?;
+    if kind == EventKind::Unspecified {
+        return Err(CodecError::UnknownKind(message.kind));
+    }
+    if message.author.len() > AUTHOR_BYTES_MAX {
+        return Err(CodecError::TooLarge {
+            what: "author",
+            len: message.author.len(),
+            max: AUTHOR_BYTES_MAX,
+        });
+    }
+    Ok(Header {
+        format_version: message.format_version,
+        event_id: EventId(fixed("event_id", &message.event_id)?),
+        replica: ReplicaId(fixed("replica", &message.replica)?),
+        seq: Seq(message.seq),
+        prev: EventHash(fixed("prev", &message.prev)?),
+        hlc: HlcTime { wall_ms: message.hlc_wall_ms, logical: message.hlc_logical },
+        unit_path: UnitPath::parse(&message.unit_path)?,
+        kind,
+        body_hash: BodyHash(fixed("body_hash", &message.body_hash)?),
+        author: message.author,
+    })
+}
+
+/// Encodes the envelope that is stored and sent.
+pub fn encode_signed(event: &SignedEvent) -> Vec<u8> {
+    to_proto(event).encode_to_vec()
+}
+
+/// The envelope as a protobuf message, for embedding in RPC messages.
+pub fn to_proto(event: &SignedEvent) -> proto::SignedEvent {
+    proto::SignedEvent {
+        header: event.header.clone(),
+        signature: event.signature.clone(),
+        body: event.body.clone(),
+    }
+}
+
+/// From an RPC message. Checks only sizes; [`crate::verify`] checks the rest.
+///
+/// # Errors
+///
+/// [`CodecError::TooLarge`] when a part exceeds its limit.
+pub fn from_proto(message: proto::SignedEvent) -> Result<SignedEvent, CodecError> {
+    if message.header.len() > HEADER_BYTES_MAX {
+        return Err(CodecError::TooLarge {
+            what: "header",
+            len: message.header.len(),
+            max: HEADER_BYTES_MAX,
+        });
+    }
+    if let Some(body) = &message.body
+        && body.len() > BODY_BYTES_MAX
+    {
+        return Err(CodecError::TooLarge { what: "body", len: body.len(), max: BODY_BYTES_MAX });
+    }
+    Ok(SignedEvent { header: message.header, signature: message.signature, body: message.body })
+}
+
+/// Decodes a stored or received envelope.
+///
+/// # Errors
+///
+/// [`CodecError`] for malformed or oversized input.
+pub fn decode_signed(bytes: &[u8]) -> Result<SignedEvent, CodecError> {
+    let message = proto::SignedEvent::decode(bytes)
+        .map_err(|err| CodecError::Malformed { what: "signed event", detail: err.to_string() })?;
+    from_proto(message)
+}
+
+/// SHA-256 of a header's bytes.
+pub fn event_hash(header_bytes: &[u8]) -> EventHash {
+    EventHash(Sha256::digest(header_bytes).into())
+}
+
+/// SHA-256 of a body's bytes.
+pub fn body_hash(body: &[u8]) -> BodyHash {
+    BodyHash(Sha256::digest(body).into())
+}
+
+fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], CodecError> {
+    bytes.try_into().map_err(|_| CodecError::FieldLength { field, len: bytes.len(), expected: N })
+}

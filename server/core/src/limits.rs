@@ -1,0 +1,36 @@
+//! Every bound rollcall keeps, with its unit and rationale (TigerBeetle: put a limit on
+//! everything). The shell passes these to the places that enforce them.
+
+/// Largest encoded header accepted, in bytes. A header is ~200 bytes; unit paths and
+/// author names are bounded below, so 4 KiB is generous and stops memory abuse.
+pub const HEADER_BYTES_MAX: usize = 4 * 1024;
+
+/// Largest body accepted, in bytes. The largest legitimate body is a report of a table
+/// (a few hundred cells) or an imported member form; 256 KiB leaves room for both.
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+
+/// Longest unit path, in bytes.
+pub const UNIT_PATH_BYTES_MAX: usize = 256;
+
+/// Deepest unit path: province / university / college / branch, plus two spare levels
+/// for sub-branches (党小组) should a province need them.
+pub const UNIT_PATH_DEPTH_MAX: usize = 6;
+
+/// Longest author identifier, in bytes.
+pub const AUTHOR_BYTES_MAX: usize = 128;
+
+/// Most events one append request may carry (all committed atomically).
+pub const DRAFTS_PER_APPEND_MAX: usize = 4096;
+
+/// Most events the store's writer commits in one group (one fsync).
+pub const EVENTS_PER_COMMIT_MAX: usize = 8192;
+
+/// Most events in one read or sync response message.
+pub const EVENTS_PER_MESSAGE_MAX: usize = 512;
+
+/// Largest gRPC message, in bytes: a full batch of maximal events fits in 16 MiB only
+/// when bodies are small, so batches are cut by bytes too (see `MESSAGE_BYTES_TARGET`).
+pub const MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// A response batch is closed once it holds this many bytes.
+pub const MESSAGE_BYTES_TARGET: usize = 1024 * 1024;

@@ -1,0 +1,259 @@
+//! Unit paths and levels: where an event belongs in the organisation tree.
+//!
+//! A unit path is a `/`-separated list of segments from the province down, e.g.
+//! `hb/whu/cs/b01`. Depth 1 is the province, 2 a university, 3 a college, 4 a branch.
+//! Segments are lowercase ASCII letters, digits, `-` and `_`, so that paths compare
+//! byte-wise and never need escaping in keys, logs or URLs.
+//!
+//! Invariant: a `UnitPath` value is always valid; `is_within` is prefix-on-segment.
+
+use std::fmt;
+
+use crate::limits::{UNIT_PATH_BYTES_MAX, UNIT_PATH_DEPTH_MAX};
+
+/// A validated unit path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitPath(String);
+
+/// Why a unit path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitPathError {
+    /// The path is empty.
+    #[error("unit path is empty")]
+    Empty,
+    /// The path is longer than `UNIT_PATH_BYTES_MAX`.
+    #[error("unit path is {len} bytes, more than {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The path has more segments than `UNIT_PATH_DEPTH_MAX`.
+    #[error("unit path has {depth} levels, more than {max}")]
+    TooDeep {
+        /// Its depth.
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A segment is empty or has a character outside `[a-z0-9_-]`.
+    #[error("unit path segment {segment:?} must be lowercase letters, digits, '-' or '_'")]
+    BadSegment {
+        /// The offending segment.
+        segment: String,
+    },
+}
+
+impl UnitPath {
+    /// Parses and validates a path.
+    ///
+    /// # Errors
+    ///
+    /// [`UnitPathError`] says what is wrong.
+    pub fn parse(text: &str) -> Result<UnitPath, UnitPathError> {
+        if text.is_empty() {
+            return Err(UnitPathError::Empty);
+        }
+        if text.len() > UNIT_PATH_BYTES_MAX {
+            return Err(UnitPathError::TooLong { len: text.len(), max: UNIT_PATH_BYTES_MAX });
+        }
+        let depth = text.split('/').count();
+        if depth > UNIT_PATH_DEPTH_MAX {
+            return Err(UnitPathError::TooDeep { depth, max: UNIT_PATH_DEPTH_MAX });
+        }
+        for segment in text.split('/') {
+            let valid = !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(UnitPathError::BadSegment { segment: segment.to_string() });
+            }
+        }
+        Ok(UnitPath(text.to_string()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Number of segments: 1 for the province.
+    pub fn depth(&self) -> usize {
+        self.0.split('/').count()
+    }
+
+    /// The level this depth stands for, if it is one of the four.
+    pub fn level(&self) -> Option<Level> {
+        Level::from_depth(self.depth())
+    }
+
+    /// The parent unit, `None` for the province.
+    pub fn parent(&self) -> Option<UnitPath> {
+        self.0.rfind('/').map(|idx| UnitPath(self.0[..idx].to_string()))
+    }
+
+    /// True if `self` is `ancestor` or inside its subtree.
+    pub fn is_within(&self, ancestor: &UnitPath) -> bool {
+        self.0 == ancestor.0
+            || (self.0.len() > ancestor.0.len()
+                && self.0.starts_with(&ancestor.0)
+                && self.0.as_bytes()[ancestor.0.len()] == b'/')
+    }
+
+    /// The child of `self` named `segment`.
+    ///
+    /// # Errors
+    ///
+    /// [`UnitPathError`] when the result would be invalid.
+    pub fn child(&self, segment: &str) -> Result<UnitPath, UnitPathError> {
+        UnitPath::parse(&format!("{}/{}", self.0, segment))
+    }
+}
+
+impl fmt::Display for UnitPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for UnitPath {
+    type Err = UnitPathError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        UnitPath::parse(text)
+    }
+}
+
+/// A level of the organisation tree, each with its own authority (DOMAIN.md section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// 省委组织部 / 省委教育工委.
+    Province,
+    /// 高校党委.
+    University,
+    /// 院系党委 / 党总支.
+    College,
+    /// 党支部.
+    Branch,
+}
+
+impl Level {
+    /// The level of a unit path of this depth.
+    pub fn from_depth(depth: usize) -> Option<Level> {
+        match depth {
+            1 => Some(Level::Province),
+            2 => Some(Level::University),
+            3 => Some(Level::College),
+            4 => Some(Level::Branch),
+            _ => None,
+        }
+    }
+
+    /// The depth of unit paths at this level.
+    pub fn depth(self) -> usize {
+        match self {
+            Level::Province => 1,
+            Level::University => 2,
+            Level::College => 3,
+            Level::Branch => 4,
+        }
+    }
+
+    /// The lowercase English name used in configs and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::University => "university",
+            Level::College => "college",
+            Level::Branch => "branch",
+        }
+    }
+
+    /// The Chinese name shown to users.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Level::Province => "省级",
+            Level::University => "高校",
+            Level::College => "院系",
+            Level::Branch => "党支部",
+        }
+    }
+
+    /// The wire value.
+    pub fn to_proto(self) -> crate::proto::Level {
+        match self {
+            Level::Province => crate::proto::Level::Province,
+            Level::University => crate::proto::Level::University,
+            Level::College => crate::proto::Level::College,
+            Level::Branch => crate::proto::Level::Branch,
+        }
+    }
+
+    /// From the wire value; `None` for unspecified.
+    pub fn from_proto(level: crate::proto::Level) -> Option<Level> {
+        match level {
+            crate::proto::Level::Unspecified => None,
+            crate::proto::Level::Province => Some(Level::Province),
+            crate::proto::Level::University => Some(Level::University),
+            crate::proto::Level::College => Some(Level::College),
+            crate::proto::Level::Branch => Some(Level::Branch),
+        }
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "province" => Ok(Level::Province),
+            "university" => Ok(Level::University),
+            "college" => Ok(Level::College),
+            "branch" => Ok(Level::Branch),
+            other => Err(format!(
+                "unknown level {other:?}: expected province, university, college or branch"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paths validate segment by segment, and subtree membership respects segment
+    /// boundaries (`hb/w` is not inside `hb/whu`).
+    #[test]
+    fn parse_and_subtree() {
+        let cases: &[(&str, bool)] = &[
+            ("hb", true),
+            ("hb/whu/cs/b01", true),
+            ("", false),
+            ("hb//x", false),
+            ("HB", false),
+            ("hb/计算机", false),
+            ("a/b/c/d/e/f/g", false),
+        ];
+        for (text, ok) in cases {
+            assert_eq!(UnitPath::parse(text).is_ok(), *ok, "{text}");
+        }
+        let whu = UnitPath::parse("hb/whu").expect("valid");
+        let cs = UnitPath::parse("hb/whu/cs").expect("valid");
+        let w = UnitPath::parse("hb/w").expect("valid");
+        let whux = UnitPath::parse("hb/whux").expect("valid");
+        assert!(cs.is_within(&whu));
+        assert!(whu.is_within(&whu));
+        assert!(!whu.is_within(&cs));
+        assert!(!whux.is_within(&whu));
+        assert!(!whu.is_within(&w));
+        assert_eq!(cs.parent(), Some(whu.clone()));
+        assert_eq!(cs.level(), Some(Level::College));
+        assert_eq!(UnitPath::parse("hb").expect("valid").parent(), None);
+    }
+}

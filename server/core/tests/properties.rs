@@ -1,0 +1,246 @@
+//! Property tests of the event format: codec round trips, canonicality, single-bit
+//! flips, and chain rules. Run with `cargo test -p rollcall-core`; failures are
+//! persisted under `proptest-regressions/`.
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+use prost::Message;
+use rollcall_core::body::{ALL_KINDS, Body};
+use rollcall_core::codec::{self, decode_header, encode_header};
+use rollcall_core::log::{ChainError, Draft, Head, LocalWriter, check_next};
+use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, SignedEvent, UnitPath, proto, verify};
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn replica_of(key: &SigningKey) -> ReplicaId {
+    ReplicaId(key.verifying_key().to_bytes())
+}
+
+fn arb_unit_path() -> impl Strategy<Value = UnitPath> {
+    prop::collection::vec("[a-z0-9_-]{1,8}", 1..5)
+        .prop_map(|segments| UnitPath::parse(&segments.join("/")).expect("generated valid"))
+}
+
+fn arb_kind() -> impl Strategy<Value = EventKind> {
+    prop::sample::select(ALL_KINDS.to_vec())
+}
+
+/// A body that decodes as its kind: a note-like string in the right message.
+fn body_for(kind: EventKind, text: &str) -> Bytes {
+    let member_id = text.to_string();
+    let body = match kind {
+        EventKind::MemberRegistered => Body::MemberRegistered(proto::MemberRegistered {
+            member_id,
+            form: Some(proto::MemberForm { name: text.to_string(), ..Default::default() }),
+            source: 1,
+        }),
+        EventKind::ContactAttempted => Body::ContactAttempted(proto::ContactAttempted {
+            member_id,
+            method: proto::ContactMethod::Phone as i32,
+            note: text.to_string(),
+            ..Default::default()
+        }),
+        EventKind::ConductNoted => Body::ConductNoted(proto::ConductNoted {
+            member_id,
+            summary: text.to_string(),
+            violation_reported: true,
+        }),
+        // Every message's default is a valid (empty) encoding of that kind.
+        _ => return Bytes::new(),
+    };
+    body.encode()
+}
+
+fn arb_draft() -> impl Strategy<Value = Draft> {
+    (arb_unit_path(), arb_kind(), "[a-z0-9 ]{0,40}", "[a-z0-9.:]{0,20}").prop_map(
+        |(unit_path, kind, text, author)| Draft { unit_path, kind, body: body_for(kind, &text), author },
+    )
+}
+
+/// Builds a chain of `drafts` signed by `key`, at increasing times.
+fn chain(key: &SigningKey, drafts: Vec<Draft>) -> Vec<SignedEvent> {
+    let mut writer = LocalWriter::new(replica_of(key), Head::EMPTY, HlcTime::default());
+    drafts
+        .into_iter()
+        .enumerate()
+        .map(|(idx, draft)| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(idx as u64 + 1).to_be_bytes());
+            let prepared = writer
+                .prepare(1_700_000_000_000 + idx as u64, EventId(id), draft)
+                .expect("generated drafts are valid");
+            prepared.sign(key).to_signed()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Goal: the header codec round-trips. Method: author an event from an arbitrary
+    /// draft, decode its header bytes, re-encode, compare bytes and values.
+    #[test]
+    fn header_round_trip(draft in arb_draft(), seed in any::<u8>()) {
+        let events = chain(&key(seed), vec![draft]);
+        let header = decode_header(&events[0].header).expect("own header decodes");
+        prop_assert_eq!(encode_header(&header), events[0].header.clone());
+        let envelope = codec::encode_signed(&events[0]);
+        prop_assert_eq!(codec::decode_signed(&envelope).expect("own envelope decodes"), events[0].clone());
+    }
+
+    /// Goal: canonicality. Method: feed arbitrary bytes to the header decoder; whatever
+    /// it accepts must re-encode to exactly the same bytes.
+    #[test]
+    fn accepted_header_bytes_reencode_to_themselves(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(header) = decode_header(&bytes) {
+            let reencoded = encode_header(&header);
+            prop_assert_eq!(reencoded.as_ref(), bytes.as_slice());
+        }
+    }
+
+    /// Goal: canonicality against the most likely attack: the same header re-encoded with
+    /// a field appended (unknown field) or duplicated must be rejected.
+    #[test]
+    fn non_canonical_header_is_rejected(draft in arb_draft(), extra_field in 12u32..100, value in 1u64..1000) {
+        let events = chain(&key(1), vec![draft]);
+        let mut bytes = events[0].header.to_vec();
+        prost::encoding::uint64::encode(extra_field, &value, &mut bytes);
+        prop_assert!(decode_header(&bytes).is_err());
+        let mut duplicated = events[0].header.to_vec();
+        prost::encoding::uint64::encode(4, &7, &mut duplicated);
+        prop_assert!(decode_header(&duplicated).is_err());
+    }
+
+    /// Goal: every single-bit flip of a signed event is rejected. Method: flip each bit
+    /// of the header, the signature and the body in turn and verify.
+    #[test]
+    fn every_bit_flip_is_rejected(draft in arb_draft(), seed in any::<u8>()) {
+        let event = chain(&key(seed), vec![draft]).remove(0);
+        prop_assert!(verify(&event).is_ok());
+        let parts = [event.header.clone(), event.signature.clone(), event.body.clone().unwrap_or_default()];
+        for (part_idx, part) in parts.iter().enumerate() {
+            for bit in 0..part.len() * 8 {
+                let mut flipped = part.to_vec();
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                let mut tampered = event.clone();
+                match part_idx {
+                    0 => tampered.header = Bytes::from(flipped),
+                    1 => tampered.signature = Bytes::from(flipped),
+                    _ => tampered.body = Some(Bytes::from(flipped)),
+                }
+                prop_assert!(verify(&tampered).is_err(), "part {} bit {} accepted", part_idx, bit);
+            }
+        }
+    }
+
+    /// Goal: chain rules. Method: build a valid chain, then check that it is accepted in
+    /// order, and that a gap, a reordering and a wrong prev are each rejected with
+    /// their named reason.
+    #[test]
+    fn chain_breaks_are_rejected(drafts in prop::collection::vec(arb_draft(), 4..8), skip in 1usize..3) {
+        let k = key(7);
+        let replica = replica_of(&k);
+        let events: Vec<_> = chain(&k, drafts).iter().map(|e| verify(e).expect("valid")).collect();
+        let mut head = Head::EMPTY;
+        for event in &events {
+            prop_assert_eq!(check_next(replica, &head, event), Ok(()));
+            head = Head::of(event);
+        }
+        // Gap: skip `skip` events after the first.
+        let first = Head::of(&events[0]);
+        let skipped = &events[1 + skip];
+        let gap_is_rejected = matches!(check_next(replica, &first, skipped), Err(ChainError::Gap { .. }));
+        prop_assert!(gap_is_rejected);
+        // Reordering: an earlier event after a later head.
+        let later = Head::of(&events[2]);
+        let reorder_is_rejected =
+            matches!(check_next(replica, &later, &events[1]), Err(ChainError::NotAfterHead { .. }));
+        prop_assert!(reorder_is_rejected);
+        // Wrong prev: a head with the right seq but another hash (a fork).
+        let forked = Head { seq: events[0].seq(), hash: events[1].hash() };
+        let fork_is_rejected =
+            matches!(check_next(replica, &forked, &events[1]), Err(ChainError::PrevMismatch { .. }));
+        prop_assert!(fork_is_rejected);
+        // Another replica's event never extends this log.
+        let other = chain(&key(8), vec![Draft { unit_path: UnitPath::parse("hb").expect("valid"), kind: EventKind::ConductNoted, body: Bytes::new(), author: String::new() }]);
+        let other = verify(&other[0]).expect("valid");
+        let wrong_replica_is_rejected =
+            matches!(check_next(replica, &Head::EMPTY, &other), Err(ChainError::WrongReplica { .. }));
+        prop_assert!(wrong_replica_is_rejected);
+    }
+
+    /// Goal: decoders never panic on arbitrary input (the fuzz harness's property on stable).
+    #[test]
+    fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), kind in arb_kind()) {
+        let _ = codec::decode_signed(&bytes);
+        let _ = decode_header(&bytes);
+        let _ = Body::decode(kind, &bytes);
+    }
+}
+
+/// Goal: each verification failure has its own name. Method: build one bad event per
+/// reason by hand.
+#[test]
+fn verification_failures_are_named() {
+    use rollcall_core::VerifyError;
+    let k = key(3);
+    let draft = Draft {
+        unit_path: UnitPath::parse("hb/whu").expect("valid"),
+        kind: EventKind::ConductNoted,
+        body: body_for(EventKind::ConductNoted, "x"),
+        author: "staff-1".into(),
+    };
+    let good = chain(&k, vec![draft]).remove(0);
+    let header = decode_header(&good.header).expect("valid");
+
+    let mut short_signature = good.clone();
+    short_signature.signature = Bytes::from_static(&[0; 10]);
+    assert!(matches!(verify(&short_signature), Err(VerifyError::SignatureLength { len: 10 })));
+
+    let mut wrong_body = good.clone();
+    wrong_body.body = Some(Bytes::from_static(b"other"));
+    assert!(matches!(verify(&wrong_body), Err(VerifyError::BodyHashMismatch { .. })));
+
+    let stub = SignedEvent { body: None, ..good.clone() };
+    assert!(verify(&stub).expect("a stub verifies").is_stub());
+
+    // A header from a future format, validly signed.
+    let mut future = header.clone();
+    future.format_version = 2;
+    let bytes = encode_header(&future);
+    let signature = ed25519_dalek::Signer::sign(&k, &bytes).to_bytes();
+    let future_event = SignedEvent { header: bytes, signature: Bytes::copy_from_slice(&signature), body: None };
+    assert!(matches!(
+        verify(&future_event),
+        Err(VerifyError::UnsupportedFormatVersion { found: 2, supported: 1 })
+    ));
+
+    // A validly signed header whose body hash matches bytes that are not the kind's message.
+    let garbage = Bytes::from_static(&[0xff, 0xff, 0xff]);
+    let mut lying = header.clone();
+    lying.body_hash = codec::body_hash(&garbage);
+    let bytes = encode_header(&lying);
+    let signature = ed25519_dalek::Signer::sign(&k, &bytes).to_bytes();
+    let lying_event =
+        SignedEvent { header: bytes, signature: Bytes::copy_from_slice(&signature), body: Some(garbage) };
+    assert!(matches!(verify(&lying_event), Err(VerifyError::Body { .. })));
+
+    // A draft whose body is not its kind's message is refused before signing.
+    let mut writer = LocalWriter::new(replica_of(&k), Head::EMPTY, HlcTime::default());
+    let bad_draft = Draft {
+        unit_path: UnitPath::parse("hb").expect("valid"),
+        kind: EventKind::MemberRegistered,
+        body: Bytes::from_static(&[0x0a, 0xff]),
+        author: String::new(),
+    };
+    assert!(writer.prepare(0, EventId([1; 16]), bad_draft).is_err());
+    assert_eq!(writer.head(), Head::EMPTY);
+
+    // The envelope decoder reports malformed bytes.
+    let truncated = proto::SignedEvent { header: good.header.clone(), signature: good.signature.clone(), body: None }
+        .encode_to_vec();
+    assert!(codec::decode_signed(&truncated[..truncated.len() - 3]).is_err());
+}
