@@ -1,1 +1,154 @@
-fn main() {}
+//! `rollcall-node`: initialise and run a rollcall node.
+//!
+//! Exit codes: 0 success; 1 the node failed while running; 2 bad usage, configuration
+//! or key (the message names the file and the key).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rollcall_core::{Level, UnitPath};
+use rollcall_server::config::{self, Config};
+use rollcall_server::{Node, NodeError, telemetry, tls_incoming};
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall-node",
+    version,
+    about = "rollcall node: keeps the signed event log of the Party-membership audit (党员组织关系集中排查) for one unit",
+    long_about = "rollcall node: keeps the signed, hash-chained event log of the Party-membership audit \
+(党员组织关系集中排查) for one unit of the organisation tree (province, university, college or branch), \
+stores it in RocksDB and serves it over gRPC with mutual TLS.\n\n\
+Start with `rollcall-node init`, then `rollcall-node run`."
+)]
+struct Cli {
+    /// Log as JSON lines instead of text (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a node directory: replica key (mode 0600), operator key, commented rollcall.toml.
+    #[command(after_help = "Example:\n  rollcall-node init --dir /var/lib/rollcall --unit hb/whu --level university")]
+    Init {
+        /// The node directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The unit this node serves: segments from the province down, e.g. hb/whu/cs.
+        #[arg(long)]
+        unit: UnitPath,
+        /// province, university, college or branch (must match the unit's depth).
+        #[arg(long)]
+        level: Level,
+        /// Address to listen on (host:port; port 0 picks a free port).
+        #[arg(long, default_value = config::DEFAULT_LISTEN)]
+        listen: String,
+    },
+    /// Run the node until SIGINT or SIGTERM. Prints `listening ADDRESS REPLICA` on stdout once ready.
+    #[command(after_help = "Example:\n  rollcall-node run --dir /var/lib/rollcall")]
+    Run {
+        /// The node directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Override [listen] address from the config.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_json);
+    match cli.command {
+        Command::Init { dir, unit, level, listen } => match config::init(&dir, &unit, level, &listen) {
+            Ok((replica, operator)) => {
+                println!("initialised {} for {unit} ({level})", dir.display());
+                println!("replica  {}", replica.to_hex());
+                println!("operator {}", operator.to_hex());
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error, 2),
+        },
+        Command::Run { dir, listen } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error, 1),
+            };
+            runtime.block_on(run(dir, listen))
+        }
+    }
+}
+
+async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
+    let config = match Config::load(&dir, listen) {
+        Ok(config) => config,
+        Err(error) => return fail(&error, 2),
+    };
+    let node = match Node::open(&config) {
+        Ok(node) => node,
+        Err(error @ NodeError::Config(_)) => return fail(&error, 2),
+        Err(error) => return fail(&error, 1),
+    };
+    let tls = match node.server_tls() {
+        Ok(tls) => tls,
+        Err(error) => return fail(&error, 1),
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) => return fail(&format!("binding {}: {error}", config.listen), 1),
+    };
+    let address = match listener.local_addr() {
+        Ok(address) => address,
+        Err(error) => return fail(&error, 1),
+    };
+    let address_file = dir.join(config::ADDRESS_FILE);
+    let temporary = dir.join(format!("{}.tmp", config::ADDRESS_FILE));
+    if let Err(error) = std::fs::write(&temporary, format!("{address}\n")).and_then(|()| std::fs::rename(&temporary, &address_file)) {
+        return fail(&format!("writing {}: {error}", address_file.display()), 1);
+    }
+    let replica = node.info.replica;
+    tracing::info!(%address, replica = %replica.short(), unit = %config.unit, level = %config.level, "node listening");
+    println!("listening {address} {}", replica.to_hex());
+    let incoming = tls_incoming(listener, tls);
+    let result = node.serve(incoming, shutdown_signal()).await;
+    let _ = std::fs::remove_file(&address_file);
+    match result {
+        Ok(()) => {
+            tracing::info!("node stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error, 1),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("rollcall-node: {error:#}");
+    ExitCode::from(code)
+}

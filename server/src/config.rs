@@ -1,0 +1,351 @@
+//! Node configuration: `RawConfig` (serde, every field optional) merged from defaults,
+//! the TOML file and flags, then validated into a typed [`Config`] whose errors name
+//! the file and the key.
+//!
+//! Security-relevant settings have no silent defaults: the replica key file must exist
+//! and be private (mode 0600), and the unit and level must be stated.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use rollcall_core::{Level, ReplicaId, UnitPath};
+use serde::Deserialize;
+
+/// The config file's name inside a node directory.
+pub const CONFIG_FILE: &str = "rollcall.toml";
+/// The replica key's default file name inside a node directory.
+pub const REPLICA_KEY_FILE: &str = "replica.key";
+/// The operator key `init` creates for the local CLI.
+pub const OPERATOR_KEY_FILE: &str = "operator.key";
+/// The file a running node writes its bound address to.
+pub const ADDRESS_FILE: &str = "node.addr";
+/// The store's directory inside a node directory.
+pub const STORE_DIR: &str = "store";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// A configuration problem, naming the file and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("reading {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml said.
+        message: String,
+    },
+    /// A required key is missing.
+    #[error("reading {path}: missing key {key}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: &'static str,
+    },
+    /// A key has an invalid value.
+    #[error("reading {path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key file is missing, unreadable, malformed or not private.
+    #[error("key file {path}: {message}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing a new node directory failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The file as written: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[node]`.
+    #[serde(default)]
+    pub node: RawNode,
+    /// `[listen]`.
+    #[serde(default)]
+    pub listen: RawListen,
+    /// `[keys]`.
+    #[serde(default)]
+    pub keys: RawKeys,
+    /// `[access]`.
+    #[serde(default)]
+    pub access: RawAccess,
+}
+
+/// `[node]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// The unit this node serves, e.g. "hb/whu".
+    pub unit: Option<String>,
+    /// province, university, college or branch.
+    pub level: Option<String>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    /// host:port.
+    pub address: Option<String>,
+}
+
+/// `[keys]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// The replica key file, relative to the node directory.
+    pub replica_key: Option<String>,
+}
+
+/// `[access]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccess {
+    /// Hex Ed25519 public keys allowed to call this node's API.
+    pub operator_keys: Option<Vec<String>>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node directory.
+    pub dir: PathBuf,
+    /// The unit this node serves.
+    pub unit: UnitPath,
+    /// Its level.
+    pub level: Level,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The replica key file.
+    pub replica_key_path: PathBuf,
+    /// Keys allowed to call the API.
+    pub operator_keys: Vec<ReplicaId>,
+}
+
+impl Config {
+    /// Loads `DIR/rollcall.toml`; `listen_override` (from a flag) wins over the file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load(dir: &Path, listen_override: Option<SocketAddr>) -> Result<Config, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|err| ConfigError::Parse { path: path.clone(), message: err.message().to_string() })?;
+        Config::validate(dir, &path, raw, listen_override)
+    }
+
+    fn validate(
+        dir: &Path,
+        path: &Path,
+        raw: RawConfig,
+        listen_override: Option<SocketAddr>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid { path: path.to_path_buf(), key, message };
+        let unit_text = raw.node.unit.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "node.unit" })?;
+        let unit = UnitPath::parse(&unit_text).map_err(|err| invalid("node.unit", err.to_string()))?;
+        let level_text = raw.node.level.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "node.level" })?;
+        let level: Level = level_text.parse().map_err(|err: String| invalid("node.level", err))?;
+        if unit.level() != Some(level) {
+            return Err(invalid(
+                "node.level",
+                format!("unit {unit} has {} levels, which is not a {level}", unit.depth()),
+            ));
+        }
+        let listen = match listen_override {
+            Some(addr) => addr,
+            None => raw
+                .listen
+                .address
+                .as_deref()
+                .unwrap_or(DEFAULT_LISTEN)
+                .parse()
+                .map_err(|err| invalid("listen.address", format!("{err}")))?,
+        };
+        let key_name = raw.keys.replica_key.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "keys.replica_key" })?;
+        let operator_keys = raw
+            .access
+            .operator_keys
+            .unwrap_or_default()
+            .iter()
+            .map(|text| ReplicaId::from_hex(text).map_err(|err| invalid("access.operator_keys", err)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            dir: dir.to_path_buf(),
+            unit,
+            level,
+            listen,
+            replica_key_path: dir.join(key_name),
+            operator_keys,
+        })
+    }
+
+    /// The store directory.
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.join(STORE_DIR)
+    }
+}
+
+/// Reads a private key file (64 hex digits of the Ed25519 seed).
+///
+/// # Errors
+///
+/// [`ConfigError::Key`] if the file is missing, malformed or readable by others.
+pub fn read_key(path: &Path) -> Result<SigningKey, ConfigError> {
+    let key_error = |message: String| ConfigError::Key { path: path.to_path_buf(), message };
+    let metadata = fs::metadata(path).map_err(|err| key_error(err.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(key_error(format!("permissions {mode:o} let others read it; run chmod 600")));
+        }
+    }
+    let _ = metadata;
+    let text = fs::read_to_string(path).map_err(|err| key_error(err.to_string()))?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .map_err(|err| key_error(format!("not hex: {err}")))?
+        .try_into()
+        .map_err(|bytes: Vec<u8>| key_error(format!("{} bytes, expected 32", bytes.len())))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Creates a fresh private key file (mode 0600), refusing to overwrite one.
+///
+/// # Errors
+///
+/// [`ConfigError::Write`] if the file exists or cannot be written.
+pub fn create_key(path: &Path) -> Result<SigningKey, ConfigError> {
+    let key = SigningKey::generate(&mut getrandom::rand_core::UnwrapErr(getrandom::SysRng));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let write_error = |source| ConfigError::Write { path: path.to_path_buf(), source };
+    let mut file = options.open(path).map_err(write_error)?;
+    file.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes()).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    Ok(key)
+}
+
+/// The public key of a signing key.
+pub fn replica_of(key: &SigningKey) -> ReplicaId {
+    ReplicaId(key.verifying_key().to_bytes())
+}
+
+/// Creates a node directory: replica key, operator key and a commented config.
+///
+/// # Errors
+///
+/// [`ConfigError::Write`] if the directory already holds a config or a key.
+pub fn init(dir: &Path, unit: &UnitPath, level: Level, listen: &str) -> Result<(ReplicaId, ReplicaId), ConfigError> {
+    let config_path = dir.join(CONFIG_FILE);
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ConfigError::Write { path, source }
+    };
+    fs::create_dir_all(dir).map_err(write_error(dir))?;
+    if config_path.exists() {
+        return Err(ConfigError::Write {
+            path: config_path,
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a node is already initialised here"),
+        });
+    }
+    let replica = replica_of(&create_key(&dir.join(REPLICA_KEY_FILE))?);
+    let operator = replica_of(&create_key(&dir.join(OPERATOR_KEY_FILE))?);
+    let text = format!(
+        r#"# rollcall node configuration (党员组织关系集中排查 rollcall 节点配置).
+# Created by `rollcall-node init`. Every key is documented in deploy/README.md.
+
+[node]
+# The unit this node serves: segments from the province down, e.g. "hb/whu/cs".
+unit = "{unit}"
+# province | university | college | branch; must match the depth of `unit`.
+level = "{level}"
+
+[listen]
+# Address of the gRPC API (TLS only). Port 0 picks a free port; the bound address is
+# written to node.addr when the node starts.
+address = "{listen}"
+
+[keys]
+# This node's Ed25519 replica key (signs every event it appends). Mode 0600; never copy it.
+replica_key = "{REPLICA_KEY_FILE}"
+
+[access]
+# Ed25519 public keys (hex) allowed to call this node's API. The first is the operator
+# key `init` created in {OPERATOR_KEY_FILE} for the local `rollcall` CLI.
+operator_keys = ["{operator}"]
+"#,
+        operator = operator.to_hex()
+    );
+    fs::write(&config_path, text).map_err(write_error(&config_path))?;
+    Ok((replica, operator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> RawConfig {
+        toml::from_str(text).expect("test config parses")
+    }
+
+    /// Validation names the file and the key of each problem.
+    #[test]
+    fn errors_name_the_key() {
+        let dir = Path::new("/n");
+        let path = Path::new("/n/rollcall.toml");
+        let cases = [
+            ("[node]\nlevel='province'\n[keys]\nreplica_key='k'", "missing key node.unit"),
+            ("[node]\nunit='hb'\n[keys]\nreplica_key='k'", "missing key node.level"),
+            ("[node]\nunit='hb'\nlevel='province'", "missing key keys.replica_key"),
+            ("[node]\nunit='hb/x'\nlevel='province'\n[keys]\nreplica_key='k'", "node.level: unit hb/x has 2 levels"),
+            ("[node]\nunit='HB'\nlevel='province'\n[keys]\nreplica_key='k'", "node.unit: unit path segment"),
+            ("[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[listen]\naddress='x'", "listen.address"),
+        ];
+        for (text, expected) in cases {
+            let message = Config::validate(dir, path, raw(text), None).expect_err(text).to_string();
+            assert!(message.starts_with("reading /n/rollcall.toml: "), "{message}");
+            assert!(message.contains(expected), "{message} should contain {expected}");
+        }
+        let config = Config::validate(dir, path, raw("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'"), None)
+            .expect("valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.replica_key_path, Path::new("/n/k"));
+    }
+}

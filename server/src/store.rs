@@ -1,0 +1,453 @@
+//! The RocksDB store: the ground truth of a node.
+//!
+//! Column families:
+//! - `events`: (replica 32 bytes, seq u64 big-endian) → the `SignedEvent` envelope bytes;
+//! - `ingest`: the node's ingest order, u64 big-endian → (replica, seq); a local cursor
+//!   for subscriptions, never sent to peers;
+//! - `heads`: replica → seq, hash and hybrid-logical time of the last event held;
+//! - `projections`: caches derived from the log (rebuildable);
+//! - `meta`: the schema version and the local replica key.
+//!
+//! Invariants:
+//! - An event, its ingest entry and its head update are written in one atomic
+//!   `WriteBatch` with `sync = true`; nothing is acknowledged before that returns.
+//! - Events enter only as [`VerifiedEvent`]s already checked against the head
+//!   ([`rollcall_core::log::check_next`]); the store does not decide, it records.
+//! - Reads verify what they return: signature, body hash, the key matches the header,
+//!   and consecutive events chain. A value corrupted on disk is an error
+//!   ([`StoreError::Corrupt`]), never served.
+//!
+//! RocksDB calls block: async code calls the store through `spawn_blocking` or the
+//! writer thread ([`crate::writer`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rollcall_core::codec;
+use rollcall_core::log::Head;
+use rollcall_core::{EventHash, HlcTime, ReplicaId, Seq, VerifiedEvent};
+
+/// The on-disk layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const CF_EVENTS: &str = "events";
+const CF_INGEST: &str = "ingest";
+const CF_HEADS: &str = "heads";
+const CF_PROJECTIONS: &str = "projections";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 5] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META];
+
+const META_SCHEMA_VERSION: &[u8] = b"schema_version";
+const META_LOCAL_REPLICA: &[u8] = b"local_replica";
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB reported an error (I/O, corruption detected by its own checksums, lock).
+    #[error("rocksdb at {path}: {source}")]
+    Rocks {
+        /// The store's directory.
+        path: PathBuf,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// The store was written by another layout version.
+    #[error("store at {path} has schema version {found}, this build needs {expected}")]
+    SchemaMismatch {
+        /// The store's directory.
+        path: PathBuf,
+        /// The version on disk.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// The store belongs to another replica key.
+    #[error("store at {path} belongs to replica {found}, not {expected}")]
+    WrongReplica {
+        /// The store's directory.
+        path: PathBuf,
+        /// The replica recorded in the store.
+        found: String,
+        /// The replica of the configured key.
+        expected: String,
+    },
+    /// A stored value fails its checks.
+    #[error("corrupt event {replica} seq {seq}: {detail}")]
+    Corrupt {
+        /// The replica of the bad entry (hex).
+        replica: String,
+        /// Its seq.
+        seq: u64,
+        /// What check failed.
+        detail: String,
+    },
+    /// A metadata or index value has the wrong shape.
+    #[error("corrupt {what} entry: {detail}")]
+    CorruptIndex {
+        /// Which index.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One replica's head as stored, with the time of its last event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredHead {
+    /// The replica.
+    pub replica: ReplicaId,
+    /// Its last seq and hash.
+    pub head: Head,
+    /// The hybrid-logical time of its last event.
+    pub last_time: HlcTime,
+}
+
+/// A handle to an open store. Cheap to clone; all clones share the database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if missing) the store at `path` for writing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::SchemaMismatch`] if the store has another layout version;
+    /// [`StoreError::Rocks`] if RocksDB cannot open it (e.g. locked by a running node).
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_paranoid_checks(true);
+        options.set_max_open_files(512);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|source| StoreError::Rocks {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        store.check_or_write_schema(true)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store read-only (e.g. for `rollcall verify` next to a running node).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`]; also when the store does not exist.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let options = Options::default();
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false).map_err(|source| {
+            StoreError::Rocks { path: path.to_path_buf(), source }
+        })?;
+        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        store.check_or_write_schema(false)?;
+        Ok(store)
+    }
+
+    /// The directory of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn rocks(&self, source: rocksdb::Error) -> StoreError {
+        StoreError::Rocks { path: self.path.clone(), source }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("every column family is created at open")
+    }
+
+    fn check_or_write_schema(&self, writable: bool) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, META_SCHEMA_VERSION).map_err(|e| self.rocks(e))? {
+            Some(bytes) => {
+                let found = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                    StoreError::CorruptIndex { what: "meta", detail: "schema version is not 4 bytes".into() }
+                })?);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::SchemaMismatch {
+                        path: self.path.clone(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None if writable => {
+                let mut options = WriteOptions::default();
+                options.set_sync(true);
+                self.db
+                    .put_cf_opt(meta, META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes(), &options)
+                    .map_err(|e| self.rocks(e))?;
+            }
+            None => {
+                return Err(StoreError::CorruptIndex { what: "meta", detail: "no schema version".into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the local replica on first use and refuses a store of another replica.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongReplica`] if the store was created for another key.
+    pub fn claim_local_replica(&self, replica: ReplicaId) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, META_LOCAL_REPLICA).map_err(|e| self.rocks(e))? {
+            Some(found) if found.as_slice() == replica.0 => Ok(()),
+            Some(found) => Err(StoreError::WrongReplica {
+                path: self.path.clone(),
+                found: hex::encode(found),
+                expected: replica.to_hex(),
+            }),
+            None => {
+                let mut options = WriteOptions::default();
+                options.set_sync(true);
+                self.db.put_cf_opt(meta, META_LOCAL_REPLICA, replica.0, &options).map_err(|e| self.rocks(e))
+            }
+        }
+    }
+
+    /// The highest ingest position written (0 when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed key.
+    pub fn last_ingest_position(&self) -> Result<u64, StoreError> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_INGEST));
+        iter.seek_to_last();
+        iter.status().map_err(|e| self.rocks(e))?;
+        match iter.key() {
+            None => Ok(0),
+            Some(key) => Ok(u64::from_be_bytes(key.try_into().map_err(|_| StoreError::CorruptIndex {
+                what: "ingest",
+                detail: format!("key of {} bytes", key.len()),
+            })?)),
+        }
+    }
+
+    /// Writes events atomically and durably: events, ingest order and heads in one
+    /// synced batch. `first_ingest_position` is the ingest position of `events[0]`.
+    ///
+    /// The caller (the single writer) has checked each event against the head.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Rocks`] if the batch could not be made durable; then nothing of it
+    /// is visible.
+    pub fn write_events(&self, events: &[VerifiedEvent], first_ingest_position: u64) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let events_cf = self.cf(CF_EVENTS);
+        let ingest_cf = self.cf(CF_INGEST);
+        let heads_cf = self.cf(CF_HEADS);
+        let mut last_per_replica: Vec<&VerifiedEvent> = Vec::new();
+        for (idx, event) in events.iter().enumerate() {
+            let key = event_key(event.replica(), event.seq());
+            batch.put_cf(events_cf, key, codec::encode_signed(&event.to_signed()));
+            batch.put_cf(ingest_cf, (first_ingest_position + idx as u64).to_be_bytes(), key);
+            match last_per_replica.iter_mut().find(|e| e.replica() == event.replica()) {
+                Some(slot) => {
+                    if event.seq() > slot.seq() {
+                        *slot = event;
+                    }
+                }
+                None => last_per_replica.push(event),
+            }
+        }
+        for event in last_per_replica {
+            batch.put_cf(heads_cf, event.replica().0, encode_head(event));
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(|e| self.rocks(e))
+    }
+
+    /// The stored head of `replica` (`None` when nothing is held).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn head(&self, replica: ReplicaId) -> Result<Option<StoredHead>, StoreError> {
+        match self.db.get_cf(self.cf(CF_HEADS), replica.0).map_err(|e| self.rocks(e))? {
+            None => Ok(None),
+            Some(value) => decode_head(replica, &value).map(Some),
+        }
+    }
+
+    /// Every stored head, ordered by replica.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn heads(&self) -> Result<Vec<StoredHead>, StoreError> {
+        let mut heads = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HEADS), IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let replica = ReplicaId(key.as_ref().try_into().map_err(|_| StoreError::CorruptIndex {
+                what: "heads",
+                detail: format!("key of {} bytes", key.len()),
+            })?);
+            heads.push(decode_head(replica, &value)?);
+        }
+        Ok(heads)
+    }
+
+    /// Reads up to `limit` events of `replica` from `from_seq` (inclusive), in order,
+    /// verifying each again and checking that consecutive events chain.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when a stored value fails its checks.
+    pub fn read_log(&self, replica: ReplicaId, from_seq: Seq, limit: usize) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let from_seq = Seq(from_seq.0.max(1));
+        let mut events: Vec<VerifiedEvent> = Vec::new();
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
+        iter.seek(event_key(replica, from_seq));
+        while events.len() < limit {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            if key[..32] != replica.0 {
+                break;
+            }
+            let seq = Seq(u64::from_be_bytes(key[32..40].try_into().map_err(|_| StoreError::CorruptIndex {
+                what: "events",
+                detail: format!("key of {} bytes", key.len()),
+            })?));
+            let event = check_stored(replica, seq, value)?;
+            if let Some(previous) = events.last()
+                && event.header().prev != previous.hash()
+            {
+                return Err(corrupt(replica, seq, "prev does not match the stored previous event"));
+            }
+            events.push(event);
+            iter.next();
+        }
+        iter.status().map_err(|e| self.rocks(e))?;
+        Ok(events)
+    }
+
+    /// Reads one event.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when the stored value fails its checks.
+    pub fn get(&self, replica: ReplicaId, seq: Seq) -> Result<Option<VerifiedEvent>, StoreError> {
+        match self.db.get_cf(self.cf(CF_EVENTS), event_key(replica, seq)).map_err(|e| self.rocks(e))? {
+            None => Ok(None),
+            Some(value) => check_stored(replica, seq, &value).map(Some),
+        }
+    }
+
+    /// Calls `visit` with every stored envelope, replica by replica in seq order, as raw
+    /// bytes (for full verification by `rollcall verify`).
+    ///
+    /// # Errors
+    ///
+    /// The first error of RocksDB or of `visit`.
+    pub fn for_each_raw<E: From<StoreError>>(
+        &self,
+        mut visit: impl FnMut(ReplicaId, Seq, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
+        iter.seek_to_first();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if key.len() != 40 {
+                return Err(StoreError::CorruptIndex { what: "events", detail: format!("key of {} bytes", key.len()) }
+                    .into());
+            }
+            let replica = ReplicaId(key[..32].try_into().expect("length checked above"));
+            let seq = Seq(u64::from_be_bytes(key[32..].try_into().expect("length checked above")));
+            visit(replica, seq, value)?;
+            iter.next();
+        }
+        iter.status().map_err(|e| StoreError::from(self.rocks(e)))?;
+        Ok(())
+    }
+
+    /// Size of the live data on disk in bytes, as RocksDB estimates it.
+    pub fn live_bytes(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| {
+                self.db.property_int_value_cf(self.cf(name), "rocksdb.estimate-live-data-size").ok().flatten()
+            })
+            .sum()
+    }
+
+    /// Writes a raw value under an event key, bypassing every check. Only for tests that
+    /// simulate corruption on disk.
+    #[doc(hidden)]
+    pub fn corrupt_event_for_tests(&self, replica: ReplicaId, seq: Seq, value: &[u8]) -> Result<(), StoreError> {
+        self.db.put_cf(self.cf(CF_EVENTS), event_key(replica, seq), value).map_err(|e| self.rocks(e))
+    }
+
+    /// Iterates ingest positions from `from` (inclusive): (position, replica, seq).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn ingest_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, ReplicaId, Seq)>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_INGEST), IteratorMode::From(&from.to_be_bytes(), Direction::Forward));
+        for item in iter.take(limit) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let bad = || StoreError::CorruptIndex { what: "ingest", detail: "malformed entry".into() };
+            let position = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| bad())?);
+            if value.len() != 40 {
+                return Err(bad());
+            }
+            let replica = ReplicaId(value[..32].try_into().map_err(|_| bad())?);
+            let seq = Seq(u64::from_be_bytes(value[32..].try_into().map_err(|_| bad())?));
+            out.push((position, replica, seq));
+        }
+        Ok(out)
+    }
+}
+
+/// The key of an event: replica then big-endian seq, so a replica's log is one range.
+pub fn event_key(replica: ReplicaId, seq: Seq) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(&replica.0);
+    key[32..].copy_from_slice(&seq.0.to_be_bytes());
+    key
+}
+
+fn encode_head(event: &VerifiedEvent) -> [u8; 52] {
+    let mut value = [0u8; 52];
+    value[..8].copy_from_slice(&event.seq().0.to_be_bytes());
+    value[8..40].copy_from_slice(&event.hash().0);
+    value[40..48].copy_from_slice(&event.header().hlc.wall_ms.to_be_bytes());
+    value[48..].copy_from_slice(&event.header().hlc.logical.to_be_bytes());
+    value
+}
+
+fn decode_head(replica: ReplicaId, value: &[u8]) -> Result<StoredHead, StoreError> {
+    if value.len() != 52 {
+        return Err(StoreError::CorruptIndex { what: "heads", detail: format!("value of {} bytes", value.len()) });
+    }
+    let seq = Seq(u64::from_be_bytes(value[..8].try_into().expect("length checked")));
+    let hash = EventHash(value[8..40].try_into().expect("length checked"));
+    let wall_ms = u64::from_be_bytes(value[40..48].try_into().expect("length checked"));
+    let logical = u32::from_be_bytes(value[48..].try_into().expect("length checked"));
+    Ok(StoredHead { replica, head: Head { seq, hash }, last_time: HlcTime { wall_ms, logical } })
+}
+
+fn corrupt(replica: ReplicaId, seq: Seq, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail: detail.into() }
+}
+
+/// Decodes a stored envelope and verifies it fully (signature, body hash, encodings)
+/// and against its key: what was verified on the way in is verified again on the way out.
+fn check_stored(replica: ReplicaId, seq: Seq, value: &[u8]) -> Result<VerifiedEvent, StoreError> {
+    let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+    let event = rollcall_core::verify(&signed).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+    if event.replica() != replica || event.seq() != seq {
+        return Err(corrupt(replica, seq, "header does not match its key"));
+    }
+    Ok(event)
+}
