@@ -20,6 +20,8 @@ pub const CONFIG_FILE: &str = "rollcall.toml";
 pub const REPLICA_KEY_FILE: &str = "replica.key";
 /// The operator key `init` creates for the local CLI.
 pub const OPERATOR_KEY_FILE: &str = "operator.key";
+/// The node's public replica key (hex), for clients that must recognise it.
+pub const REPLICA_PUB_FILE: &str = "replica.pub";
 /// The file a running node writes its bound address to.
 pub const ADDRESS_FILE: &str = "node.addr";
 /// The store's directory inside a node directory.
@@ -286,6 +288,8 @@ pub fn init(dir: &Path, unit: &UnitPath, level: Level, listen: &str) -> Result<(
         });
     }
     let replica = replica_of(&create_key(&dir.join(REPLICA_KEY_FILE))?);
+    let pub_path = dir.join(REPLICA_PUB_FILE);
+    fs::write(&pub_path, format!("{}\n", replica.to_hex())).map_err(write_error(&pub_path))?;
     let operator = replica_of(&create_key(&dir.join(OPERATOR_KEY_FILE))?);
     let text = format!(
         r#"# rollcall node configuration (党员组织关系集中排查 rollcall 节点配置).

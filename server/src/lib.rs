@@ -12,6 +12,7 @@
 //! - [`telemetry`]: the tracing subscriber (installed by binaries only).
 
 pub mod config;
+pub mod connect;
 pub mod node;
 pub mod rpc;
 pub mod store;
