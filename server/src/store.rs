@@ -386,6 +386,19 @@ impl Store {
         self.db.put_cf(self.cf(CF_EVENTS), event_key(replica, seq), value).map_err(|e| self.rocks(e))
     }
 
+    /// Flushes every memtable to SST files. Only for tests that corrupt files on disk.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Rocks`] if a flush fails.
+    #[doc(hidden)]
+    pub fn flush_for_tests(&self) -> Result<(), StoreError> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name)).map_err(|e| self.rocks(e))?;
+        }
+        Ok(())
+    }
+
     /// Iterates ingest positions from `from` (inclusive): (position, replica, seq).
     ///
     /// # Errors
