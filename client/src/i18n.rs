@@ -20,3 +20,15 @@ impl Lang {
         }
     }
 }
+
+/// Pads `text` with spaces to `width` terminal columns (CJK characters take two), left-aligned.
+pub fn pad_left_aligned(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
+/// Pads `text` to `width` terminal columns, right-aligned.
+pub fn pad_right_aligned(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{}{text}", " ".repeat(width.saturating_sub(used)))
+}

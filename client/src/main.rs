@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use rollcall_client::i18n::Lang;
+use rollcall_client::NodeClient;
+use rollcall_client::i18n::{Lang, pad_left_aligned as left, pad_right_aligned as right};
 use rollcall_client::sample;
 use rollcall_client::target::Target;
 use rollcall_client::verify::{VerifyFailure, verify_store};
-use rollcall_client::NodeClient;
-use rollcall_core::limits::DRAFTS_PER_APPEND_MAX;
 use rollcall_core::UnitPath;
+use rollcall_core::limits::DRAFTS_PER_APPEND_MAX;
 use rollcall_proto::v1 as pb;
 use rollcall_server::config::STORE_DIR;
 
@@ -67,7 +67,9 @@ enum Command {
         node: NodeArgs,
     },
     /// 追加示例排查事件（演示用）/ append sample audit events (for the demo).
-    #[command(after_help = "示例 / Example:\n  rollcall append-sample --node-dir demo/hb --unit hb/whu/cs/b01 --members 100")]
+    #[command(
+        after_help = "示例 / Example:\n  rollcall append-sample --node-dir demo/hb --unit hb/whu/cs/b01 --members 100"
+    )]
     AppendSample {
         #[command(flatten)]
         node: NodeArgs,
@@ -109,11 +111,30 @@ async fn run(cli: Cli) -> ExitCode {
                     if cli.json {
                         println!("{}", serde_json::to_string(&report).expect("report serialises"));
                     } else {
-                        println!("{:<16} {:>10} {:>8} {:>10}", lang.pick("副本", "replica"), lang.pick("事件", "events"), lang.pick("存根", "stubs"), lang.pick("日志头", "head"));
+                        println!(
+                            "{} {} {} {}",
+                            left(lang.pick("副本", "replica"), 16),
+                            right(lang.pick("事件", "events"), 10),
+                            right(lang.pick("存根", "stubs"), 8),
+                            right(lang.pick("日志头", "head"), 10)
+                        );
                         for replica in &report.replicas {
-                            println!("{:<16} {:>10} {:>8} {:>10}", &replica.replica[..16], replica.events, replica.stubs, replica.head_seq);
+                            println!(
+                                "{:<16} {:>10} {:>8} {:>10}",
+                                &replica.replica[..16],
+                                replica.events,
+                                replica.stubs,
+                                replica.head_seq
+                            );
                         }
-                        println!("{}: {} {}, {} {}", lang.pick("校验通过", "verified"), report.replicas.len(), lang.pick("个副本", "replicas"), report.events, lang.pick("个事件", "events"));
+                        println!(
+                            "{}: {} {}, {} {}",
+                            lang.pick("校验通过", "verified"),
+                            report.replicas.len(),
+                            lang.pick("个副本", "replicas"),
+                            report.events,
+                            lang.pick("个事件", "events")
+                        );
                     }
                     ExitCode::SUCCESS
                 }
@@ -138,7 +159,11 @@ async fn run(cli: Cli) -> ExitCode {
                         let rows: Vec<_> = heads.iter().map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq, "hash": hex::encode(&h.hash) })).collect();
                         println!("{}", serde_json::Value::Array(rows));
                     } else {
-                        println!("{:<64} {:>10}", lang.pick("副本", "replica"), lang.pick("日志头", "head"));
+                        println!(
+                            "{} {}",
+                            left(lang.pick("副本", "replica"), 64),
+                            right(lang.pick("日志头", "head"), 10)
+                        );
                         for head in heads {
                             println!("{:<64} {:>10}", hex::encode(&head.replica), head.seq);
                         }
@@ -170,13 +195,20 @@ async fn run(cli: Cli) -> ExitCode {
                 };
                 match client.append(request).await {
                     Ok(response) => last_seq = response.into_inner().events.last().map_or(last_seq, |e| e.seq),
-                    Err(status) => return fail(&format!("{}: {}", lang.pick("追加失败", "append failed"), status.message()), 1),
+                    Err(status) => {
+                        return fail(&format!("{}: {}", lang.pick("追加失败", "append failed"), status.message()), 1);
+                    }
                 }
             }
             if cli.json {
                 println!("{}", serde_json::json!({ "appended": total, "head_seq": last_seq }));
             } else {
-                println!("{} {total} {}，{} {last_seq}", lang.pick("已追加", "appended"), lang.pick("个事件", "events"), lang.pick("日志头", "head"));
+                println!(
+                    "{} {total} {}，{} {last_seq}",
+                    lang.pick("已追加", "appended"),
+                    lang.pick("个事件", "events"),
+                    lang.pick("日志头", "head")
+                );
             }
             ExitCode::SUCCESS
         }

@@ -8,8 +8,14 @@ use rollcall_core::log::Draft;
 use rollcall_core::proto as pb;
 use rollcall_core::{EventKind, UnitPath};
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英", "建华", "志强", "晓东"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
+    "罗",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞",
+    "平", "刚", "桂英", "建华", "志强", "晓东",
+];
 
 /// SplitMix64: a small, well-distributed deterministic generator.
 #[derive(Clone, Debug)]
@@ -68,7 +74,11 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
     let mut drafts = Vec::with_capacity(n_members * 2);
     for idx in 0..n_members {
         let member_id = format!("{}-{:06}", branch.as_str().replace('/', "."), idx);
-        let birth = pb::Date { year: 1950 + rng.below(55) as i32, month: 1 + rng.below(12) as u32, day: 1 + rng.below(28) as u32 };
+        let birth = pb::Date {
+            year: 1950 + rng.below(55) as i32,
+            month: 1 + rng.below(12) as u32,
+            day: 1 + rng.below(28) as u32,
+        };
         let name = format!("{}{}", rng.pick(SURNAMES), rng.pick(GIVEN));
         let lost = rng.below(8) == 0;
         let flowing = !lost && rng.below(10) == 0;
@@ -79,7 +89,8 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
             id_number: id_number(&mut rng, &birth),
             birth_date: Some(birth.clone()),
             education_code: *rng.pick(&[11, 12, 21, 22]),
-            category: if rng.below(12) == 0 { pb::MemberCategory::Probationary } else { pb::MemberCategory::Full } as i32,
+            category: if rng.below(12) == 0 { pb::MemberCategory::Probationary } else { pb::MemberCategory::Full }
+                as i32,
             branch_unit_path: branch.to_string(),
             joined_date: date(birth.year + 20 + rng.below(10) as i32, 7, 1),
             phone: format!("13{:09}", rng.below(1_000_000_000)),
@@ -92,12 +103,23 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
             native_place: "湖北武汉".into(),
             ..Default::default()
         };
-        let draft = |kind: EventKind, body: Body| Draft { unit_path: branch.clone(), kind, body: body.encode(), author: author.to_string() };
+        let draft = |kind: EventKind, body: Body| Draft {
+            unit_path: branch.clone(),
+            kind,
+            body: body.encode(),
+            author: author.to_string(),
+        };
         drafts.push(draft(
             EventKind::MemberRegistered,
             Body::MemberRegistered(pb::MemberRegistered { member_id: member_id.clone(), form: Some(form), source: 2 }),
         ));
-        let status = if lost { pb::ContactStatus::LostStatus } else if flowing { pb::ContactStatus::FlowingStatus } else { pb::ContactStatus::InContact };
+        let status = if lost {
+            pb::ContactStatus::LostStatus
+        } else if flowing {
+            pb::ContactStatus::FlowingStatus
+        } else {
+            pb::ContactStatus::InContact
+        };
         drafts.push(draft(
             EventKind::ContactStatusAssessed,
             Body::ContactStatusAssessed(pb::ContactStatusAssessed {

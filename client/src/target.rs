@@ -48,10 +48,8 @@ impl Target {
     /// [`TargetError`] naming the file that is missing or malformed.
     pub fn from_node_dir(dir: &Path) -> Result<Target, TargetError> {
         let address_path = dir.join(ADDRESS_FILE);
-        let address = read_text(&address_path).map_err(|_| TargetError::File {
-            path: address_path,
-            message: "missing: is the node running?".into(),
-        })?;
+        let address = read_text(&address_path)
+            .map_err(|_| TargetError::File { path: address_path, message: "missing: is the node running?".into() })?;
         let node_key = read_replica(&dir.join(REPLICA_PUB_FILE))?;
         let client_key = read_key(&dir.join(OPERATOR_KEY_FILE))?;
         Ok(Target { address, node_key, client_key })

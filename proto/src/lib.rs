@@ -15,5 +15,4 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of all rollcall protos, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/rollcall_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rollcall_descriptor.bin"));

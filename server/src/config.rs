@@ -162,8 +162,8 @@ impl Config {
     pub fn load(dir: &Path, listen_override: Option<SocketAddr>) -> Result<Config, ConfigError> {
         let path = dir.join(CONFIG_FILE);
         let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-        let raw: RawConfig =
-            toml::from_str(&text).map_err(|err| ConfigError::Parse { path: path.clone(), message: err.message().to_string() })?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|err| ConfigError::Parse { path: path.clone(), message: err.message().to_string() })?;
         Config::validate(dir, &path, raw, listen_override)
     }
 
@@ -173,7 +173,8 @@ impl Config {
         raw: RawConfig,
         listen_override: Option<SocketAddr>,
     ) -> Result<Config, ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid { path: path.to_path_buf(), key, message };
+        let invalid =
+            |key: &'static str, message: String| ConfigError::Invalid { path: path.to_path_buf(), key, message };
         let unit_text = raw.node.unit.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "node.unit" })?;
         let unit = UnitPath::parse(&unit_text).map_err(|err| invalid("node.unit", err.to_string()))?;
         let level_text = raw.node.level.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "node.level" })?;
@@ -194,7 +195,8 @@ impl Config {
                 .parse()
                 .map_err(|err| invalid("listen.address", format!("{err}")))?,
         };
-        let key_name = raw.keys.replica_key.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "keys.replica_key" })?;
+        let key_name =
+            raw.keys.replica_key.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "keys.replica_key" })?;
         let operator_keys = raw
             .access
             .operator_keys
@@ -202,14 +204,7 @@ impl Config {
             .iter()
             .map(|text| ReplicaId::from_hex(text).map_err(|err| invalid("access.operator_keys", err)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Config {
-            dir: dir.to_path_buf(),
-            unit,
-            level,
-            listen,
-            replica_key_path: dir.join(key_name),
-            operator_keys,
-        })
+        Ok(Config { dir: dir.to_path_buf(), unit, level, listen, replica_key_path: dir.join(key_name), operator_keys })
     }
 
     /// The store directory.
@@ -347,8 +342,13 @@ mod tests {
             assert!(message.starts_with("reading /n/rollcall.toml: "), "{message}");
             assert!(message.contains(expected), "{message} should contain {expected}");
         }
-        let config = Config::validate(dir, path, raw("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'"), None)
-            .expect("valid");
+        let config = Config::validate(
+            dir,
+            path,
+            raw("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'"),
+            None,
+        )
+        .expect("valid");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.replica_key_path, Path::new("/n/k"));
     }

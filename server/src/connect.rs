@@ -73,13 +73,20 @@ pub fn connect_lazy(address: &str, server_key: ReplicaId, client_key: &SigningKe
 
 type Connector = tower::util::ServiceFn<
     Box<
-        dyn Fn(Uri) -> std::pin::Pin<Box<dyn Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send>>
-            + Send
+        dyn Fn(
+                Uri,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send>,
+            > + Send
             + Sync,
     >,
 >;
 
-fn endpoint(address: &str, server_key: ReplicaId, client_key: &SigningKey) -> Result<(Endpoint, Connector), ConnectError> {
+fn endpoint(
+    address: &str,
+    server_key: ReplicaId,
+    client_key: &SigningKey,
+) -> Result<(Endpoint, Connector), ConnectError> {
     let address_error = |message: String| ConnectError::Address { address: address.to_string(), message };
     let uri = format!("http://{address}");
     let endpoint = Endpoint::from_shared(uri)
@@ -92,8 +99,11 @@ fn endpoint(address: &str, server_key: ReplicaId, client_key: &SigningKey) -> Re
     let config = Arc::new(tls::client_config(&identity, Arc::new(KeySet(vec![server_key])))?);
     let target = address.to_string();
     let connect_fn: Box<
-        dyn Fn(Uri) -> std::pin::Pin<Box<dyn Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send>>
-            + Send
+        dyn Fn(
+                Uri,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send>,
+            > + Send
             + Sync,
     > = Box::new(move |_uri: Uri| {
         let config = config.clone();

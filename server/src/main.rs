@@ -107,7 +107,9 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
     };
     let address_file = dir.join(config::ADDRESS_FILE);
     let temporary = dir.join(format!("{}.tmp", config::ADDRESS_FILE));
-    if let Err(error) = std::fs::write(&temporary, format!("{address}\n")).and_then(|()| std::fs::rename(&temporary, &address_file)) {
+    if let Err(error) =
+        std::fs::write(&temporary, format!("{address}\n")).and_then(|()| std::fs::rename(&temporary, &address_file))
+    {
         return fail(&format!("writing {}: {error}", address_file.display()), 1);
     }
     let replica = node.info.replica;

@@ -123,13 +123,12 @@ impl Store {
         options.create_missing_column_families(true);
         options.set_paranoid_checks(true);
         options.set_max_open_files(512);
-        let descriptors = COLUMN_FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|source| StoreError::Rocks {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // Reuse WAL files instead of growing new ones: a synced append to a preallocated
+        // file needs no metadata update, which roughly halves the cost of an fsync here.
+        options.set_recycle_log_file_num(4);
+        let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, descriptors)
+            .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
         let store = Store { db: Arc::new(db), path: path.to_path_buf() };
         store.check_or_write_schema(true)?;
         Ok(store)
@@ -142,9 +141,8 @@ impl Store {
     /// As [`Store::open`]; also when the store does not exist.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let options = Options::default();
-        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false).map_err(|source| {
-            StoreError::Rocks { path: path.to_path_buf(), source }
-        })?;
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)
+            .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
         let store = Store { db: Arc::new(db), path: path.to_path_buf() };
         store.check_or_write_schema(false)?;
         Ok(store)
@@ -167,8 +165,9 @@ impl Store {
         let meta = self.cf(CF_META);
         match self.db.get_cf(meta, META_SCHEMA_VERSION).map_err(|e| self.rocks(e))? {
             Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
-                    StoreError::CorruptIndex { what: "meta", detail: "schema version is not 4 bytes".into() }
+                let found = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| StoreError::CorruptIndex {
+                    what: "meta",
+                    detail: "schema version is not 4 bytes".into(),
                 })?);
                 if found != SCHEMA_VERSION {
                     return Err(StoreError::SchemaMismatch {
@@ -357,8 +356,9 @@ impl Store {
         iter.seek_to_first();
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             if key.len() != 40 {
-                return Err(StoreError::CorruptIndex { what: "events", detail: format!("key of {} bytes", key.len()) }
-                    .into());
+                return Err(
+                    StoreError::CorruptIndex { what: "events", detail: format!("key of {} bytes", key.len()) }.into()
+                );
             }
             let replica = ReplicaId(key[..32].try_into().expect("length checked above"));
             let seq = Seq(u64::from_be_bytes(key[32..].try_into().expect("length checked above")));

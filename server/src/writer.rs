@@ -203,7 +203,11 @@ impl WriterThread {
                     let appended = remaining
                         .by_ref()
                         .take(n_drafts)
-                        .map(|event| Appended { seq: event.seq(), event_id: event.header().event_id, hash: event.hash() })
+                        .map(|event| Appended {
+                            seq: event.seq(),
+                            event_id: event.header().event_id,
+                            hash: event.hash(),
+                        })
                         .collect();
                     let _ = job.reply.send(Ok(appended));
                 }

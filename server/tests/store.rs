@@ -137,7 +137,8 @@ fn corrupted_sst_file_is_reported() {
         }
     }
     assert!(n_files > 0, "the events were flushed to at least one SST file");
-    let outcome = Store::open(dir.path()).and_then(|store| store.read_log(replica, Seq(1), 1000).map(|events| events.len()));
+    let outcome =
+        Store::open(dir.path()).and_then(|store| store.read_log(replica, Seq(1), 1000).map(|events| events.len()));
     assert!(outcome.is_err(), "corruption went unnoticed: {outcome:?}");
 }
 

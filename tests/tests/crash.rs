@@ -108,7 +108,8 @@ async fn kill_9_loses_no_acknowledged_event() {
     seqs.dedup();
     assert_eq!(seqs.len(), acked.len(), "no seq was acknowledged twice");
     for (seq, event_id) in acked.iter() {
-        let event = store.get(replica, Seq(*seq)).expect("read").unwrap_or_else(|| panic!("acknowledged seq {seq} is missing"));
+        let event =
+            store.get(replica, Seq(*seq)).expect("read").unwrap_or_else(|| panic!("acknowledged seq {seq} is missing"));
         assert_eq!(event.header().event_id.0.as_slice(), event_id.as_slice(), "seq {seq} holds another event");
     }
     eprintln!("{} acknowledged events all present among {stored_events} stored", acked.len());

@@ -10,8 +10,8 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::proto;
 use crate::EventKind;
+use crate::proto;
 
 macro_rules! bodies {
     ($($variant:ident => $message:ident),* $(,)?) => {

@@ -16,12 +16,12 @@ use bytes::Bytes;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use crate::EventKind;
 use crate::event::{BodyHash, EventHash, EventId, Header, ReplicaId, Seq, SignedEvent};
 use crate::hlc::HlcTime;
 use crate::limits::{AUTHOR_BYTES_MAX, BODY_BYTES_MAX, HEADER_BYTES_MAX};
 use crate::proto;
 use crate::unit::UnitPath;
-use crate::EventKind;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,11 +102,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, CodecError> {
         return Err(CodecError::UnknownKind(message.kind));
     }
     if message.author.len() > AUTHOR_BYTES_MAX {
-        return Err(CodecError::TooLarge {
-            what: "author",
-            len: message.author.len(),
-            max: AUTHOR_BYTES_MAX,
-        });
+        return Err(CodecError::TooLarge { what: "author", len: message.author.len(), max: AUTHOR_BYTES_MAX });
     }
     Ok(Header {
         format_version: message.format_version,
@@ -129,11 +125,7 @@ pub fn encode_signed(event: &SignedEvent) -> Vec<u8> {
 
 /// The envelope as a protobuf message, for embedding in RPC messages.
 pub fn to_proto(event: &SignedEvent) -> proto::SignedEvent {
-    proto::SignedEvent {
-        header: event.header.clone(),
-        signature: event.signature.clone(),
-        body: event.body.clone(),
-    }
+    proto::SignedEvent { header: event.header.clone(), signature: event.signature.clone(), body: event.body.clone() }
 }
 
 /// From an RPC message. Checks only sizes; [`crate::verify`] checks the rest.
@@ -143,11 +135,7 @@ pub fn to_proto(event: &SignedEvent) -> proto::SignedEvent {
 /// [`CodecError::TooLarge`] when a part exceeds its limit.
 pub fn from_proto(message: proto::SignedEvent) -> Result<SignedEvent, CodecError> {
     if message.header.len() > HEADER_BYTES_MAX {
-        return Err(CodecError::TooLarge {
-            what: "header",
-            len: message.header.len(),
-            max: HEADER_BYTES_MAX,
-        });
+        return Err(CodecError::TooLarge { what: "header", len: message.header.len(), max: HEADER_BYTES_MAX });
     }
     if let Some(body) = &message.body
         && body.len() > BODY_BYTES_MAX

@@ -11,9 +11,9 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::EventKind;
 use crate::hlc::HlcTime;
 use crate::unit::UnitPath;
-use crate::EventKind;
 
 /// The event format version this build writes and accepts.
 pub const FORMAT_VERSION: u32 = 1;
@@ -148,9 +148,8 @@ impl ReplicaId {
     /// A message naming what is wrong with the text.
     pub fn from_hex(text: &str) -> Result<ReplicaId, String> {
         let bytes = hex::decode(text.trim()).map_err(|err| format!("not hex: {err}"))?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|bytes: Vec<u8>| format!("{} bytes, expected 32", bytes.len()))?;
+        let array: [u8; 32] =
+            bytes.try_into().map_err(|bytes: Vec<u8>| format!("{} bytes, expected 32", bytes.len()))?;
         Ok(ReplicaId(array))
     }
     /// The first 8 hex digits, for logs and tables.

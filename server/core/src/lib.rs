@@ -45,10 +45,7 @@ pub mod log;
 pub mod unit;
 pub mod verify;
 
-pub use event::{
-    BodyHash, EventHash, EventId, FORMAT_VERSION, Header, ReplicaId, Seq, SignedEvent,
-    VerifiedEvent,
-};
+pub use event::{BodyHash, EventHash, EventId, FORMAT_VERSION, Header, ReplicaId, Seq, SignedEvent, VerifiedEvent};
 pub use hlc::{Hlc, HlcTime};
 pub use log::{ChainError, Draft, Head, LocalWriter};
 pub use rollcall_proto::v1 as proto;

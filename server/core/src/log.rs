@@ -13,13 +13,13 @@
 use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 
+use crate::EventKind;
 use crate::body::{Body, BodyError};
 use crate::codec;
 use crate::event::{EventHash, EventId, FORMAT_VERSION, Header, ReplicaId, Seq, VerifiedEvent};
 use crate::hlc::{Hlc, HlcTime};
 use crate::limits::{AUTHOR_BYTES_MAX, BODY_BYTES_MAX};
 use crate::unit::UnitPath;
-use crate::EventKind;
 
 /// The end of a replica's log as held by some node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -213,12 +213,7 @@ impl LocalWriter {
     /// # Errors
     ///
     /// [`DraftError`] when the draft is invalid; the writer is then unchanged.
-    pub fn prepare(
-        &mut self,
-        now_ms: u64,
-        event_id: EventId,
-        draft: Draft,
-    ) -> Result<PreparedEvent, DraftError> {
+    pub fn prepare(&mut self, now_ms: u64, event_id: EventId, draft: Draft) -> Result<PreparedEvent, DraftError> {
         draft.check()?;
         let header = Header {
             format_version: FORMAT_VERSION,

@@ -64,9 +64,7 @@ impl UnitPath {
         }
         for segment in text.split('/') {
             let valid = !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
             if !valid {
                 return Err(UnitPathError::BadSegment { segment: segment.to_string() });
             }
@@ -210,9 +208,7 @@ impl std::str::FromStr for Level {
             "university" => Ok(Level::University),
             "college" => Ok(Level::College),
             "branch" => Ok(Level::Branch),
-            other => Err(format!(
-                "unknown level {other:?}: expected province, university, college or branch"
-            )),
+            other => Err(format!("unknown level {other:?}: expected province, university, college or branch")),
         }
     }
 }

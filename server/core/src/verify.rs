@@ -76,21 +76,15 @@ pub enum VerifyError {
 pub fn verify(event: &SignedEvent) -> Result<VerifiedEvent, VerifyError> {
     let header = codec::decode_header(&event.header)?;
     if header.format_version != FORMAT_VERSION {
-        return Err(VerifyError::UnsupportedFormatVersion {
-            found: header.format_version,
-            supported: FORMAT_VERSION,
-        });
+        return Err(VerifyError::UnsupportedFormatVersion { found: header.format_version, supported: FORMAT_VERSION });
     }
     if header.seq.0 == 0 {
         return Err(VerifyError::ZeroSeq);
     }
     let key = VerifyingKey::from_bytes(&header.replica.0)
         .map_err(|_| VerifyError::InvalidReplicaKey { replica: header.replica })?;
-    let signature: [u8; 64] = event
-        .signature
-        .as_ref()
-        .try_into()
-        .map_err(|_| VerifyError::SignatureLength { len: event.signature.len() })?;
+    let signature: [u8; 64] =
+        event.signature.as_ref().try_into().map_err(|_| VerifyError::SignatureLength { len: event.signature.len() })?;
     key.verify_strict(&event.header, &Signature::from_bytes(&signature))
         .map_err(|_| VerifyError::BadSignature { replica: header.replica, seq: header.seq })?;
     if let Some(body) = &event.body {

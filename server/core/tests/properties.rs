@@ -43,11 +43,9 @@ fn body_for(kind: EventKind, text: &str) -> Bytes {
             note: text.to_string(),
             ..Default::default()
         }),
-        EventKind::ConductNoted => Body::ConductNoted(proto::ConductNoted {
-            member_id,
-            summary: text.to_string(),
-            violation_reported: true,
-        }),
+        EventKind::ConductNoted => {
+            Body::ConductNoted(proto::ConductNoted { member_id, summary: text.to_string(), violation_reported: true })
+        }
         // Every message's default is a valid (empty) encoding of that kind.
         _ => return Bytes::new(),
     };
@@ -55,9 +53,8 @@ fn body_for(kind: EventKind, text: &str) -> Bytes {
 }
 
 fn arb_draft() -> impl Strategy<Value = Draft> {
-    (arb_unit_path(), arb_kind(), "[a-z0-9 ]{0,40}", "[a-z0-9.:]{0,20}").prop_map(
-        |(unit_path, kind, text, author)| Draft { unit_path, kind, body: body_for(kind, &text), author },
-    )
+    (arb_unit_path(), arb_kind(), "[a-z0-9 ]{0,40}", "[a-z0-9.:]{0,20}")
+        .prop_map(|(unit_path, kind, text, author)| Draft { unit_path, kind, body: body_for(kind, &text), author })
 }
 
 /// Builds a chain of `drafts` signed by `key`, at increasing times.
@@ -69,9 +66,8 @@ fn chain(key: &SigningKey, drafts: Vec<Draft>) -> Vec<SignedEvent> {
         .map(|(idx, draft)| {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&(idx as u64 + 1).to_be_bytes());
-            let prepared = writer
-                .prepare(1_700_000_000_000 + idx as u64, EventId(id), draft)
-                .expect("generated drafts are valid");
+            let prepared =
+                writer.prepare(1_700_000_000_000 + idx as u64, EventId(id), draft).expect("generated drafts are valid");
             prepared.sign(key).to_signed()
         })
         .collect()
@@ -213,10 +209,7 @@ fn verification_failures_are_named() {
     let bytes = encode_header(&future);
     let signature = ed25519_dalek::Signer::sign(&k, &bytes).to_bytes();
     let future_event = SignedEvent { header: bytes, signature: Bytes::copy_from_slice(&signature), body: None };
-    assert!(matches!(
-        verify(&future_event),
-        Err(VerifyError::UnsupportedFormatVersion { found: 2, supported: 1 })
-    ));
+    assert!(matches!(verify(&future_event), Err(VerifyError::UnsupportedFormatVersion { found: 2, supported: 1 })));
 
     // A validly signed header whose body hash matches bytes that are not the kind's message.
     let garbage = Bytes::from_static(&[0xff, 0xff, 0xff]);
@@ -224,8 +217,7 @@ fn verification_failures_are_named() {
     lying.body_hash = codec::body_hash(&garbage);
     let bytes = encode_header(&lying);
     let signature = ed25519_dalek::Signer::sign(&k, &bytes).to_bytes();
-    let lying_event =
-        SignedEvent { header: bytes, signature: Bytes::copy_from_slice(&signature), body: Some(garbage) };
+    let lying_event = SignedEvent { header: bytes, signature: Bytes::copy_from_slice(&signature), body: Some(garbage) };
     assert!(matches!(verify(&lying_event), Err(VerifyError::Body { .. })));
 
     // A draft whose body is not its kind's message is refused before signing.

@@ -54,8 +54,8 @@ fn replica_from_bytes(bytes: &[u8]) -> Result<ReplicaId, Status> {
 }
 
 fn draft_from_proto(index: usize, draft: pb::EventDraft) -> Result<Draft, Status> {
-    let unit_path = UnitPath::parse(&draft.unit_path)
-        .map_err(|err| Status::invalid_argument(format!("draft {index}: {err}")))?;
+    let unit_path =
+        UnitPath::parse(&draft.unit_path).map_err(|err| Status::invalid_argument(format!("draft {index}: {err}")))?;
     let kind = EventKind::try_from(draft.kind)
         .ok()
         .filter(|kind| *kind != EventKind::Unspecified)
