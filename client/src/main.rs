@@ -12,9 +12,12 @@ use rollcall_client::i18n::{Lang, pad_left_aligned as left, pad_right_aligned as
 use rollcall_client::sample;
 use rollcall_client::target::Target;
 use rollcall_client::verify::{VerifyFailure, verify_store};
-use rollcall_core::UnitPath;
+use rollcall_core::authority::Role;
+use rollcall_core::body::Body;
 use rollcall_core::limits::DRAFTS_PER_APPEND_MAX;
+use rollcall_core::{EventKind, ReplicaId, UnitPath, codec};
 use rollcall_proto::v1 as pb;
+use rollcall_server::bundle::Bundle;
 use rollcall_server::config::STORE_DIR;
 
 #[derive(Parser)]
@@ -63,6 +66,40 @@ enum Command {
     },
     /// 显示节点持有的各日志头 / show the log heads a node holds.
     Heads {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// 登记下级节点、笔记本或查看者，生成入网凭证 / enroll a child node, laptop or viewer and write its bundle.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall enroll --node-dir /var/lib/rollcall --child-key <hex> --unit hb/whu --out whu.bundle\n\n然后在下级执行 / then on the child:  rollcall-node join --dir DIR --bundle whu.bundle"
+    )]
+    Enroll {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 下级的公钥（其 replica.pub）/ the child's public key (its replica.pub).
+        #[arg(long)]
+        child_key: String,
+        /// 下级单位 / the child's unit, e.g. hb/whu.
+        #[arg(long)]
+        unit: UnitPath,
+        /// node | laptop | viewer.
+        #[arg(long, default_value = "node")]
+        role: Role,
+        /// 有效天数（0 表示不过期）/ days of validity (0: no expiry).
+        #[arg(long, default_value_t = 0)]
+        valid_days: u64,
+        /// 名称 / a human name for the machine.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// 本节点对下级公布的地址（默认为连接所用地址）/ the address the child should dial (default: the one used here).
+        #[arg(long)]
+        parent_address: Option<String>,
+        /// 凭证文件 / where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// 同步状态：各连接的收发、未发送事件、上级回执 / sync status: per edge, unsent events, the last receipt from the level above.
+    Status {
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -173,6 +210,50 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
             }
         }
+        Command::Enroll { node, child_key, unit, role, valid_days, label, parent_address, out } => {
+            let target = match resolve_target(&node) {
+                Ok(target) => target,
+                Err(code) => return code,
+            };
+            match enroll(&target, &child_key, &unit, role, valid_days, &label, parent_address, &out).await {
+                Ok(bundle) => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "bundle": out.display().to_string(), "unit": bundle.unit, "role": bundle.role })
+                        );
+                    } else {
+                        println!(
+                            "{} {} ({}) → {}",
+                            lang.pick("已登记", "enrolled"),
+                            bundle.unit,
+                            bundle.role,
+                            out.display()
+                        );
+                        println!(
+                            "{}: rollcall-node join --dir DIR --bundle {}",
+                            lang.pick("下级执行", "on the child run"),
+                            out.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&format!("{}: {message}", lang.pick("登记失败", "enrollment failed")), 1),
+            }
+        }
+        Command::Status { node } => {
+            let mut client = match client(&node).await {
+                Ok(client) => client,
+                Err(code) => return code,
+            };
+            match client.sync_status(pb::SyncStatusRequest {}).await {
+                Ok(response) => {
+                    print_status(lang, cli.json, response.into_inner());
+                    ExitCode::SUCCESS
+                }
+                Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
+            }
+        }
         Command::AppendSample { node, unit, members, seed, author } => {
             let mut client = match client(&node).await {
                 Ok(client) => client,
@@ -215,13 +296,17 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn client(args: &NodeArgs) -> Result<NodeClient<tonic::transport::Channel>, ExitCode> {
+fn resolve_target(args: &NodeArgs) -> Result<Target, ExitCode> {
     let target = match (&args.node_dir, &args.node, &args.node_key, &args.key) {
         (Some(dir), _, _, _) => Target::from_node_dir(dir),
         (None, Some(node), Some(node_key), Some(key)) => Target::explicit(node, node_key, key),
         _ => return Err(fail(&"give --node-dir, or --node with --node-key and --key", 2)),
     };
-    let target = target.map_err(|error| fail(&error, 2))?;
+    target.map_err(|error| fail(&error, 2))
+}
+
+async fn client(args: &NodeArgs) -> Result<NodeClient<tonic::transport::Channel>, ExitCode> {
+    let target = resolve_target(args)?;
     let channel = target.connect().await.map_err(|error| fail(&error, 1))?;
     Ok(NodeClient::new(channel)
         .max_decoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX)
@@ -231,4 +316,135 @@ async fn client(args: &NodeArgs) -> Result<NodeClient<tonic::transport::Channel>
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
     eprintln!("rollcall: {error:#}");
     ExitCode::from(code)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn enroll(
+    target: &Target,
+    child_key: &str,
+    unit: &UnitPath,
+    role: Role,
+    valid_days: u64,
+    label: &str,
+    parent_address: Option<String>,
+    out: &std::path::Path,
+) -> Result<Bundle, String> {
+    let child = ReplicaId::from_hex(child_key).map_err(|err| format!("--child-key: {err}"))?;
+    let channel = target.connect().await.map_err(|err| err.to_string())?;
+    let mut client = NodeClient::new(channel);
+    let identity = client.identity(pb::IdentityRequest {}).await.map_err(|s| s.message().to_string())?.into_inner();
+    let level = unit.level().ok_or_else(|| format!("{unit} is not at a known level"))?;
+    let valid_until_ms = if valid_days == 0 { 0 } else { rollcall_server::writer::now_ms() + valid_days * 86_400_000 };
+    let body = Body::ReplicaEnrolled(pb::ReplicaEnrolled {
+        public_key: child.0.to_vec().into(),
+        unit_path: unit.to_string(),
+        level: level.to_proto() as i32,
+        role: role.to_proto() as i32,
+        valid_until_ms,
+        label: label.to_string(),
+    });
+    let draft = pb::EventDraft {
+        unit_path: unit.to_string(),
+        kind: EventKind::ReplicaEnrolled as i32,
+        body: body.encode(),
+        author: "operator".into(),
+    };
+    let appended = client
+        .append(pb::AppendRequest { drafts: vec![draft] })
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    let seq = appended.events.first().map(|e| e.seq).ok_or("the node appended nothing")?;
+    let mut stream = client
+        .read_log(pb::ReadLogRequest { replica: identity.replica.clone(), from_seq: seq, limit: 1 })
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    let event = stream
+        .message()
+        .await
+        .map_err(|s| s.message().to_string())?
+        .and_then(|batch| batch.events.into_iter().next())
+        .ok_or("the enrollment event could not be read back")?;
+    let signed = codec::from_proto(event).map_err(|err| err.to_string())?;
+    let bundle = Bundle {
+        root_key: hex::encode(&identity.root_key),
+        root_unit: identity.root_unit,
+        parent_address: parent_address.unwrap_or_else(|| target.address.clone()),
+        parent_key: hex::encode(&identity.replica),
+        replica: child.to_hex(),
+        unit: unit.to_string(),
+        role: role.as_str().to_string(),
+        enrollment: hex::encode(codec::encode_signed(&signed)),
+    };
+    bundle.write(out).map_err(|err| err.to_string())?;
+    Ok(bundle)
+}
+
+fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
+    if json {
+        let edges: Vec<_> = status
+            .edges
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "replica": hex::encode(&e.replica), "unit": e.unit, "connected": e.connected, "sent": e.sent,
+                    "received": e.received, "rejected": e.rejected, "unsent": e.unsent, "last_ack_ms": e.last_ack_ms,
+                })
+            })
+            .collect();
+        let receipt = status.last_receipt.as_ref().map(|r| serde_json::json!({
+            "by": hex::encode(&r.by), "stored_at_ms": r.stored_at_ms, "receipt_seq": r.receipt_seq,
+            "heads": r.heads.iter().map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq })).collect::<Vec<_>>(),
+        }));
+        println!("{}", serde_json::json!({ "edges": edges, "last_receipt": receipt }));
+        return;
+    }
+    println!(
+        "{} {} {} {} {} {} {}",
+        left(lang.pick("连接单位", "peer unit"), 24),
+        left(lang.pick("状态", "state"), 8),
+        right(lang.pick("已发送", "sent"), 8),
+        right(lang.pick("已接收", "received"), 9),
+        right(lang.pick("未发送", "unsent"), 8),
+        right(lang.pick("拒收", "rejected"), 9),
+        lang.pick("最近确认", "last ack")
+    );
+    for edge in &status.edges {
+        println!(
+            "{} {} {} {} {} {} {}",
+            left(&edge.unit, 24),
+            left(if edge.connected { lang.pick("在线", "online") } else { lang.pick("离线", "offline") }, 8),
+            right(&edge.sent.to_string(), 8),
+            right(&edge.received.to_string(), 9),
+            right(&edge.unsent.to_string(), 8),
+            right(&edge.rejected.to_string(), 9),
+            format_time(edge.last_ack_ms)
+        );
+    }
+    match &status.last_receipt {
+        Some(receipt) => {
+            let events: u64 = receipt.heads.iter().map(|h| h.seq).sum();
+            println!(
+                "{}: {} ({} {} {})",
+                lang.pick("上级回执", "receipt from the level above"),
+                format_time(receipt.stored_at_ms),
+                lang.pick("已收到", "holding"),
+                events,
+                lang.pick("个事件", "events")
+            );
+        }
+        None => println!("{}", lang.pick("上级回执: 尚无", "receipt from the level above: none yet")),
+    }
+}
+
+/// Milliseconds since the epoch as China Standard Time.
+fn format_time(ms: u64) -> String {
+    if ms == 0 {
+        return "-".into();
+    }
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
 }

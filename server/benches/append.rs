@@ -70,7 +70,8 @@ fn bench_appends(n_writers: usize, events_per_append: usize, n_events: usize) ->
             let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
             let store = Store::open(dir.path()).expect("open store");
             let key = SigningKey::from_bytes(&[run as u8 + 1; 32]);
-            let (handle, thread) = writer::start(store, key).expect("writer");
+            let (handle, thread) =
+                writer::start_as_root(store, key, UnitPath::parse("hb").expect("valid")).expect("writer");
             let appends_per_writer = n_events / n_writers / events_per_append;
             let start = Instant::now();
             std::thread::scope(|scope| {

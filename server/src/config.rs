@@ -100,6 +100,41 @@ pub struct RawConfig {
     /// `[access]`.
     #[serde(default)]
     pub access: RawAccess,
+    /// `[province]`.
+    #[serde(default)]
+    pub province: RawProvince,
+    /// `[parent]`.
+    #[serde(default)]
+    pub parent: RawParent,
+}
+
+/// `[province]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvince {
+    /// The pinned root key (hex).
+    pub root_key: Option<String>,
+    /// The province's unit path.
+    pub root_unit: Option<String>,
+}
+
+/// `[parent]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParent {
+    /// host:port of the parent node.
+    pub address: Option<String>,
+    /// The parent's replica key (hex).
+    pub key: Option<String>,
+}
+
+/// Where this node syncs upward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentConfig {
+    /// host:port.
+    pub address: String,
+    /// The parent's replica key.
+    pub key: ReplicaId,
 }
 
 /// `[node]`.
@@ -151,6 +186,12 @@ pub struct Config {
     pub replica_key_path: PathBuf,
     /// Keys allowed to call the API.
     pub operator_keys: Vec<ReplicaId>,
+    /// The province's pinned root key.
+    pub root_key: ReplicaId,
+    /// The province's unit.
+    pub root_unit: UnitPath,
+    /// The parent, for every node but the province's.
+    pub parent: Option<ParentConfig>,
 }
 
 impl Config {
@@ -204,7 +245,46 @@ impl Config {
             .iter()
             .map(|text| ReplicaId::from_hex(text).map_err(|err| invalid("access.operator_keys", err)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Config { dir: dir.to_path_buf(), unit, level, listen, replica_key_path: dir.join(key_name), operator_keys })
+        let not_joined = || ConfigError::Missing {
+            path: path.to_path_buf(),
+            key: "province.root_key (not joined yet: run `rollcall-node join --bundle FILE`)",
+        };
+        let root_key = ReplicaId::from_hex(raw.province.root_key.as_deref().ok_or_else(not_joined)?)
+            .map_err(|err| invalid("province.root_key", err))?;
+        let root_unit = UnitPath::parse(raw.province.root_unit.as_deref().ok_or_else(not_joined)?)
+            .map_err(|err| invalid("province.root_unit", err.to_string()))?;
+        if root_unit.level() != Some(Level::Province) {
+            return Err(invalid("province.root_unit", format!("{root_unit} is not a province-level unit")));
+        }
+        if !unit.is_within(&root_unit) {
+            return Err(invalid("node.unit", format!("{unit} is not inside the province {root_unit}")));
+        }
+        let parent = match (raw.parent.address, raw.parent.key) {
+            (None, None) => None,
+            (Some(address), Some(key)) => Some(ParentConfig {
+                address,
+                key: ReplicaId::from_hex(&key).map_err(|err| invalid("parent.key", err))?,
+            }),
+            (Some(_), None) => return Err(ConfigError::Missing { path: path.to_path_buf(), key: "parent.key" }),
+            (None, Some(_)) => return Err(ConfigError::Missing { path: path.to_path_buf(), key: "parent.address" }),
+        };
+        if parent.is_none() && level != Level::Province {
+            return Err(ConfigError::Missing {
+                path: path.to_path_buf(),
+                key: "parent.address (not joined yet: run `rollcall-node join --bundle FILE`)",
+            });
+        }
+        Ok(Config {
+            dir: dir.to_path_buf(),
+            unit,
+            level,
+            listen,
+            replica_key_path: dir.join(key_name),
+            operator_keys,
+            root_key,
+            root_unit,
+            parent,
+        })
     }
 
     /// The store directory.
@@ -309,8 +389,16 @@ replica_key = "{REPLICA_KEY_FILE}"
 # Ed25519 public keys (hex) allowed to call this node's API. The first is the operator
 # key `init` created in {OPERATOR_KEY_FILE} for the local `rollcall` CLI.
 operator_keys = ["{operator}"]
-"#,
-        operator = operator.to_hex()
+{province}"#,
+        operator = operator.to_hex(),
+        province = if level == Level::Province {
+            format!(
+                "\n[province]\n# This node holds the province's root key: every enrollment chain starts here.\nroot_key = \"{}\"\nroot_unit = \"{unit}\"\n",
+                replica.to_hex()
+            )
+        } else {
+            "\n# [province] and [parent] are written by `rollcall-node join --bundle FILE`.\n".to_string()
+        }
     );
     fs::write(&config_path, text).map_err(write_error(&config_path))?;
     Ok((replica, operator))
@@ -320,8 +408,11 @@ operator_keys = ["{operator}"]
 mod tests {
     use super::*;
 
+    const PROVINCE: &str =
+        "\n[province]\nroot_unit='hb'\nroot_key='0000000000000000000000000000000000000000000000000000000000000000'";
+
     fn raw(text: &str) -> RawConfig {
-        toml::from_str(text).expect("test config parses")
+        toml::from_str(&format!("{text}{PROVINCE}")).expect("test config parses")
     }
 
     /// Validation names the file and the key of each problem.
@@ -336,6 +427,15 @@ mod tests {
             ("[node]\nunit='hb/x'\nlevel='province'\n[keys]\nreplica_key='k'", "node.level: unit hb/x has 2 levels"),
             ("[node]\nunit='HB'\nlevel='province'\n[keys]\nreplica_key='k'", "node.unit: unit path segment"),
             ("[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[listen]\naddress='x'", "listen.address"),
+            ("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'", "missing key parent.address"),
+            (
+                "[node]\nunit='hb/x'\nlevel='university'\n[keys]\nreplica_key='k'\n[parent]\naddress='a:1'\nkey='00'",
+                "parent.key",
+            ),
+            (
+                "[node]\nunit='gd/x'\nlevel='university'\n[keys]\nreplica_key='k'",
+                "node.unit: gd/x is not inside the province hb",
+            ),
         ];
         for (text, expected) in cases {
             let message = Config::validate(dir, path, raw(text), None).expect_err(text).to_string();
@@ -345,7 +445,7 @@ mod tests {
         let config = Config::validate(
             dir,
             path,
-            raw("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'"),
+            raw("[node]\nunit='hb/whu'\nlevel='university'\n[keys]\nreplica_key='k'\n[parent]\naddress='127.0.0.1:1'\nkey='0101010101010101010101010101010101010101010101010101010101010101'"),
             None,
         )
         .expect("valid");

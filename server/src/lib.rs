@@ -4,18 +4,22 @@
 //! # Layout
 //!
 //! - [`config`]: `rollcall.toml`, key files, `init`.
+//! - [`bundle`]: enrollment bundles handed from a parent to a new child.
 //! - [`store`]: RocksDB column families; atomic, synced writes; verified reads.
 //! - [`writer`]: the single writer thread with group commit.
 //! - [`tls`]: mutual TLS by Ed25519 key.
 //! - [`rpc`]: tonic services and the one error-to-status mapping.
-//! - [`node`]: opening a node and serving it on a stream of connections.
+//! - [`sync`]: sync sessions between a child and its parent.
+//! - [`node`]: opening a node, serving it, and the link to its parent.
 //! - [`telemetry`]: the tracing subscriber (installed by binaries only).
 
+pub mod bundle;
 pub mod config;
 pub mod connect;
 pub mod node;
 pub mod rpc;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tls;
 pub mod writer;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rollcall_core::{Level, UnitPath};
+use rollcall_server::bundle::{Bundle, join_node};
 use rollcall_server::config::{self, Config};
 use rollcall_server::{Node, NodeError, telemetry, tls_incoming};
 
@@ -48,6 +49,17 @@ enum Command {
         #[arg(long, default_value = config::DEFAULT_LISTEN)]
         listen: String,
     },
+    /// Join the hierarchy with the enrollment bundle the parent's operator made
+    /// (`rollcall enroll`): pins the province's root key and the parent's address and key.
+    #[command(after_help = "Example:\n  rollcall-node join --dir /var/lib/rollcall --bundle whu.bundle")]
+    Join {
+        /// The node directory made by `init`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The bundle file.
+        #[arg(long)]
+        bundle: PathBuf,
+    },
     /// Run the node until SIGINT or SIGTERM. Prints `listening ADDRESS REPLICA` on stdout once ready.
     #[command(after_help = "Example:\n  rollcall-node run --dir /var/lib/rollcall")]
     Run {
@@ -72,6 +84,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error, 2),
+        },
+        Command::Join { dir, bundle } => match join(&dir, &bundle) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => fail(&message, 2),
         },
         Command::Run { dir, listen } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -125,6 +144,21 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
         }
         Err(error) => fail(&error, 1),
     }
+}
+
+fn join(dir: &std::path::Path, bundle_path: &std::path::Path) -> Result<String, String> {
+    let key = config::read_key(&dir.join(config::REPLICA_KEY_FILE)).map_err(|err| err.to_string())?;
+    let bundle = Bundle::read(bundle_path).map_err(|err| err.to_string())?;
+    let checked = bundle.check_for(bundle_path, config::replica_of(&key)).map_err(|err| err.to_string())?;
+    join_node(dir, &checked).map_err(|err| err.to_string())?;
+    Ok(format!(
+        "joined {} as {} ({}); parent {} at {}",
+        dir.display(),
+        checked.unit,
+        checked.level,
+        checked.parent_key.short(),
+        checked.parent_address
+    ))
 }
 
 async fn shutdown_signal() {

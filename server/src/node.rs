@@ -1,4 +1,5 @@
-//! A running node: opens the store, starts the writer, serves the gRPC API over TLS.
+//! A running node: opens the store, rebuilds the enrollment state, starts the writer,
+//! serves the gRPC API over mutual TLS, and keeps a sync session with its parent.
 //!
 //! Like mini-redis's `server::run`, [`Node::serve`] never binds a socket or installs a
 //! signal handler: it takes a stream of accepted connections and a shutdown future, so
@@ -7,32 +8,41 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 use rollcall_core::ReplicaId;
+use rollcall_core::authority::{Authority, Role};
 use rollcall_core::limits::MESSAGE_BYTES_MAX;
+use rollcall_proto::v1 as pb;
 use rollcall_proto::v1::node_server::NodeServer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, ParentConfig};
+use crate::connect;
 use crate::rpc::{NodeInfo, NodeService};
 use crate::store::{Store, StoreError};
-use crate::tls::{self, KeySet, TlsError, TlsIdentity};
+use crate::sync::{self, Peer, Side, SyncContext, SyncStats};
+use crate::tls::{self, KeyPolicy, TlsError, TlsIdentity};
 use crate::writer::{self, WriterHandle};
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most TLS handshakes in progress at once; further connections wait to be accepted.
 pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 64;
+/// First wait before reconnecting to the parent; doubles up to `RECONNECT_BACKOFF_MAX`.
+pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts to reach the parent.
+pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +61,24 @@ pub enum NodeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Accepts the node's operators and every enrolled replica that is neither revoked nor
+/// quarantined; what each may do is decided per call.
+#[derive(Debug)]
+pub struct NodeKeyPolicy {
+    operators: Vec<ReplicaId>,
+    authority: Arc<RwLock<Authority>>,
+}
+
+impl KeyPolicy for NodeKeyPolicy {
+    fn accepts(&self, key: &ReplicaId) -> bool {
+        if self.operators.contains(key) {
+            return true;
+        }
+        let authority = self.authority.read().expect("never poisoned");
+        authority.enrollment(key).is_some_and(|e| e.revoked_after.is_none()) && !authority.is_quarantined(key)
+    }
+}
+
 /// An open node: store, writer and identity, ready to serve.
 pub struct Node {
     /// The store (shared with the writer).
@@ -59,10 +87,15 @@ pub struct Node {
     pub writer: WriterHandle,
     /// Who this node is.
     pub info: NodeInfo,
-    /// Keys allowed to connect.
-    pub allowed_keys: Vec<ReplicaId>,
+    /// The enrollment state (mutated by the writer only).
+    pub authority: Arc<RwLock<Authority>>,
+    /// Per-edge sync figures.
+    pub stats: SyncStats,
     /// The TLS certificate and key.
     pub identity: TlsIdentity,
+    operators: Vec<ReplicaId>,
+    parent: Option<ParentConfig>,
+    key: SigningKey,
     writer_thread: JoinHandle<()>,
 }
 
@@ -77,40 +110,78 @@ impl Node {
         let identity = TlsIdentity::for_key(&key)?;
         let replica = config::replica_of(&key);
         let store = Store::open(&config.store_path())?;
-        let (writer, writer_thread) = writer::start(store.clone(), key)?;
-        let mut allowed_keys = config.operator_keys.clone();
-        allowed_keys.push(replica);
+        let mut authority = Authority::new(config.root_key, config.root_unit.clone());
+        for event in store.authority_events_in_ingest_order()? {
+            authority.apply(&event);
+        }
+        let authority = Arc::new(RwLock::new(authority));
+        let (writer, writer_thread) =
+            writer::start(store.clone(), key.clone(), config.unit.clone(), authority.clone())?;
+        let mut operators = config.operator_keys.clone();
+        operators.push(replica);
         Ok(Node {
             store,
             writer,
-            info: NodeInfo { replica, unit: config.unit.clone(), level: config.level },
-            allowed_keys,
+            info: NodeInfo {
+                replica,
+                unit: config.unit.clone(),
+                level: config.level,
+                root_key: config.root_key,
+                root_unit: config.root_unit.clone(),
+                parent: config.parent.as_ref().map(|parent| parent.key),
+            },
+            authority,
+            stats: SyncStats::default(),
             identity,
+            operators,
+            parent: config.parent.clone(),
+            key,
             writer_thread,
         })
     }
 
-    /// The TLS server configuration: this node's certificate, clients by allowed key.
+    /// The TLS server configuration: this node's certificate; clients that are operators
+    /// or enrolled replicas.
     ///
     /// # Errors
     ///
     /// [`TlsError`] if rustls refuses it.
     pub fn server_tls(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        Ok(Arc::new(tls::server_config(&self.identity, Arc::new(KeySet(self.allowed_keys.clone())))?))
+        let policy = NodeKeyPolicy { operators: self.operators.clone(), authority: self.authority.clone() };
+        Ok(Arc::new(tls::server_config(&self.identity, Arc::new(policy))?))
     }
 
-    /// Serves the API on `incoming` connections until `shutdown` completes, then waits
-    /// for the writer to finish its last group.
+    /// The context shared by this node's sync sessions.
+    pub fn sync_context(&self) -> SyncContext {
+        SyncContext {
+            store: self.store.clone(),
+            writer: self.writer.clone(),
+            authority: self.authority.clone(),
+            local_unit: self.info.unit.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// Serves the API on `incoming` connections, and syncs with the parent if there is
+    /// one, until `shutdown` completes; then waits for the writer to finish its last group.
     ///
     /// # Errors
     ///
     /// [`NodeError::Transport`] if the server fails.
     pub async fn serve<IO, S>(self, incoming: S, shutdown: impl Future<Output = ()>) -> Result<(), NodeError>
     where
-        IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+        IO: AsyncRead
+            + AsyncWrite
+            + Connected<ConnectInfo = tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>
+            + Unpin
+            + Send
+            + 'static,
         S: Stream<Item = Result<IO, io::Error>> + Send + 'static,
     {
-        let Node { store, writer, info, writer_thread, .. } = self;
+        let context = self.sync_context();
+        let Node { store, writer, info, writer_thread, operators, parent, key, .. } = self;
+        let (stop_sender, stop_receiver) = watch::channel(false);
+        let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -118,20 +189,91 @@ impl Node {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|err| NodeError::Tls(TlsError::Certificate(format!("reflection: {err}"))))?;
-        let service = NodeServer::new(NodeService::new(store, writer, info))
+        let service = NodeServer::new(NodeService::new(store, writer, info, operators, context))
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
-        tonic::transport::Server::builder()
+        let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
-        // Every writer handle was owned by the service, now dropped: the thread drains
-        // its queue and ends.
+            .await;
+        let _ = stop_sender.send(true);
+        if let Some(task) = parent_task {
+            let _ = task.await;
+        }
+        served?;
+        // Every writer handle was owned by the service and the sync tasks, now dropped:
+        // the thread drains its queue and ends.
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
         Ok(())
     }
+}
+
+/// Keeps a sync session with the parent, reconnecting with exponential backoff.
+async fn parent_link(context: SyncContext, parent: ParentConfig, key: SigningKey, mut stop: watch::Receiver<bool>) {
+    let mut backoff = RECONNECT_BACKOFF_MIN;
+    let peer =
+        Peer { replica: parent.key, unit: context.local_unit.parent().unwrap_or_else(|| context.local_unit.clone()) };
+    loop {
+        let attempt = sync_with(&context, &parent, &key, &peer, false);
+        let outcome = tokio::select! {
+            outcome = attempt => outcome,
+            _ = stop.changed() => return,
+        };
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(parent = %parent.address, sent = summary.sent, received = summary.received, "sync session with the parent ended");
+                backoff = RECONNECT_BACKOFF_MIN;
+            }
+            Err(error) => {
+                tracing::warn!(parent = %parent.address, %error, retry_in_ms = backoff.as_millis() as u64, "sync with the parent failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
+    }
+}
+
+/// One sync session with `parent` as the child side. With `until_caught_up`, returns
+/// once both backlogs are exchanged and acknowledged (a laptop's `rollcall sync`).
+///
+/// # Errors
+///
+/// A message when the connection or the session fails.
+pub async fn sync_with(
+    context: &SyncContext,
+    parent: &ParentConfig,
+    key: &SigningKey,
+    peer: &Peer,
+    until_caught_up: bool,
+) -> Result<sync::SessionSummary, String> {
+    let channel = connect::connect(&parent.address, parent.key, key).await.map_err(|err| err.to_string())?;
+    let mut client = pb::node_client::NodeClient::new(channel)
+        .max_decoding_message_size(MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(MESSAGE_BYTES_MAX);
+    let (outbound, outbound_receiver) = mpsc::channel(sync::OUTBOUND_QUEUE_DEPTH);
+    let response =
+        client.sync(ReceiverStream::new(outbound_receiver)).await.map_err(|status| status.message().to_string())?;
+    let inbound = response.into_inner();
+    sync::run_session(context.clone(), Side::Child, peer.clone(), inbound, outbound, until_caught_up)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// The role a connected peer may sync as: enrolled nodes and laptops inside this node's
+/// subtree (its children, and laptops of its own unit).
+pub fn child_peer(authority: &Authority, local_unit: &rollcall_core::UnitPath, key: &ReplicaId) -> Option<Peer> {
+    let enrollment = authority.enrollment(key)?;
+    let is_child = match enrollment.role {
+        Role::Node => enrollment.unit.parent().as_ref() == Some(local_unit),
+        Role::Laptop => &enrollment.unit == local_unit,
+        Role::Viewer => false,
+    };
+    is_child.then(|| Peer { replica: *key, unit: enrollment.unit.clone() })
 }
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, bounded in number
@@ -153,10 +295,10 @@ pub fn tls_incoming(
                     continue;
                 }
             };
-            let _ = tcp.set_nodelay(true);
             if sender.is_closed() {
                 return;
             }
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let sender = sender.clone();
             tokio::spawn(async move {

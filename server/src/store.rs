@@ -399,6 +399,45 @@ impl Store {
         Ok(())
     }
 
+    /// The enrollment, revocation and equivocation-proof events, in ingest order (the
+    /// order in which they were admitted), to rebuild the authority at start-up.
+    /// Each is fully verified; other events are only looked at, not verified.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn authority_events_in_ingest_order(&self) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let mut out = Vec::new();
+        let events_cf = self.cf(CF_EVENTS);
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_INGEST));
+        iter.seek_to_first();
+        while let Some(key) = iter.value() {
+            if key.len() != 40 {
+                return Err(StoreError::CorruptIndex { what: "ingest", detail: "malformed entry".into() });
+            }
+            let replica = ReplicaId(key[..32].try_into().expect("length checked"));
+            let seq = Seq(u64::from_be_bytes(key[32..].try_into().expect("length checked")));
+            let value = self
+                .db
+                .get_pinned_cf(events_cf, key)
+                .map_err(|e| self.rocks(e))?
+                .ok_or_else(|| corrupt(replica, seq, "indexed in ingest order but missing"))?;
+            let signed = codec::decode_signed(&value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+            let header = codec::decode_header(&signed.header).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+            if matches!(
+                header.kind,
+                rollcall_core::EventKind::ReplicaEnrolled
+                    | rollcall_core::EventKind::ReplicaRevoked
+                    | rollcall_core::EventKind::EquivocationProof
+            ) {
+                out.push(check_stored(replica, seq, &value)?);
+            }
+            iter.next();
+        }
+        iter.status().map_err(|e| self.rocks(e))?;
+        Ok(out)
+    }
+
     /// Iterates ingest positions from `from` (inclusive): (position, replica, seq).
     ///
     /// # Errors

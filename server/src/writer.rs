@@ -1,32 +1,45 @@
-//! The single writer: owns the local log's head and every write to the store, and
-//! group-commits concurrent appends (one fsync for many events).
+//! The single writer: owns every write to the store, the heads of every log held, the
+//! enrollment state, and the local log's authoring; group-commits concurrent work (one
+//! fsync for many events).
 //!
-//! Appends arrive on a bounded channel. The writer thread takes the first waiting job,
-//! then drains whatever else is queued (up to `EVENTS_PER_COMMIT_MAX` events), assigns
-//! seq, prev and time to every draft in arrival order ([`LocalWriter::prepare`]), signs
-//! them (in parallel on all cores when the group is large), writes the whole group in
-//! one synced `WriteBatch`, and only then answers each job.
+//! Jobs arrive on a bounded channel: local appends (drafts to sign) and ingests (events
+//! received from peers, already verified). The writer thread takes the first waiting
+//! job, drains whatever else is queued (up to `EVENTS_PER_COMMIT_MAX` events), decides
+//! each event in arrival order, writes the whole group in one synced `WriteBatch`, and
+//! only then answers each job and announces the new ingest position.
+//!
+//! Deciding an event received from a peer, in order: already held with the same hash
+//! (duplicate, idempotent); held with another hash at the same seq (equivocation: a
+//! proof event is appended and the replica quarantined); not authorised
+//! ([`Authority::check`]); not the next of its chain; otherwise accepted, and its effect
+//! on enrollment applied at once so later events of the same group can rely on it.
 //!
 //! Invariants:
-//! - Only this thread writes events, so the head it holds is the stored head plus
-//!   nothing: if a write fails, it reloads the head from the store and fails the group.
-//! - A job's drafts are committed atomically and consecutively (same batch, in order).
-//! - A job with an invalid draft fails alone; the writer's head is unchanged by it.
+//! - Only this thread writes events, so its heads are the stored heads plus the group in
+//!   progress; if a write fails it restores heads, authority and local writer from
+//!   before the group and fails every job of it.
+//! - A local append's drafts are committed atomically and consecutively, and checked
+//!   against the authority before they are signed.
+//! - An invalid draft fails its job alone; a refused received event never stops the
+//!   rest of its batch.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use rollcall_core::authority::{Authority, AuthorityError};
+use rollcall_core::body::Body;
 use rollcall_core::limits::EVENTS_PER_COMMIT_MAX;
-use rollcall_core::log::{Draft, DraftError, LocalWriter, PreparedEvent};
-use rollcall_core::{EventHash, EventId, HlcTime, ReplicaId, Seq, VerifiedEvent};
-use tokio::sync::{mpsc, oneshot};
+use rollcall_core::log::{Draft, DraftError, Head, LocalWriter, PreparedEvent, check_next};
+use rollcall_core::{EventHash, EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::store::{Store, StoreError};
 
-/// Depth of the append queue: back-pressure for callers beyond it.
-pub const APPEND_QUEUE_DEPTH: usize = 1024;
+/// Depth of the job queue: back-pressure for callers beyond it.
+pub const JOB_QUEUE_DEPTH: usize = 1024;
 
 /// Below this many events a group is signed on the writer thread alone; spawning
 /// signing threads costs more than it saves.
@@ -54,6 +67,14 @@ pub enum AppendError {
         /// What is wrong.
         error: DraftError,
     },
+    /// Draft number `index` is not authorised for this node; nothing was written.
+    #[error("draft {index}: {error}")]
+    NotAuthorised {
+        /// Position of the draft in the request.
+        index: usize,
+        /// The rule that refuses it.
+        error: AuthorityError,
+    },
     /// The store failed; nothing of the request was written. The detail is logged by
     /// the writer; callers get its text.
     #[error("store failed: {0}")]
@@ -63,27 +84,63 @@ pub enum AppendError {
     Stopped,
 }
 
-struct Job {
-    drafts: Vec<Draft>,
-    reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+/// A received event the writer refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Its replica.
+    pub replica: ReplicaId,
+    /// Its seq.
+    pub seq: Seq,
+    /// The rule that refused it.
+    pub reason: String,
 }
 
-/// A handle for appending to the local log. Cheap to clone.
+/// What became of a batch of received events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Events newly stored.
+    pub accepted: u32,
+    /// Events already held (same hash).
+    pub duplicates: u32,
+    /// Refused events.
+    pub rejections: Vec<Rejection>,
+    /// Replicas found equivocating in this batch (a proof was appended for each).
+    pub equivocations: Vec<ReplicaId>,
+    /// The heads, after the batch, of every replica the batch touched.
+    pub heads: Vec<(ReplicaId, Head)>,
+}
+
+enum Job {
+    Append { drafts: Vec<Draft>, reply: oneshot::Sender<Result<Vec<Appended>, AppendError>> },
+    Ingest { events: Vec<VerifiedEvent>, reply: oneshot::Sender<Result<IngestOutcome, AppendError>> },
+}
+
+impl Job {
+    fn n_events(&self) -> usize {
+        match self {
+            Job::Append { drafts, .. } => drafts.len(),
+            Job::Ingest { events, .. } => events.len(),
+        }
+    }
+}
+
+/// A handle for writing to the store. Cheap to clone.
 #[derive(Clone)]
 pub struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     replica: ReplicaId,
+    ingest_position: watch::Receiver<u64>,
 }
 
 impl WriterHandle {
-    /// Appends `drafts` atomically and waits until they are durable.
+    /// Appends `drafts` to the local log atomically and waits until they are durable.
     ///
     /// # Errors
     ///
     /// [`AppendError`]; on any error nothing of the request was written.
     pub async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { drafts, reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.jobs.send(Job::Append { drafts, reply }).await.map_err(|_| AppendError::Stopped)?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -94,59 +151,124 @@ impl WriterHandle {
     /// As [`WriterHandle::append`].
     pub fn append_blocking(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.blocking_send(Job { drafts, reply }).map_err(|_| AppendError::Stopped)?;
+        self.jobs.blocking_send(Job::Append { drafts, reply }).map_err(|_| AppendError::Stopped)?;
         answer.blocking_recv().map_err(|_| AppendError::Stopped)?
+    }
+
+    /// Stores events received from a peer (already verified), deciding each in order,
+    /// and waits until the accepted ones are durable.
+    ///
+    /// # Errors
+    ///
+    /// [`AppendError::StoreFailed`] or [`AppendError::Stopped`]; refusals of single
+    /// events are in the outcome, not errors.
+    pub async fn ingest(&self, events: Vec<VerifiedEvent>) -> Result<IngestOutcome, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job::Ingest { events, reply }).await.map_err(|_| AppendError::Stopped)?;
+        answer.await.map_err(|_| AppendError::Stopped)?
     }
 
     /// The local replica.
     pub fn replica(&self) -> ReplicaId {
         self.replica
     }
+
+    /// Watches the last ingest position written (changes after every durable group).
+    pub fn ingest_position(&self) -> watch::Receiver<u64> {
+        self.ingest_position.clone()
+    }
 }
 
-/// Starts the writer thread for the local replica of `key` over `store`.
-/// The thread ends when every handle is dropped; join the returned handle to wait.
+/// Starts the writer thread for the local replica of `key` over `store`, sharing
+/// `authority` (which it alone mutates). The thread ends when every handle is dropped.
 ///
 /// # Errors
 ///
-/// [`StoreError`] if the local head cannot be read.
-pub fn start(store: Store, key: SigningKey) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
+/// [`StoreError`] if the heads cannot be read.
+pub fn start(
+    store: Store,
+    key: SigningKey,
+    local_unit: UnitPath,
+    authority: Arc<RwLock<Authority>>,
+) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let replica = ReplicaId(key.verifying_key().to_bytes());
     store.claim_local_replica(replica)?;
-    let local = load_local_writer(&store, replica)?;
-    let ingest_position = store.last_ingest_position()? + 1;
-    let (jobs, receiver) = mpsc::channel(APPEND_QUEUE_DEPTH);
-    let state = WriterThread { store, key: Arc::new(key), local, next_ingest_position: ingest_position };
+    let mut heads = HashMap::new();
+    let mut local_last_time = HlcTime::default();
+    for stored in store.heads()? {
+        if stored.replica == replica {
+            local_last_time = stored.last_time;
+        }
+        heads.insert(stored.replica, stored.head);
+    }
+    let local = LocalWriter::new(replica, heads.get(&replica).copied().unwrap_or(Head::EMPTY), local_last_time);
+    let position = store.last_ingest_position()?;
+    let (position_sender, position_receiver) = watch::channel(position);
+    let (jobs, receiver) = mpsc::channel(JOB_QUEUE_DEPTH);
+    let state = WriterThread {
+        store,
+        key: Arc::new(key),
+        local_unit,
+        local,
+        heads,
+        authority,
+        next_ingest_position: position + 1,
+        position_sender,
+    };
     let join = thread::Builder::new()
         .name("rollcall-writer".into())
         .spawn(move || state.run(receiver))
         .expect("spawning the writer thread");
-    Ok((WriterHandle { jobs, replica }, join))
+    Ok((WriterHandle { jobs, replica, ingest_position: position_receiver }, join))
 }
 
-fn load_local_writer(store: &Store, replica: ReplicaId) -> Result<LocalWriter, StoreError> {
-    Ok(match store.head(replica)? {
-        Some(stored) => LocalWriter::new(replica, stored.head, stored.last_time),
-        None => LocalWriter::new(replica, rollcall_core::Head::EMPTY, HlcTime::default()),
-    })
+/// Starts a writer for a replica that is itself the root of a province at `root_unit`:
+/// for a lone province node, tests and benchmarks.
+///
+/// # Errors
+///
+/// As [`start`].
+pub fn start_as_root(
+    store: Store,
+    key: SigningKey,
+    root_unit: UnitPath,
+) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
+    let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), root_unit.clone());
+    start(store, key, root_unit, Arc::new(RwLock::new(authority)))
 }
 
 struct WriterThread {
     store: Store,
     key: Arc<SigningKey>,
+    local_unit: UnitPath,
     local: LocalWriter,
+    heads: HashMap<ReplicaId, Head>,
+    authority: Arc<RwLock<Authority>>,
     next_ingest_position: u64,
+    position_sender: watch::Sender<u64>,
+}
+
+/// One job's share of a group: where its events sit in the group's event list.
+enum Planned {
+    Append { reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>, range: std::ops::Range<usize> },
+    Ingest { reply: oneshot::Sender<Result<IngestOutcome, AppendError>>, outcome: IngestOutcome },
+}
+
+/// An event of the group: signed already (received) or to be signed (local).
+enum Pending {
+    Received(VerifiedEvent),
+    Local(PreparedEvent),
 }
 
 impl WriterThread {
     fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
         while let Some(first) = receiver.blocking_recv() {
-            let mut n_events = first.drafts.len();
+            let mut n_events = first.n_events();
             let mut group = vec![first];
             while n_events < EVENTS_PER_COMMIT_MAX {
                 match receiver.try_recv() {
                     Ok(job) => {
-                        n_events += job.drafts.len();
+                        n_events += job.n_events();
                         group.push(job);
                     }
                     Err(_) => break,
@@ -156,84 +278,255 @@ impl WriterThread {
         }
     }
 
+    fn authority(&self) -> std::sync::RwLockReadGuard<'_, Authority> {
+        self.authority.read().expect("the authority lock is never poisoned: its holders do not panic")
+    }
+
     fn commit_group(&mut self, group: Vec<Job>) {
-        let group_start = self.local.clone();
+        let local_before = self.local.clone();
+        let heads_before = self.heads.clone();
+        let authority_before = self.authority().clone();
         let now_ms = now_ms();
-        let mut accepted: Vec<(Job, usize)> = Vec::with_capacity(group.len());
-        let mut prepared: Vec<PreparedEvent> = Vec::new();
-        for mut job in group {
-            let before_job = self.local.clone();
-            let drafts = std::mem::take(&mut job.drafts);
-            let n_drafts = drafts.len();
-            let mut failed = None;
-            let mut job_events = Vec::with_capacity(n_drafts);
-            for (index, draft) in drafts.into_iter().enumerate() {
-                let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
-                match self.local.prepare(now_ms, event_id, draft) {
-                    Ok(event) => job_events.push(event),
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
+        for job in group {
+            match job {
+                Job::Append { drafts, reply } => match self.plan_append(now_ms, drafts) {
+                    Ok(events) => {
+                        let start = pending.len();
+                        pending.extend(events.into_iter().map(Pending::Local));
+                        planned.push(Planned::Append { reply, range: start..pending.len() });
+                    }
                     Err(error) => {
-                        failed = Some(AppendError::InvalidDraft { index, error });
-                        break;
+                        let _ = reply.send(Err(error));
+                    }
+                },
+                Job::Ingest { events, reply } => {
+                    let outcome = self.plan_ingest(now_ms, events, &mut pending);
+                    planned.push(Planned::Ingest { reply, outcome });
+                }
+            }
+        }
+        let events = sign_all(&self.key, pending);
+        let written =
+            if events.is_empty() { Ok(()) } else { self.store.write_events(&events, self.next_ingest_position) };
+        match written {
+            Ok(()) => {
+                self.next_ingest_position += events.len() as u64;
+                self.position_sender.send_replace(self.next_ingest_position - 1);
+                for plan in planned {
+                    match plan {
+                        Planned::Append { reply, range } => {
+                            let appended = events[range]
+                                .iter()
+                                .map(|event| Appended {
+                                    seq: event.seq(),
+                                    event_id: event.header().event_id,
+                                    hash: event.hash(),
+                                })
+                                .collect();
+                            let _ = reply.send(Ok(appended));
+                        }
+                        Planned::Ingest { reply, outcome } => {
+                            let _ = reply.send(Ok(outcome));
+                        }
                     }
                 }
             }
-            match failed {
-                Some(error) => {
-                    self.local = before_job;
-                    let _ = job.reply.send(Err(error));
-                }
-                None => {
-                    prepared.extend(job_events);
-                    accepted.push((job, n_drafts));
-                }
-            }
-        }
-        if prepared.is_empty() {
-            for (job, _) in accepted {
-                let _ = job.reply.send(Ok(Vec::new()));
-            }
-            return;
-        }
-        let events = sign_all(&self.key, prepared);
-        match self.store.write_events(&events, self.next_ingest_position) {
-            Ok(()) => {
-                self.next_ingest_position += events.len() as u64;
-                let mut remaining = events.iter();
-                for (job, n_drafts) in accepted {
-                    let appended = remaining
-                        .by_ref()
-                        .take(n_drafts)
-                        .map(|event| Appended {
-                            seq: event.seq(),
-                            event_id: event.header().event_id,
-                            hash: event.hash(),
-                        })
-                        .collect();
-                    let _ = job.reply.send(Ok(appended));
-                }
-            }
             Err(error) => {
-                tracing::error!(%error, n_events = events.len(), "append group failed; nothing of it was written");
-                // Nothing of the batch is visible: return to the head before the group.
-                self.local = group_start;
+                tracing::error!(%error, n_events = events.len(), "write group failed; nothing of it was written");
+                self.local = local_before;
+                self.heads = heads_before;
+                *self.authority.write().expect("never poisoned") = authority_before;
                 let message = error.to_string();
-                for (job, _) in accepted {
-                    let _ = job.reply.send(Err(AppendError::StoreFailed(message.clone())));
+                for plan in planned {
+                    match plan {
+                        Planned::Append { reply, .. } => {
+                            let _ = reply.send(Err(AppendError::StoreFailed(message.clone())));
+                        }
+                        Planned::Ingest { reply, .. } => {
+                            let _ = reply.send(Err(AppendError::StoreFailed(message.clone())));
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// Prepares a local append: every draft valid and authorised, or none is kept.
+    fn plan_append(&mut self, now_ms: u64, drafts: Vec<Draft>) -> Result<Vec<PreparedEvent>, AppendError> {
+        let local_before = self.local.clone();
+        let has_effects =
+            drafts.iter().any(|draft| matches!(draft.kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked));
+        let authority_before = has_effects.then(|| self.authority().clone());
+        let mut prepared = Vec::with_capacity(drafts.len());
+        for (index, draft) in drafts.into_iter().enumerate() {
+            let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
+            let result = self
+                .local
+                .prepare(now_ms, event_id, draft)
+                .map_err(|error| AppendError::InvalidDraft { index, error })
+                .and_then(|event| {
+                    self.authority()
+                        .check_parts(event.header(), Some(event.body()))
+                        .map(|()| event)
+                        .map_err(|error| AppendError::NotAuthorised { index, error })
+                });
+            match result {
+                Ok(event) => {
+                    // Apply enrollment effects now, so later drafts (and events) can use them.
+                    self.apply_local_effect(&event);
+                    prepared.push(event);
+                }
+                Err(error) => {
+                    self.local = local_before;
+                    if let Some(authority) = authority_before {
+                        *self.authority.write().expect("never poisoned") = authority;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        if !prepared.is_empty() {
+            self.heads.insert(self.local.head_replica(), self.local.head());
+        }
+        Ok(prepared)
+    }
+
+    fn apply_local_effect(&mut self, event: &PreparedEvent) {
+        if matches!(event.header().kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked) {
+            // Signing is deterministic and cheap next to the fsync; sign a copy to apply
+            // the effect through the one code path that handles verified events.
+            let signed = event.clone().sign(&self.key);
+            self.authority.write().expect("never poisoned").apply(&signed);
+        }
+    }
+
+    fn plan_ingest(&mut self, now_ms: u64, events: Vec<VerifiedEvent>, pending: &mut Vec<Pending>) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        let mut touched: Vec<ReplicaId> = Vec::new();
+        for event in events {
+            let replica = event.replica();
+            let head = self.heads.get(&replica).copied().unwrap_or(Head::EMPTY);
+            if event.seq() <= head.seq {
+                match self.held_hash(replica, event.seq(), pending) {
+                    Some(hash) if hash == event.hash() => outcome.duplicates += 1,
+                    Some(_) => {
+                        if let Some(proof) = self.equivocation_proof(now_ms, replica, &event, pending) {
+                            pending.push(Pending::Local(proof));
+                        }
+                        outcome.equivocations.push(replica);
+                        outcome.rejections.push(Rejection {
+                            replica,
+                            seq: event.seq(),
+                            reason: "equivocation: another event is held at this seq".into(),
+                        });
+                    }
+                    None => outcome.rejections.push(Rejection {
+                        replica,
+                        seq: event.seq(),
+                        reason: "held event could not be read".into(),
+                    }),
+                }
+                continue;
+            }
+            let decision = self
+                .authority()
+                .check(&event)
+                .map_err(|err| err.to_string())
+                .and_then(|()| check_next(replica, &head, &event).map_err(|err| err.to_string()));
+            match decision {
+                Ok(()) => {
+                    self.authority.write().expect("never poisoned").apply(&event);
+                    self.heads.insert(replica, Head::of(&event));
+                    if !touched.contains(&replica) {
+                        touched.push(replica);
+                    }
+                    outcome.accepted += 1;
+                    pending.push(Pending::Received(event));
+                }
+                Err(reason) => outcome.rejections.push(Rejection { replica, seq: event.seq(), reason }),
+            }
+        }
+        outcome.heads = touched.into_iter().map(|replica| (replica, self.heads[&replica])).collect();
+        outcome
+    }
+
+    /// The hash of the event held (stored or pending in this group) at `seq`.
+    fn held_hash(&self, replica: ReplicaId, seq: Seq, pending: &[Pending]) -> Option<EventHash> {
+        for item in pending.iter().rev() {
+            if let Pending::Received(event) = item
+                && event.replica() == replica
+                && event.seq() == seq
+            {
+                return Some(event.hash());
+            }
+        }
+        match self.store.get(replica, seq) {
+            Ok(Some(event)) => Some(event.hash()),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "reading a held event to compare");
+                None
+            }
+        }
+    }
+
+    fn equivocation_proof(
+        &mut self,
+        now_ms: u64,
+        replica: ReplicaId,
+        second: &VerifiedEvent,
+        pending: &[Pending],
+    ) -> Option<PreparedEvent> {
+        if self.authority().is_quarantined(&replica) {
+            return None;
+        }
+        let first = pending
+            .iter()
+            .find_map(|item| match item {
+                Pending::Received(event) if event.replica() == replica && event.seq() == second.seq() => {
+                    Some(event.clone())
+                }
+                _ => None,
+            })
+            .or_else(|| self.store.get(replica, second.seq()).ok().flatten())?;
+        tracing::warn!(replica = %replica.short(), seq = second.seq().0, "equivocation: two events at one seq; quarantining");
+        self.authority.write().expect("never poisoned").quarantine(replica);
+        let body = Body::EquivocationProof(proto::EquivocationProof {
+            first: Some(codec::to_proto(&first.to_stub().to_signed())),
+            second: Some(codec::to_proto(&second.to_stub().to_signed())),
+        });
+        let draft = Draft {
+            unit_path: self.local_unit.clone(),
+            kind: EventKind::EquivocationProof,
+            body: body.encode(),
+            author: "rollcall".into(),
+        };
+        let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
+        let prepared = self.local.prepare(now_ms, event_id, draft).ok()?;
+        self.heads.insert(prepared.header().replica, self.local.head());
+        Some(prepared)
     }
 }
 
-/// Signs prepared events, on every core when the group is large enough to pay for it.
-fn sign_all(key: &Arc<SigningKey>, prepared: Vec<PreparedEvent>) -> Vec<VerifiedEvent> {
+/// Signs local events and passes received ones through, keeping the group's order;
+/// local signing runs on every core when there are enough events to pay for it.
+fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> {
+    let n_local = pending.iter().filter(|item| matches!(item, Pending::Local(_))).count();
     let n_threads = thread::available_parallelism().map_or(1, |n| n.get());
-    if prepared.len() < PARALLEL_SIGNING_MIN || n_threads == 1 {
-        return prepared.into_iter().map(|event| event.sign(key)).collect();
+    if n_local < PARALLEL_SIGNING_MIN || n_threads == 1 {
+        return pending
+            .into_iter()
+            .map(|item| match item {
+                Pending::Received(event) => event,
+                Pending::Local(prepared) => prepared.sign(key),
+            })
+            .collect();
     }
-    let chunk_len = prepared.len().div_ceil(n_threads);
-    let mut chunks: Vec<Vec<PreparedEvent>> = Vec::new();
-    let mut rest = prepared;
+    let chunk_len = pending.len().div_ceil(n_threads);
+    let mut chunks: Vec<Vec<Pending>> = Vec::new();
+    let mut rest = pending;
     while rest.len() > chunk_len {
         let tail = rest.split_off(chunk_len);
         chunks.push(rest);
@@ -243,7 +536,17 @@ fn sign_all(key: &Arc<SigningKey>, prepared: Vec<PreparedEvent>) -> Vec<Verified
     thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(|event| event.sign(key)).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|item| match item {
+                            Pending::Received(event) => event,
+                            Pending::Local(prepared) => prepared.sign(key),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|handle| handle.join().expect("signing never panics")).collect()
     })

@@ -27,7 +27,8 @@ fn drafts(n: usize) -> Vec<Draft> {
 }
 
 fn append(store: &Store, key: &SigningKey, n: usize) -> Vec<writer::Appended> {
-    let (handle, thread) = writer::start(store.clone(), key.clone()).expect("writer starts");
+    let (handle, thread) = writer::start_as_root(store.clone(), key.clone(), UnitPath::parse("hb").expect("valid"))
+        .expect("writer starts");
     let appended = handle.append_blocking(drafts(n)).expect("append succeeds");
     drop(handle);
     thread.join().expect("writer thread ends");
@@ -82,7 +83,10 @@ fn another_key_cannot_claim_the_store() {
     let store = Store::open(dir.path()).expect("open");
     append(&store, &SigningKey::from_bytes(&[1; 32]), 1);
     let other = SigningKey::from_bytes(&[2; 32]);
-    assert!(matches!(writer::start(store, other), Err(StoreError::WrongReplica { .. })));
+    assert!(matches!(
+        writer::start_as_root(store, other, UnitPath::parse("hb").expect("valid")),
+        Err(StoreError::WrongReplica { .. })
+    ));
 }
 
 /// Goal: a value corrupted on disk is reported, never served. Method: overwrite a

@@ -2,6 +2,8 @@
 //!
 //! - [`bin`] finds the real `rollcall-node` and `rollcall` binaries that
 //!   `cargo test --workspace` builds before running any test.
+//! - Nodes log at `warn` to the test's stderr; `NODE_LOG=<filter>` (a `RUST_LOG` filter,
+//!   e.g. `rollcall_server::sync=debug`) shows more.
 //! - [`NodeProcess`] runs a real node in a child process on `127.0.0.1:0` and learns its
 //!   address from the `listening` line it prints, waiting on that condition with a
 //!   deadline (never a sleep).
@@ -69,7 +71,7 @@ impl NodeProcess {
         let mut child = Command::new(bin("rollcall-node"))
             .args(["run", "--dir"])
             .arg(dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -111,4 +113,133 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How long a cluster may take to converge.
+pub const CONVERGE_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Runs the `rollcall` CLI and returns its output.
+///
+/// # Panics
+///
+/// If the binary cannot be started.
+pub fn rollcall(args: &[&str]) -> std::process::Output {
+    Command::new(bin("rollcall")).args(args).output().expect("running rollcall")
+}
+
+/// Runs `rollcall ARGS --json` and parses stdout.
+///
+/// # Panics
+///
+/// If the command fails or prints no JSON.
+pub fn rollcall_json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = rollcall(&all);
+    assert!(
+        output.status.success(),
+        "rollcall {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("rollcall printed JSON")
+}
+
+/// Waits until `condition` holds, checking it again and again until `deadline`.
+///
+/// # Panics
+///
+/// With `what` if the deadline passes first.
+pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node of a test hierarchy: its directory and its running process.
+pub struct ClusterNode {
+    /// The unit it serves.
+    pub unit: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The running process (None while stopped).
+    pub process: Option<NodeProcess>,
+}
+
+impl ClusterNode {
+    /// Its replica key.
+    ///
+    /// # Panics
+    ///
+    /// If `replica.pub` is missing.
+    pub fn replica(&self) -> ReplicaId {
+        let text = std::fs::read_to_string(self.dir.join("replica.pub")).expect("replica.pub");
+        ReplicaId::from_hex(&text).expect("replica hex")
+    }
+
+    /// The directory as a string, for CLI arguments.
+    pub fn dir_arg(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// The heads the running node holds: replica hex → seq.
+    pub fn heads(&self) -> std::collections::BTreeMap<String, u64> {
+        let value = rollcall_json(&["heads", "--node-dir", &self.dir_arg()]);
+        value
+            .as_array()
+            .expect("heads is an array")
+            .iter()
+            .map(|h| (h["replica"].as_str().expect("replica").to_string(), h["seq"].as_u64().expect("seq")))
+            .collect()
+    }
+}
+
+/// Creates and starts the province (root) node of a test hierarchy.
+pub fn start_root(base: &Path, unit: &str) -> ClusterNode {
+    let dir = base.join(unit.replace('/', "_"));
+    init_node(&dir, unit, "province");
+    let process = NodeProcess::start(&dir);
+    ClusterNode { unit: unit.to_string(), dir, process: Some(process) }
+}
+
+/// Creates a child node through the real enrollment flow (`init`, `rollcall enroll` on
+/// the parent, `rollcall-node join`) and starts it.
+///
+/// # Panics
+///
+/// If any step fails.
+pub fn start_child(base: &Path, parent: &ClusterNode, unit: &str) -> ClusterNode {
+    let dir = base.join(unit.replace('/', "_"));
+    let level = match unit.split('/').count() {
+        2 => "university",
+        3 => "college",
+        _ => "branch",
+    };
+    init_node(&dir, unit, level);
+    let child_key = std::fs::read_to_string(dir.join("replica.pub")).expect("replica.pub");
+    let bundle = dir.join("enrollment.bundle");
+    let output = rollcall(&[
+        "enroll",
+        "--node-dir",
+        &parent.dir_arg(),
+        "--child-key",
+        child_key.trim(),
+        "--unit",
+        unit,
+        "--out",
+        &bundle.display().to_string(),
+    ]);
+    assert!(output.status.success(), "enroll {unit}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(bin("rollcall-node"))
+        .args(["join", "--dir"])
+        .arg(&dir)
+        .arg("--bundle")
+        .arg(&bundle)
+        .output()
+        .expect("running join");
+    assert!(output.status.success(), "join {unit}: {}", String::from_utf8_lossy(&output.stderr));
+    let process = NodeProcess::start(&dir);
+    ClusterNode { unit: unit.to_string(), dir, process: Some(process) }
 }

@@ -28,7 +28,7 @@ async fn kill_9_loses_no_acknowledged_event() {
     eprintln!("crash test seed {seed} (replay with CRASH_SEED={seed})");
     let mut rng = SampleRng::new(seed);
     let dir = tempfile::tempdir().expect("temp dir");
-    init_node(dir.path(), "hb/whu/cs/b01", "branch");
+    init_node(dir.path(), "hb", "province");
     let operator = read_key(&dir.path().join(OPERATOR_KEY_FILE)).expect("operator key");
     let branch = UnitPath::parse("hb/whu/cs/b01").expect("valid");
     let drafts = member_drafts(&branch, 400, seed, "crash-test");

@@ -32,16 +32,19 @@
 //!
 //! [`event`] types, [`unit`] paths and levels, [`hlc`] clock, [`codec`] bytes,
 //! [`body`] domain payloads, [`verify`] checks, [`log`] chains and authoring,
-//! [`limits`] every bound.
+//! [`limits`] every bound, [`authority`] who may write what, [`scope`] what each
+//! replica may hold.
 
 #![warn(missing_docs)]
 
+pub mod authority;
 pub mod body;
 pub mod codec;
 pub mod event;
 pub mod hlc;
 pub mod limits;
 pub mod log;
+pub mod scope;
 pub mod unit;
 pub mod verify;
 

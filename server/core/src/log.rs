@@ -178,6 +178,11 @@ impl PreparedEvent {
     pub fn header(&self) -> &Header {
         &self.header
     }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
 }
 
 /// Authors events for the local replica: assigns seq, prev and hybrid-logical time.
@@ -201,6 +206,11 @@ impl LocalWriter {
     /// The head including every prepared event.
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The replica this writer authors for.
+    pub fn head_replica(&self) -> ReplicaId {
+        self.replica
     }
 
     /// Lets later local events order after a time seen from a peer.

@@ -17,7 +17,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use crate::node::child_peer;
 use crate::store::Store;
+use crate::sync::{self, Side, SyncContext};
 use crate::writer::WriterHandle;
 
 /// Identity facts served by `Identity`.
@@ -29,6 +33,12 @@ pub struct NodeInfo {
     pub unit: UnitPath,
     /// Its level.
     pub level: rollcall_core::Level,
+    /// The province's pinned root key.
+    pub root_key: ReplicaId,
+    /// The province's unit.
+    pub root_unit: UnitPath,
+    /// The parent's key, for every node but the province's.
+    pub parent: Option<ReplicaId>,
 }
 
 /// The `rollcall.v1.Node` service.
@@ -37,13 +47,37 @@ pub struct NodeService {
     store: Store,
     writer: WriterHandle,
     info: NodeInfo,
+    operators: Vec<ReplicaId>,
+    sync: SyncContext,
 }
 
 impl NodeService {
     /// A service over a store and its writer.
-    pub fn new(store: Store, writer: WriterHandle, info: NodeInfo) -> NodeService {
-        NodeService { store, writer, info }
+    pub fn new(
+        store: Store,
+        writer: WriterHandle,
+        info: NodeInfo,
+        operators: Vec<ReplicaId>,
+        sync: SyncContext,
+    ) -> NodeService {
+        NodeService { store, writer, info, operators, sync }
     }
+
+    /// Refuses callers that are not operators of this node (enrolled replicas may sync
+    /// but not author through this node).
+    fn require_operator<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        match peer_key(request) {
+            Some(key) if self.operators.contains(&key) => Ok(()),
+            _ => Err(Status::permission_denied("only this node's operators may call this")),
+        }
+    }
+}
+
+/// The key of the TLS peer that made `request`.
+pub fn peer_key<T>(request: &Request<T>) -> Option<ReplicaId> {
+    let info = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>()?;
+    let certs = info.peer_certs()?;
+    crate::tls::key_of_certificate(certs.first()?)
 }
 
 fn replica_from_bytes(bytes: &[u8]) -> Result<ReplicaId, Status> {
@@ -69,6 +103,7 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ReadLogResponse, Status>
 impl pb::node_server::Node for NodeService {
     #[tracing::instrument(skip_all, fields(n_drafts))]
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
+        self.require_operator(&request)?;
         let drafts = request.into_inner().drafts;
         tracing::Span::current().record("n_drafts", drafts.len());
         if drafts.is_empty() {
@@ -103,6 +138,7 @@ impl pb::node_server::Node for NodeService {
 
     #[tracing::instrument(skip_all)]
     async fn read_log(&self, request: Request<pb::ReadLogRequest>) -> Result<Response<Self::ReadLogStream>, Status> {
+        self.require_operator(&request)?;
         let request = request.into_inner();
         let replica = replica_from_bytes(&request.replica)?;
         let limit = if request.limit == 0 { u64::MAX } else { request.limit };
@@ -153,7 +189,8 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn heads(&self, _request: Request<pb::HeadsRequest>) -> Result<Response<pb::HeadsResponse>, Status> {
+    async fn heads(&self, request: Request<pb::HeadsRequest>) -> Result<Response<pb::HeadsResponse>, Status> {
+        self.require_operator(&request)?;
         let store = self.store.clone();
         let heads = tokio::task::spawn_blocking(move || store.heads())
             .await
@@ -177,6 +214,117 @@ impl pb::node_server::Node for NodeService {
             unit_path: self.info.unit.to_string(),
             level: self.info.level.to_proto() as i32,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            root_key: self.info.root_key.0.to_vec().into(),
+            root_unit: self.info.root_unit.to_string(),
         }))
     }
+
+    async fn sync_status(
+        &self,
+        request: Request<pb::SyncStatusRequest>,
+    ) -> Result<Response<pb::SyncStatusResponse>, Status> {
+        self.require_operator(&request)?;
+        let edges = self
+            .sync
+            .stats
+            .snapshot()
+            .into_iter()
+            .map(|(replica, edge)| pb::EdgeStatus {
+                replica: replica.0.to_vec().into(),
+                unit: edge.unit,
+                connected: edge.connected,
+                sent: edge.sent,
+                received: edge.received,
+                rejected: edge.rejected,
+                unsent: edge.unsent,
+                last_ack_ms: edge.last_ack_ms,
+            })
+            .collect();
+        let store = self.store.clone();
+        let parent = self.info.parent;
+        let unit = self.info.unit.clone();
+        let (last_receipt, local_heads) = tokio::task::spawn_blocking(move || {
+            let receipt = match parent {
+                Some(parent) => last_receipt_for(&store, parent, &unit)?,
+                None => None,
+            };
+            Ok::<_, crate::store::StoreError>((receipt, store.heads()?))
+        })
+        .await
+        .map_err(|_| Status::internal("read task failed"))?
+        .map_err(status::store_error)?;
+        Ok(Response::new(pb::SyncStatusResponse {
+            edges,
+            last_receipt,
+            local_heads: local_heads
+                .into_iter()
+                .map(|stored| pb::ReplicaHead {
+                    replica: stored.replica.0.to_vec().into(),
+                    seq: stored.head.seq.0,
+                    hash: stored.head.hash.0.to_vec().into(),
+                })
+                .collect(),
+        }))
+    }
+
+    type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all, fields(peer))]
+    async fn sync(
+        &self,
+        request: Request<tonic::Streaming<pb::SyncMessage>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let key = peer_key(&request).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        let peer = {
+            let authority = self.sync.authority.read().expect("never poisoned");
+            child_peer(&authority, &self.info.unit, &key)
+        }
+        .ok_or_else(|| Status::permission_denied("only enrolled children of this node may sync with it"))?;
+        tracing::Span::current().record("peer", tracing::field::display(&peer.unit));
+        let inbound = request.into_inner();
+        let (outbound, outbound_receiver) = mpsc::channel(sync::OUTBOUND_QUEUE_DEPTH);
+        let context = self.sync.clone();
+        tokio::spawn(async move {
+            let unit = peer.unit.clone();
+            match sync::run_session(context, Side::Parent, peer, inbound, outbound, false).await {
+                Ok(summary) => {
+                    tracing::info!(peer = %unit, sent = summary.sent, received = summary.received, rejected = summary.rejected, "sync session with a child ended")
+                }
+                Err(error) => tracing::warn!(peer = %unit, %error, "sync session with a child failed"),
+            }
+        });
+        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(outbound_receiver), Ok);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// How far back in the parent's log to look for its last receipt for this unit.
+const RECEIPT_SEARCH_EVENTS_MAX: u64 = 4096;
+
+/// The last receipt `parent` signed for `unit`, from the tail of its log held here.
+fn last_receipt_for(
+    store: &Store,
+    parent: ReplicaId,
+    unit: &UnitPath,
+) -> Result<Option<pb::ReceiptStatus>, crate::store::StoreError> {
+    let Some(head) = store.head(parent)? else { return Ok(None) };
+    let from = Seq(head.head.seq.0.saturating_sub(RECEIPT_SEARCH_EVENTS_MAX - 1).max(1));
+    let events = store.read_log(parent, from, RECEIPT_SEARCH_EVENTS_MAX as usize)?;
+    for event in events.iter().rev() {
+        if event.header().kind != EventKind::Receipt || &event.header().unit_path != unit {
+            continue;
+        }
+        if let Some(body) = event.body()
+            && let Ok(rollcall_core::body::Body::Receipt(receipt)) =
+                rollcall_core::body::Body::decode(EventKind::Receipt, body)
+        {
+            return Ok(Some(pb::ReceiptStatus {
+                by: parent.0.to_vec().into(),
+                stored_at_ms: receipt.stored_at_ms,
+                heads: receipt.heads,
+                receipt_seq: event.seq().0,
+            }));
+        }
+    }
+    Ok(None)
 }

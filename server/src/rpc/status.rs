@@ -13,6 +13,7 @@ use crate::writer::AppendError;
 pub fn append_error(error: AppendError) -> Status {
     match error {
         AppendError::InvalidDraft { .. } => Status::invalid_argument(error.to_string()),
+        AppendError::NotAuthorised { .. } => Status::permission_denied(error.to_string()),
         AppendError::StoreFailed(_) => Status::internal("storage failure; see the node's log"),
         AppendError::Stopped => Status::unavailable("the node is shutting down"),
     }

@@ -1,0 +1,416 @@
+//! Who may write what: the enrollment chain from the province's root key, revocations,
+//! quarantine after equivocation, and the kinds each level may author.
+//!
+//! The root key is pinned in every node's configuration and is enrolled implicitly as
+//! the province node. Every other replica is enrolled by a `ReplicaEnrolled` event in the
+//! log of an enrolled node above it (or at its own unit, for laptops and viewers).
+//! Revocation is `ReplicaRevoked { revoked_after_seq }`: events the replica signed up to
+//! that seq stay valid (a laptop's offline work before the revocation still counts).
+//!
+//! Every replica checks every event with [`Authority::check`], deterministically: the
+//! author is enrolled and neither revoked as of that seq, nor expired as of the event's
+//! time, nor quarantined; the event's unit is inside the author's subtree; the kind is
+//! allowed at the author's level and role.
+//!
+//! Invariant: `check` depends only on the set of enrollment, revocation and proof events
+//! applied, never on wall-clock time or arrival order of other events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use crate::body::{Body, is_infrastructure};
+use crate::event::{Header, ReplicaId, Seq, VerifiedEvent};
+use crate::unit::{Level, UnitPath};
+use crate::{EventKind, proto};
+
+/// What a replica is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// A server that listens and syncs with its parent and children.
+    Node,
+    /// An embedded node on a laptop that never listens.
+    Laptop,
+    /// Reads a subtree; writes nothing.
+    Viewer,
+}
+
+impl Role {
+    /// From the wire.
+    pub fn from_proto(role: i32) -> Option<Role> {
+        match proto::ReplicaRole::try_from(role).ok()? {
+            proto::ReplicaRole::Node => Some(Role::Node),
+            proto::ReplicaRole::Laptop => Some(Role::Laptop),
+            proto::ReplicaRole::Viewer => Some(Role::Viewer),
+            proto::ReplicaRole::Unspecified => None,
+        }
+    }
+    /// To the wire.
+    pub fn to_proto(self) -> proto::ReplicaRole {
+        match self {
+            Role::Node => proto::ReplicaRole::Node,
+            Role::Laptop => proto::ReplicaRole::Laptop,
+            Role::Viewer => proto::ReplicaRole::Viewer,
+        }
+    }
+    /// Lowercase English name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Laptop => "laptop",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "node" => Ok(Role::Node),
+            "laptop" => Ok(Role::Laptop),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!("unknown role {other:?}: expected node, laptop or viewer")),
+        }
+    }
+}
+
+/// One enrolled replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrollment {
+    /// Its key.
+    pub replica: ReplicaId,
+    /// The unit it serves; it may write events about this subtree only.
+    pub unit: UnitPath,
+    /// The level of `unit`.
+    pub level: Level,
+    /// What it is for.
+    pub role: Role,
+    /// Events with a later hybrid-logical wall time are refused; 0 means no expiry.
+    pub valid_until_ms: u64,
+    /// Who enrolled it (itself for the root).
+    pub enrolled_by: ReplicaId,
+    /// Hops from the root: 0 for the root. Logs are sent in this order, so that a
+    /// receiver meets every enrollment before the events it authorises.
+    pub depth: u32,
+    /// Events after this seq are refused.
+    pub revoked_after: Option<Seq>,
+}
+
+/// Why an event is not authorised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorityError {
+    /// The author's key is not enrolled (yet: its enrollment may still be on its way).
+    #[error("replica {replica:?} is not enrolled")]
+    NotEnrolled {
+        /// The author.
+        replica: ReplicaId,
+    },
+    /// The author was revoked before this seq.
+    #[error("replica {replica:?} was revoked after seq {revoked_after}; this event is seq {seq}")]
+    Revoked {
+        /// The author.
+        replica: ReplicaId,
+        /// The last valid seq.
+        revoked_after: Seq,
+        /// The event's seq.
+        seq: Seq,
+    },
+    /// The author's enrollment had expired at the event's time.
+    #[error("replica {replica:?}'s enrollment expired before this event")]
+    Expired {
+        /// The author.
+        replica: ReplicaId,
+    },
+    /// The author is quarantined after an equivocation.
+    #[error("replica {replica:?} is quarantined after an equivocation")]
+    Quarantined {
+        /// The author.
+        replica: ReplicaId,
+    },
+    /// The event's unit is outside the author's subtree.
+    #[error("unit {unit} is outside the author's subtree {author_unit}")]
+    OutsideSubtree {
+        /// The event's unit.
+        unit: UnitPath,
+        /// The author's unit.
+        author_unit: UnitPath,
+    },
+    /// The kind may not be authored at the author's level or role.
+    #[error("a {role} at {level} level may not write {kind:?}")]
+    KindNotAllowed {
+        /// The kind.
+        kind: EventKind,
+        /// The author's level.
+        level: Level,
+        /// The author's role.
+        role: &'static str,
+    },
+    /// An infrastructure event arrived without its body.
+    #[error("{kind:?} must travel with its body")]
+    MissingBody {
+        /// The kind.
+        kind: EventKind,
+    },
+    /// An enrollment or revocation is malformed or exceeds the author's authority.
+    #[error("invalid {kind:?}: {reason}")]
+    InvalidInfrastructure {
+        /// The kind.
+        kind: EventKind,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The enrollment state of a province, as far as this replica has seen it.
+#[derive(Clone, Debug)]
+pub struct Authority {
+    root: ReplicaId,
+    enrollments: BTreeMap<ReplicaId, Enrollment>,
+    quarantined: BTreeSet<ReplicaId>,
+}
+
+impl Authority {
+    /// The state before any event: only the root, enrolled as the province node of `root_unit`.
+    ///
+    /// # Panics
+    ///
+    /// If `root_unit` is not a province-level path (validated configuration never is).
+    pub fn new(root: ReplicaId, root_unit: UnitPath) -> Authority {
+        assert_eq!(root_unit.level(), Some(Level::Province), "the root unit is a province");
+        let mut enrollments = BTreeMap::new();
+        enrollments.insert(
+            root,
+            Enrollment {
+                replica: root,
+                unit: root_unit,
+                level: Level::Province,
+                role: Role::Node,
+                valid_until_ms: 0,
+                enrolled_by: root,
+                depth: 0,
+                revoked_after: None,
+            },
+        );
+        Authority { root, enrollments, quarantined: BTreeSet::new() }
+    }
+
+    /// The root key.
+    pub fn root(&self) -> ReplicaId {
+        self.root
+    }
+
+    /// The enrollment of `replica`, if known.
+    pub fn enrollment(&self, replica: &ReplicaId) -> Option<&Enrollment> {
+        self.enrollments.get(replica)
+    }
+
+    /// Every known enrollment, by replica.
+    pub fn enrollments(&self) -> impl Iterator<Item = &Enrollment> {
+        self.enrollments.values()
+    }
+
+    /// True if `replica` is quarantined.
+    pub fn is_quarantined(&self, replica: &ReplicaId) -> bool {
+        self.quarantined.contains(replica)
+    }
+
+    /// Checks that `event` is authorised.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthorityError`] names the rule that refuses it.
+    pub fn check(&self, event: &VerifiedEvent) -> Result<(), AuthorityError> {
+        self.check_parts(event.header(), event.body())
+    }
+
+    /// [`Authority::check`] on a header and its body (`None` for a stub), for events
+    /// not yet signed: a node checks its own appends before signing them.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthorityError`] names the rule that refuses it.
+    pub fn check_parts(&self, header: &Header, body: Option<&Bytes>) -> Result<(), AuthorityError> {
+        let replica = header.replica;
+        let enrollment = self.enrollments.get(&replica).ok_or(AuthorityError::NotEnrolled { replica })?;
+        if let Some(revoked_after) = enrollment.revoked_after
+            && header.seq > revoked_after
+        {
+            return Err(AuthorityError::Revoked { replica, revoked_after, seq: header.seq });
+        }
+        if enrollment.valid_until_ms != 0 && header.hlc.wall_ms > enrollment.valid_until_ms {
+            return Err(AuthorityError::Expired { replica });
+        }
+        if self.quarantined.contains(&replica) {
+            return Err(AuthorityError::Quarantined { replica });
+        }
+        if !header.unit_path.is_within(&enrollment.unit) {
+            return Err(AuthorityError::OutsideSubtree {
+                unit: header.unit_path.clone(),
+                author_unit: enrollment.unit.clone(),
+            });
+        }
+        if !kind_allowed(header.kind, enrollment.level, enrollment.role) {
+            return Err(AuthorityError::KindNotAllowed {
+                kind: header.kind,
+                level: enrollment.level,
+                role: enrollment.role.as_str(),
+            });
+        }
+        if is_infrastructure(header.kind) && body.is_none() {
+            return Err(AuthorityError::MissingBody { kind: header.kind });
+        }
+        self.infrastructure_effect(header, body).map(|_| ())
+    }
+
+    /// Applies an authorised event's effect on enrollment (a no-op for other kinds).
+    /// Call only after [`Authority::check`] accepted it.
+    pub fn apply(&mut self, event: &VerifiedEvent) {
+        if let Ok(Some(effect)) = self.infrastructure_effect(event.header(), event.body()) {
+            match effect {
+                Effect::Enroll(enrollment) => {
+                    self.enrollments.insert(enrollment.replica, enrollment);
+                }
+                Effect::Revoke { replica, after } => {
+                    if let Some(enrollment) = self.enrollments.get_mut(&replica) {
+                        enrollment.revoked_after = Some(enrollment.revoked_after.map_or(after, |old| old.min(after)));
+                    }
+                    // A revocation is how a parent resolves a quarantine.
+                    self.quarantined.remove(&replica);
+                }
+                Effect::Quarantine(replica) => {
+                    let revoked = self.enrollments.get(&replica).is_some_and(|e| e.revoked_after.is_some());
+                    if !revoked {
+                        self.quarantined.insert(replica);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Quarantines a replica found equivocating (before the proof event is appended).
+    pub fn quarantine(&mut self, replica: ReplicaId) {
+        self.quarantined.insert(replica);
+    }
+
+    fn infrastructure_effect(&self, header: &Header, body: Option<&Bytes>) -> Result<Option<Effect>, AuthorityError> {
+        let kind = header.kind;
+        if !matches!(kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked | EventKind::EquivocationProof) {
+            return Ok(None);
+        }
+        let invalid = |reason: String| AuthorityError::InvalidInfrastructure { kind, reason };
+        let body = body.ok_or(AuthorityError::MissingBody { kind })?;
+        let author =
+            self.enrollments.get(&header.replica).ok_or(AuthorityError::NotEnrolled { replica: header.replica })?;
+        match Body::decode(kind, body).map_err(|err| invalid(err.to_string()))? {
+            Body::ReplicaEnrolled(enrolled) => {
+                let replica = ReplicaId(
+                    enrolled
+                        .public_key
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| invalid("public key is not 32 bytes".into()))?,
+                );
+                if ed25519_dalek::VerifyingKey::from_bytes(&replica.0).is_err() {
+                    return Err(invalid("public key is not a valid Ed25519 key".into()));
+                }
+                let unit = UnitPath::parse(&enrolled.unit_path).map_err(|err| invalid(err.to_string()))?;
+                let level = proto::Level::try_from(enrolled.level)
+                    .ok()
+                    .and_then(Level::from_proto)
+                    .ok_or_else(|| invalid("level is missing".into()))?;
+                let role = Role::from_proto(enrolled.role).ok_or_else(|| invalid("role is missing".into()))?;
+                if unit.level() != Some(level) {
+                    return Err(invalid(format!("unit {unit} is not at {level} level")));
+                }
+                if unit != header.unit_path {
+                    return Err(invalid(format!(
+                        "the event's unit {} is not the enrolled unit {unit}",
+                        header.unit_path
+                    )));
+                }
+                let below = unit.is_within(&author.unit) && unit != author.unit;
+                let allowed = match role {
+                    Role::Node => below,
+                    Role::Laptop | Role::Viewer => unit.is_within(&author.unit),
+                };
+                if !allowed {
+                    return Err(invalid(format!(
+                        "{} at {} may not enroll a {} at {unit}",
+                        author.role.as_str(),
+                        author.unit,
+                        role.as_str()
+                    )));
+                }
+                if let Some(existing) = self.enrollments.get(&replica)
+                    && (existing.enrolled_by != header.replica || existing.unit != unit)
+                {
+                    return Err(invalid(format!("key {replica:?} is already enrolled at {}", existing.unit)));
+                }
+                Ok(Some(Effect::Enroll(Enrollment {
+                    replica,
+                    unit,
+                    level,
+                    role,
+                    valid_until_ms: enrolled.valid_until_ms,
+                    enrolled_by: header.replica,
+                    depth: author.depth + 1,
+                    revoked_after: None,
+                })))
+            }
+            Body::ReplicaRevoked(revoked) => {
+                let replica = ReplicaId(
+                    revoked.public_key.as_ref().try_into().map_err(|_| invalid("public key is not 32 bytes".into()))?,
+                );
+                let target =
+                    self.enrollments.get(&replica).ok_or_else(|| invalid(format!("{replica:?} is not enrolled")))?;
+                if replica == self.root || !target.unit.is_within(&author.unit) {
+                    return Err(invalid(format!("{} may not revoke a replica at {}", author.unit, target.unit)));
+                }
+                Ok(Some(Effect::Revoke { replica, after: Seq(revoked.revoked_after_seq) }))
+            }
+            Body::EquivocationProof(proof) => {
+                let (Some(first), Some(second)) = (proof.first, proof.second) else {
+                    return Err(invalid("a proof needs two events".into()));
+                };
+                let first = crate::verify(&crate::codec::from_proto(first).map_err(|err| invalid(err.to_string()))?)
+                    .map_err(|err| invalid(err.to_string()))?;
+                let second = crate::verify(&crate::codec::from_proto(second).map_err(|err| invalid(err.to_string()))?)
+                    .map_err(|err| invalid(err.to_string()))?;
+                if first.replica() != second.replica() || first.seq() != second.seq() || first.hash() == second.hash() {
+                    return Err(invalid("the two events are not a fork of one replica at one seq".into()));
+                }
+                Ok(Some(Effect::Quarantine(first.replica())))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+enum Effect {
+    Enroll(Enrollment),
+    Revoke { replica: ReplicaId, after: Seq },
+    Quarantine(ReplicaId),
+}
+
+/// The levels and roles that may author each kind (DOMAIN.md section 1 and 3).
+/// Viewers write nothing; laptops write what their branch writes, except
+/// infrastructure that only a node can vouch for.
+pub fn kind_allowed(kind: EventKind, level: Level, role: Role) -> bool {
+    use EventKind as K;
+    if role == Role::Viewer {
+        return false;
+    }
+    let at_or_above = |highest_allowed_depth: Level| level <= highest_allowed_depth;
+    match kind {
+        K::Unspecified => false,
+        K::ReplicaEnrolled | K::ReplicaRevoked | K::Receipt => role == Role::Node,
+        K::EquivocationProof => true,
+        K::CampaignOpened | K::SpotCheckRecorded => level == Level::Province,
+        K::ReportSubmitted => at_or_above(Level::College),
+        K::DispositionPreReviewed | K::DispositionApproved | K::DispositionRejected => at_or_above(Level::College),
+        K::DispositionVoted => level == Level::Branch,
+        K::DispositionProposed | K::DispositionInvestigated => level >= Level::College,
+        _ => true,
+    }
+}

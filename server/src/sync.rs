@@ -1,0 +1,471 @@
+//! Sync sessions: one bidirectional gRPC stream between a child and its parent.
+//!
+//! Both sides run [`run_session`]: send a hello with every head held; on the peer's hello,
+//! send what the peer lacks within its scope ([`rollcall_core::scope`]), replica by
+//! replica in enrollment order (so a receiver meets every enrollment before the events
+//! it authorises), each replica's events in seq order, in batches bounded by count and
+//! bytes; then `caught_up`; then, live, whatever the local store gains. Received batches
+//! are verified (off the async workers), handed to the writer, and acknowledged with
+//! the heads now durable. The parent side appends a signed receipt for the child's
+//! subtree once the child has caught up and then at most once per `RECEIPT_INTERVAL`.
+//!
+//! Idempotent and resumable: a new session starts from the heads each side holds, so a
+//! broken stream loses nothing, and an event the peer already holds is never re-sent
+//! within a session (and is a harmless duplicate across sessions).
+//!
+//! Invariant: this module makes no scope or authority decision of its own: it asks
+//! `scope::share`/`scope::shape` and the writer (which asks `Authority`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use rollcall_core::authority::Authority;
+use rollcall_core::body::Body;
+use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
+use rollcall_core::log::Draft;
+use rollcall_core::scope::{self, Share};
+use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, codec, proto as pb, verify};
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+use crate::writer::{WriterHandle, now_ms};
+
+/// Most messages queued toward a peer: back-pressure on the sender beyond it.
+pub const OUTBOUND_QUEUE_DEPTH: usize = 8;
+/// Shortest time between two receipts for one child.
+pub const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Which end of the edge this side is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The server: it stores the child's events and answers with receipts.
+    Parent,
+    /// The caller.
+    Child,
+}
+
+/// Who is at the other end.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Its key.
+    pub replica: ReplicaId,
+    /// Its enrolled unit: its scope.
+    pub unit: UnitPath,
+}
+
+/// What a node shares with all its sessions.
+#[derive(Clone)]
+pub struct SyncContext {
+    /// The store.
+    pub store: Store,
+    /// The writer.
+    pub writer: WriterHandle,
+    /// The enrollment state.
+    pub authority: Arc<RwLock<Authority>>,
+    /// The local unit (author of receipts).
+    pub local_unit: UnitPath,
+    /// Per-edge observability.
+    pub stats: SyncStats,
+}
+
+/// Per-edge figures, by peer replica.
+#[derive(Clone, Default)]
+pub struct SyncStats {
+    edges: Arc<Mutex<HashMap<ReplicaId, EdgeStats>>>,
+}
+
+/// Figures of one edge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EdgeStats {
+    /// The peer's unit.
+    pub unit: String,
+    /// Connected now.
+    pub connected: bool,
+    /// Events sent in total.
+    pub sent: u64,
+    /// Events received and stored.
+    pub received: u64,
+    /// Events received and refused.
+    pub rejected: u64,
+    /// Events in scope that the peer does not hold yet (as of the last check).
+    pub unsent: u64,
+    /// When the last event was acknowledged by the peer (ms since the epoch).
+    pub last_ack_ms: u64,
+}
+
+impl SyncStats {
+    fn update(&self, peer: &Peer, change: impl FnOnce(&mut EdgeStats)) {
+        let mut edges = self.edges.lock().expect("never poisoned");
+        let edge = edges.entry(peer.replica).or_default();
+        edge.unit = peer.unit.to_string();
+        change(edge);
+    }
+
+    /// A copy of every edge's figures.
+    pub fn snapshot(&self) -> Vec<(ReplicaId, EdgeStats)> {
+        let edges = self.edges.lock().expect("never poisoned");
+        let mut all: Vec<_> = edges.iter().map(|(replica, stats)| (*replica, stats.clone())).collect();
+        all.sort_by(|a, b| a.1.unit.cmp(&b.1.unit));
+        all
+    }
+}
+
+/// Why a session ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The peer broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The stream failed.
+    #[error("stream: {0}")]
+    Stream(String),
+    /// The local node is shutting down or its store failed.
+    #[error("local: {0}")]
+    Local(String),
+}
+
+/// What a finished session did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Events sent.
+    pub sent: u64,
+    /// Events received and stored.
+    pub received: u64,
+    /// Events received and refused.
+    pub rejected: u64,
+    /// Whether the peer said it had sent its backlog.
+    pub peer_caught_up: bool,
+}
+
+/// Runs one session until the peer closes the stream (`Ok`) or something fails.
+/// With `until_caught_up`, the session ends once both sides have exchanged their
+/// backlogs and acknowledged them (a laptop's `rollcall sync`).
+///
+/// # Errors
+///
+/// [`SyncError`] when the peer breaks the protocol or the stream fails.
+pub async fn run_session<S>(
+    context: SyncContext,
+    side: Side,
+    peer: Peer,
+    mut inbound: S,
+    outbound: mpsc::Sender<pb::SyncMessage>,
+    until_caught_up: bool,
+) -> Result<SessionSummary, SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    let mut summary = SessionSummary::default();
+    context.stats.update(&peer, |edge| edge.connected = true);
+    let result = session_loop(&context, side, &peer, &mut inbound, &outbound, until_caught_up, &mut summary).await;
+    context.stats.update(&peer, |edge| edge.connected = false);
+    result.map(|()| summary)
+}
+
+async fn session_loop<S>(
+    context: &SyncContext,
+    side: Side,
+    peer: &Peer,
+    inbound: &mut S,
+    outbound: &mpsc::Sender<pb::SyncMessage>,
+    until_caught_up: bool,
+    summary: &mut SessionSummary,
+) -> Result<(), SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    let local_heads = read_heads(&context.store).await?;
+    send(outbound, pb::sync_message::Message::Hello(pb::SyncHello { heads: local_heads.clone() })).await?;
+    let hello = match next_message(inbound).await? {
+        Some(pb::sync_message::Message::Hello(hello)) => hello,
+        Some(_) => return Err(SyncError::Protocol("the first message must be a hello".into())),
+        None => return Ok(()),
+    };
+    // What the peer holds, as far as this side knows: its hello, then what was sent or received.
+    let mut peer_known: HashMap<ReplicaId, Seq> = HashMap::new();
+    for head in hello.heads {
+        let replica = replica_of(&head.replica)?;
+        peer_known.insert(replica, Seq(head.seq));
+    }
+    let mut ingest_position = context.writer.ingest_position();
+    ingest_position.borrow_and_update();
+    summary.sent += send_missing(context, peer, &mut peer_known, outbound).await?;
+    send(outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
+    let mut peer_caught_up = false;
+    let mut acked_after_catch_up = false;
+    let mut receipt_due = false;
+    let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
+    loop {
+        if until_caught_up && peer_caught_up && acked_after_catch_up {
+            return Ok(());
+        }
+        tokio::select! {
+            message = next_message(inbound) => {
+                match message? {
+                    None => return Ok(()),
+                    Some(pb::sync_message::Message::Events(batch)) => {
+                        tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
+                        let (stored, rejected) = receive_batch(context, peer, batch, &mut peer_known, outbound).await?;
+                        summary.received += stored;
+                        summary.rejected += rejected;
+                        receipt_due |= side == Side::Parent && stored > 0;
+                    }
+                    Some(pb::sync_message::Message::Ack(ack)) => {
+                        for head in &ack.heads {
+                            let replica = replica_of(&head.replica)?;
+                            let known = peer_known.entry(replica).or_default();
+                            *known = (*known).max(Seq(head.seq));
+                        }
+                        if !ack.rejections.is_empty() {
+                            tracing::warn!(peer = %peer.unit, n_rejections = ack.rejections.len(), "peer refused events we sent");
+                        }
+                        context.stats.update(peer, |edge| edge.last_ack_ms = now_ms());
+                        if peer_caught_up {
+                            acked_after_catch_up = true;
+                        }
+                    }
+                    Some(pb::sync_message::Message::CaughtUp(_)) => {
+                        tracing::debug!(peer = %peer.unit, "peer caught up");
+                        peer_caught_up = true;
+                        summary.peer_caught_up = true;
+                        receipt_due |= side == Side::Parent;
+                        // Our own backlog was sent before our caught-up; an ack covering it
+                        // arrives after the peer processed it. Nothing pending means done.
+                        if summary.sent == 0 {
+                            acked_after_catch_up = true;
+                        }
+                    }
+                    Some(pb::sync_message::Message::Hello(_)) => {
+                        return Err(SyncError::Protocol("a second hello".into()));
+                    }
+                }
+            }
+            changed = ingest_position.changed() => {
+                if changed.is_err() {
+                    return Err(SyncError::Local("the writer stopped".into()));
+                }
+                ingest_position.borrow_and_update();
+                let sent = send_missing(context, peer, &mut peer_known, outbound).await?;
+                tracing::debug!(peer = %peer.unit, sent, "live events sent");
+                summary.sent += sent;
+                if sent > 0 && until_caught_up {
+                    acked_after_catch_up = false;
+                }
+            }
+            // A due receipt goes out at most once per interval, even in a quiet period.
+            _ = tokio::time::sleep_until(last_receipt + RECEIPT_INTERVAL), if receipt_due => {
+                append_receipt(context, peer).await?;
+                tracing::debug!(peer = %peer.unit, "receipt appended");
+                receipt_due = false;
+                last_receipt = tokio::time::Instant::now();
+            }
+        }
+    }
+}
+
+async fn next_message<S>(inbound: &mut S) -> Result<Option<pb::sync_message::Message>, SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    match inbound.next().await {
+        None => Ok(None),
+        Some(Err(status)) => Err(SyncError::Stream(status.message().to_string())),
+        Some(Ok(pb::SyncMessage { message: None })) => Err(SyncError::Protocol("an empty message".into())),
+        Some(Ok(pb::SyncMessage { message: Some(message) })) => Ok(Some(message)),
+    }
+}
+
+async fn send(outbound: &mpsc::Sender<pb::SyncMessage>, message: pb::sync_message::Message) -> Result<(), SyncError> {
+    outbound
+        .send(pb::SyncMessage { message: Some(message) })
+        .await
+        .map_err(|_| SyncError::Stream("the peer went away".into()))
+}
+
+fn replica_of(bytes: &[u8]) -> Result<ReplicaId, SyncError> {
+    bytes.try_into().map(ReplicaId).map_err(|_| SyncError::Protocol("a replica is not 32 bytes".into()))
+}
+
+async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
+    let store = store.clone();
+    let heads = tokio::task::spawn_blocking(move || store.heads())
+        .await
+        .map_err(|_| SyncError::Local("read task failed".into()))?
+        .map_err(|err| SyncError::Local(err.to_string()))?;
+    Ok(heads
+        .into_iter()
+        .map(|stored| pb::ReplicaHead {
+            replica: stored.replica.0.to_vec().into(),
+            seq: stored.head.seq.0,
+            hash: stored.head.hash.0.to_vec().into(),
+        })
+        .collect())
+}
+
+/// Sends every event in the peer's scope that it does not hold, and returns how many.
+async fn send_missing(
+    context: &SyncContext,
+    peer: &Peer,
+    peer_known: &mut HashMap<ReplicaId, Seq>,
+    outbound: &mpsc::Sender<pb::SyncMessage>,
+) -> Result<u64, SyncError> {
+    let heads = read_heads(&context.store).await?;
+    // Decide what to send under the lock, then read and send without it.
+    let mut plan: Vec<(u32, ReplicaId, Seq, Seq, Share)> = Vec::new();
+    {
+        let authority = context.authority.read().expect("never poisoned");
+        for head in &heads {
+            let replica = replica_of(&head.replica)?;
+            let Some(enrollment) = authority.enrollment(&replica) else { continue };
+            let share = scope::share(&enrollment.unit, &peer.unit);
+            let known = peer_known.get(&replica).copied().unwrap_or_default();
+            if share != Share::Nothing && head.seq > known.0 {
+                plan.push((enrollment.depth, replica, Seq(known.0 + 1), Seq(head.seq), share));
+            }
+        }
+    }
+    plan.sort();
+    let unsent: u64 = plan.iter().map(|(_, _, from, to, _)| to.0 - from.0 + 1).sum();
+    context.stats.update(peer, |edge| edge.unsent = unsent);
+    let mut n_sent = 0;
+    let mut batch = pb::SyncEvents::default();
+    let mut batch_bytes = 0;
+    for (_, replica, from, to, share) in plan {
+        let mut next = from;
+        while next <= to {
+            let store = context.store.clone();
+            let count = ((to.0 - next.0 + 1) as usize).min(EVENTS_PER_MESSAGE_MAX);
+            let start = next;
+            let events = tokio::task::spawn_blocking(move || store.read_log(replica, start, count))
+                .await
+                .map_err(|_| SyncError::Local("read task failed".into()))?
+                .map_err(|err| SyncError::Local(err.to_string()))?;
+            let Some(last) = events.last() else { break };
+            next = Seq(last.seq().0 + 1);
+            for event in &events {
+                let Some(shaped) = scope::shape(event, share, &peer.unit) else { continue };
+                let signed = codec::to_proto(&shaped.to_signed());
+                batch_bytes +=
+                    signed.header.len() + signed.signature.len() + signed.body.as_ref().map_or(0, |b| b.len());
+                batch.events.push(signed);
+                if batch.events.len() >= EVENTS_PER_MESSAGE_MAX || batch_bytes >= MESSAGE_BYTES_TARGET {
+                    n_sent += batch.events.len() as u64;
+                    send(outbound, pb::sync_message::Message::Events(std::mem::take(&mut batch))).await?;
+                    batch_bytes = 0;
+                }
+            }
+            peer_known.insert(replica, Seq(next.0 - 1));
+        }
+    }
+    if !batch.events.is_empty() {
+        n_sent += batch.events.len() as u64;
+        send(outbound, pb::sync_message::Message::Events(batch)).await?;
+    }
+    context.stats.update(peer, |edge| {
+        edge.sent += n_sent;
+        edge.unsent = 0;
+    });
+    Ok(n_sent)
+}
+
+/// Verifies a received batch off the async workers, stores it, acknowledges it.
+/// Returns (stored, refused).
+async fn receive_batch(
+    context: &SyncContext,
+    peer: &Peer,
+    batch: pb::SyncEvents,
+    peer_known: &mut HashMap<ReplicaId, Seq>,
+    outbound: &mpsc::Sender<pb::SyncMessage>,
+) -> Result<(u64, u64), SyncError> {
+    let n_events = batch.events.len();
+    if n_events > EVENTS_PER_MESSAGE_MAX {
+        return Err(SyncError::Protocol(format!("{n_events} events in one batch, more than {EVENTS_PER_MESSAGE_MAX}")));
+    }
+    let peer_unit = peer.unit.clone();
+    let (verified, mut rejections) = tokio::task::spawn_blocking(move || {
+        let mut verified = Vec::with_capacity(n_events);
+        let mut rejections = Vec::new();
+        for message in batch.events {
+            let checked = codec::from_proto(message).map_err(|err| err.to_string()).and_then(|signed| {
+                let header = codec::decode_header(&signed.header).ok();
+                verify(&signed).map_err(|err| match &header {
+                    Some(header) => format!("{} seq {}: {err}", header.replica.short(), header.seq),
+                    None => err.to_string(),
+                })
+            });
+            match checked {
+                Ok(event) => verified.push(event),
+                Err(reason) => rejections.push(pb::SyncRejection { replica: Default::default(), seq: 0, reason }),
+            }
+        }
+        (verified, rejections)
+    })
+    .await
+    .map_err(|_| SyncError::Local("verify task failed".into()))?;
+    let _ = peer_unit;
+    let outcome = context.writer.ingest(verified).await.map_err(|err| SyncError::Local(err.to_string()))?;
+    for (replica, head) in &outcome.heads {
+        let known = peer_known.entry(*replica).or_default();
+        *known = (*known).max(head.seq);
+    }
+    for rejection in &outcome.rejections {
+        tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
+        rejections.push(pb::SyncRejection {
+            replica: rejection.replica.0.to_vec().into(),
+            seq: rejection.seq.0,
+            reason: rejection.reason.clone(),
+        });
+    }
+    let n_rejected = rejections.len() as u64;
+    context.stats.update(peer, |edge| {
+        edge.received += u64::from(outcome.accepted);
+        edge.rejected += n_rejected;
+    });
+    send(
+        outbound,
+        pb::sync_message::Message::Ack(pb::SyncAck {
+            heads: outcome
+                .heads
+                .iter()
+                .map(|(replica, head)| pb::ReplicaHead {
+                    replica: replica.0.to_vec().into(),
+                    seq: head.seq.0,
+                    hash: head.hash.0.to_vec().into(),
+                })
+                .collect(),
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            rejections,
+        }),
+    )
+    .await?;
+    Ok((u64::from(outcome.accepted), n_rejected))
+}
+
+/// Appends a signed receipt: the heads of the child's subtree now durable here.
+async fn append_receipt(context: &SyncContext, peer: &Peer) -> Result<(), SyncError> {
+    let heads = read_heads(&context.store).await?;
+    let in_subtree: Vec<pb::ReplicaHead> = {
+        let authority = context.authority.read().expect("never poisoned");
+        heads
+            .into_iter()
+            .filter(|head| {
+                replica_of(&head.replica)
+                    .ok()
+                    .and_then(|replica| authority.enrollment(&replica).map(|e| e.unit.is_within(&peer.unit)))
+                    .unwrap_or(false)
+            })
+            .collect()
+    };
+    let body = Body::Receipt(pb::Receipt { heads: in_subtree, stored_at_ms: now_ms() });
+    let draft = Draft {
+        unit_path: peer.unit.clone(),
+        kind: EventKind::Receipt,
+        body: body.encode(),
+        author: "rollcall".into(),
+    };
+    context.writer.append(vec![draft]).await.map_err(|err| SyncError::Local(err.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Multi-node sync over loopback with real TLS and real RocksDB: a province, two
+//! universities, two colleges each, two branches each (15 real processes), every child
+//! enrolled through the real flow (`init`, `rollcall enroll`, `rollcall-node join`).
+//! Branches and colleges append audit events; the test waits (with a deadline) until
+//! every log has reached every node whose scope holds it, then checks every store with
+//! `rollcall verify`, that a branch holds a sibling's member data only as stubs, and that
+//! receipts from the level above reached the branches.
+
+use std::collections::BTreeMap;
+
+use rollcall_core::Seq;
+use rollcall_core::body::is_infrastructure;
+use rollcall_server::store::Store;
+use rollcall_tests::{CONVERGE_DEADLINE, ClusterNode, rollcall, rollcall_json, start_child, start_root, wait_until};
+
+#[test]
+fn a_province_hierarchy_converges_within_scopes() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let mut nodes: Vec<ClusterNode> = Vec::new();
+    let mut branches: Vec<usize> = Vec::new();
+    let mut colleges: Vec<usize> = Vec::new();
+    let mut universities: Vec<usize> = Vec::new();
+    for university in ["u1", "u2"] {
+        let u_unit = format!("hb/{university}");
+        let u = start_child(base.path(), &province, &u_unit);
+        nodes.push(u);
+        let u_idx = nodes.len() - 1;
+        universities.push(u_idx);
+        for college in ["c1", "c2"] {
+            let c_unit = format!("{u_unit}/{college}");
+            let c = start_child(base.path(), &nodes[u_idx], &c_unit);
+            nodes.push(c);
+            let c_idx = nodes.len() - 1;
+            colleges.push(c_idx);
+            for branch in ["b1", "b2"] {
+                let b = start_child(base.path(), &nodes[c_idx], &format!("{c_unit}/{branch}"));
+                nodes.push(b);
+                branches.push(nodes.len() - 1);
+            }
+        }
+    }
+
+    // Every branch records its members; a college notes something about its second branch.
+    for (seed, &idx) in branches.iter().enumerate() {
+        let node = &nodes[idx];
+        let output = rollcall(&[
+            "append-sample",
+            "--node-dir",
+            &node.dir_arg(),
+            "--unit",
+            &node.unit,
+            "--members",
+            "15",
+            "--seed",
+            &seed.to_string(),
+        ]);
+        assert!(output.status.success(), "append at {}: {}", node.unit, String::from_utf8_lossy(&output.stderr));
+    }
+    let college = &nodes[colleges[0]];
+    let sibling_unit = format!("{}/b2", college.unit);
+    let output = rollcall(&[
+        "append-sample",
+        "--node-dir",
+        &college.dir_arg(),
+        "--unit",
+        &sibling_unit,
+        "--members",
+        "2",
+        "--seed",
+        "99",
+    ]);
+    assert!(output.status.success(), "college append: {}", String::from_utf8_lossy(&output.stderr));
+
+    // Convergence: each node's own log head has reached every node whose scope holds it.
+    let all: Vec<&ClusterNode> = std::iter::once(&province).chain(nodes.iter()).collect();
+    wait_until("every log to reach every node in its scope", CONVERGE_DEADLINE, || {
+        let own_heads: Vec<(String, String, u64)> = all
+            .iter()
+            .map(|node| {
+                let replica = node.replica().to_hex();
+                let seq = node.heads().get(&replica).copied().unwrap_or(0);
+                (node.unit.clone(), replica, seq)
+            })
+            .collect();
+        all.iter().all(|holder| {
+            let held: BTreeMap<String, u64> = holder.heads();
+            own_heads.iter().all(|(unit, replica, seq)| {
+                let in_scope = unit_within(unit, &holder.unit) || unit_within(&holder.unit, unit);
+                !in_scope || held.get(replica).copied().unwrap_or(0) >= *seq
+            })
+        })
+    });
+
+    // Nothing out of scope: a branch holds no log of a sibling branch or another college.
+    let b1 = &nodes[branches[0]];
+    let b2 = &nodes[branches[1]];
+    let held = b1.heads();
+    assert!(!held.contains_key(&b2.replica().to_hex()), "a branch holds its sibling's log");
+    assert!(!held.contains_key(&nodes[branches[2]].replica().to_hex()), "a branch holds another college's branch log");
+    assert!(held.contains_key(&province.replica().to_hex()), "a branch holds the province's log");
+
+    // Every store verifies.
+    for node in &all {
+        let report = rollcall_json(&["verify", "--dir", &node.dir_arg()]);
+        assert!(report["events"].as_u64().expect("count") > 0, "{} verified nothing", node.unit);
+    }
+
+    // The college's events about b2 reach b1 only as stubs, and b2 in full.
+    let college_replica = college.replica();
+    let stubs_at = |node: &ClusterNode| -> (usize, usize) {
+        let store = Store::open_read_only(&node.dir.join("store")).expect("open store read-only");
+        let events = store.read_log(college_replica, Seq(1), 100_000).expect("read college log");
+        // Enrollments and receipts about b2 are infrastructure: no personal data, always in full.
+        let about_b2: Vec<_> = events
+            .iter()
+            .filter(|e| e.header().unit_path.as_str() == sibling_unit && !is_infrastructure(e.header().kind))
+            .collect();
+        (about_b2.iter().filter(|e| e.is_stub()).count(), about_b2.len())
+    };
+    let (stubs_b1, total_b1) = stubs_at(b1);
+    assert!(total_b1 > 0, "b1 holds the college's events about b2 (as stubs)");
+    assert_eq!(stubs_b1, total_b1, "b1 holds a body of an event about its sibling b2");
+    let (stubs_b2, total_b2) = stubs_at(b2);
+    assert_eq!((stubs_b2, total_b2 > 0), (0, true), "b2 holds its own events in full");
+
+    // Receipts: every branch knows what its college has made durable, and when.
+    for &idx in &branches {
+        let node = &nodes[idx];
+        wait_until(&format!("a receipt at {}", node.unit), CONVERGE_DEADLINE, || {
+            let status = rollcall_json(&["status", "--node-dir", &node.dir_arg()]);
+            let own = node.replica().to_hex();
+            status["last_receipt"]["heads"].as_array().is_some_and(|heads| {
+                heads.iter().any(|h| h["replica"].as_str() == Some(own.as_str()) && h["seq"].as_u64().unwrap_or(0) > 0)
+            })
+        });
+    }
+
+    for node in nodes.into_iter().rev().chain(std::iter::once(province)) {
+        if let Some(process) = node.process {
+            assert!(process.stop(), "{} stopped cleanly", node.unit);
+        }
+    }
+}
+
+fn unit_within(unit: &str, ancestor: &str) -> bool {
+    unit == ancestor || unit.starts_with(&format!("{ancestor}/"))
+}
