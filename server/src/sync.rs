@@ -25,7 +25,8 @@ use rollcall_core::authority::Authority;
 use rollcall_core::body::Body;
 use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::log::Draft;
-use rollcall_core::scope::{self, Share};
+use rollcall_core::scope;
+use rollcall_core::sync::{SendRange, plan_sends};
 use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, codec, proto as pb, verify};
 use tokio::sync::mpsc;
 
@@ -312,27 +313,20 @@ async fn send_missing(
     outbound: &mpsc::Sender<pb::SyncMessage>,
 ) -> Result<u64, SyncError> {
     let heads = read_heads(&context.store).await?;
-    // Decide what to send under the lock, then read and send without it.
-    let mut plan: Vec<(u32, ReplicaId, Seq, Seq, Share)> = Vec::new();
-    {
+    let local_heads = heads
+        .iter()
+        .map(|head| replica_of(&head.replica).map(|replica| (replica, Seq(head.seq))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = {
         let authority = context.authority.read().expect("never poisoned");
-        for head in &heads {
-            let replica = replica_of(&head.replica)?;
-            let Some(enrollment) = authority.enrollment(&replica) else { continue };
-            let share = scope::share(&enrollment.unit, &peer.unit);
-            let known = peer_known.get(&replica).copied().unwrap_or_default();
-            if share != Share::Nothing && head.seq > known.0 {
-                plan.push((enrollment.depth, replica, Seq(known.0 + 1), Seq(head.seq), share));
-            }
-        }
-    }
-    plan.sort();
-    let unsent: u64 = plan.iter().map(|(_, _, from, to, _)| to.0 - from.0 + 1).sum();
+        plan_sends(&authority, local_heads, peer_known, &peer.unit)
+    };
+    let unsent: u64 = plan.iter().map(|range| range.to.0 - range.from.0 + 1).sum();
     context.stats.update(peer, |edge| edge.unsent = unsent);
     let mut n_sent = 0;
     let mut batch = pb::SyncEvents::default();
     let mut batch_bytes = 0;
-    for (_, replica, from, to, share) in plan {
+    for SendRange { replica, from, to, share } in plan {
         let mut next = from;
         while next <= to {
             let store = context.store.clone();

@@ -32,7 +32,8 @@ use ed25519_dalek::SigningKey;
 use rollcall_core::authority::{Authority, AuthorityError};
 use rollcall_core::body::Body;
 use rollcall_core::limits::EVENTS_PER_COMMIT_MAX;
-use rollcall_core::log::{Draft, DraftError, Head, LocalWriter, PreparedEvent, check_next};
+use rollcall_core::log::{Draft, DraftError, Head, LocalWriter, PreparedEvent};
+use rollcall_core::sync::{Admission, admit};
 use rollcall_core::{EventHash, EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -408,36 +409,13 @@ impl WriterThread {
         for event in events {
             let replica = event.replica();
             let head = self.heads.get(&replica).copied().unwrap_or(Head::EMPTY);
-            if event.seq() <= head.seq {
-                match self.held_hash(replica, event.seq(), pending) {
-                    Some(hash) if hash == event.hash() => outcome.duplicates += 1,
-                    Some(_) => {
-                        if let Some(proof) = self.equivocation_proof(now_ms, replica, &event, pending) {
-                            pending.push(Pending::Local(proof));
-                        }
-                        outcome.equivocations.push(replica);
-                        outcome.rejections.push(Rejection {
-                            replica,
-                            seq: event.seq(),
-                            reason: "equivocation: another event is held at this seq".into(),
-                        });
-                    }
-                    None => outcome.rejections.push(Rejection {
-                        replica,
-                        seq: event.seq(),
-                        reason: "held event could not be read".into(),
-                    }),
-                }
-                continue;
-            }
-            let decision = self
-                .authority()
-                .check(&event)
-                .map_err(|err| err.to_string())
-                .and_then(|()| check_next(replica, &head, &event).map_err(|err| err.to_string()));
-            match decision {
-                Ok(()) => {
-                    self.authority.write().expect("never poisoned").apply(&event);
+            let admission = {
+                let held = |seq| self.held_hash(replica, seq, pending);
+                let mut authority = self.authority.write().expect("never poisoned");
+                admit(&mut authority, head, &event, held)
+            };
+            match admission {
+                Admission::Accept => {
                     self.heads.insert(replica, Head::of(&event));
                     if !touched.contains(&replica) {
                         touched.push(replica);
@@ -445,7 +423,21 @@ impl WriterThread {
                     outcome.accepted += 1;
                     pending.push(Pending::Received(event));
                 }
-                Err(reason) => outcome.rejections.push(Rejection { replica, seq: event.seq(), reason }),
+                Admission::Duplicate => outcome.duplicates += 1,
+                Admission::Equivocation { .. } => {
+                    if let Some(proof) = self.equivocation_proof(now_ms, replica, &event, pending) {
+                        pending.push(Pending::Local(proof));
+                    }
+                    outcome.equivocations.push(replica);
+                    outcome.rejections.push(Rejection {
+                        replica,
+                        seq: event.seq(),
+                        reason: "equivocation: another event is held at this seq".into(),
+                    });
+                }
+                Admission::Refuse(refusal) => {
+                    outcome.rejections.push(Rejection { replica, seq: event.seq(), reason: refusal.to_string() })
+                }
             }
         }
         outcome.heads = touched.into_iter().map(|replica| (replica, self.heads[&replica])).collect();

@@ -33,7 +33,7 @@
 //! [`event`] types, [`unit`] paths and levels, [`hlc`] clock, [`codec`] bytes,
 //! [`body`] domain payloads, [`verify`] checks, [`log`] chains and authoring,
 //! [`limits`] every bound, [`authority`] who may write what, [`scope`] what each
-//! replica may hold.
+//! replica may hold, [`sync`] what to send and what to accept.
 
 #![warn(missing_docs)]
 
@@ -45,6 +45,7 @@ pub mod hlc;
 pub mod limits;
 pub mod log;
 pub mod scope;
+pub mod sync;
 pub mod unit;
 pub mod verify;
 
