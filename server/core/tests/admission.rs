@@ -1,0 +1,292 @@
+//! Table-driven tests of what a replica does with each kind of bad input it may receive
+//! (issue: identity, authority and sync): every case is refused with its named reason,
+//! and the good events around it are still accepted.
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use rollcall_core::authority::{Authority, AuthorityError, Role};
+use rollcall_core::body::Body;
+use rollcall_core::log::{ChainError, Draft, Head, LocalWriter};
+use rollcall_core::sync::{Admission, Refusal, admit};
+use rollcall_core::{
+    EventId, EventKind, HlcTime, ReplicaId, SignedEvent, UnitPath, VerifiedEvent, VerifyError, proto, verify,
+};
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn replica(key: &SigningKey) -> ReplicaId {
+    ReplicaId(key.verifying_key().to_bytes())
+}
+
+fn unit(text: &str) -> UnitPath {
+    UnitPath::parse(text).expect("valid")
+}
+
+/// A replica's log under construction.
+struct Author {
+    key: SigningKey,
+    writer: LocalWriter,
+    next_id: u64,
+}
+
+impl Author {
+    fn new(seed: u8) -> Author {
+        let key = key(seed);
+        let writer = LocalWriter::new(replica(&key), Head::EMPTY, HlcTime::default());
+        Author { key, writer, next_id: 0 }
+    }
+
+    fn event(&mut self, unit_path: &str, kind: EventKind, body: Body) -> VerifiedEvent {
+        self.next_id += 1;
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.next_id.to_be_bytes());
+        let draft = Draft { unit_path: unit(unit_path), kind, body: body.encode(), author: "t".into() };
+        self.writer.prepare(1_000 + self.next_id, EventId(id), draft).expect("valid draft").sign(&self.key)
+    }
+
+    fn note(&mut self, unit_path: &str) -> VerifiedEvent {
+        self.event(
+            unit_path,
+            EventKind::ConductNoted,
+            Body::ConductNoted(proto::ConductNoted {
+                member_id: "m1".into(),
+                summary: "s".into(),
+                violation_reported: false,
+            }),
+        )
+    }
+
+    fn enroll(&mut self, child: &SigningKey, unit_path: &str, role: Role) -> VerifiedEvent {
+        self.event(
+            unit_path,
+            EventKind::ReplicaEnrolled,
+            Body::ReplicaEnrolled(proto::ReplicaEnrolled {
+                public_key: Bytes::copy_from_slice(&replica(child).0),
+                unit_path: unit_path.into(),
+                level: unit(unit_path).level().expect("level").to_proto() as i32,
+                role: role.to_proto() as i32,
+                valid_until_ms: 0,
+                label: String::new(),
+            }),
+        )
+    }
+
+    fn revoke(&mut self, target: &SigningKey, unit_path: &str, after: u64) -> VerifiedEvent {
+        self.event(
+            unit_path,
+            EventKind::ReplicaRevoked,
+            Body::ReplicaRevoked(proto::ReplicaRevoked {
+                public_key: Bytes::copy_from_slice(&replica(target).0),
+                revoked_after_seq: after,
+                reason: "lost laptop".into(),
+            }),
+        )
+    }
+}
+
+/// A receiving replica: authority plus the logs it holds.
+struct Receiver {
+    authority: Authority,
+    logs: std::collections::HashMap<ReplicaId, Vec<VerifiedEvent>>,
+}
+
+impl Receiver {
+    fn new(root: &SigningKey) -> Receiver {
+        Receiver { authority: Authority::new(replica(root), unit("hb")), logs: Default::default() }
+    }
+
+    fn receive(&mut self, event: &VerifiedEvent) -> Admission {
+        let log = self.logs.entry(event.replica()).or_default();
+        let head = log.last().map_or(Head::EMPTY, Head::of);
+        let held: Vec<_> = log.iter().map(VerifiedEvent::hash).collect();
+        let admission = admit(&mut self.authority, head, event, |seq| held.get(seq.0 as usize - 1).copied());
+        if admission == Admission::Accept {
+            self.logs.entry(event.replica()).or_default().push(event.clone());
+        }
+        admission
+    }
+
+    fn accept_all(&mut self, events: &[VerifiedEvent]) {
+        for event in events {
+            assert_eq!(
+                self.receive(event),
+                Admission::Accept,
+                "setup event {:?} seq {}",
+                event.header().kind,
+                event.seq()
+            );
+        }
+    }
+}
+
+fn refused_by_authority(admission: Admission) -> AuthorityError {
+    match admission {
+        Admission::Refuse(Refusal::Authority(error)) => error,
+        other => panic!("expected an authority refusal, got {other:?}"),
+    }
+}
+
+/// Province → university → college → branch, and a laptop of the branch.
+struct Tree {
+    province: Author,
+    university: Author,
+    college: Author,
+    branch: Author,
+    laptop: Author,
+    setup: Vec<VerifiedEvent>,
+}
+
+fn tree() -> Tree {
+    let mut province = Author::new(1);
+    let mut university = Author::new(2);
+    let mut college = Author::new(3);
+    let mut branch = Author::new(4);
+    let laptop = Author::new(5);
+    let setup = vec![
+        province.enroll(&university.key, "hb/u1", Role::Node),
+        university.enroll(&college.key, "hb/u1/c1", Role::Node),
+        college.enroll(&branch.key, "hb/u1/c1/b1", Role::Node),
+        branch.enroll(&laptop.key, "hb/u1/c1/b1", Role::Laptop),
+    ];
+    Tree { province, university, college, branch, laptop, setup }
+}
+
+/// Goal: the good path, then each named refusal of the issue, each leaving the rest intact.
+#[test]
+fn each_bad_input_is_refused_with_its_reason() {
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+
+    // Good: a branch writes about itself; a laptop about its branch.
+    let good = t.branch.note("hb/u1/c1/b1");
+    assert_eq!(receiver.receive(&good), Admission::Accept);
+    let laptop_first = t.laptop.note("hb/u1/c1/b1");
+    assert_eq!(receiver.receive(&laptop_first), Admission::Accept);
+
+    // Forged signature: caught by verification, before admission.
+    let mut forged = good.to_signed();
+    let mut signature = forged.signature.to_vec();
+    signature[0] ^= 1;
+    forged.signature = Bytes::from(signature);
+    assert!(matches!(verify(&forged), Err(VerifyError::BadSignature { .. })));
+
+    // Altered body.
+    let altered = SignedEvent { body: Some(Bytes::from_static(b"\x0a\x02m9")), ..good.to_signed() };
+    assert!(matches!(verify(&altered), Err(VerifyError::BodyHashMismatch { .. })));
+
+    // Broken chain: the branch's third event without its second.
+    let second = t.branch.note("hb/u1/c1/b1");
+    let third = t.branch.note("hb/u1/c1/b1");
+    assert!(matches!(receiver.receive(&third), Admission::Refuse(Refusal::Chain(ChainError::Gap { .. }))));
+    assert_eq!(receiver.receive(&second), Admission::Accept);
+    assert_eq!(receiver.receive(&third), Admission::Accept);
+
+    // Unenrolled key.
+    let mut stranger = Author::new(9);
+    let unknown = stranger.note("hb/u1/c1/b1");
+    assert!(matches!(refused_by_authority(receiver.receive(&unknown)), AuthorityError::NotEnrolled { .. }));
+
+    // Outside the author's subtree: the branch writes about another branch (signed on a
+    // copy of its writer, so the branch's own log continues without it).
+    let mut branch_copy = Author::new(4);
+    branch_copy.writer = LocalWriter::new(replica(&branch_copy.key), Head::of(&third), HlcTime::default());
+    let outside = branch_copy.note("hb/u1/c1/b2");
+    assert!(matches!(refused_by_authority(receiver.receive(&outside)), AuthorityError::OutsideSubtree { .. }));
+
+    // Kind not allowed at the author's level: a branch approves a disposition; a
+    // university opens a campaign.
+    let mut branch2 = Author::new(4);
+    branch2.writer = LocalWriter::new(replica(&branch2.key), Head::of(&third), HlcTime::default());
+    let approval = branch2.event(
+        "hb/u1/c1/b1",
+        EventKind::DispositionApproved,
+        Body::DispositionApproved(proto::DispositionApproved { case_id: "c".into(), ..Default::default() }),
+    );
+    assert!(matches!(refused_by_authority(receiver.receive(&approval)), AuthorityError::KindNotAllowed { .. }));
+    let mut university_copy = Author::new(2);
+    university_copy.writer = LocalWriter::new(replica(&university_copy.key), Head::of(&t.setup[1]), HlcTime::default());
+    let campaign = university_copy.event(
+        "hb/u1",
+        EventKind::CampaignOpened,
+        Body::CampaignOpened(proto::CampaignOpened { campaign_id: "2027".into(), ..Default::default() }),
+    );
+    assert!(matches!(refused_by_authority(receiver.receive(&campaign)), AuthorityError::KindNotAllowed { .. }));
+
+    // Equivocation: the branch signs another event at seq 2.
+    let mut fork = Author::new(4);
+    fork.writer = LocalWriter::new(replica(&fork.key), Head::of(&good), HlcTime::default());
+    let forked = fork.event(
+        "hb/u1/c1/b1",
+        EventKind::ConductNoted,
+        Body::ConductNoted(proto::ConductNoted {
+            member_id: "other".into(),
+            summary: "x".into(),
+            violation_reported: true,
+        }),
+    );
+    assert_eq!(forked.seq(), second.seq());
+    assert!(matches!(receiver.receive(&forked), Admission::Equivocation { .. }));
+
+    // A replayed old batch: every event a duplicate, nothing changes.
+    let before = receiver.logs.values().map(Vec::len).sum::<usize>();
+    for event in t.setup.iter().chain([&good, &second, &third]) {
+        assert_eq!(receiver.receive(event), Admission::Duplicate);
+    }
+    assert_eq!(receiver.logs.values().map(Vec::len).sum::<usize>(), before);
+
+    // Revoked key: the branch revokes its laptop after seq 1; seq 1 stays valid (it
+    // was accepted above), seq 2 signed offline afterwards is refused.
+    let laptop_second = t.laptop.note("hb/u1/c1/b1");
+    let revocation = t.branch.revoke(&t.laptop.key, "hb/u1/c1/b1", 1);
+    assert_eq!(receiver.receive(&revocation), Admission::Accept);
+    assert!(matches!(refused_by_authority(receiver.receive(&laptop_second)), AuthorityError::Revoked { .. }));
+    assert_eq!(receiver.logs[&replica(&t.laptop.key)].len(), 1, "the laptop's event before its revocation stays");
+
+    // The rest still flows: the college writes about its branch.
+    let college_note = t.college.note("hb/u1/c1/b1");
+    assert_eq!(receiver.receive(&college_note), Admission::Accept);
+}
+
+/// Goal: authority over enrollment itself: a node enrolls only below its unit, a laptop
+/// enrolls nobody, and a viewer writes nothing.
+#[test]
+fn enrollment_is_bounded_by_the_enroller() {
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+    let intruder = key(20);
+    let mut college_copy = Author::new(3);
+    college_copy.writer = LocalWriter::new(replica(&college_copy.key), Head::of(&t.setup[2]), HlcTime::default());
+    let sideways = college_copy.enroll(&intruder, "hb/u1/c2", Role::Node);
+    assert!(matches!(refused_by_authority(receiver.receive(&sideways)), AuthorityError::OutsideSubtree { .. }));
+    let same_level = college_copy.enroll(&intruder, "hb/u1/c1", Role::Node);
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&same_level)),
+        AuthorityError::InvalidInfrastructure { .. }
+    ));
+    let by_laptop = t.laptop.enroll(&intruder, "hb/u1/c1/b1", Role::Laptop);
+    assert!(matches!(refused_by_authority(receiver.receive(&by_laptop)), AuthorityError::KindNotAllowed { .. }));
+    let viewer = key(21);
+    let enrolled_viewer = t.university.enroll(&viewer, "hb/u1", Role::Viewer);
+    assert_eq!(receiver.receive(&enrolled_viewer), Admission::Accept);
+    let mut viewer_author = Author {
+        key: viewer,
+        writer: LocalWriter::new(ReplicaId([0; 32]), Head::EMPTY, HlcTime::default()),
+        next_id: 0,
+    };
+    viewer_author.writer = LocalWriter::new(replica(&viewer_author.key), Head::EMPTY, HlcTime::default());
+    let written_by_viewer = viewer_author.note("hb/u1");
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&written_by_viewer)),
+        AuthorityError::KindNotAllowed { .. }
+    ));
+    // Nobody revokes the root.
+    let root_revocation = t.university.revoke(&t.province.key, "hb/u1", 1);
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&root_revocation)),
+        AuthorityError::InvalidInfrastructure { .. }
+    ));
+}
