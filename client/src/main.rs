@@ -41,6 +41,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct NodeArgs {
+    /// 本机笔记本节点目录（离线可用）/ this laptop's own node directory (works offline).
+    #[arg(long, conflicts_with_all = ["node_dir", "node", "node_key", "key"])]
+    dir: Option<PathBuf>,
     /// 本机节点目录 / a node directory on this machine (uses node.addr, replica.pub, operator.key).
     #[arg(long, conflicts_with_all = ["node", "node_key", "key"])]
     node_dir: Option<PathBuf>,
@@ -97,6 +100,34 @@ enum Command {
         /// 凭证文件 / where to write the bundle.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// 初始化本机笔记本节点（党支部书记离线使用）/ create this laptop's node (a branch secretary works offline).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall init --dir ~/.rollcall --unit hb/whu/cs/b01\n\n然后把打印的公钥交给党支部节点的操作员登记（rollcall enroll --role laptop），\n再执行 / then hand the printed key to the branch node's operator (rollcall enroll --role laptop) and run:\n  rollcall join --dir ~/.rollcall --bundle laptop.bundle"
+    )]
+    Init {
+        /// 目录 / the directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// 所在党支部 / the branch.
+        #[arg(long)]
+        unit: UnitPath,
+    },
+    /// 用入网凭证加入 / join with the enrollment bundle.
+    Join {
+        /// 目录 / the laptop's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// 凭证文件 / the bundle file.
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// 与上级同步（双向，完成后退出）/ sync with the node above, both ways, then exit.
+    #[command(after_help = "示例 / Example:\n  rollcall sync --dir ~/.rollcall")]
+    Sync {
+        /// 本机笔记本节点目录 / this laptop's node directory.
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// 同步状态：各连接的收发、未发送事件、上级回执 / sync status: per edge, unsent events, the last receipt from the level above.
     Status {
@@ -184,6 +215,29 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Heads { node: NodeArgs { dir: Some(dir), .. } } => {
+            let node = match open_embedded(&dir) {
+                Ok(node) => node,
+                Err(code) => return code,
+            };
+            let heads = node.store.heads();
+            node.close().await;
+            match heads {
+                Ok(heads) => {
+                    let heads: Vec<pb::ReplicaHead> = heads
+                        .into_iter()
+                        .map(|h| pb::ReplicaHead {
+                            replica: h.replica.0.to_vec().into(),
+                            seq: h.head.seq.0,
+                            hash: h.head.hash.0.to_vec().into(),
+                        })
+                        .collect();
+                    print_heads(lang, cli.json, &heads);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error, 1),
+            }
+        }
         Command::Heads { node } => {
             let mut client = match client(&node).await {
                 Ok(client) => client,
@@ -191,20 +245,7 @@ async fn run(cli: Cli) -> ExitCode {
             };
             match client.heads(pb::HeadsRequest {}).await {
                 Ok(response) => {
-                    let heads = response.into_inner().heads;
-                    if cli.json {
-                        let rows: Vec<_> = heads.iter().map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq, "hash": hex::encode(&h.hash) })).collect();
-                        println!("{}", serde_json::Value::Array(rows));
-                    } else {
-                        println!(
-                            "{} {}",
-                            left(lang.pick("副本", "replica"), 64),
-                            right(lang.pick("日志头", "head"), 10)
-                        );
-                        for head in heads {
-                            println!("{:<64} {:>10}", hex::encode(&head.replica), head.seq);
-                        }
-                    }
+                    print_heads(lang, cli.json, &response.into_inner().heads);
                     ExitCode::SUCCESS
                 }
                 Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
@@ -241,6 +282,82 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(message) => fail(&format!("{}: {message}", lang.pick("登记失败", "enrollment failed")), 1),
             }
         }
+        Command::Init { dir, unit } => {
+            let Some(level) = unit.level() else {
+                return fail(&format!("{unit} is not at a known level"), 2);
+            };
+            match rollcall_server::config::init(&dir, &unit, level, "127.0.0.1:0") {
+                Ok((replica, _)) => {
+                    println!("{} {}", lang.pick("已创建", "created"), dir.display());
+                    println!(
+                        "{}: {}",
+                        lang.pick("本机公钥（交给上级登记）", "this laptop's key (hand it to the node above)"),
+                        replica.to_hex()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error, 2),
+            }
+        }
+        Command::Join { dir, bundle } => {
+            let joined = rollcall_server::config::read_key(&dir.join(rollcall_server::config::REPLICA_KEY_FILE))
+                .map_err(|err| err.to_string())
+                .and_then(|key| {
+                    let file = Bundle::read(&bundle).map_err(|err| err.to_string())?;
+                    let checked = file
+                        .check_for(&bundle, rollcall_server::config::replica_of(&key))
+                        .map_err(|err| err.to_string())?;
+                    rollcall_server::bundle::join_node(&dir, &checked).map_err(|err| err.to_string())?;
+                    Ok(checked)
+                });
+            match joined {
+                Ok(checked) => {
+                    println!(
+                        "{} {} ({}) → {}",
+                        lang.pick("已加入", "joined"),
+                        checked.unit,
+                        checked.role.as_str(),
+                        checked.parent_address
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&message, 2),
+            }
+        }
+        Command::Sync { dir } => {
+            let node = match open_embedded(&dir) {
+                Ok(node) => node,
+                Err(code) => return code,
+            };
+            let outcome = node.sync_with_parent().await;
+            node.close().await;
+            match outcome {
+                Ok(summary) => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "sent": summary.sent, "received": summary.received, "rejected": summary.rejected })
+                        );
+                    } else {
+                        println!(
+                            "{}: {} {} {}, {} {}",
+                            lang.pick("同步完成", "synced"),
+                            lang.pick("发送", "sent"),
+                            summary.sent,
+                            lang.pick("接收", "received"),
+                            summary.received,
+                            if summary.rejected > 0 {
+                                lang.pick("（有拒收，见日志）", "(some refused, see the log)")
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&format!("{}: {message}", lang.pick("同步失败", "sync failed")), 1),
+            }
+        }
         Command::Status { node } => {
             let mut client = match client(&node).await {
                 Ok(client) => client,
@@ -252,6 +369,42 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
+            }
+        }
+        Command::AppendSample { node: NodeArgs { dir: Some(dir), .. }, unit, members, seed, author } => {
+            let node = match open_embedded(&dir) {
+                Ok(node) => node,
+                Err(code) => return code,
+            };
+            let drafts = sample::member_drafts(&unit, members, seed, &author);
+            let total = drafts.len();
+            let mut outcome = Ok(0);
+            for chunk in drafts.chunks(1000) {
+                match node.writer.append(chunk.to_vec()).await {
+                    Ok(appended) => outcome = Ok(appended.last().map_or(0, |e| e.seq.0)),
+                    Err(error) => {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
+            }
+            node.close().await;
+            match outcome {
+                Ok(head) => {
+                    if cli.json {
+                        println!("{}", serde_json::json!({ "appended": total, "head_seq": head }));
+                    } else {
+                        println!(
+                            "{} {total} {}（{}），{} {head}",
+                            lang.pick("已追加", "appended"),
+                            lang.pick("个事件", "events"),
+                            lang.pick("离线，待同步", "offline, to sync"),
+                            lang.pick("日志头", "head")
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&format!("{}: {error}", lang.pick("追加失败", "append failed")), 1),
             }
         }
         Command::AppendSample { node, unit, members, seed, author } => {
@@ -367,7 +520,18 @@ async fn enroll(
         .and_then(|batch| batch.events.into_iter().next())
         .ok_or("the enrollment event could not be read back")?;
     let signed = codec::from_proto(event).map_err(|err| err.to_string())?;
+    let chain = client
+        .enrollment_chain(pb::EnrollmentChainRequest { replica: child.0.to_vec().into() })
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|event| codec::from_proto(event).map(|signed| hex::encode(codec::encode_signed(&signed))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| err.to_string())?;
     let bundle = Bundle {
+        chain,
         root_key: hex::encode(&identity.root_key),
         root_unit: identity.root_unit,
         parent_address: parent_address.unwrap_or_else(|| target.address.clone()),
@@ -447,4 +611,25 @@ fn format_time(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(ms as i64)
         .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+fn print_heads(lang: Lang, json: bool, heads: &[pb::ReplicaHead]) {
+    if json {
+        let rows: Vec<_> = heads
+            .iter()
+            .map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq, "hash": hex::encode(&h.hash) }))
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    println!("{} {}", left(lang.pick("副本", "replica"), 64), right(lang.pick("日志头", "head"), 10));
+    for head in heads {
+        println!("{:<64} {:>10}", hex::encode(&head.replica), head.seq);
+    }
+}
+
+/// Opens this machine's own node directory as an embedded node (a laptop never listens).
+fn open_embedded(dir: &std::path::Path) -> Result<rollcall_server::Node, ExitCode> {
+    let config = rollcall_server::config::Config::load(dir, None).map_err(|error| fail(&error, 2))?;
+    rollcall_server::Node::open(&config).map_err(|error| fail(&error, 1))
 }

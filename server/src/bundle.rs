@@ -39,6 +39,10 @@ pub struct Bundle {
     pub role: String,
     /// The parent's signed `ReplicaEnrolled` event, envelope bytes in hex.
     pub enrollment: String,
+    /// The enrollment events from the root down to this one (envelopes in hex, root
+    /// first), so the new replica can author before its first sync.
+    #[serde(default)]
+    pub chain: Vec<String>,
 }
 
 /// Why a bundle was refused.
@@ -79,6 +83,8 @@ pub struct CheckedBundle {
     pub level: Level,
     /// The enrolled role.
     pub role: Role,
+    /// The verified enrollment chain, root first.
+    pub chain: Vec<rollcall_core::VerifiedEvent>,
 }
 
 impl Bundle {
@@ -151,6 +157,17 @@ impl Bundle {
         if !unit.is_within(&root_unit) {
             return Err(invalid(format!("unit {unit} is outside the province {root_unit}")));
         }
+        let mut chain = Vec::with_capacity(self.chain.len());
+        for (idx, text) in self.chain.iter().enumerate() {
+            let bytes = hex::decode(text).map_err(|err| invalid(format!("chain[{idx}]: {err}")))?;
+            let signed = codec::decode_signed(&bytes).map_err(|err| invalid(format!("chain[{idx}]: {err}")))?;
+            chain.push(verify(&signed).map_err(|err| invalid(format!("chain[{idx}]: {err}")))?);
+        }
+        let mut authority = rollcall_core::authority::Authority::new(root_key, root_unit.clone());
+        authority.apply_chain(&chain);
+        if authority.enrollment(&replica).is_none() {
+            return Err(invalid("the enrollment chain does not lead from the root key to this key".into()));
+        }
         Ok(CheckedBundle {
             root_key,
             root_unit,
@@ -159,6 +176,7 @@ impl Bundle {
             unit,
             level,
             role,
+            chain,
         })
     }
 }
@@ -181,8 +199,8 @@ pub fn join_node(dir: &Path, bundle: &CheckedBundle) -> Result<(), ConfigError> 
     if raw.node.unit.as_deref() != Some(bundle.unit.as_str()) {
         return Err(invalid("node.unit", format!("the bundle enrolls unit {}, not this node's", bundle.unit)));
     }
-    if bundle.role != Role::Node {
-        return Err(invalid("node.unit", format!("the bundle enrolls a {}, not a node", bundle.role.as_str())));
+    if bundle.role == Role::Viewer {
+        return Err(invalid("node.unit", "the bundle enrolls a viewer, which keeps no log".into()));
     }
     let addition = format!(
         "\n[province]\n# Pinned by `rollcall-node join`: every enrollment chain starts at this key.\nroot_key = \"{}\"\nroot_unit = \"{}\"\n\n[parent]\n# The node this one syncs with (and accepts only by this key).\naddress = \"{}\"\nkey = \"{}\"\n",
@@ -196,5 +214,26 @@ pub fn join_node(dir: &Path, bundle: &CheckedBundle) -> Result<(), ConfigError> 
         .open(&path)
         .map_err(|source| ConfigError::Write { path: path.clone(), source })?;
     file.write_all(addition.as_bytes()).map_err(|source| ConfigError::Write { path: path.clone(), source })?;
-    file.sync_all().map_err(|source| ConfigError::Write { path: path.clone(), source })
+    file.sync_all().map_err(|source| ConfigError::Write { path: path.clone(), source })?;
+    let chain_path = dir.join(CHAIN_FILE);
+    let chain_text: String = bundle
+        .chain
+        .iter()
+        .map(|event| format!("{}\n", hex::encode(codec::encode_signed(&event.to_signed()))))
+        .collect();
+    fs::write(&chain_path, chain_text).map_err(|source| ConfigError::Write { path: chain_path, source })
+}
+
+/// The file `join` writes the verified enrollment chain to, one envelope (hex) a line.
+pub const CHAIN_FILE: &str = "enrollment.chain";
+
+/// Reads the enrollment chain a node was joined with (empty for the province), each
+/// event verified; lines that do not verify are skipped.
+pub fn read_chain(dir: &Path) -> Vec<rollcall_core::VerifiedEvent> {
+    let Ok(text) = fs::read_to_string(dir.join(CHAIN_FILE)) else { return Vec::new() };
+    text.lines()
+        .filter_map(|line| hex::decode(line.trim()).ok())
+        .filter_map(|bytes| codec::decode_signed(&bytes).ok())
+        .filter_map(|signed| verify(&signed).ok())
+        .collect()
 }

@@ -111,6 +111,7 @@ impl Node {
         let replica = config::replica_of(&key);
         let store = Store::open(&config.store_path())?;
         let mut authority = Authority::new(config.root_key, config.root_unit.clone());
+        authority.apply_chain(&crate::bundle::read_chain(&config.dir));
         for event in store.authority_events_in_ingest_order()? {
             authority.apply(&event);
         }
@@ -160,6 +161,28 @@ impl Node {
             local_unit: self.info.unit.clone(),
             stats: self.stats.clone(),
         }
+    }
+
+    /// One sync session with the parent as the child side, until both backlogs are
+    /// exchanged and acknowledged: how a laptop (an embedded node that never listens)
+    /// reconciles.
+    ///
+    /// # Errors
+    ///
+    /// A message when there is no parent or the session fails.
+    pub async fn sync_with_parent(&self) -> Result<sync::SessionSummary, String> {
+        let parent = self.parent.as_ref().ok_or("this node has no parent to sync with")?;
+        let context = self.sync_context();
+        let peer = parent_peer(&context, parent);
+        sync_with(&context, parent, &self.key, &peer, true).await
+    }
+
+    /// Stops the writer after its last group and waits for it (for embedded use; a
+    /// served node does this at the end of [`Node::serve`]).
+    pub async fn close(self) {
+        let Node { writer, writer_thread, .. } = self;
+        drop(writer);
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     }
 
     /// Serves the API on `incoming` connections, and syncs with the parent if there is
@@ -236,6 +259,19 @@ async fn parent_link(context: SyncContext, parent: ParentConfig, key: SigningKey
         }
         backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
     }
+}
+
+/// The parent as a peer: its enrolled unit if known here, else the unit above ours.
+fn parent_peer(context: &SyncContext, parent: &ParentConfig) -> Peer {
+    let unit = context
+        .authority
+        .read()
+        .expect("never poisoned")
+        .enrollment(&parent.key)
+        .map(|enrollment| enrollment.unit.clone())
+        .or_else(|| context.local_unit.parent())
+        .unwrap_or_else(|| context.local_unit.clone());
+    Peer { replica: parent.key, unit }
 }
 
 /// One sync session with `parent` as the child side. With `until_caught_up`, returns

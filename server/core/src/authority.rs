@@ -95,6 +95,8 @@ pub struct Enrollment {
     pub depth: u32,
     /// Events after this seq are refused.
     pub revoked_after: Option<Seq>,
+    /// The seq of the enrolling event in the enroller's log (0 for the root).
+    pub enrolled_at: Seq,
 }
 
 /// Why an event is not authorised.
@@ -190,6 +192,7 @@ impl Authority {
                 enrolled_by: root,
                 depth: 0,
                 revoked_after: None,
+                enrolled_at: Seq(0),
             },
         );
         Authority { root, enrollments, quarantined: BTreeSet::new() }
@@ -269,7 +272,8 @@ impl Authority {
         if let Ok(Some(effect)) = self.infrastructure_effect(event.header(), event.body()) {
             match effect {
                 Effect::Enroll(enrollment) => {
-                    self.enrollments.insert(enrollment.replica, enrollment);
+                    // Seen again (from the bundle, then from sync): keep the first record.
+                    self.enrollments.entry(enrollment.replica).or_insert(enrollment);
                 }
                 Effect::Revoke { replica, after } => {
                     if let Some(enrollment) = self.enrollments.get_mut(&replica) {
@@ -284,6 +288,33 @@ impl Authority {
                         self.quarantined.insert(replica);
                     }
                 }
+            }
+        }
+    }
+
+    /// The enrollment chain of `replica`: (enroller, seq of the enrolling event) from
+    /// the root's enrollment of the first level down to `replica`'s own.
+    pub fn chain_of(&self, replica: &ReplicaId) -> Option<Vec<(ReplicaId, Seq)>> {
+        let mut chain = Vec::new();
+        let mut current = self.enrollments.get(replica)?;
+        while current.replica != self.root {
+            chain.push((current.enrolled_by, current.enrolled_at));
+            current = self.enrollments.get(&current.enrolled_by)?;
+            if chain.len() > crate::limits::UNIT_PATH_DEPTH_MAX + 1 {
+                return None;
+            }
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// Applies the enrollment chain of a bundle (root first), each event verified by the
+    /// caller: lets a node or laptop that just joined author before its first sync.
+    /// Events that do not check are ignored.
+    pub fn apply_chain(&mut self, chain: &[VerifiedEvent]) {
+        for event in chain {
+            if event.header().kind == EventKind::ReplicaEnrolled && self.check(event).is_ok() {
+                self.apply(event);
             }
         }
     }
@@ -356,6 +387,7 @@ impl Authority {
                     enrolled_by: header.replica,
                     depth: author.depth + 1,
                     revoked_after: None,
+                    enrolled_at: header.seq,
                 })))
             }
             Body::ReplicaRevoked(revoked) => {

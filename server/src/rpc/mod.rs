@@ -267,6 +267,34 @@ impl pb::node_server::Node for NodeService {
         }))
     }
 
+    async fn enrollment_chain(
+        &self,
+        request: Request<pb::EnrollmentChainRequest>,
+    ) -> Result<Response<pb::EnrollmentChainResponse>, Status> {
+        self.require_operator(&request)?;
+        let replica = replica_from_bytes(&request.into_inner().replica)?;
+        let chain = self
+            .sync
+            .authority
+            .read()
+            .expect("never poisoned")
+            .chain_of(&replica)
+            .ok_or_else(|| Status::not_found("that key is not enrolled here"))?;
+        let store = self.store.clone();
+        let events = tokio::task::spawn_blocking(move || {
+            chain.into_iter().map(|(enroller, seq)| store.get(enroller, seq)).collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|_| Status::internal("read task failed"))?
+        .map_err(status::store_error)?;
+        let events = events
+            .into_iter()
+            .map(|event| event.ok_or_else(|| Status::internal("an enrollment event is missing from the store")))
+            .map(|event| event.map(|event| codec::to_proto(&event.to_signed())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(pb::EnrollmentChainResponse { events }))
+    }
+
     type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
 
     #[tracing::instrument(skip_all, fields(peer))]

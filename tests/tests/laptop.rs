@@ -1,0 +1,108 @@
+//! The offline story end to end, with real processes, TLS and RocksDB: two laptops of one
+//! branch are created with `rollcall init`, enrolled by the branch node's operator
+//! (`rollcall enroll --role laptop`), joined (`rollcall join`), record members while
+//! offline, then reconcile with `rollcall sync`. Their work reaches the province; then
+//! the college records something about the branch, and the laptops' next sync brings it.
+
+use rollcall_tests::{CONVERGE_DEADLINE, ClusterNode, rollcall, rollcall_json, start_child, start_root, wait_until};
+
+fn laptop(base: &std::path::Path, branch: &ClusterNode, name: &str) -> std::path::PathBuf {
+    let dir = base.join(name);
+    let dir_arg = dir.display().to_string();
+    let output = rollcall(&["init", "--dir", &dir_arg, "--unit", &branch.unit]);
+    assert!(output.status.success(), "init: {}", String::from_utf8_lossy(&output.stderr));
+    let key = std::fs::read_to_string(dir.join("replica.pub")).expect("replica.pub");
+    let bundle = base.join(format!("{name}.bundle")).display().to_string();
+    let output = rollcall(&[
+        "enroll",
+        "--node-dir",
+        &branch.dir_arg(),
+        "--child-key",
+        key.trim(),
+        "--unit",
+        &branch.unit,
+        "--role",
+        "laptop",
+        "--out",
+        &bundle,
+    ]);
+    assert!(output.status.success(), "enroll: {}", String::from_utf8_lossy(&output.stderr));
+    let output = rollcall(&["join", "--dir", &dir_arg, "--bundle", &bundle]);
+    assert!(output.status.success(), "join: {}", String::from_utf8_lossy(&output.stderr));
+    dir
+}
+
+fn heads_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    rollcall_json(&["heads", "--dir", &dir.display().to_string()])
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|h| (h["replica"].as_str().expect("replica").to_string(), h["seq"].as_u64().expect("seq")))
+        .collect()
+}
+
+#[test]
+fn laptops_work_offline_and_reconcile() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let university = start_child(base.path(), &province, "hb/u1");
+    let college = start_child(base.path(), &university, "hb/u1/c1");
+    let branch = start_child(base.path(), &college, "hb/u1/c1/b1");
+    let first = laptop(base.path(), &branch, "laptop-secretary");
+    let second = laptop(base.path(), &branch, "laptop-committee");
+
+    // Offline: no sync; each laptop records members of the branch.
+    for (dir, seed) in [(&first, "1"), (&second, "2")] {
+        let report = rollcall_json(&[
+            "append-sample",
+            "--dir",
+            &dir.display().to_string(),
+            "--unit",
+            &branch.unit,
+            "--members",
+            "30",
+            "--seed",
+            seed,
+        ]);
+        assert!(report["appended"].as_u64().expect("appended") >= 60);
+    }
+    let first_key = std::fs::read_to_string(first.join("replica.pub")).expect("pub").trim().to_string();
+    let first_head = heads_of(&first)[&first_key];
+    assert!(province.heads().get(&first_key).is_none(), "nothing left the laptop while offline");
+
+    // Reconcile both ways.
+    for dir in [&first, &second] {
+        let summary = rollcall_json(&["sync", "--dir", &dir.display().to_string()]);
+        assert!(summary["sent"].as_u64().expect("sent") > 0, "{summary}");
+        assert_eq!(summary["rejected"].as_u64(), Some(0), "{summary}");
+    }
+    wait_until("the laptop's work to reach the province", CONVERGE_DEADLINE, || {
+        province.heads().get(&first_key).copied() == Some(first_head)
+    });
+
+    // The college records something about the branch; the laptop's next sync brings it.
+    let output = rollcall(&[
+        "append-sample",
+        "--node-dir",
+        &college.dir_arg(),
+        "--unit",
+        &branch.unit,
+        "--members",
+        "1",
+        "--seed",
+        "7",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let college_key = college.replica().to_hex();
+    let college_head = college.heads()[&college_key];
+    wait_until("the branch node to hold the college's event", CONVERGE_DEADLINE, || {
+        branch.heads().get(&college_key).copied().unwrap_or(0) >= college_head
+    });
+    rollcall_json(&["sync", "--dir", &first.display().to_string()]);
+    assert!(
+        heads_of(&first).get(&college_key).copied().unwrap_or(0) >= college_head,
+        "the laptop holds the college's event"
+    );
+    let report = rollcall_json(&["verify", "--dir", &first.display().to_string()]);
+    assert!(report["events"].as_u64().expect("events") > first_head);
+}
