@@ -7,6 +7,7 @@
 //!
 //! It depends on `rollcall-server` only to read a store and to reuse its TLS connector.
 
+pub mod fields;
 pub mod i18n;
 pub mod sample;
 pub mod target;

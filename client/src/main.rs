@@ -129,6 +129,40 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// 更正党员信息项 / correct a field of a member's record.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall correct --dir ~/.rollcall --unit hb/whu/cs/b01 --member M --field 联系电话 --value 13800000000\n\n解决冲突时用 --settles 列出被取代的更正事件 / to settle a conflict, list the corrections it settles with --settles"
+    )]
+    Correct {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 党员所在党支部 / the member's branch.
+        #[arg(long)]
+        unit: UnitPath,
+        /// 党员编号 / the member id.
+        #[arg(long)]
+        member: String,
+        /// 信息项（中文或英文名）/ the field (Chinese or English name).
+        #[arg(long)]
+        field: String,
+        /// 新值 / the new value.
+        #[arg(long)]
+        value: String,
+        /// 理由 / why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// 本更正解决的冲突更正事件编号（逗号分隔）/ event ids of the corrections this one settles.
+        #[arg(long, value_delimiter = ',')]
+        settles: Vec<String>,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 列出信息冲突（离线并发更正）/ list conflicting corrections (concurrent offline edits).
+    Conflicts {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// 同步状态：各连接的收发、未发送事件、上级回执 / sync status: per edge, unsent events, the last receipt from the level above.
     Status {
         #[command(flatten)]
@@ -356,6 +390,102 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(message) => fail(&format!("{}: {message}", lang.pick("同步失败", "sync failed")), 1),
+            }
+        }
+        Command::Correct { node, unit, member, field, value, reason, settles, author } => {
+            let field = match rollcall_client::fields::parse_field(&field) {
+                Ok(field) => field,
+                Err(message) => return fail(&message, 2),
+            };
+            let mut settles_ids = Vec::new();
+            for text in &settles {
+                match uuid_bytes(text) {
+                    Some(bytes) => settles_ids.push(bytes::Bytes::copy_from_slice(&bytes)),
+                    None => return fail(&format!("--settles: {text:?} is not an event id"), 2),
+                }
+            }
+            let body = Body::RecordCorrected(pb::RecordCorrected {
+                member_id: member,
+                field: field as i32,
+                new_value: value,
+                reason,
+                settles: settles_ids,
+            });
+            let draft = rollcall_core::log::Draft {
+                unit_path: unit,
+                kind: EventKind::RecordCorrected,
+                body: body.encode(),
+                author,
+            };
+            let appended = match &node.dir {
+                Some(dir) => {
+                    let embedded = match open_embedded(dir) {
+                        Ok(node) => node,
+                        Err(code) => return code,
+                    };
+                    let result = embedded.writer.append(vec![draft]).await.map_err(|err| err.to_string());
+                    embedded.close().await;
+                    result.map(|events| events.first().map(|e| e.event_id.to_string()).unwrap_or_default())
+                }
+                None => {
+                    let mut client = match client(&node).await {
+                        Ok(client) => client,
+                        Err(code) => return code,
+                    };
+                    let request = pb::AppendRequest {
+                        drafts: vec![pb::EventDraft {
+                            unit_path: draft.unit_path.to_string(),
+                            kind: draft.kind as i32,
+                            body: draft.body,
+                            author: draft.author,
+                        }],
+                    };
+                    client.append(request).await.map_err(|status| status.message().to_string()).map(|response| {
+                        response.into_inner().events.first().map(|e| uuid_text(&e.event_id)).unwrap_or_default()
+                    })
+                }
+            };
+            match appended {
+                Ok(event_id) => {
+                    if cli.json {
+                        println!("{}", serde_json::json!({ "event_id": event_id }));
+                    } else {
+                        println!("{} {event_id}", lang.pick("已更正，事件", "corrected, event"));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&format!("{}: {message}", lang.pick("更正失败", "correction failed")), 1),
+            }
+        }
+        Command::Conflicts { node } => {
+            let conflicts = match &node.dir {
+                Some(dir) => {
+                    let embedded = match open_embedded(dir) {
+                        Ok(node) => node,
+                        Err(code) => return code,
+                    };
+                    let result = rollcall_server::rpc::conflicts_in(&embedded.store).map_err(|err| err.to_string());
+                    embedded.close().await;
+                    result
+                }
+                None => {
+                    let mut client = match client(&node).await {
+                        Ok(client) => client,
+                        Err(code) => return code,
+                    };
+                    client
+                        .conflicts(pb::ConflictsRequest {})
+                        .await
+                        .map(|r| r.into_inner())
+                        .map_err(|s| s.message().to_string())
+                }
+            };
+            match conflicts {
+                Ok(response) => {
+                    print_conflicts(lang, cli.json, &response);
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&message, 1),
             }
         }
         Command::Status { node } => {
@@ -632,4 +762,65 @@ fn print_heads(lang: Lang, json: bool, heads: &[pb::ReplicaHead]) {
 fn open_embedded(dir: &std::path::Path) -> Result<rollcall_server::Node, ExitCode> {
     let config = rollcall_server::config::Config::load(dir, None).map_err(|error| fail(&error, 2))?;
     rollcall_server::Node::open(&config).map_err(|error| fail(&error, 1))
+}
+
+fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    hex::decode(text.replace('-', "")).ok()?.try_into().ok()
+}
+
+fn uuid_text(bytes: &[u8]) -> String {
+    <[u8; 16]>::try_from(bytes).map(|id| rollcall_core::EventId(id).to_string()).unwrap_or_default()
+}
+
+fn print_conflicts(lang: Lang, json: bool, response: &pb::ConflictsResponse) {
+    if json {
+        let rows: Vec<_> = response
+            .conflicts
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "member_id": c.member_id,
+                    "field": rollcall_client::fields::field_name(c.field, false),
+                    "unit": c.unit_path,
+                    "candidates": c.candidates.iter().map(|k| serde_json::json!({
+                        "event_id": uuid_text(&k.event_id), "replica": hex::encode(&k.replica), "value": k.value,
+                        "author": k.author, "current": k.current,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    if response.conflicts.is_empty() {
+        println!("{}", lang.pick("没有信息冲突", "no conflicts"));
+        return;
+    }
+    for conflict in &response.conflicts {
+        println!(
+            "{} {} {} {}（{}）",
+            lang.pick("党员", "member"),
+            conflict.member_id,
+            lang.pick("信息项", "field"),
+            rollcall_client::fields::field_name(conflict.field, lang == Lang::Zh),
+            conflict.unit_path
+        );
+        for candidate in &conflict.candidates {
+            println!(
+                "  {} {} {} {} {}",
+                if candidate.current { "*" } else { " " },
+                uuid_text(&candidate.event_id),
+                left(&candidate.value, 24),
+                candidate.author,
+                format_time(candidate.hlc_wall_ms)
+            );
+        }
+    }
+    println!(
+        "{}",
+        lang.pick(
+            "* 为暂行值；用 rollcall correct --settles 解决",
+            "* is the value in force; settle with rollcall correct --settles"
+        )
+    );
 }

@@ -105,4 +105,55 @@ fn laptops_work_offline_and_reconcile() {
     );
     let report = rollcall_json(&["verify", "--dir", &first.display().to_string()]);
     assert!(report["events"].as_u64().expect("events") > first_head);
+
+    // Both laptops correct the same member's phone while offline: both corrections are
+    // kept and the conflict is visible everywhere they meet, until a person settles it.
+    let member = "hb.u1.c1.b1-000001";
+    let mut ids = Vec::new();
+    for (dir, phone) in [(&first, "13800000001"), (&second, "13900000002")] {
+        let out = rollcall_json(&[
+            "correct",
+            "--dir",
+            &dir.display().to_string(),
+            "--unit",
+            &branch.unit,
+            "--member",
+            member,
+            "--field",
+            "联系电话",
+            "--value",
+            phone,
+        ]);
+        ids.push(out["event_id"].as_str().expect("event id").to_string());
+    }
+    for dir in [&first, &second, &first] {
+        rollcall_json(&["sync", "--dir", &dir.display().to_string()]);
+    }
+    let conflicts = rollcall_json(&["conflicts", "--node-dir", &branch.dir_arg()]);
+    let conflicts = conflicts.as_array().expect("array");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["member_id"], member);
+    assert_eq!(conflicts[0]["candidates"].as_array().expect("candidates").len(), 2);
+    let on_laptop = rollcall_json(&["conflicts", "--dir", &first.display().to_string()]);
+    assert_eq!(on_laptop.as_array().expect("array").len(), 1, "the laptop shows the conflict too");
+
+    let settles = ids.join(",");
+    rollcall_json(&[
+        "correct",
+        "--dir",
+        &first.display().to_string(),
+        "--unit",
+        &branch.unit,
+        "--member",
+        member,
+        "--field",
+        "phone",
+        "--value",
+        "13900000002",
+        "--settles",
+        &settles,
+    ]);
+    rollcall_json(&["sync", "--dir", &first.display().to_string()]);
+    let settled = rollcall_json(&["conflicts", "--node-dir", &branch.dir_arg()]);
+    assert!(settled.as_array().expect("array").is_empty(), "{settled}");
 }

@@ -33,13 +33,15 @@
 //! [`event`] types, [`unit`] paths and levels, [`hlc`] clock, [`codec`] bytes,
 //! [`body`] domain payloads, [`verify`] checks, [`log`] chains and authoring,
 //! [`limits`] every bound, [`authority`] who may write what, [`scope`] what each
-//! replica may hold, [`sync`] what to send and what to accept.
+//! replica may hold, [`sync`] what to send and what to accept,
+//! [`conflict`] concurrent corrections of one field.
 
 #![warn(missing_docs)]
 
 pub mod authority;
 pub mod body;
 pub mod codec;
+pub mod conflict;
 pub mod event;
 pub mod hlc;
 pub mod limits;

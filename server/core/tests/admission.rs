@@ -42,6 +42,8 @@ impl Author {
         self.next_id += 1;
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.next_id.to_be_bytes());
+        // Unique across authors, as UUIDv7s are.
+        id[8..].copy_from_slice(&self.key.verifying_key().to_bytes()[..8]);
         let draft = Draft { unit_path: unit(unit_path), kind, body: body.encode(), author: "t".into() };
         self.writer.prepare(1_000 + self.next_id, EventId(id), draft).expect("valid draft").sign(&self.key)
     }
@@ -289,4 +291,53 @@ fn enrollment_is_bounded_by_the_enroller() {
         refused_by_authority(receiver.receive(&root_revocation)),
         AuthorityError::InvalidInfrastructure { .. }
     ));
+}
+
+/// Goal: concurrent corrections of one field are both kept and shown as a conflict,
+/// whatever the order they arrive in, until a correction settles them.
+#[test]
+fn concurrent_corrections_conflict_until_settled() {
+    use rollcall_core::conflict::FieldEdits;
+    let correction = |author: &mut Author, value: &str, settles: Vec<Bytes>| {
+        author.event(
+            "hb/u1/c1/b1",
+            EventKind::RecordCorrected,
+            Body::RecordCorrected(proto::RecordCorrected {
+                member_id: "b1-000001".into(),
+                field: proto::MemberField::Phone as i32,
+                new_value: value.into(),
+                reason: "核对".into(),
+                settles,
+            }),
+        )
+    };
+    let mut first = Author::new(11);
+    let mut second = Author::new(12);
+    let a = correction(&mut first, "13800000001", vec![]);
+    let b = correction(&mut second, "13900000002", vec![]);
+    let field = proto::MemberField::Phone as i32;
+    for order in [[&a, &b], [&b, &a]] {
+        let mut edits = FieldEdits::default();
+        for event in order {
+            edits.apply(event);
+        }
+        let conflicts = edits.conflicts();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].candidates.len(), 2);
+        // Same winner whatever the order: the later hybrid-logical time, then the replica.
+        let expected =
+            if (a.header().hlc, a.replica()) > (b.header().hlc, b.replica()) { "13800000001" } else { "13900000002" };
+        assert_eq!(edits.current("b1-000001", field).expect("corrected").value, expected);
+    }
+    let settle = correction(
+        &mut first,
+        "13900000002",
+        vec![Bytes::copy_from_slice(&a.header().event_id.0), Bytes::copy_from_slice(&b.header().event_id.0)],
+    );
+    let mut edits = FieldEdits::default();
+    for event in [&settle, &b, &a] {
+        edits.apply(event);
+    }
+    assert!(edits.conflicts().is_empty());
+    assert_eq!(edits.current("b1-000001", field).expect("corrected").value, "13900000002");
 }

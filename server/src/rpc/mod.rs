@@ -295,6 +295,19 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(pb::EnrollmentChainResponse { events }))
     }
 
+    async fn conflicts(
+        &self,
+        request: Request<pb::ConflictsRequest>,
+    ) -> Result<Response<pb::ConflictsResponse>, Status> {
+        self.require_operator(&request)?;
+        let store = self.store.clone();
+        let conflicts = tokio::task::spawn_blocking(move || conflicts_in(&store))
+            .await
+            .map_err(|_| Status::internal("read task failed"))?
+            .map_err(status::store_error)?;
+        Ok(Response::new(conflicts))
+    }
+
     type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
 
     #[tracing::instrument(skip_all, fields(peer))]
@@ -355,4 +368,38 @@ fn last_receipt_for(
         }
     }
     Ok(None)
+}
+
+/// The field conflicts among the corrections a store holds.
+///
+/// # Errors
+///
+/// [`crate::store::StoreError`] on read failure.
+pub fn conflicts_in(store: &Store) -> Result<pb::ConflictsResponse, crate::store::StoreError> {
+    let mut edits = rollcall_core::conflict::FieldEdits::default();
+    for event in store.events_of_kinds(&[EventKind::RecordCorrected])? {
+        edits.apply(&event);
+    }
+    let conflicts = edits
+        .conflicts()
+        .into_iter()
+        .map(|conflict| pb::FieldConflict {
+            member_id: conflict.member_id,
+            field: conflict.field,
+            unit_path: conflict.current.unit.to_string(),
+            candidates: conflict
+                .candidates
+                .iter()
+                .map(|edit| pb::ConflictCandidate {
+                    event_id: edit.event_id.0.to_vec().into(),
+                    replica: edit.replica.0.to_vec().into(),
+                    value: edit.value.clone(),
+                    author: edit.author.clone(),
+                    hlc_wall_ms: edit.hlc.wall_ms,
+                    current: edit.event_id == conflict.current.event_id,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(pb::ConflictsResponse { conflicts })
 }
