@@ -128,6 +128,9 @@ enum Command {
         /// 本机笔记本节点目录 / this laptop's node directory.
         #[arg(long)]
         dir: PathBuf,
+        /// 最长等待秒数 / give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
     },
     /// 更正党员信息项 / correct a field of a member's record.
     #[command(
@@ -358,12 +361,16 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(message) => fail(&message, 2),
             }
         }
-        Command::Sync { dir } => {
+        Command::Sync { dir, timeout_secs } => {
             let node = match open_embedded(&dir) {
                 Ok(node) => node,
                 Err(code) => return code,
             };
-            let outcome = node.sync_with_parent().await;
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(timeout_secs), node.sync_with_parent())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!("not finished within {timeout_secs} s; what was acknowledged is kept, run it again"))
+                });
             node.close().await;
             match outcome {
                 Ok(summary) => {

@@ -305,28 +305,34 @@ impl Store {
     /// [`StoreError::Corrupt`] when a stored value fails its checks.
     pub fn read_log(&self, replica: ReplicaId, from_seq: Seq, limit: usize) -> Result<Vec<VerifiedEvent>, StoreError> {
         let from_seq = Seq(from_seq.0.max(1));
-        let mut events: Vec<VerifiedEvent> = Vec::new();
+        let mut raw: Vec<(Seq, rollcall_core::SignedEvent)> = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
         iter.seek(event_key(replica, from_seq));
-        while events.len() < limit {
+        while raw.len() < limit {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
-            if key[..32] != replica.0 {
+            if key.len() != 40 || key[..32] != replica.0 {
                 break;
             }
-            let seq = Seq(u64::from_be_bytes(key[32..40].try_into().map_err(|_| StoreError::CorruptIndex {
-                what: "events",
-                detail: format!("key of {} bytes", key.len()),
-            })?));
-            let event = check_stored(replica, seq, value)?;
-            if let Some(previous) = events.last()
-                && event.header().prev != previous.hash()
-            {
-                return Err(corrupt(replica, seq, "prev does not match the stored previous event"));
-            }
-            events.push(event);
+            let seq = Seq(u64::from_be_bytes(key[32..40].try_into().expect("length checked")));
+            let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+            raw.push((seq, signed));
             iter.next();
         }
         iter.status().map_err(|e| self.rocks(e))?;
+        let signed: Vec<rollcall_core::SignedEvent> = raw.iter().map(|(_, signed)| signed.clone()).collect();
+        let mut events: Vec<VerifiedEvent> = Vec::with_capacity(raw.len());
+        for ((seq, _), verified) in raw.iter().zip(rollcall_core::verify_many(&signed)) {
+            let event = verified.map_err(|err| corrupt(replica, *seq, err.to_string()))?;
+            if event.replica() != replica || event.seq() != *seq {
+                return Err(corrupt(replica, *seq, "header does not match its key"));
+            }
+            if let Some(previous) = events.last()
+                && event.header().prev != previous.hash()
+            {
+                return Err(corrupt(replica, *seq, "prev does not match the stored previous event"));
+            }
+            events.push(event);
+        }
         Ok(events)
     }
 

@@ -27,7 +27,7 @@ use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::log::Draft;
 use rollcall_core::scope;
 use rollcall_core::sync::{SendRange, plan_sends};
-use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, codec, proto as pb, verify};
+use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, codec, proto as pb, verify_many};
 use tokio::sync::mpsc;
 
 use crate::store::Store;
@@ -192,14 +192,17 @@ where
     }
     let mut ingest_position = context.writer.ingest_position();
     ingest_position.borrow_and_update();
-    summary.sent += send_missing(context, peer, &mut peer_known, outbound).await?;
+    // Every Events message is answered by exactly one Ack, in order: counting them tells
+    // when everything sent has been made durable by the peer.
+    let (sent, batches) = send_missing(context, peer, &mut peer_known, outbound).await?;
+    summary.sent += sent;
+    let mut batches_unacked = batches;
     send(outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
     let mut peer_caught_up = false;
-    let mut acked_after_catch_up = false;
     let mut receipt_due = false;
     let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
     loop {
-        if until_caught_up && peer_caught_up && acked_after_catch_up {
+        if until_caught_up && peer_caught_up && batches_unacked == 0 {
             return Ok(());
         }
         tokio::select! {
@@ -223,20 +226,13 @@ where
                             tracing::warn!(peer = %peer.unit, n_rejections = ack.rejections.len(), "peer refused events we sent");
                         }
                         context.stats.update(peer, |edge| edge.last_ack_ms = now_ms());
-                        if peer_caught_up {
-                            acked_after_catch_up = true;
-                        }
+                        batches_unacked = batches_unacked.saturating_sub(1);
                     }
                     Some(pb::sync_message::Message::CaughtUp(_)) => {
                         tracing::debug!(peer = %peer.unit, "peer caught up");
                         peer_caught_up = true;
                         summary.peer_caught_up = true;
                         receipt_due |= side == Side::Parent;
-                        // Our own backlog was sent before our caught-up; an ack covering it
-                        // arrives after the peer processed it. Nothing pending means done.
-                        if summary.sent == 0 {
-                            acked_after_catch_up = true;
-                        }
                     }
                     Some(pb::sync_message::Message::Hello(_)) => {
                         return Err(SyncError::Protocol("a second hello".into()));
@@ -248,12 +244,10 @@ where
                     return Err(SyncError::Local("the writer stopped".into()));
                 }
                 ingest_position.borrow_and_update();
-                let sent = send_missing(context, peer, &mut peer_known, outbound).await?;
+                let (sent, batches) = send_missing(context, peer, &mut peer_known, outbound).await?;
                 tracing::debug!(peer = %peer.unit, sent, "live events sent");
                 summary.sent += sent;
-                if sent > 0 && until_caught_up {
-                    acked_after_catch_up = false;
-                }
+                batches_unacked += batches;
             }
             // A due receipt goes out at most once per interval, even in a quiet period.
             _ = tokio::time::sleep_until(last_receipt + RECEIPT_INTERVAL), if receipt_due => {
@@ -305,13 +299,14 @@ async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
         .collect())
 }
 
-/// Sends every event in the peer's scope that it does not hold, and returns how many.
+/// Sends every event in the peer's scope that it does not hold, and returns how many
+/// events, in how many messages.
 async fn send_missing(
     context: &SyncContext,
     peer: &Peer,
     peer_known: &mut HashMap<ReplicaId, Seq>,
     outbound: &mpsc::Sender<pb::SyncMessage>,
-) -> Result<u64, SyncError> {
+) -> Result<(u64, u64), SyncError> {
     let heads = read_heads(&context.store).await?;
     let local_heads = heads
         .iter()
@@ -324,6 +319,7 @@ async fn send_missing(
     let unsent: u64 = plan.iter().map(|range| range.to.0 - range.from.0 + 1).sum();
     context.stats.update(peer, |edge| edge.unsent = unsent);
     let mut n_sent = 0;
+    let mut n_batches = 0;
     let mut batch = pb::SyncEvents::default();
     let mut batch_bytes = 0;
     for SendRange { replica, from, to, share } in plan {
@@ -346,6 +342,7 @@ async fn send_missing(
                 batch.events.push(signed);
                 if batch.events.len() >= EVENTS_PER_MESSAGE_MAX || batch_bytes >= MESSAGE_BYTES_TARGET {
                     n_sent += batch.events.len() as u64;
+                    n_batches += 1;
                     send(outbound, pb::sync_message::Message::Events(std::mem::take(&mut batch))).await?;
                     batch_bytes = 0;
                 }
@@ -355,13 +352,14 @@ async fn send_missing(
     }
     if !batch.events.is_empty() {
         n_sent += batch.events.len() as u64;
+        n_batches += 1;
         send(outbound, pb::sync_message::Message::Events(batch)).await?;
     }
     context.stats.update(peer, |edge| {
         edge.sent += n_sent;
         edge.unsent = 0;
     });
-    Ok(n_sent)
+    Ok((n_sent, n_batches))
 }
 
 /// Verifies a received batch off the async workers, stores it, acknowledges it.
@@ -381,17 +379,28 @@ async fn receive_batch(
     let (verified, mut rejections) = tokio::task::spawn_blocking(move || {
         let mut verified = Vec::with_capacity(n_events);
         let mut rejections = Vec::new();
+        let mut signed = Vec::with_capacity(n_events);
         for message in batch.events {
-            let checked = codec::from_proto(message).map_err(|err| err.to_string()).and_then(|signed| {
-                let header = codec::decode_header(&signed.header).ok();
-                verify(&signed).map_err(|err| match &header {
-                    Some(header) => format!("{} seq {}: {err}", header.replica.short(), header.seq),
-                    None => err.to_string(),
-                })
-            });
+            match codec::from_proto(message) {
+                Ok(event) => signed.push(event),
+                Err(err) => {
+                    rejections.push(pb::SyncRejection { replica: Default::default(), seq: 0, reason: err.to_string() })
+                }
+            }
+        }
+        for (event, checked) in signed.iter().zip(verify_many(&signed)) {
             match checked {
                 Ok(event) => verified.push(event),
-                Err(reason) => rejections.push(pb::SyncRejection { replica: Default::default(), seq: 0, reason }),
+                Err(err) => {
+                    let header = codec::decode_header(&event.header).ok();
+                    let reason = match &header {
+                        Some(header) => format!("{} seq {}: {err}", header.replica.short(), header.seq),
+                        None => err.to_string(),
+                    };
+                    let replica = header.map(|h| h.replica.0.to_vec()).unwrap_or_default();
+                    let seq = codec::decode_header(&event.header).map(|h| h.seq.0).unwrap_or(0);
+                    rejections.push(pb::SyncRejection { replica: replica.into(), seq, reason });
+                }
             }
         }
         (verified, rejections)

@@ -70,10 +70,32 @@ fn laptops_work_offline_and_reconcile() {
     let first_head = heads_of(&first)[&first_key];
     assert!(province.heads().get(&first_key).is_none(), "nothing left the laptop while offline");
 
+    // While they were offline the college recorded a lot about the branch: the branch's
+    // backlog to a laptop is long, and the laptop's own is acknowledged long before the
+    // branch says it has caught up (a sync must still end only when both are done).
+    let output = rollcall(&[
+        "append-sample",
+        "--node-dir",
+        &college.dir_arg(),
+        "--unit",
+        &branch.unit,
+        "--members",
+        "1500",
+        "--seed",
+        "5",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let college_key = college.replica().to_hex();
+    let college_head = college.heads()[&college_key];
+    wait_until("the branch node to hold the college's backlog", CONVERGE_DEADLINE, || {
+        branch.heads().get(&college_key).copied().unwrap_or(0) >= college_head
+    });
+
     // Reconcile both ways.
     for dir in [&first, &second] {
         let summary = rollcall_json(&["sync", "--dir", &dir.display().to_string()]);
         assert!(summary["sent"].as_u64().expect("sent") > 0, "{summary}");
+        assert!(summary["received"].as_u64().expect("received") >= college_head, "{summary}");
         assert_eq!(summary["rejected"].as_u64(), Some(0), "{summary}");
     }
     wait_until("the laptop's work to reach the province", CONVERGE_DEADLINE, || {
@@ -93,7 +115,6 @@ fn laptops_work_offline_and_reconcile() {
         "7",
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let college_key = college.replica().to_hex();
     let college_head = college.heads()[&college_key];
     wait_until("the branch node to hold the college's event", CONVERGE_DEADLINE, || {
         branch.heads().get(&college_key).copied().unwrap_or(0) >= college_head

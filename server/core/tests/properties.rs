@@ -236,3 +236,27 @@ fn verification_failures_are_named() {
         .encode_to_vec();
     assert!(codec::decode_signed(&truncated[..truncated.len() - 3]).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Goal: batched verification decides exactly as one-by-one verification. Method:
+    /// a chain of valid events with arbitrary single-bit flips in some signatures and
+    /// headers; `verify_many` must agree with `verify` on every event.
+    #[test]
+    fn verify_many_agrees_with_verify(drafts in prop::collection::vec(arb_draft(), 1..12), flips in prop::collection::vec((any::<usize>(), any::<bool>(), any::<u16>()), 0..4)) {
+        let mut events = chain(&key(9), drafts);
+        for (which, in_signature, bit) in flips {
+            let idx = which % events.len();
+            let part = if in_signature { &mut events[idx].signature } else { &mut events[idx].header };
+            let mut bytes = part.to_vec();
+            let bit = bit as usize % (bytes.len() * 8);
+            bytes[bit / 8] ^= 1 << (bit % 8);
+            *part = Bytes::from(bytes);
+        }
+        let many = rollcall_core::verify_many(&events);
+        for (event, batched) in events.iter().zip(many) {
+            prop_assert_eq!(batched, verify(event));
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Sync benchmarks (`cargo build --release --bins && cargo bench -p rollcall-tests --bench sync`).
+//!
+//! (a) Catch-up. A province node (real process, TLS, RocksDB on the real disk) holds N events about a
+//! university (default 1,000,000; `CATCHUP_EVENTS=n` to change); a new, empty university
+//! node is enrolled through the real flow and started; the figure is the time from its
+//! start until it holds all N events, each signature verified and every batch durable.
+//! Ed25519 verification (single and `verify_batch` of 256) is measured in the same run.
+//!
+//! (b) Latency. A branch appends 10 events every 10 ms (1,000 events/s) for `LATENCY_SECONDS`
+//! (default 10); each event's latency is from its append being acknowledged at the branch
+//! to the province holding it (4 hops: branch → college → university → province), seen by
+//! polling the province's heads every 2 ms. p50 and p99.
+//!
+//! (c) Reconciliation. A college appends 100,000 events about a branch, which the branch
+//! node holds; a laptop of that branch records 10,000 events offline; the figure is the
+//! wall time of `rollcall sync` on the laptop (both ways, every event verified and durable).
+
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+use rollcall_client::sample::member_drafts;
+use rollcall_core::UnitPath;
+use rollcall_proto::v1 as pb;
+use rollcall_server::config::{OPERATOR_KEY_FILE, read_key};
+use rollcall_server::connect;
+use rollcall_tests::{ClusterNode, rollcall, start_child, start_root};
+
+fn verify_rates() -> (f64, f64) {
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let messages: Vec<Vec<u8>> = (0..4096u32).map(|i| [i.to_be_bytes().as_slice(), &[0x5a; 176]].concat()).collect();
+    let signatures: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
+    let public = key.verifying_key();
+    let start = Instant::now();
+    for (message, signature) in messages.iter().zip(&signatures) {
+        public.verify(message, signature).expect("valid");
+    }
+    let single = messages.len() as f64 / start.elapsed().as_secs_f64();
+    let keys = vec![public; 256];
+    let start = Instant::now();
+    for (chunk, sigs) in messages.chunks(256).zip(signatures.chunks(256)) {
+        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        ed25519_dalek::verify_batch(&refs, sigs, &keys).expect("valid batch");
+    }
+    let batch = messages.len() as f64 / start.elapsed().as_secs_f64();
+    (single, batch)
+}
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("sync bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench sync`");
+        return;
+    }
+    let only = std::env::var("SYNC_BENCH").unwrap_or_default();
+    if only.is_empty() || only.contains('a') {
+        catch_up();
+    }
+    if only.is_empty() || only.contains('b') {
+        latency();
+    }
+    if only.is_empty() || only.contains('c') {
+        reconcile();
+    }
+}
+
+async fn append_all(
+    client: &mut pb::node_client::NodeClient<tonic::transport::Channel>,
+    drafts: &[rollcall_core::log::Draft],
+) {
+    for chunk in drafts.chunks(1000) {
+        let request = pb::AppendRequest {
+            drafts: chunk
+                .iter()
+                .map(|d| pb::EventDraft {
+                    unit_path: d.unit_path.to_string(),
+                    kind: d.kind as i32,
+                    body: d.body.clone(),
+                    author: d.author.clone(),
+                })
+                .collect(),
+        };
+        client.append(request).await.expect("append");
+    }
+}
+
+async fn node_client(node: &ClusterNode) -> pb::node_client::NodeClient<tonic::transport::Channel> {
+    let operator = read_key(&node.dir.join(OPERATOR_KEY_FILE)).expect("operator key");
+    let address = node.process.as_ref().expect("running").address.clone();
+    let channel = connect::connect(&address, node.replica(), &operator).await.expect("connect");
+    pb::node_client::NodeClient::new(channel)
+}
+
+async fn held(client: &mut pb::node_client::NodeClient<tonic::transport::Channel>, replica: &[u8]) -> u64 {
+    let heads = client.heads(pb::HeadsRequest {}).await.expect("heads").into_inner().heads;
+    heads.iter().find(|h| h.replica.as_ref() == replica).map_or(0, |h| h.seq)
+}
+
+fn latency() {
+    let seconds: u64 = std::env::var("LATENCY_SECONDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let university = start_child(base.path(), &province, "hb/u1");
+    let college = start_child(base.path(), &university, "hb/u1/c1");
+    let branch = start_child(base.path(), &college, "hb/u1/c1/b1");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let latencies = runtime.block_on(async {
+        let mut writer_client = node_client(&branch).await;
+        let mut province_client = node_client(&province).await;
+        let branch_key = branch.replica().0;
+        let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+        let drafts = member_drafts(&unit, (seconds as usize) * 500, 3, "bench");
+        let acked: std::sync::Arc<std::sync::Mutex<Vec<(u64, Instant)>>> = Default::default();
+        let acked_writer = acked.clone();
+        let n_batches = (seconds * 100) as usize;
+        let writer = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(10));
+            for batch in drafts.chunks(10).take(n_batches) {
+                ticker.tick().await;
+                let request = pb::AppendRequest {
+                    drafts: batch
+                        .iter()
+                        .map(|d| pb::EventDraft {
+                            unit_path: d.unit_path.to_string(),
+                            kind: d.kind as i32,
+                            body: d.body.clone(),
+                            author: d.author.clone(),
+                        })
+                        .collect(),
+                };
+                let response = writer_client.append(request).await.expect("append").into_inner();
+                let now = Instant::now();
+                let mut acked = acked_writer.lock().expect("lock");
+                for event in response.events {
+                    acked.push((event.seq, now));
+                }
+            }
+        });
+        let mut seen: Vec<(u64, Instant)> = Vec::new();
+        let mut last_seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+        loop {
+            let head = held(&mut province_client, &branch_key).await;
+            if head > last_seen {
+                seen.push((head, Instant::now()));
+                last_seen = head;
+            }
+            let done =
+                writer.is_finished() && acked.lock().expect("lock").last().is_some_and(|(seq, _)| *seq <= last_seen);
+            if done || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let acked = acked.lock().expect("lock").clone();
+        let mut latencies: Vec<f64> = Vec::new();
+        for (seq, at) in acked {
+            if let Some((_, seen_at)) = seen.iter().find(|(head, _)| *head >= seq) {
+                latencies.push(seen_at.saturating_duration_since(at).as_secs_f64() * 1000.0);
+            }
+        }
+        latencies
+    });
+    let mut sorted = latencies.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pick = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "latency branch append -> province stored (4 hops) at 1,000 events/s for {seconds} s: {} events, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        sorted.len(),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+}
+
+fn reconcile() {
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let university = start_child(base.path(), &province, "hb/u1");
+    let college = start_child(base.path(), &university, "hb/u1/c1");
+    let branch = start_child(base.path(), &college, "hb/u1/c1/b1");
+    let laptop = base.path().join("laptop");
+    let laptop_arg = laptop.display().to_string();
+    let ok =
+        |output: std::process::Output| assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    ok(rollcall(&["init", "--dir", &laptop_arg, "--unit", "hb/u1/c1/b1"]));
+    let key = std::fs::read_to_string(laptop.join("replica.pub")).expect("key");
+    let bundle = base.path().join("laptop.bundle").display().to_string();
+    ok(rollcall(&[
+        "enroll",
+        "--node-dir",
+        &branch.dir_arg(),
+        "--child-key",
+        key.trim(),
+        "--unit",
+        "hb/u1/c1/b1",
+        "--role",
+        "laptop",
+        "--out",
+        &bundle,
+    ]));
+    ok(rollcall(&["join", "--dir", &laptop_arg, "--bundle", &bundle]));
+    ok(rollcall(&["sync", "--dir", &laptop_arg]));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+    runtime.block_on(async {
+        let mut college_client = node_client(&college).await;
+        let mut drafts = Vec::new();
+        let mut seed = 100;
+        while drafts.len() < 100_000 {
+            seed += 1;
+            drafts.extend(member_drafts(&unit, 400, seed, "college"));
+        }
+        drafts.truncate(100_000);
+        append_all(&mut college_client, &drafts).await;
+        let college_head = held(&mut college_client, &college.replica().0).await;
+        let mut branch_client = node_client(&branch).await;
+        let start = Instant::now();
+        while held(&mut branch_client, &college.replica().0).await < college_head {
+            assert!(start.elapsed() < Duration::from_secs(600), "the branch did not catch up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let offline =
+        rollcall(&["append-sample", "--dir", &laptop_arg, "--unit", "hb/u1/c1/b1", "--members", "4444", "--seed", "9"]);
+    ok(offline);
+    let start = Instant::now();
+    let output = rollcall(&["sync", "--dir", &laptop_arg, "--json"]);
+    let seconds = start.elapsed().as_secs_f64();
+    ok(output.clone());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    println!(
+        "laptop reconciliation: sent {} offline events, received {} new events, in {seconds:.2} s (one `rollcall sync`, process start included)",
+        summary["sent"], summary["received"]
+    );
+}
+
+fn catch_up() {
+    let n_events: usize = std::env::var("CATCHUP_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let (single, batch) = verify_rates();
+    println!("ed25519 verify, 1 core: {single:.0}/s single, {batch:.0}/s in batches of 256");
+
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let address = province.process.as_ref().expect("running").address.clone();
+    let operator = read_key(&province.dir.join(OPERATOR_KEY_FILE)).expect("operator key");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+    let generation = Instant::now();
+    runtime.block_on(async {
+        let channel = connect::connect(&address, province.replica(), &operator).await.expect("connect");
+        let mut client = pb::node_client::NodeClient::new(channel);
+        let mut appended = 0;
+        let mut seed = 0;
+        while appended < n_events {
+            seed += 1;
+            let drafts = member_drafts(&unit, 400, seed, "bench");
+            for chunk in drafts.chunks(1000) {
+                let take = chunk.len().min(n_events - appended);
+                let request = pb::AppendRequest {
+                    drafts: chunk[..take]
+                        .iter()
+                        .map(|d| pb::EventDraft {
+                            unit_path: d.unit_path.to_string(),
+                            kind: d.kind as i32,
+                            body: d.body.clone(),
+                            author: d.author.clone(),
+                        })
+                        .collect(),
+                };
+                client.append(request).await.expect("append");
+                appended += take;
+                if appended >= n_events {
+                    break;
+                }
+            }
+        }
+    });
+    println!("generated {n_events} events at the province in {:.1} s", generation.elapsed().as_secs_f64());
+    let province_head = province.heads()[&province.replica().to_hex()];
+
+    let start = Instant::now();
+    let university = start_child(base.path(), &province, "hb/u1");
+    let university_operator = read_key(&university.dir.join(OPERATOR_KEY_FILE)).expect("operator key");
+    let university_address = university.process.as_ref().expect("running").address.clone();
+    let province_key = province.replica();
+    // The enrollment appended one more event at the province.
+    let target = province_head + 1;
+    let held = runtime.block_on(async {
+        let channel =
+            connect::connect(&university_address, university.replica(), &university_operator).await.expect("connect");
+        let mut client = pb::node_client::NodeClient::new(channel);
+        loop {
+            let heads = client.heads(pb::HeadsRequest {}).await.expect("heads").into_inner().heads;
+            let held = heads.iter().find(|h| h.replica.as_ref() == province_key.0).map_or(0, |h| h.seq);
+            if held >= target {
+                return held;
+            }
+            assert!(start.elapsed() < Duration::from_secs(3600), "catch-up did not finish within an hour");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = held as f64 / seconds;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "catch-up of {held} events from an empty replica over TLS loopback: {seconds:.2} s, {rate:.0} events/s (includes the node's start)"
+    );
+    println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
+    println!("ratio to single verification x {cores} cores: {:.2}", rate / (single * cores));
+}
