@@ -166,6 +166,23 @@ enum Command {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// 吊销下级节点或笔记本（其后事件一律拒收）/ revoke a child node or laptop (its later events are refused).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall revoke --node-dir /srv/b01 --child-key <hex> --after-seq 120 --reason 笔记本遗失\n\n--after-seq 之前（含）签署的事件仍然有效 / events it signed up to --after-seq stay valid"
+    )]
+    Revoke {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 被吊销的公钥 / the key to revoke.
+        #[arg(long)]
+        child_key: String,
+        /// 最后一个有效序号（例如离线工作的最后一条）/ the last seq that stays valid.
+        #[arg(long)]
+        after_seq: u64,
+        /// 理由 / why.
+        #[arg(long)]
+        reason: String,
+    },
     /// 同步状态：各连接的收发、未发送事件、上级回执 / sync status: per edge, unsent events, the last receipt from the level above.
     Status {
         #[command(flatten)]
@@ -493,6 +510,72 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(message) => fail(&message, 1),
+            }
+        }
+        Command::Revoke { node, child_key, after_seq, reason } => {
+            let child = match ReplicaId::from_hex(&child_key) {
+                Ok(child) => child,
+                Err(message) => return fail(&format!("--child-key: {message}"), 2),
+            };
+            let mut client = match client(&node).await {
+                Ok(client) => client,
+                Err(code) => return code,
+            };
+            let chain =
+                match client.enrollment_chain(pb::EnrollmentChainRequest { replica: child.0.to_vec().into() }).await {
+                    Ok(response) => response.into_inner().events,
+                    Err(status) => {
+                        return fail(
+                            &format!(
+                                "{}: {}",
+                                lang.pick("找不到该公钥的登记", "no enrollment of that key"),
+                                status.message()
+                            ),
+                            1,
+                        );
+                    }
+                };
+            let unit = chain
+                .last()
+                .and_then(|event| codec::from_proto(event.clone()).ok())
+                .and_then(|signed| rollcall_core::verify(&signed).ok())
+                .map(|event| event.header().unit_path.to_string());
+            let Some(unit) = unit else {
+                return fail(&lang.pick("该公钥的登记事件无法读取", "the enrollment of that key cannot be read"), 1);
+            };
+            let body = Body::ReplicaRevoked(pb::ReplicaRevoked {
+                public_key: child.0.to_vec().into(),
+                revoked_after_seq: after_seq,
+                reason,
+            });
+            let request = pb::AppendRequest {
+                drafts: vec![pb::EventDraft {
+                    unit_path: unit.clone(),
+                    kind: EventKind::ReplicaRevoked as i32,
+                    body: body.encode(),
+                    author: "operator".into(),
+                }],
+            };
+            match client.append(request).await {
+                Ok(_) => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "revoked": child.to_hex(), "unit": unit, "after_seq": after_seq })
+                        );
+                    } else {
+                        println!(
+                            "{} {} ({unit})，{} {after_seq}",
+                            lang.pick("已吊销", "revoked"),
+                            child.short(),
+                            lang.pick("有效至序号", "valid up to seq")
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(status) => {
+                    fail(&format!("{}: {}", lang.pick("吊销失败", "revocation failed"), status.message()), 1)
+                }
             }
         }
         Command::Status { node } => {

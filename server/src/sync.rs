@@ -165,6 +165,41 @@ where
     result.map(|()| summary)
 }
 
+/// What the receiving half and the sending half of a session share.
+#[derive(Default)]
+struct SessionState {
+    /// What the peer is known to hold: its hello, then what was sent to it or received from it.
+    peer_known: HashMap<ReplicaId, Seq>,
+    /// Received batches not yet acknowledged, coalesced into one ack.
+    pending_ack: Option<pb::SyncAck>,
+    /// Events messages sent and not yet acknowledged by the peer.
+    batches_unacked: u64,
+    caught_up_sent: bool,
+    peer_caught_up: bool,
+    receipt_due: bool,
+    summary: SessionSummary,
+}
+
+type Shared = Arc<Mutex<SessionState>>;
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, SessionState> {
+    shared.lock().expect("the session lock is never poisoned: its holders do not panic")
+}
+
+/// A session has two halves so that neither side can block the other: this task only
+/// reads and stores (its acknowledgements are coalesced and handed to the sending half,
+/// so reading never waits on the network), and a sending task sends the backlog, live
+/// events, acknowledgements and receipts. Two peers that both have a long backlog for
+/// each other therefore never deadlock on full flow-control windows.
 async fn session_loop<S>(
     context: &SyncContext,
     side: Side,
@@ -178,82 +213,145 @@ where
     S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
 {
     let local_heads = read_heads(&context.store).await?;
-    send(outbound, pb::sync_message::Message::Hello(pb::SyncHello { heads: local_heads.clone() })).await?;
+    send(outbound, pb::sync_message::Message::Hello(pb::SyncHello { heads: local_heads })).await?;
     let hello = match next_message(inbound).await? {
         Some(pb::sync_message::Message::Hello(hello)) => hello,
         Some(_) => return Err(SyncError::Protocol("the first message must be a hello".into())),
         None => return Ok(()),
     };
-    // What the peer holds, as far as this side knows: its hello, then what was sent or received.
-    let mut peer_known: HashMap<ReplicaId, Seq> = HashMap::new();
+    let shared: Shared = Arc::default();
     for head in hello.heads {
         let replica = replica_of(&head.replica)?;
-        peer_known.insert(replica, Seq(head.seq));
+        lock(&shared).peer_known.insert(replica, Seq(head.seq));
     }
+    let wake_sender = Arc::new(tokio::sync::Notify::new());
+    // Aborted when this future ends or is dropped (a node shutting down drops its
+    // sessions): the sending half holds a writer handle, and the writer thread ends only
+    // when every handle is gone.
+    let mut sender = AbortOnDrop(tokio::spawn(sending_half(
+        context.clone(),
+        side,
+        peer.clone(),
+        shared.clone(),
+        wake_sender.clone(),
+        outbound.clone(),
+    )));
+    let result = receiving_half(context, peer, inbound, &shared, &wake_sender, &mut sender.0, until_caught_up).await;
+    drop(sender);
+    *summary = lock(&shared).summary.clone();
+    let last_ack = if result.is_ok() { lock(&shared).pending_ack.take() } else { None };
+    if let Some(ack) = last_ack {
+        // A last acknowledgement for what was stored since the sending half stopped.
+        let _ = send(outbound, pb::sync_message::Message::Ack(ack)).await;
+    }
+    result
+}
+
+async fn receiving_half<S>(
+    context: &SyncContext,
+    peer: &Peer,
+    inbound: &mut S,
+    shared: &Shared,
+    wake_sender: &tokio::sync::Notify,
+    sender: &mut tokio::task::JoinHandle<Result<(), SyncError>>,
+    until_caught_up: bool,
+) -> Result<(), SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    loop {
+        if until_caught_up {
+            let state = lock(shared);
+            if state.caught_up_sent && state.peer_caught_up && state.batches_unacked == 0 {
+                return Ok(());
+            }
+        }
+        let message = tokio::select! {
+            message = next_message(inbound) => message?,
+            finished = &mut *sender => {
+                return match finished {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(SyncError::Local("the sending half stopped".into())),
+                };
+            }
+        };
+        match message {
+            None => return Ok(()),
+            Some(pb::sync_message::Message::Events(batch)) => {
+                tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
+                receive_batch(context, peer, batch, shared).await?;
+                wake_sender.notify_one();
+            }
+            Some(pb::sync_message::Message::Ack(ack)) => {
+                let mut state = lock(shared);
+                for head in &ack.heads {
+                    let replica = replica_of(&head.replica)?;
+                    let known = state.peer_known.entry(replica).or_default();
+                    *known = (*known).max(Seq(head.seq));
+                }
+                state.batches_unacked = state.batches_unacked.saturating_sub(u64::from(ack.batches));
+                drop(state);
+                if !ack.rejections.is_empty() {
+                    tracing::warn!(peer = %peer.unit, n_rejections = ack.rejections.len(), "peer refused events we sent");
+                }
+                context.stats.update(peer, |edge| edge.last_ack_ms = now_ms());
+            }
+            Some(pb::sync_message::Message::CaughtUp(_)) => {
+                tracing::debug!(peer = %peer.unit, "peer caught up");
+                let mut state = lock(shared);
+                state.peer_caught_up = true;
+                state.summary.peer_caught_up = true;
+                state.receipt_due = true;
+                drop(state);
+                wake_sender.notify_one();
+            }
+            Some(pb::sync_message::Message::Hello(_)) => {
+                return Err(SyncError::Protocol("a second hello".into()));
+            }
+        }
+    }
+}
+
+/// Sends the backlog, then `caught_up`, then live events, coalesced acknowledgements
+/// and (on the parent side) receipts, until the session ends.
+async fn sending_half(
+    context: SyncContext,
+    side: Side,
+    peer: Peer,
+    shared: Shared,
+    wake: Arc<tokio::sync::Notify>,
+    outbound: mpsc::Sender<pb::SyncMessage>,
+) -> Result<(), SyncError> {
     let mut ingest_position = context.writer.ingest_position();
     ingest_position.borrow_and_update();
-    // Every Events message is answered by exactly one Ack, in order: counting them tells
-    // when everything sent has been made durable by the peer.
-    let (sent, batches) = send_missing(context, peer, &mut peer_known, outbound).await?;
-    summary.sent += sent;
-    let mut batches_unacked = batches;
-    send(outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
-    let mut peer_caught_up = false;
-    let mut receipt_due = false;
+    let sent = send_missing(&context, &peer, &shared, &outbound).await?;
+    lock(&shared).summary.sent += sent;
+    send(&outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
+    lock(&shared).caught_up_sent = true;
     let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
     loop {
-        if until_caught_up && peer_caught_up && batches_unacked == 0 {
-            return Ok(());
+        let ack = lock(&shared).pending_ack.take();
+        if let Some(ack) = ack {
+            send(&outbound, pb::sync_message::Message::Ack(ack)).await?;
         }
+        let receipt_due = side == Side::Parent && lock(&shared).receipt_due;
         tokio::select! {
-            message = next_message(inbound) => {
-                match message? {
-                    None => return Ok(()),
-                    Some(pb::sync_message::Message::Events(batch)) => {
-                        tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
-                        let (stored, rejected) = receive_batch(context, peer, batch, &mut peer_known, outbound).await?;
-                        summary.received += stored;
-                        summary.rejected += rejected;
-                        receipt_due |= side == Side::Parent && stored > 0;
-                    }
-                    Some(pb::sync_message::Message::Ack(ack)) => {
-                        for head in &ack.heads {
-                            let replica = replica_of(&head.replica)?;
-                            let known = peer_known.entry(replica).or_default();
-                            *known = (*known).max(Seq(head.seq));
-                        }
-                        if !ack.rejections.is_empty() {
-                            tracing::warn!(peer = %peer.unit, n_rejections = ack.rejections.len(), "peer refused events we sent");
-                        }
-                        context.stats.update(peer, |edge| edge.last_ack_ms = now_ms());
-                        batches_unacked = batches_unacked.saturating_sub(1);
-                    }
-                    Some(pb::sync_message::Message::CaughtUp(_)) => {
-                        tracing::debug!(peer = %peer.unit, "peer caught up");
-                        peer_caught_up = true;
-                        summary.peer_caught_up = true;
-                        receipt_due |= side == Side::Parent;
-                    }
-                    Some(pb::sync_message::Message::Hello(_)) => {
-                        return Err(SyncError::Protocol("a second hello".into()));
-                    }
-                }
-            }
+            _ = wake.notified() => {}
             changed = ingest_position.changed() => {
                 if changed.is_err() {
                     return Err(SyncError::Local("the writer stopped".into()));
                 }
                 ingest_position.borrow_and_update();
-                let (sent, batches) = send_missing(context, peer, &mut peer_known, outbound).await?;
+                let sent = send_missing(&context, &peer, &shared, &outbound).await?;
                 tracing::debug!(peer = %peer.unit, sent, "live events sent");
-                summary.sent += sent;
-                batches_unacked += batches;
+                lock(&shared).summary.sent += sent;
             }
             // A due receipt goes out at most once per interval, even in a quiet period.
             _ = tokio::time::sleep_until(last_receipt + RECEIPT_INTERVAL), if receipt_due => {
-                append_receipt(context, peer).await?;
+                lock(&shared).receipt_due = false;
+                append_receipt(&context, &peer).await?;
                 tracing::debug!(peer = %peer.unit, "receipt appended");
-                receipt_due = false;
                 last_receipt = tokio::time::Instant::now();
             }
         }
@@ -304,9 +402,10 @@ async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
 async fn send_missing(
     context: &SyncContext,
     peer: &Peer,
-    peer_known: &mut HashMap<ReplicaId, Seq>,
+    shared: &Shared,
     outbound: &mpsc::Sender<pb::SyncMessage>,
-) -> Result<(u64, u64), SyncError> {
+) -> Result<u64, SyncError> {
+    let peer_known = lock(shared).peer_known.clone();
     let heads = read_heads(&context.store).await?;
     let local_heads = heads
         .iter()
@@ -314,12 +413,11 @@ async fn send_missing(
         .collect::<Result<Vec<_>, _>>()?;
     let plan = {
         let authority = context.authority.read().expect("never poisoned");
-        plan_sends(&authority, local_heads, peer_known, &peer.unit)
+        plan_sends(&authority, local_heads, &peer_known, &peer.unit)
     };
     let unsent: u64 = plan.iter().map(|range| range.to.0 - range.from.0 + 1).sum();
     context.stats.update(peer, |edge| edge.unsent = unsent);
     let mut n_sent = 0;
-    let mut n_batches = 0;
     let mut batch = pb::SyncEvents::default();
     let mut batch_bytes = 0;
     for SendRange { replica, from, to, share } in plan {
@@ -342,40 +440,40 @@ async fn send_missing(
                 batch.events.push(signed);
                 if batch.events.len() >= EVENTS_PER_MESSAGE_MAX || batch_bytes >= MESSAGE_BYTES_TARGET {
                     n_sent += batch.events.len() as u64;
-                    n_batches += 1;
+                    lock(shared).batches_unacked += 1;
                     send(outbound, pb::sync_message::Message::Events(std::mem::take(&mut batch))).await?;
                     batch_bytes = 0;
                 }
             }
-            peer_known.insert(replica, Seq(next.0 - 1));
+            let mut state = lock(shared);
+            let known = state.peer_known.entry(replica).or_default();
+            *known = (*known).max(Seq(next.0 - 1));
         }
     }
     if !batch.events.is_empty() {
         n_sent += batch.events.len() as u64;
-        n_batches += 1;
+        lock(shared).batches_unacked += 1;
         send(outbound, pb::sync_message::Message::Events(batch)).await?;
     }
     context.stats.update(peer, |edge| {
         edge.sent += n_sent;
         edge.unsent = 0;
     });
-    Ok((n_sent, n_batches))
+    Ok(n_sent)
 }
 
-/// Verifies a received batch off the async workers, stores it, acknowledges it.
-/// Returns (stored, refused).
+/// Verifies a received batch off the async workers, stores it, and adds it to the
+/// pending (coalesced) acknowledgement.
 async fn receive_batch(
     context: &SyncContext,
     peer: &Peer,
     batch: pb::SyncEvents,
-    peer_known: &mut HashMap<ReplicaId, Seq>,
-    outbound: &mpsc::Sender<pb::SyncMessage>,
-) -> Result<(u64, u64), SyncError> {
+    shared: &Shared,
+) -> Result<(), SyncError> {
     let n_events = batch.events.len();
     if n_events > EVENTS_PER_MESSAGE_MAX {
         return Err(SyncError::Protocol(format!("{n_events} events in one batch, more than {EVENTS_PER_MESSAGE_MAX}")));
     }
-    let peer_unit = peer.unit.clone();
     let (verified, mut rejections) = tokio::task::spawn_blocking(move || {
         let mut verified = Vec::with_capacity(n_events);
         let mut rejections = Vec::new();
@@ -393,12 +491,14 @@ async fn receive_batch(
                 Ok(event) => verified.push(event),
                 Err(err) => {
                     let header = codec::decode_header(&event.header).ok();
-                    let reason = match &header {
-                        Some(header) => format!("{} seq {}: {err}", header.replica.short(), header.seq),
-                        None => err.to_string(),
+                    let (replica, seq, reason) = match &header {
+                        Some(header) => (
+                            header.replica.0.to_vec(),
+                            header.seq.0,
+                            format!("{} seq {}: {err}", header.replica.short(), header.seq),
+                        ),
+                        None => (Vec::new(), 0, err.to_string()),
                     };
-                    let replica = header.map(|h| h.replica.0.to_vec()).unwrap_or_default();
-                    let seq = codec::decode_header(&event.header).map(|h| h.seq.0).unwrap_or(0);
                     rejections.push(pb::SyncRejection { replica: replica.into(), seq, reason });
                 }
             }
@@ -407,12 +507,7 @@ async fn receive_batch(
     })
     .await
     .map_err(|_| SyncError::Local("verify task failed".into()))?;
-    let _ = peer_unit;
     let outcome = context.writer.ingest(verified).await.map_err(|err| SyncError::Local(err.to_string()))?;
-    for (replica, head) in &outcome.heads {
-        let known = peer_known.entry(*replica).or_default();
-        *known = (*known).max(head.seq);
-    }
     for rejection in &outcome.rejections {
         tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
         rejections.push(pb::SyncRejection {
@@ -426,25 +521,28 @@ async fn receive_batch(
         edge.received += u64::from(outcome.accepted);
         edge.rejected += n_rejected;
     });
-    send(
-        outbound,
-        pb::sync_message::Message::Ack(pb::SyncAck {
-            heads: outcome
-                .heads
-                .iter()
-                .map(|(replica, head)| pb::ReplicaHead {
-                    replica: replica.0.to_vec().into(),
-                    seq: head.seq.0,
-                    hash: head.hash.0.to_vec().into(),
-                })
-                .collect(),
-            accepted: outcome.accepted,
-            duplicates: outcome.duplicates,
-            rejections,
-        }),
-    )
-    .await?;
-    Ok((u64::from(outcome.accepted), n_rejected))
+    let mut state = lock(shared);
+    for (replica, head) in &outcome.heads {
+        let known = state.peer_known.entry(*replica).or_default();
+        *known = (*known).max(head.seq);
+    }
+    state.summary.received += u64::from(outcome.accepted);
+    state.summary.rejected += n_rejected;
+    state.receipt_due |= outcome.accepted > 0;
+    let ack = state.pending_ack.get_or_insert_with(pb::SyncAck::default);
+    for (replica, head) in &outcome.heads {
+        ack.heads.retain(|h| h.replica.as_ref() != replica.0);
+        ack.heads.push(pb::ReplicaHead {
+            replica: replica.0.to_vec().into(),
+            seq: head.seq.0,
+            hash: head.hash.0.to_vec().into(),
+        });
+    }
+    ack.accepted += outcome.accepted;
+    ack.duplicates += outcome.duplicates;
+    ack.rejections.extend(rejections);
+    ack.batches += 1;
+    Ok(())
 }
 
 /// Appends a signed receipt: the heads of the child's subtree now durable here.

@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use rollcall_core::ReplicaId;
 
+/// How long a node may take to stop after SIGTERM.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
 /// How long a node may take to start listening.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -100,11 +103,21 @@ impl NodeProcess {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, then waits for a clean exit and returns whether it was successful.
+    /// SIGTERM, then waits (at most [`STOP_DEADLINE`]) for a clean exit and returns
+    /// whether it was successful; a node that does not stop in time is killed and the
+    /// answer is false.
     pub fn stop(mut self) -> bool {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().map(|status| status.success()).unwrap_or(false)
+        let start = std::time::Instant::now();
+        while start.elapsed() < STOP_DEADLINE {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 

@@ -177,4 +177,35 @@ fn laptops_work_offline_and_reconcile() {
     rollcall_json(&["sync", "--dir", &first.display().to_string()]);
     let settled = rollcall_json(&["conflicts", "--node-dir", &branch.dir_arg()]);
     assert!(settled.as_array().expect("array").is_empty(), "{settled}");
+
+    // The committee member's laptop is lost: the branch revokes it after what it has
+    // synced. Work it signs afterwards is refused; what it signed before stays.
+    let second_key = std::fs::read_to_string(second.join("replica.pub")).expect("pub").trim().to_string();
+    let second_head = heads_of(&second)[&second_key];
+    let revoked = rollcall_json(&[
+        "revoke",
+        "--node-dir",
+        &branch.dir_arg(),
+        "--child-key",
+        &second_key,
+        "--after-seq",
+        &second_head.to_string(),
+        "--reason",
+        "笔记本遗失",
+    ]);
+    assert_eq!(revoked["after_seq"].as_u64(), Some(second_head));
+    rollcall_json(&[
+        "append-sample",
+        "--dir",
+        &second.display().to_string(),
+        "--unit",
+        &branch.unit,
+        "--members",
+        "1",
+        "--seed",
+        "77",
+    ]);
+    let refused = rollcall(&["sync", "--dir", &second.display().to_string(), "--json", "--timeout-secs", "30"]);
+    assert!(!refused.status.success(), "a revoked laptop cannot connect any more");
+    assert_eq!(branch.heads().get(&second_key).copied(), Some(second_head), "its earlier work stays, nothing after");
 }
