@@ -507,6 +507,15 @@ async fn receive_batch(
     })
     .await
     .map_err(|_| SyncError::Local("verify task failed".into()))?;
+    // The peer holds what it sent, whatever this side decides: record it before the
+    // write wakes the sending half, which must not echo the batch back.
+    {
+        let mut state = lock(shared);
+        for event in &verified {
+            let known = state.peer_known.entry(event.replica()).or_default();
+            *known = (*known).max(event.seq());
+        }
+    }
     let outcome = context.writer.ingest(verified).await.map_err(|err| SyncError::Local(err.to_string()))?;
     for rejection in &outcome.rejections {
         tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
