@@ -14,3 +14,19 @@ pub mod target;
 pub mod verify;
 
 pub use rollcall_proto::v1::node_client::NodeClient;
+
+/// The `Append` request for `drafts` (the wire form of core drafts; bodies are passed
+/// through as encoded by `rollcall_core::body::Body::encode`).
+pub fn append_request(drafts: &[rollcall_core::log::Draft]) -> rollcall_proto::v1::AppendRequest {
+    rollcall_proto::v1::AppendRequest {
+        drafts: drafts
+            .iter()
+            .map(|draft| rollcall_proto::v1::EventDraft {
+                unit_path: draft.unit_path.to_string(),
+                kind: draft.kind as i32,
+                body: draft.body.clone(),
+                author: draft.author.clone(),
+            })
+            .collect(),
+    }
+}

@@ -636,17 +636,7 @@ async fn run(cli: Cli) -> ExitCode {
             let total = drafts.len();
             let mut last_seq = 0;
             for chunk in drafts.chunks(DRAFTS_PER_APPEND_MAX.min(1000)) {
-                let request = pb::AppendRequest {
-                    drafts: chunk
-                        .iter()
-                        .map(|draft| pb::EventDraft {
-                            unit_path: draft.unit_path.to_string(),
-                            kind: draft.kind as i32,
-                            body: draft.body.clone(),
-                            author: draft.author.clone(),
-                        })
-                        .collect(),
-                };
+                let request = rollcall_client::append_request(chunk);
                 match client.append(request).await {
                     Ok(response) => last_seq = response.into_inner().events.last().map_or(last_seq, |e| e.seq),
                     Err(status) => {

@@ -67,17 +67,7 @@ async fn append_all(
     drafts: &[rollcall_core::log::Draft],
 ) {
     for chunk in drafts.chunks(1000) {
-        let request = pb::AppendRequest {
-            drafts: chunk
-                .iter()
-                .map(|d| pb::EventDraft {
-                    unit_path: d.unit_path.to_string(),
-                    kind: d.kind as i32,
-                    body: d.body.clone(),
-                    author: d.author.clone(),
-                })
-                .collect(),
-        };
+        let request = rollcall_client::append_request(chunk);
         client.append(request).await.expect("append");
     }
 }
@@ -115,17 +105,7 @@ fn latency() {
             let mut ticker = tokio::time::interval(Duration::from_millis(10));
             for batch in drafts.chunks(10).take(n_batches) {
                 ticker.tick().await;
-                let request = pb::AppendRequest {
-                    drafts: batch
-                        .iter()
-                        .map(|d| pb::EventDraft {
-                            unit_path: d.unit_path.to_string(),
-                            kind: d.kind as i32,
-                            body: d.body.clone(),
-                            author: d.author.clone(),
-                        })
-                        .collect(),
-                };
+                let request = rollcall_client::append_request(batch);
                 let response = writer_client.append(request).await.expect("append").into_inner();
                 let now = Instant::now();
                 let mut acked = acked_writer.lock().expect("lock");
@@ -255,17 +235,7 @@ fn catch_up() {
             let drafts = member_drafts(&unit, 400, seed, "bench");
             for chunk in drafts.chunks(1000) {
                 let take = chunk.len().min(n_events - appended);
-                let request = pb::AppendRequest {
-                    drafts: chunk[..take]
-                        .iter()
-                        .map(|d| pb::EventDraft {
-                            unit_path: d.unit_path.to_string(),
-                            kind: d.kind as i32,
-                            body: d.body.clone(),
-                            author: d.author.clone(),
-                        })
-                        .collect(),
-                };
+                let request = rollcall_client::append_request(&chunk[..take]);
                 client.append(request).await.expect("append");
                 appended += take;
                 if appended >= n_events {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use rollcall_client::NodeClient;
 use rollcall_client::sample::{SampleRng, member_drafts};
 use rollcall_core::{Seq, UnitPath};
-use rollcall_proto::v1 as pb;
 use rollcall_server::config::{OPERATOR_KEY_FILE, STORE_DIR, read_key};
 use rollcall_server::connect;
 use rollcall_server::store::Store;
@@ -52,17 +51,7 @@ async fn kill_9_loses_no_acknowledged_event() {
                 loop {
                     let n = 1 + rng.below(8) as usize;
                     let start = rng.below((drafts.len() - n) as u64) as usize;
-                    let request = pb::AppendRequest {
-                        drafts: drafts[start..start + n]
-                            .iter()
-                            .map(|d| pb::EventDraft {
-                                unit_path: d.unit_path.to_string(),
-                                kind: d.kind as i32,
-                                body: d.body.clone(),
-                                author: d.author.clone(),
-                            })
-                            .collect(),
-                    };
+                    let request = rollcall_client::append_request(&drafts[start..start + n]);
                     let Ok(response) = client.append(request).await else { return };
                     let mut acked = acked.lock().expect("lock");
                     for event in response.into_inner().events {
