@@ -148,6 +148,14 @@ pub enum AuthorityError {
         /// The author's role.
         role: &'static str,
     },
+    /// A disposition step taken at a level its type does not allow (DOMAIN.md section 3).
+    #[error("{what} may not be done at {level} level")]
+    StepLevelNotAllowed {
+        /// The step and type.
+        what: String,
+        /// The author's level.
+        level: Level,
+    },
     /// An infrastructure event arrived without its body.
     #[error("{kind:?} must travel with its body")]
     MissingBody {
@@ -262,6 +270,9 @@ impl Authority {
         }
         if is_infrastructure(header.kind) && body.is_none() {
             return Err(AuthorityError::MissingBody { kind: header.kind });
+        }
+        if let Some(body) = body {
+            step_level_allowed(header.kind, body, enrollment.level)?;
         }
         self.infrastructure_effect(header, body).map(|_| ())
     }
@@ -423,6 +434,39 @@ enum Effect {
     Enroll(Enrollment),
     Revoke { replica: ReplicaId, after: Seq },
     Quarantine(ReplicaId),
+}
+
+/// The body-dependent part of authority, checkable from the event alone: a pre-review
+/// is by the reviewer's own level and only a level the type requires; an approval is
+/// at or above the type's approving level (不予承认: the province).
+fn step_level_allowed(kind: EventKind, body: &Bytes, level: Level) -> Result<(), AuthorityError> {
+    use crate::audit::case::{approving_level, required_pre_reviews};
+    let type_of = |value: i32| proto::DispositionType::try_from(value).unwrap_or(proto::DispositionType::Unspecified);
+    match kind {
+        EventKind::DispositionPreReviewed => {
+            let Ok(Body::DispositionPreReviewed(review)) = Body::decode(kind, body) else { return Ok(()) };
+            let claimed = proto::Level::try_from(review.reviewer_level).ok().and_then(Level::from_proto);
+            let disposition = type_of(review.disposition);
+            if claimed != Some(level) || !required_pre_reviews(disposition).contains(&level) {
+                return Err(AuthorityError::StepLevelNotAllowed {
+                    what: format!("pre-review of {disposition:?} as {claimed:?}"),
+                    level,
+                });
+            }
+        }
+        EventKind::DispositionApproved => {
+            let Ok(Body::DispositionApproved(approval)) = Body::decode(kind, body) else { return Ok(()) };
+            let disposition = type_of(approval.disposition);
+            if level > approving_level(disposition) {
+                return Err(AuthorityError::StepLevelNotAllowed {
+                    what: format!("approval of {disposition:?}"),
+                    level,
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The levels and roles that may author each kind (DOMAIN.md section 1 and 3).

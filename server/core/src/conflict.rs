@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::EventKind;
 use crate::body::Body;
-use crate::event::{EventId, ReplicaId, VerifiedEvent};
+use crate::event::{EventId, Header, ReplicaId, VerifiedEvent};
 use crate::hlc::HlcTime;
+use crate::proto;
 use crate::unit::UnitPath;
 
 /// One correction of one field.
@@ -63,8 +64,12 @@ impl FieldEdits {
         }
         let Some(body) = event.body() else { return };
         let Ok(Body::RecordCorrected(correction)) = Body::decode(EventKind::RecordCorrected, body) else { return };
+        self.apply_parts(event.header(), &correction);
+    }
+
+    /// Takes a decoded correction into account.
+    pub fn apply_parts(&mut self, header: &Header, correction: &proto::RecordCorrected) {
         let key = (correction.member_id.clone(), correction.field);
-        let header = event.header();
         self.edits.entry(key.clone()).or_default().insert(
             header.event_id,
             FieldEdit {
@@ -73,7 +78,7 @@ impl FieldEdits {
                 hlc: header.hlc,
                 unit: header.unit_path.clone(),
                 author: header.author.clone(),
-                value: correction.new_value,
+                value: correction.new_value.clone(),
             },
         );
         let settled = self.settled.entry(key).or_default();

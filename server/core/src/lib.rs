@@ -38,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod authority;
 pub mod body;
 pub mod codec;

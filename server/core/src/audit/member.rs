@@ -1,0 +1,487 @@
+//! The state of one member, folded from every event about them.
+//!
+//! Every part of the state is merged so that the result depends on the *set* of events,
+//! never on the order they arrived in (DESIGN.md section 4): single values are
+//! last-writer-wins by [`Stamp`] (hybrid-logical time, then replica, then seq — a total
+//! order on events), and collections are unions or counts of distinct events (the store
+//! never applies an event twice).
+//!
+//! [`MemberState::view`] derives what people ask for (lost or not, pocket, archive
+//! complete, ...) from the state and the campaign's as-of date, using the rules of
+//! DOMAIN.md section 6: computed, never asked for.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::audit::dates;
+use crate::event::{Header, ReplicaId, Seq};
+use crate::hlc::HlcTime;
+use crate::proto;
+use crate::unit::UnitPath;
+
+/// The total order of events used for last-writer-wins: causally later events have
+/// later hybrid-logical times, and ties between replicas are broken by key, then seq.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    /// When, by the writer's clock.
+    pub hlc: HlcTime,
+    /// The writer.
+    pub replica: ReplicaId,
+    /// Position in the writer's log.
+    pub seq: Seq,
+}
+
+impl Stamp {
+    /// The stamp of an event.
+    pub fn of(header: &Header) -> Stamp {
+        Stamp { hlc: header.hlc, replica: header.replica, seq: header.seq }
+    }
+}
+
+/// A last-writer-wins register.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lww<T> {
+    value: Option<(Stamp, T)>,
+}
+
+impl<T> Default for Lww<T> {
+    fn default() -> Lww<T> {
+        Lww { value: None }
+    }
+}
+
+impl<T> Lww<T> {
+    /// Keeps `value` if it is later than the one held.
+    pub fn set(&mut self, stamp: Stamp, value: T) {
+        if self.value.as_ref().is_none_or(|(held, _)| stamp > *held) {
+            self.value = Some((stamp, value));
+        }
+    }
+    /// The value in force.
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, value)| value)
+    }
+    /// The stamp of the value in force.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.value.as_ref().map(|(stamp, _)| *stamp)
+    }
+}
+
+/// Every contact attempt, summarised so that the summary commutes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// Number of attempts recorded.
+    pub count: u32,
+    /// Bit `m` set: method `m` (`proto::ContactMethod`) was used.
+    pub methods: u32,
+    /// Bit `d` set: department `d` was asked.
+    pub departments: u32,
+    /// Earliest attempt.
+    pub earliest: Option<NaiveDate>,
+    /// Latest attempt.
+    pub latest: Option<NaiveDate>,
+    /// Some attempt reached the member.
+    pub reached: bool,
+}
+
+impl Attempts {
+    /// Takes one attempt into account.
+    pub fn add(&mut self, attempt: &proto::ContactAttempted) {
+        self.count += 1;
+        self.methods |= 1 << (attempt.method.clamp(0, 31) as u32);
+        if attempt.method == proto::ContactMethod::ThroughDepartment as i32 {
+            self.departments |= 1 << (attempt.department.clamp(0, 31) as u32);
+        }
+        if let Some(on) = dates::opt(attempt.attempted_on.as_ref()) {
+            self.earliest = Some(self.earliest.map_or(on, |held| held.min(on)));
+            self.latest = Some(self.latest.map_or(on, |held| held.max(on)));
+        }
+        if attempt.outcome == proto::contact_attempted::Outcome::Reached as i32 {
+            self.reached = true;
+        }
+    }
+
+    /// The distinct search channels used (DOMAIN.md section 2): direct, through
+    /// people, through departments, other.
+    pub fn channels(&self) -> u32 {
+        use proto::ContactMethod as M;
+        let bit = |method: M| self.methods & (1 << method as u32) != 0;
+        let direct = bit(M::Phone) || bit(M::Sms) || bit(M::HomeVisit);
+        let people = bit(M::ThroughPeople);
+        let departments = bit(M::ThroughDepartment);
+        let other = bit(M::SocialNetwork)
+            || bit(M::TelecomOperator)
+            || bit(M::Hotline12371)
+            || bit(M::OriginOrgDept)
+            || bit(M::OtherMethod);
+        [direct, people, departments, other].into_iter().filter(|used| *used).count() as u32
+    }
+
+    /// Whole months between the first and the last attempt.
+    pub fn span_months(&self) -> i64 {
+        match (self.earliest, self.latest) {
+            (Some(first), Some(last)) => dates::whole_months(first, last),
+            _ => 0,
+        }
+    }
+}
+
+/// Everything known about one member.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemberState {
+    /// The member's id.
+    pub member_id: String,
+    /// The registration in force and the unit (branch) it was registered at.
+    pub registration: Lww<(UnitPath, proto::MemberForm)>,
+    /// Corrected values by field (`proto::MemberField`); conflicts are kept by
+    /// [`crate::conflict::FieldEdits`].
+    pub corrections: BTreeMap<i32, Lww<String>>,
+    /// Latest flag ("cannot be known yet") by field.
+    pub flags: BTreeMap<i32, Lww<String>>,
+    /// Latest archive review.
+    pub archive_review: Lww<proto::ArchiveReviewed>,
+    /// Bit `m` set: archive material `m` was added.
+    pub materials_added: u32,
+    /// Latest contact-status assessment.
+    pub contact: Lww<proto::ContactStatusAssessed>,
+    /// Latest transfer-stub check.
+    pub transfer: Lww<proto::TransferStubChecked>,
+    /// Latest answer from a receiving unit.
+    pub receiving: Lww<proto::ReceivingUnitConfirmed>,
+    /// Conduct notes that report a violation.
+    pub violations_reported: u32,
+    /// Referrals to the discipline commission or police.
+    pub referrals: u32,
+    /// Statistics-database discrepancies by field: (latest found, latest resolved).
+    pub discrepancies: BTreeMap<i32, (Option<Stamp>, Option<Stamp>)>,
+    /// Bit `s` set: sign-off stage `s` (`form_signed_off::Stage`) was reached.
+    pub signoffs: u32,
+    /// Contact attempts.
+    pub attempts: Attempts,
+    /// Latest "located" record.
+    pub located: Lww<proto::MemberLocated>,
+    /// Latest management action of each kind (`proto::ManagementAction`).
+    pub actions: BTreeMap<i32, Lww<proto::ManagementActionTaken>>,
+    /// Spot checks recorded (passed, failed).
+    pub spot_checks: (u32, u32),
+}
+
+/// What people ask about a member, derived from [`MemberState`] as of a date.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberView {
+    /// Registered (has a form).
+    pub registered: bool,
+    /// The branch that holds the member's relation.
+    pub unit: Option<UnitPath>,
+    /// Still on this organisation's roll (not transferred out, not removed).
+    pub on_roll: bool,
+    /// `proto::PersonGroup` (rows of tables 2 and 3).
+    pub group: i32,
+    /// Probationary member (预备党员).
+    pub probationary: bool,
+    /// Lost (失联): assessed so, or last organisation life and dues both ≥ 6 months old.
+    pub lost: bool,
+    /// Since when.
+    pub lost_since: Option<NaiveDate>,
+    /// 失去联系情形 (`proto::LostSituation`).
+    pub situation: i32,
+    /// Located after being lost.
+    pub found: bool,
+    /// Located on.
+    pub found_on: Option<NaiveDate>,
+    /// Flowing (流动党员).
+    pub flowing: bool,
+    /// Holds a flowing-member card.
+    pub flowing_card: bool,
+    /// Pocket member (口袋党员): letter out, no receipt, expired or > 6 months old.
+    pub pocket: bool,
+    /// A pocket case resolved (registered by the receiving unit, or re-issued).
+    pub pocket_resolved: bool,
+    /// Relation retained for abroad.
+    pub retained: bool,
+    /// Membership stopped (停止党籍).
+    pub stopped: bool,
+    /// Included in management after being found.
+    pub included: bool,
+    /// Five checks done: branch first check signed.
+    pub checked: bool,
+    /// Form re-checked by the committee.
+    pub committee_checked: bool,
+    /// Some field was corrected.
+    pub corrected: bool,
+    /// Fields flagged and not corrected since.
+    pub open_flags: u32,
+    /// Statistics-database discrepancies not resolved.
+    pub open_discrepancies: u32,
+    /// Archive reviewed and some required material missing.
+    pub archive_incomplete: bool,
+    /// Archive reviewed and all required materials present.
+    pub archive_complete: bool,
+    /// Identity doubtful, irregular admission or suspected fake.
+    pub suspected_irregular: bool,
+    /// A violation reported and not referred.
+    pub unreferred_violation: bool,
+    /// Any of the three six-month gaps (life, dues, work): a flag for people to judge.
+    pub self_separation_candidate: bool,
+}
+
+/// Bit of a sign-off stage.
+pub fn signoff_bit(stage: proto::form_signed_off::Stage) -> u32 {
+    1 << stage as u32
+}
+
+impl MemberState {
+    /// A member known only by id.
+    pub fn new(member_id: &str) -> MemberState {
+        MemberState { member_id: member_id.to_string(), ..MemberState::default() }
+    }
+
+    /// The corrected value of `field`, if any.
+    pub fn corrected(&self, field: proto::MemberField) -> Option<&str> {
+        self.corrections.get(&(field as i32)).and_then(Lww::get).map(String::as_str)
+    }
+
+    /// The form in force: the registration with every correction applied.
+    pub fn form(&self) -> Option<proto::MemberForm> {
+        let (_, form) = self.registration.get()?;
+        let mut form = form.clone();
+        for (field, value) in &self.corrections {
+            if let (Ok(field), Some(value)) = (proto::MemberField::try_from(*field), value.get()) {
+                apply_correction(&mut form, field, value);
+            }
+        }
+        Some(form)
+    }
+
+    /// The member's management action of `action`, if taken.
+    pub fn action(&self, action: proto::ManagementAction) -> Option<&proto::ManagementActionTaken> {
+        self.actions.get(&(action as i32)).and_then(Lww::get)
+    }
+
+    /// Derives the view as of `as_of` (the campaign's as-of date; `None` before a
+    /// campaign is opened: nothing is judged lost or pocket by date).
+    pub fn view(&self, as_of: Option<NaiveDate>) -> MemberView {
+        use proto::ManagementAction as A;
+        let Some(form) = self.form() else {
+            return MemberView::default();
+        };
+        let unit = self
+            .corrected(proto::MemberField::Branch)
+            .and_then(|text| UnitPath::parse(text).ok())
+            .or_else(|| self.registration.get().map(|(unit, _)| unit.clone()));
+        let contact = self.contact.get();
+        let six_months_before = |date: Option<NaiveDate>| match (date, as_of) {
+            (Some(date), Some(as_of)) => dates::whole_months(date, as_of) >= 6,
+            _ => false,
+        };
+        let last_life = contact.and_then(|c| dates::opt(c.last_org_life.as_ref()));
+        let last_dues = contact.and_then(|c| dates::opt(c.last_dues.as_ref()));
+        let last_work = contact.and_then(|c| dates::opt(c.last_assigned_work.as_ref()));
+        let last_contact = match (last_life, last_dues) {
+            (Some(life), Some(dues)) => Some(life.max(dues)),
+            (one, other) => one.or(other),
+        };
+        let assessed_lost = contact.is_some_and(|c| c.status == proto::ContactStatus::LostStatus as i32);
+        let derived_lost = six_months_before(last_contact);
+        let form_lost = form.lost;
+        let lost = assessed_lost || derived_lost || form_lost;
+        let lost_since = if lost { last_contact.or_else(|| dates::opt(form.lost_since.as_ref())) } else { None };
+        let located = self.located.get();
+        let found = located.is_some();
+        let situation = contact
+            .map(|c| c.situation)
+            .filter(|s| *s != 0)
+            .or_else(|| located.map(|l| l.cause))
+            .unwrap_or(proto::LostSituation::Unspecified as i32);
+
+        let transfer = self.transfer.get();
+        let pocket = transfer.is_some_and(|t| {
+            let out = dates::opt(t.transferred_out_on.as_ref());
+            let valid_until = dates::opt(t.letter_valid_until.as_ref());
+            let expired = matches!((valid_until, as_of), (Some(until), Some(as_of)) if until < as_of);
+            !t.receipt_received && (expired || six_months_before(out))
+        });
+        let pocket_resolved = pocket
+            && (self.receiving.get().is_some_and(|r| r.relation_registered)
+                || self.action(A::ReissueTransfer).is_some());
+
+        let transferred_out = self.action(A::TransferRelation).is_some();
+        let stopped = self.action(A::StopMembership).is_some()
+            || form.membership_status == proto::MembershipStatus::Stopped as i32;
+        let probationary = form.category == proto::MemberCategory::Probationary as i32;
+
+        let present = self.archive_review.get().map(|review| {
+            review.present.iter().fold(self.materials_added, |bits, material| bits | 1 << (*material).clamp(0, 31))
+        });
+        let required = required_materials(probationary);
+        let archive_complete = present.is_some_and(|bits| bits & required == required);
+        let suspected_irregular = self
+            .archive_review
+            .get()
+            .is_some_and(|review| review.identity_doubtful || review.irregular_admission || review.suspected_fake);
+
+        let open_flags = self
+            .flags
+            .iter()
+            .filter(|(field, flag)| {
+                let corrected_after =
+                    self.corrections.get(field).and_then(Lww::stamp).is_some_and(|c| Some(c) > flag.stamp());
+                !corrected_after
+            })
+            .count() as u32;
+        let open_discrepancies =
+            self.discrepancies.values().filter(|(found, resolved)| found.is_some() && *found > *resolved).count()
+                as u32;
+
+        MemberView {
+            registered: true,
+            unit,
+            on_roll: !transferred_out,
+            group: if form.person_group == 0 { proto::PersonGroup::OtherGroup as i32 } else { form.person_group },
+            probationary,
+            lost,
+            lost_since,
+            situation,
+            found,
+            found_on: located.and_then(|l| dates::opt(l.located_on.as_ref())),
+            flowing: form.flowing || contact.is_some_and(|c| c.status == proto::ContactStatus::FlowingStatus as i32),
+            flowing_card: contact.is_some_and(|c| c.has_flowing_card) || self.action(A::FlowingCard).is_some(),
+            pocket,
+            pocket_resolved,
+            retained: self.action(A::RetainAbroad).is_some(),
+            stopped,
+            included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
+            checked: self.signoffs & signoff_bit(proto::form_signed_off::Stage::BranchChecked) != 0,
+            committee_checked: self.signoffs & signoff_bit(proto::form_signed_off::Stage::CommitteeRechecked) != 0,
+            corrected: !self.corrections.is_empty(),
+            open_flags,
+            open_discrepancies,
+            archive_incomplete: present.is_some() && !archive_complete,
+            archive_complete,
+            suspected_irregular,
+            unreferred_violation: self.violations_reported > self.referrals,
+            self_separation_candidate: six_months_before(last_life)
+                || six_months_before(last_dues)
+                || six_months_before(last_work),
+        }
+    }
+}
+
+/// The archive materials every member's archive must hold (DOMAIN.md section 2, task
+/// 5): a probationary member has no 转正申请书 yet.
+pub fn required_materials(probationary: bool) -> u32 {
+    use proto::ArchiveMaterial as M;
+    let mut bits = 1 << M::ApplicationForm as u32
+        | 1 << M::ApplicationLetter as u32
+        | 1 << M::PoliticalReview as u32
+        | 1 << M::TrainingRecords as u32;
+    if !probationary {
+        bits |= 1 << M::FullMembershipApplication as u32;
+    }
+    bits
+}
+
+/// Writes a corrected text value into the form. Values that do not parse are left as
+/// registered (the authoring rules refuse them; a received one is shown as corrected
+/// text by [`MemberState::corrected`]).
+pub fn apply_correction(form: &mut proto::MemberForm, field: proto::MemberField, value: &str) {
+    use proto::MemberField as F;
+    let date = || dates::parse(value).map(dates::from_naive);
+    match field {
+        F::Name => form.name = value.to_string(),
+        F::Gender => {
+            if let Some(gender) = parse_gender(value) {
+                form.gender = gender as i32;
+            }
+        }
+        F::Ethnicity => {
+            if let Ok(code) = value.trim().parse() {
+                form.ethnicity_code = code;
+            }
+        }
+        F::IdNumber => form.id_number = value.to_string(),
+        F::BirthDate => form.birth_date = date().or(form.birth_date),
+        F::Education => {
+            if let Ok(code) = value.trim().parse() {
+                form.education_code = code;
+            }
+        }
+        F::Category => {
+            if let Some(category) = parse_category(value) {
+                form.category = category as i32;
+            }
+        }
+        F::Branch => form.branch_unit_path = value.to_string(),
+        F::JoinedDate => form.joined_date = date().or(form.joined_date),
+        F::FullMemberDate => form.full_member_date = date().or(form.full_member_date),
+        F::Job => {
+            if let Ok(code) = value.trim().parse() {
+                form.job_code = code;
+            }
+        }
+        F::Phone => form.phone = value.to_string(),
+        F::Address => form.address = value.to_string(),
+        F::MembershipStatus => match value.trim() {
+            "正常" | "normal" => form.membership_status = proto::MembershipStatus::Normal as i32,
+            "停止党籍" | "stopped" => form.membership_status = proto::MembershipStatus::Stopped as i32,
+            _ => {}
+        },
+        F::Lost => {
+            if let Some(flag) = parse_yes_no(value) {
+                form.lost = flag;
+            }
+        }
+        F::Flowing => {
+            if let Some(flag) = parse_yes_no(value) {
+                form.flowing = flag;
+            }
+        }
+        F::NativePlace => form.native_place = value.to_string(),
+        F::PersonGroup => {
+            if let Some(group) = parse_person_group(value) {
+                form.person_group = group as i32;
+            }
+        }
+        F::Unspecified => {}
+    }
+}
+
+/// 男 / 女 (or male / female).
+pub fn parse_gender(text: &str) -> Option<proto::Gender> {
+    match text.trim() {
+        "男" | "male" | "m" | "M" => Some(proto::Gender::Male),
+        "女" | "female" | "f" | "F" => Some(proto::Gender::Female),
+        _ => None,
+    }
+}
+
+/// 正式党员 / 预备党员 (or full / probationary).
+pub fn parse_category(text: &str) -> Option<proto::MemberCategory> {
+    match text.trim() {
+        "正式党员" | "正式" | "full" => Some(proto::MemberCategory::Full),
+        "预备党员" | "预备" | "probationary" => Some(proto::MemberCategory::Probationary),
+        _ => None,
+    }
+}
+
+/// 是 / 否 (or yes / no, true / false, 1 / 0).
+pub fn parse_yes_no(text: &str) -> Option<bool> {
+    match text.trim() {
+        "是" | "yes" | "true" | "1" | "Y" | "y" => Some(true),
+        "否" | "no" | "false" | "0" | "N" | "n" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// The person groups of tables 2 and 3.
+pub fn parse_person_group(text: &str) -> Option<proto::PersonGroup> {
+    match text.trim() {
+        "教职工" | "staff" => Some(proto::PersonGroup::Staff),
+        "离退休人员" | "离退休" | "retired" => Some(proto::PersonGroup::Retired),
+        "高校毕业生" | "毕业生" | "graduate" => Some(proto::PersonGroup::Graduate),
+        "在校学生" | "学生" | "student" => Some(proto::PersonGroup::Student),
+        "其他" | "other" => Some(proto::PersonGroup::OtherGroup),
+        _ => None,
+    }
+}

@@ -1,0 +1,441 @@
+//! Tables 1-3 and the two per-member registers (DOMAIN.md section 5), as data-driven
+//! templates: a template names its rows (person groups, or the unit's children), its
+//! columns (metrics) and its checks; [`compute`] fills it from a projection and
+//! [`check`] verifies it.
+//!
+//! Invariants: a cell is blank (`None`) when nothing is counted in it — blank is not 0,
+//! and a submitted table with an explicit 0 fails [`check`]; the total row and every
+//! column-sum rule hold for any table computed from a projection whose data is complete
+//! (a failed check points at missing data, such as a lost member with no date).
+
+use chrono::NaiveDate;
+
+use crate::audit::dates;
+use crate::audit::projection::Projection;
+use crate::audit::stats::{Counters, Metric};
+use crate::proto;
+use crate::proto::PersonGroup as G;
+use crate::unit::UnitPath;
+
+/// What a table's rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// A total row, then one row per person-group set (tables 2 and 3).
+    Groups(&'static [(&'static str, &'static str, &'static [G])]),
+    /// A total row, then one row per child unit (table 1).
+    ChildUnits,
+}
+
+/// What a column counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// Branch organisations counting members.
+    Organisations,
+    /// A metric.
+    Metric(Metric),
+}
+
+impl Column {
+    /// Chinese heading.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Column::Organisations => "党组织数",
+            Column::Metric(metric) => metric.name_zh(),
+        }
+    }
+    /// English heading.
+    pub fn name_en(self) -> &'static str {
+        match self {
+            Column::Organisations => "organisations",
+            Column::Metric(metric) => metric.name_en(),
+        }
+    }
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Column::Organisations => "organisations",
+            Column::Metric(metric) => metric.key(),
+        }
+    }
+}
+
+/// A check of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Row 0 is the sum of the other rows, in every column.
+    TotalRowIsSum,
+    /// In every row, column `total` equals the sum of columns `parts`.
+    ColumnIsSum {
+        /// The total column.
+        total: Metric,
+        /// The parts.
+        parts: &'static [Metric],
+    },
+}
+
+/// A table's template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Template {
+    /// 1, 2 or 3.
+    pub number: u32,
+    /// Chinese title.
+    pub title_zh: &'static str,
+    /// English title.
+    pub title_en: &'static str,
+    /// Rows.
+    pub rows: Rows,
+    /// Columns.
+    pub columns: &'static [Column],
+    /// Checks.
+    pub checks: &'static [Check],
+}
+
+const GROUP_ROWS: &[(&str, &str, &[G])] = &[
+    ("教职工", "staff", &[G::Staff]),
+    ("离退休人员", "retired", &[G::Retired]),
+    ("高校毕业生", "graduates", &[G::Graduate]),
+    ("其他", "other", &[G::Student, G::OtherGroup]),
+];
+
+const DURATIONS: &[Metric] = &[Metric::Lost6mTo1y, Metric::Lost1To5y, Metric::Lost6To10y, Metric::Lost11yPlus];
+const SITUATIONS: &[Metric] = &[
+    Metric::SituationLeftJob,
+    Metric::SituationGraduated,
+    Metric::SituationEmployerChanged,
+    Metric::SituationAbroad,
+    Metric::SituationResidence,
+    Metric::SituationOther,
+];
+
+/// 表1 排查情况统计表 (DOMAIN.md marks its headings an inference: they are this data).
+pub const TABLE_1: Template = Template {
+    number: 1,
+    title_zh: "党员组织关系集中排查情况统计表",
+    title_en: "Audit of organisational relationships: summary",
+    rows: Rows::ChildUnits,
+    columns: &[
+        Column::Organisations,
+        Column::Metric(Metric::Members),
+        Column::Metric(Metric::Full),
+        Column::Metric(Metric::Probationary),
+        Column::Metric(Metric::Checked),
+        Column::Metric(Metric::Corrected),
+        Column::Metric(Metric::ArchiveIncomplete),
+        Column::Metric(Metric::SuspectedIrregular),
+        Column::Metric(Metric::Flowing),
+        Column::Metric(Metric::FlowingWithCard),
+        Column::Metric(Metric::Pocket),
+        Column::Metric(Metric::PocketResolved),
+        Column::Metric(Metric::Retained),
+        Column::Metric(Metric::Lost),
+        Column::Metric(Metric::Found),
+        Column::Metric(Metric::StillLost),
+        Column::Metric(Metric::FormsSigned),
+    ],
+    checks: &[
+        Check::TotalRowIsSum,
+        Check::ColumnIsSum { total: Metric::Members, parts: &[Metric::Full, Metric::Probationary] },
+    ],
+};
+
+/// 表2 与党组织失去联系党员情况汇总表 (Ministry of Education 表四 layout).
+pub const TABLE_2: Template = Template {
+    number: 2,
+    title_zh: "与党组织失去联系党员情况汇总表",
+    title_en: "Members out of contact with the Party organisation",
+    rows: Rows::Groups(GROUP_ROWS),
+    columns: &[
+        Column::Metric(Metric::StillLost),
+        Column::Metric(Metric::Lost6mTo1y),
+        Column::Metric(Metric::Lost1To5y),
+        Column::Metric(Metric::Lost6To10y),
+        Column::Metric(Metric::Lost11yPlus),
+        Column::Metric(Metric::SituationLeftJob),
+        Column::Metric(Metric::SituationGraduated),
+        Column::Metric(Metric::SituationEmployerChanged),
+        Column::Metric(Metric::SituationAbroad),
+        Column::Metric(Metric::SituationResidence),
+        Column::Metric(Metric::SituationOther),
+        Column::Metric(Metric::FoundThisYear),
+    ],
+    checks: &[
+        Check::TotalRowIsSum,
+        Check::ColumnIsSum { total: Metric::StillLost, parts: DURATIONS },
+        Check::ColumnIsSum { total: Metric::StillLost, parts: SITUATIONS },
+    ],
+};
+
+/// 表3 规范管理及组织处置情况汇总表 (Ministry of Education 表五 layout).
+pub const TABLE_3: Template = Template {
+    number: 3,
+    title_zh: "规范管理及组织处置情况汇总表",
+    title_en: "Regularised management and organisational dispositions",
+    rows: Rows::Groups(GROUP_ROWS),
+    columns: &[
+        Column::Metric(Metric::Included),
+        Column::Metric(Metric::CancelProbationary),
+        Column::Metric(Metric::Retained),
+        Column::Metric(Metric::Stopped),
+        Column::Metric(Metric::CorrectionPeriod),
+        Column::Metric(Metric::WithdrawalRemoval),
+        Column::Metric(Metric::SelfSeparationRemoval),
+        Column::Metric(Metric::PersuadeToWithdraw),
+        Column::Metric(Metric::RemovalAfterPersuasion),
+        Column::Metric(Metric::NonRecognition),
+    ],
+    checks: &[Check::TotalRowIsSum],
+};
+
+/// The template of table `number`.
+pub fn template(number: u32) -> Option<&'static Template> {
+    match number {
+        1 => Some(&TABLE_1),
+        2 => Some(&TABLE_2),
+        3 => Some(&TABLE_3),
+        _ => None,
+    }
+}
+
+/// A computed table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Its template.
+    pub template: &'static Template,
+    /// The unit whose subtree it covers.
+    pub unit: UnitPath,
+    /// The as-of date (the campaign's).
+    pub as_of: Option<NaiveDate>,
+    /// Row labels (Chinese, English); row 0 is the total.
+    pub rows: Vec<(String, String)>,
+    /// Cells by row then column; `None` is blank.
+    pub cells: Vec<Vec<Option<i64>>>,
+}
+
+fn blank_if_zero(value: u32) -> Option<i64> {
+    (value != 0).then_some(i64::from(value))
+}
+
+/// Fills table `template` for `unit` from `projection`.
+pub fn compute(template: &'static Template, projection: &Projection, unit: &UnitPath) -> Table {
+    let mut rows = vec![("合计".to_string(), "total".to_string())];
+    let mut cells = Vec::new();
+    match template.rows {
+        Rows::Groups(groups) => {
+            let counters = projection.rollup(unit);
+            let organisations = projection.organisations_within(unit) as u32;
+            cells.push(row_of(template, &counters, None, organisations));
+            for (zh, en, members) in groups {
+                rows.push(((*zh).to_string(), (*en).to_string()));
+                cells.push(row_of(template, &counters, Some(members), organisations));
+            }
+        }
+        Rows::ChildUnits => {
+            let total = projection.rollup(unit);
+            cells.push(row_of(template, &total, None, projection.organisations_within(unit) as u32));
+            for (child, counters) in projection.child_rollups(unit) {
+                let organisations = projection.organisations_within(&child) as u32;
+                let label = child.as_str().rsplit('/').next().unwrap_or_default().to_string();
+                rows.push((label.clone(), label));
+                cells.push(row_of(template, &counters, None, organisations));
+            }
+        }
+    }
+    Table { template, unit: unit.clone(), as_of: projection.as_of(), rows, cells }
+}
+
+fn row_of(template: &Template, counters: &Counters, groups: Option<&[G]>, organisations: u32) -> Vec<Option<i64>> {
+    template
+        .columns
+        .iter()
+        .map(|column| match column {
+            Column::Organisations => blank_if_zero(organisations),
+            Column::Metric(metric) => blank_if_zero(match groups {
+                None => counters.total(*metric),
+                Some(groups) => groups.iter().map(|group| counters.get(*metric, *group)).sum(),
+            }),
+        })
+        .collect()
+}
+
+/// A check that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckFailure {
+    /// Row index (0 is the total).
+    pub row: usize,
+    /// Column index, when one column is at fault.
+    pub column: Option<usize>,
+    /// What failed, in Chinese.
+    pub message_zh: String,
+    /// What failed, in English.
+    pub message_en: String,
+}
+
+/// Checks a table's cells against its template (sums; blank is not 0).
+pub fn check(template: &Template, cells: &[Vec<Option<i64>>]) -> Vec<CheckFailure> {
+    let mut failures = Vec::new();
+    let value = |cell: &Option<i64>| cell.unwrap_or(0);
+    for (row, values) in cells.iter().enumerate() {
+        for (column, cell) in values.iter().enumerate() {
+            if *cell == Some(0) {
+                failures.push(CheckFailure {
+                    row,
+                    column: Some(column),
+                    message_zh: format!("第{}行第{}列填写了0：无数据应留空", row + 1, column + 1),
+                    message_en: format!(
+                        "row {} column {} holds 0: a cell with nothing to count is blank",
+                        row + 1,
+                        column + 1
+                    ),
+                });
+            }
+        }
+    }
+    let column_of = |metric: Metric| template.columns.iter().position(|c| *c == Column::Metric(metric));
+    for rule in template.checks {
+        match rule {
+            Check::TotalRowIsSum => {
+                let Some(total) = cells.first() else { continue };
+                for column in 0..total.len() {
+                    let sum: i64 = cells[1..].iter().map(|row| row.get(column).map_or(0, value)).sum();
+                    if value(&total[column]) != sum {
+                        failures.push(CheckFailure {
+                            row: 0,
+                            column: Some(column),
+                            message_zh: format!("合计行第{}列为{}，各行之和为{sum}", column + 1, value(&total[column])),
+                            message_en: format!(
+                                "total row, column {}: {} but the rows sum to {sum}",
+                                column + 1,
+                                value(&total[column])
+                            ),
+                        });
+                    }
+                }
+            }
+            Check::ColumnIsSum { total, parts } => {
+                let Some(total_column) = column_of(*total) else { continue };
+                let part_columns: Vec<usize> = parts.iter().filter_map(|part| column_of(*part)).collect();
+                for (row, values) in cells.iter().enumerate() {
+                    let sum: i64 = part_columns.iter().map(|c| values.get(*c).map_or(0, value)).sum();
+                    let held = values.get(total_column).map_or(0, value);
+                    if held != sum {
+                        failures.push(CheckFailure {
+                            row,
+                            column: Some(total_column),
+                            message_zh: format!("第{}行“{}”为{held}，分项之和为{sum}", row + 1, total.name_zh()),
+                            message_en: format!(
+                                "row {}: {} is {held} but its parts sum to {sum}",
+                                row + 1,
+                                total.name_en()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// The two per-member registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Register {
+    /// 《经查找取得联系党员登记表》.
+    Found,
+    /// 《经查找仍然无法取得联系党员登记表》.
+    StillLost,
+}
+
+impl Register {
+    /// Chinese title.
+    pub fn title_zh(self) -> &'static str {
+        match self {
+            Register::Found => "经查找取得联系党员登记表",
+            Register::StillLost => "经查找仍然无法取得联系党员登记表",
+        }
+    }
+    /// English title.
+    pub fn title_en(self) -> &'static str {
+        match self {
+            Register::Found => "Members found again",
+            Register::StillLost => "Members still unreachable after search",
+        }
+    }
+}
+
+/// Column headings of the registers (Chinese, English).
+pub const REGISTER_COLUMNS: &[(&str, &str)] = &[
+    ("所在党支部", "branch"),
+    ("姓名", "name"),
+    ("性别", "gender"),
+    ("出生日期", "birth date"),
+    ("人员类别", "person group"),
+    ("失去联系日期", "lost since"),
+    ("失去联系情形", "situation"),
+    ("查找次数", "attempts"),
+    ("取得联系日期", "found on"),
+];
+
+/// The rows of a register for `unit`'s subtree, sorted by branch then name.
+pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Vec<Vec<String>> {
+    let as_of = projection.as_of();
+    let mut rows: Vec<Vec<String>> = projection
+        .members()
+        .filter_map(|entry| {
+            let view = entry.state.view(as_of);
+            let branch = view.unit.clone()?;
+            let wanted = match which {
+                Register::Found => view.found,
+                Register::StillLost => view.lost && !view.found,
+            };
+            if !view.on_roll || !wanted || !branch.is_within(unit) {
+                return None;
+            }
+            let form = entry.state.form()?;
+            let gender = match proto::Gender::try_from(form.gender) {
+                Ok(proto::Gender::Male) => "男",
+                Ok(proto::Gender::Female) => "女",
+                _ => "",
+            };
+            Some(vec![
+                branch.to_string(),
+                form.name.clone(),
+                gender.to_string(),
+                form.birth_date.as_ref().map(dates::display).unwrap_or_default(),
+                group_name_zh(view.group).to_string(),
+                view.lost_since.map(|d| d.to_string()).unwrap_or_default(),
+                situation_name_zh(view.situation).to_string(),
+                entry.state.attempts.count.to_string(),
+                view.found_on.map(|d| d.to_string()).unwrap_or_default(),
+            ])
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Chinese name of a person group.
+pub fn group_name_zh(group: i32) -> &'static str {
+    match G::try_from(group).unwrap_or(G::OtherGroup) {
+        G::Staff => "教职工",
+        G::Retired => "离退休人员",
+        G::Graduate => "高校毕业生",
+        G::Student => "在校学生",
+        G::OtherGroup | G::Unspecified => "其他",
+    }
+}
+
+/// Chinese name of a loss-of-contact situation.
+pub fn situation_name_zh(situation: i32) -> &'static str {
+    use proto::LostSituation as S;
+    match S::try_from(situation).unwrap_or(S::Unspecified) {
+        S::MigrantWorkOrBusiness => "外出务工经商",
+        S::EmployerRestructured => "单位改制或破产",
+        S::GraduatedWhereaboutsUnknown => "毕业后去向不明",
+        S::EmployerChanged => "工作单位改变",
+        S::Abroad => "出国（境）",
+        S::ResidenceChanged => "居住地改变",
+        S::LeftJob => "离职",
+        S::OtherSituation => "其他",
+        S::Unspecified => "",
+    }
+}

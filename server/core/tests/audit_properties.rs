@@ -1,0 +1,251 @@
+//! Properties of the projection (issue 4): any permutation of the same events yields
+//! identical projections (so a rebuild from the log equals the incremental state);
+//! undo restores exactly; and the rollup invariant — a college's own rollup equals the
+//! province's rollup for that college, computed from the events each holds.
+
+mod support;
+
+use proptest::prelude::*;
+use rollcall_core::Level;
+use rollcall_core::audit::Projection;
+use rollcall_core::audit::tables::{self, TABLE_1, TABLE_2, TABLE_3};
+use rollcall_core::body::{Body, is_infrastructure};
+use rollcall_core::proto;
+use rollcall_core::proto::DispositionType as T;
+use rollcall_core::scope::body_visible;
+use support::*;
+
+const BRANCHES: [&str; 4] = ["hb/u1/c1/b1", "hb/u1/c1/b2", "hb/u1/c2/b3", "hb/u2/c3/b4"];
+const COLLEGES: [&str; 3] = ["hb/u1/c1", "hb/u1/c2", "hb/u2/c3"];
+const MEMBERS: usize = 10;
+
+fn branch_of(member: usize) -> &'static str {
+    BRANCHES[member % BRANCHES.len()]
+}
+
+/// One step of a generated history; refusals by the rules are simply skipped.
+fn act(world: &mut World, op: u8, member: usize, param: u8) {
+    let id = format!("m{member}");
+    let branch = branch_of(member);
+    let groups = [
+        proto::PersonGroup::Staff,
+        proto::PersonGroup::Retired,
+        proto::PersonGroup::Graduate,
+        proto::PersonGroup::Student,
+    ];
+    let situations = [
+        proto::LostSituation::LeftJob,
+        proto::LostSituation::Abroad,
+        proto::LostSituation::ResidenceChanged,
+        proto::LostSituation::MigrantWorkOrBusiness,
+    ];
+    let year = 2000 + i32::from(param % 25);
+    let case_id = format!("k{member}");
+    let body = match op % 16 {
+        0 | 1 => {
+            let category =
+                if param % 3 == 0 { proto::MemberCategory::Probationary } else { proto::MemberCategory::Full };
+            register(
+                &id,
+                form(
+                    &format!("党员{member}"),
+                    groups[usize::from(param) % 4],
+                    category,
+                    (1960 + i32::from(param % 30), 1 + u32::from(param % 12), 1 + u32::from(param % 28)),
+                ),
+            )
+        }
+        2 => lost(&id, day(year, 1 + u32::from(param % 12), 1), situations[usize::from(param) % 4]),
+        3 => attempt(
+            &id,
+            [proto::ContactMethod::Phone, proto::ContactMethod::ThroughPeople, proto::ContactMethod::ThroughDepartment]
+                [usize::from(param) % 3],
+            day(2024, 1 + u32::from(param % 12), 1),
+        ),
+        4 => Body::MemberLocated(proto::MemberLocated {
+            member_id: id,
+            located_on: day(2025, 1 + u32::from(param % 3), 1),
+            ..Default::default()
+        }),
+        5 => Body::RecordCorrected(proto::RecordCorrected {
+            member_id: id,
+            field: proto::MemberField::PersonGroup as i32,
+            new_value: ["教职工", "离退休人员", "其他"][usize::from(param) % 3].into(),
+            reason: String::new(),
+            settles: vec![],
+        }),
+        6 => Body::RecordFlagged(proto::RecordFlagged {
+            member_id: id,
+            field: proto::MemberField::NativePlace as i32,
+            note: "待查".into(),
+        }),
+        7 => Body::FormSignedOff(proto::FormSignedOff {
+            member_id: id,
+            stage: 1 + i32::from(param % 3),
+            signed_on: day(2025, 3, 1),
+        }),
+        8 => Body::ArchiveReviewed(proto::ArchiveReviewed {
+            member_id: id,
+            present: (1..=5).filter(|m| param & (1 << m) != 0).collect(),
+            irregular_admission: param % 7 == 0,
+            ..Default::default()
+        }),
+        9 => Body::ManagementActionTaken(proto::ManagementActionTaken {
+            member_id: id,
+            action: [
+                proto::ManagementAction::IncludeInManagement,
+                proto::ManagementAction::FlowingCard,
+                proto::ManagementAction::TransferRelation,
+            ][usize::from(param) % 3] as i32,
+            effective_on: day(2025, 2, 1),
+            card_number: "L001".into(),
+            destination_unit: "外省".into(),
+            ..Default::default()
+        }),
+        10 => Body::TransferStubChecked(proto::TransferStubChecked {
+            member_id: id,
+            transferred_out_on: day(2020 + i32::from(param % 6), 1, 1),
+            receipt_received: param % 2 == 0,
+            ..Default::default()
+        }),
+        11 => Body::DispositionProposed(propose(
+            &case_id,
+            &id,
+            [T::CorrectionPeriod, T::CancelProbationary][usize::from(param) % 2],
+        )),
+        12 => investigate(&case_id),
+        13 => {
+            let disposition = world.projection.case(&case_id).map_or(T::CorrectionPeriod, |c| c.view.disposition());
+            let _ = world.author_at(
+                branch,
+                Level::College,
+                pre_review(&case_id, Level::College, disposition, param % 5 != 0),
+            );
+            return;
+        }
+        14 => {
+            if param % 2 == 0 {
+                Body::DispositionVoted(vote(&case_id, 10, 0, 8, 4 + u32::from(param % 5)))
+            } else {
+                let disposition = world.projection.case(&case_id).map_or(T::CorrectionPeriod, |c| c.view.disposition());
+                let _ = world.author_at(branch, Level::College, approve(&case_id, disposition));
+                return;
+            }
+        }
+        _ => {
+            // A second campaign with another as-of date: every member is recounted.
+            let mut opened = match campaign() {
+                Body::CampaignOpened(c) => c,
+                _ => unreachable!(),
+            };
+            opened.as_of = day(2025, 1 + u32::from(param % 6), 15);
+            let _ = world.author(PROVINCE, Body::CampaignOpened(opened));
+            return;
+        }
+    };
+    let _ = world.author(branch, body);
+}
+
+fn history(ops: &[(u8, usize, u8)]) -> World {
+    let mut world = World::new();
+    world.ok(PROVINCE, campaign());
+    for (op, member, param) in ops {
+        act(&mut world, *op, *member % MEMBERS, *param);
+    }
+    world
+}
+
+fn ops() -> impl Strategy<Value = Vec<(u8, usize, u8)>> {
+    // Registrations first make later steps likely to pass the rules.
+    let registrations = Just((0..MEMBERS).map(|m| (0u8, m, (m * 37 % 251) as u8)).collect::<Vec<_>>());
+    (registrations, prop::collection::vec((any::<u8>(), 0..MEMBERS, any::<u8>()), 0..120)).prop_map(
+        |(mut first, rest)| {
+            first.extend(rest);
+            first
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn any_order_gives_the_same_projection(ops in ops(), seed in any::<u64>()) {
+        let world = history(&ops);
+        let mut order: Vec<usize> = (0..world.events.len()).collect();
+        // A seeded Fisher-Yates shuffle.
+        let mut state = seed | 1;
+        for i in (1..order.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let shuffled = world.replay(&order);
+        prop_assert!(shuffled == world.projection, "a permutation changed the projection");
+        let in_order = world.replay(&(0..world.events.len()).collect::<Vec<_>>());
+        prop_assert!(in_order == world.projection, "a rebuild differs from the incremental state");
+        for unit in ["hb", "hb/u1", "hb/u1/c1"] {
+            for template in [&TABLE_1, &TABLE_2, &TABLE_3] {
+                let table = tables::compute(template, &shuffled, &unit_path(unit));
+                prop_assert_eq!(&table, &tables::compute(template, &world.projection, &unit_path(unit)));
+                if template.number != 2 {
+                    prop_assert_eq!(tables::check(template, &table.cells), vec![]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn undo_restores_exactly(ops in ops(), keep in 0usize..200) {
+        let world = history(&ops);
+        let keep = keep.min(world.events.len());
+        let mut projection = Projection::new();
+        let mut undos = Vec::new();
+        for event in &world.events {
+            undos.push(projection.apply(&event.header, &event.body, event.level));
+        }
+        for undo in undos.drain(keep..).rev() {
+            projection.undo(undo);
+        }
+        prop_assert!(projection == world.replay(&(0..keep).collect::<Vec<_>>()));
+    }
+
+    #[test]
+    fn a_college_computes_the_rollup_the_province_computes_for_it(ops in ops()) {
+        let world = history(&ops);
+        for college in COLLEGES {
+            let college_unit = unit_path(college);
+            // What the college holds in full: its subtree, its ancestor path, infrastructure.
+            let held: Vec<usize> = (0..world.events.len())
+                .filter(|i| {
+                    let event = &world.events[*i];
+                    is_infrastructure(event.body.kind()) || body_visible(&event.header.unit_path, &college_unit)
+                })
+                .collect();
+            let at_college = world.replay(&held);
+            prop_assert_eq!(at_college.rollup(&college_unit), world.projection.rollup(&college_unit));
+            for template in [&TABLE_1, &TABLE_2, &TABLE_3] {
+                prop_assert_eq!(
+                    tables::compute(template, &at_college, &college_unit),
+                    tables::compute(template, &world.projection, &college_unit)
+                );
+            }
+        }
+    }
+}
+
+fn unit_path(text: &str) -> rollcall_core::UnitPath {
+    unit(text)
+}
+
+#[test]
+fn the_province_rollup_is_the_sum_of_its_universities() {
+    let ops: Vec<(u8, usize, u8)> =
+        (0..400).map(|i| ((i * 7 % 15) as u8, i * 3 % MEMBERS, (i * 13 % 256) as u8)).collect();
+    let world = history(&ops);
+    let mut sum = rollcall_core::audit::stats::Counters::default();
+    for university in ["hb/u1", "hb/u2"] {
+        sum.merge(&world.projection.rollup(&unit(university)));
+    }
+    assert_eq!(sum, world.projection.rollup(&unit("hb")));
+    assert!(world.projection.rollup(&unit("hb")).total(rollcall_core::audit::stats::Metric::Members) > 0);
+}
