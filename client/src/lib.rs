@@ -4,11 +4,17 @@
 //! - [`verify`]: full verification of a node's store (`rollcall verify`).
 //! - [`sample`]: sample audit events for the demo and benchmarks.
 //! - [`i18n`]: Chinese by default, English on request.
+//! - [`backend`]: one interface over a remote node and this laptop's embedded node.
+//! - [`render`]: aligned tables for people (tables, rollups, deadlines, members).
+//! - [`export`]: tables and registers as XLSX and CSV.
 //!
 //! It depends on `rollcall-server` only to read a store and to reuse its TLS connector.
 
+pub mod backend;
+pub mod export;
 pub mod fields;
 pub mod i18n;
+pub mod render;
 pub mod sample;
 pub mod target;
 pub mod verify;

@@ -188,6 +188,79 @@ enum Command {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// 省级开启排查工作并下达时间节点 / open the campaign and set its deadlines (province).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall campaign-open --node-dir demo/hb --year 2025 --as-of 2025-03-31"
+    )]
+    CampaignOpen {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 年度 / the year.
+        #[arg(long)]
+        year: i32,
+        /// 统计截止日期（默认当年3月31日）/ as-of date of the tables (default: March 31 of the year).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// 名称 / the campaign's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 查看党员 / show or list members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// 逐级汇总 / the rollup of a unit and of each unit below it.
+    #[command(after_help = "示例 / Example:\n  rollcall rollup --node-dir demo/hb --unit hb/u01")]
+    Rollup {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位（默认为本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// 表1-3（可导出 XLSX/CSV）/ table 1, 2 or 3 (export with --out FILE.xlsx or .csv).
+    #[command(after_help = "示例 / Example:\n  rollcall table 2 --node-dir demo/hb --out 表2.xlsx")]
+    Table {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 表号 1、2、3 / table number.
+        number: u32,
+        /// 单位（默认为本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+        /// 导出文件（.xlsx 或 .csv）/ write to this file (.xlsx or .csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 登记表：经查找取得联系 / 仍无法取得联系 / the registers of members found again or still unreachable.
+    #[command(after_help = "示例 / Example:\n  rollcall register still-lost --node-dir demo/hb --out 仍失联.xlsx")]
+    Register {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// found | still-lost.
+        which: RegisterKind,
+        /// 单位（默认为本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+        /// 导出文件（.xlsx 或 .csv）/ write to this file (.xlsx or .csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 时间节点进度：已完成 / 按计划 / 有风险 / 已逾期 / where a unit stands against each deadline.
+    Deadlines {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位（默认为本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// 由日志重算全部统计并报告是否有变化 / recompute every projection from the log and report whether it changed.
+    Rebuild {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// 追加示例排查事件（演示用）/ append sample audit events (for the demo).
     #[command(
         after_help = "示例 / Example:\n  rollcall append-sample --node-dir demo/hb --unit hb/whu/cs/b01 --members 100"
@@ -210,6 +283,57 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// 查看一名党员 / show one member.
+    Show {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 党员编号 / the member id.
+        member_id: String,
+    },
+    /// 列出党员（可筛选）/ list members, filtered.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall member list --dir ~/rollcall --lost\n  rollcall member list --node-dir demo/hb --stage open"
+    )]
+    List {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位 / the unit.
+        #[arg(long)]
+        unit: Option<String>,
+        /// 仍失联 / still lost.
+        #[arg(long)]
+        lost: bool,
+        /// 口袋党员 / pocket members.
+        #[arg(long)]
+        pocket: bool,
+        /// 流动党员 / flowing members.
+        #[arg(long)]
+        flowing: bool,
+        /// 已取得联系 / found again.
+        #[arg(long)]
+        found: bool,
+        /// 处置阶段（如 proposed、voted；open 表示进行中）/ case stage (e.g. proposed, voted; open: any open case).
+        #[arg(long)]
+        stage: Option<String>,
+        /// 姓名包含 / name contains.
+        #[arg(long)]
+        name: Option<String>,
+        /// 最多显示 / show at most.
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RegisterKind {
+    /// 经查找取得联系党员登记表.
+    Found,
+    /// 经查找仍然无法取得联系党员登记表.
+    StillLost,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -222,6 +346,197 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     let lang = cli.lang;
     match cli.command {
+        Command::CampaignOpen { node, year, as_of, name, author } => {
+            campaign_open(&node, lang, cli.json, year, as_of, name, author).await
+        }
+        Command::Member(MemberCommand::Show { node, member_id }) => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.member(pb::MemberRequest { member_id }).await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                rollcall_client::render::member_json,
+                rollcall_client::render::member_text,
+            )
+        }
+        Command::Member(MemberCommand::List { node, unit, lost, pocket, flowing, found, stage, name, limit }) => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let request = pb::MembersRequest {
+                unit_path: unit.unwrap_or_default(),
+                lost,
+                pocket,
+                flowing,
+                found,
+                stage: stage.unwrap_or_default(),
+                name_contains: name.unwrap_or_default(),
+                limit,
+            };
+            let result = backend.members(request).await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                |r: &pb::MembersResponse| {
+                    serde_json::json!({
+                        "total": r.total,
+                        "members": r.members.iter().map(|m| serde_json::json!({
+                            "member_id": m.member_id, "name": m.name, "unit": m.unit_path,
+                        })).collect::<Vec<_>>(),
+                    })
+                },
+                rollcall_client::render::members_text,
+            )
+        }
+        Command::Rollup { node, unit } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.rollup(pb::RollupRequest { unit_path: unit.unwrap_or_default() }).await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                rollcall_client::render::rollup_json,
+                rollcall_client::render::rollup_text,
+            )
+        }
+        Command::Table { node, number, unit, out } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.table(pb::TableRequest { unit_path: unit.unwrap_or_default(), table: number }).await;
+            backend.close().await;
+            if let (Some(path), Ok(table)) = (&out, &result) {
+                let sheet = rollcall_client::export::table_sheet(table, lang);
+                if let Err(error) = rollcall_client::export::write_by_extension(&sheet, path) {
+                    return fail(&error, 1);
+                }
+                eprintln!("{} {}", lang.pick("已导出", "written"), path.display());
+            }
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                rollcall_client::render::table_json,
+                rollcall_client::render::table_text,
+            )
+        }
+        Command::Register { node, which, unit, out } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let unit = unit.unwrap_or_default();
+            let still_lost = matches!(which, RegisterKind::StillLost);
+            let result = backend.register(pb::RegisterRequest { unit_path: unit.clone(), still_lost }).await;
+            let unit = if unit.is_empty() { backend.unit().await.unwrap_or_default() } else { unit };
+            backend.close().await;
+            let sheet = match &result {
+                Ok(register) => rollcall_client::export::register_sheet(register, &unit, lang),
+                Err(refusal) => return fail(&refusal.message(lang), 1),
+            };
+            if let Some(path) = &out {
+                if let Err(error) = rollcall_client::export::write_by_extension(&sheet, path) {
+                    return fail(&error, 1);
+                }
+                eprintln!("{} {}", lang.pick("已导出", "written"), path.display());
+            }
+            if cli.json {
+                let rows: Vec<_> = sheet
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|c| match c {
+                                rollcall_client::export::Cell::Text(t) => t.clone(),
+                                other => format!("{other:?}"),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "title": sheet.title, "headings": sheet.headings, "rows": rows }));
+            } else {
+                let rows: Vec<Vec<String>> = sheet
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|c| match c {
+                                rollcall_client::export::Cell::Text(t) => t.clone(),
+                                _ => String::new(),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                print!(
+                    "{}\n{}\n{}",
+                    sheet.title,
+                    sheet.subtitle,
+                    rollcall_client::render::grid(&sheet.headings, &rows)
+                );
+                println!("{} {}", lang.pick("共", "total"), rows.len());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Deadlines { node, unit } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.deadlines(pb::DeadlinesRequest { unit_path: unit.unwrap_or_default() }).await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                rollcall_client::render::deadlines_json,
+                rollcall_client::render::deadlines_text,
+            )
+        }
+        Command::Rebuild { node } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.rebuild().await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                |r: &pb::RebuildResponse| serde_json::json!({ "events": r.events, "applied": r.applied, "members": r.members, "changed": r.changed, "millis": r.millis }),
+                |r: &pb::RebuildResponse, lang: Lang| {
+                    format!(
+                        "{} {} {}，{} {} {}，{} {}：{}\n",
+                        lang.pick("已读取", "read"),
+                        r.events,
+                        lang.pick("个事件", "events"),
+                        r.members,
+                        lang.pick("名党员", "members"),
+                        lang.pick("", ""),
+                        r.millis,
+                        lang.pick("毫秒", "ms"),
+                        if r.changed {
+                            lang.pick("与增量结果不同，已替换", "differed from the incremental state; replaced")
+                        } else {
+                            lang.pick("与增量结果一致", "identical to the incremental state")
+                        }
+                    )
+                },
+            )
+        }
         Command::Verify { dir } => {
             let store_path = if dir.join(STORE_DIR).is_dir() { dir.join(STORE_DIR) } else { dir };
             match verify_store(&store_path, |n| {
@@ -591,70 +906,40 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
             }
         }
-        Command::AppendSample { node: NodeArgs { dir: Some(dir), .. }, unit, members, seed, author } => {
-            let node = match open_embedded(&dir) {
-                Ok(node) => node,
+        Command::AppendSample { node, unit, members, seed, author } => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
                 Err(code) => return code,
             };
             let drafts = sample::member_drafts(&unit, members, seed, &author);
             let total = drafts.len();
-            let mut outcome = Ok(0);
-            for chunk in drafts.chunks(1000) {
-                match node.writer.append(chunk.to_vec()).await {
-                    Ok(appended) => outcome = Ok(appended.last().map_or(0, |e| e.seq.0)),
-                    Err(error) => {
-                        outcome = Err(error);
-                        break;
-                    }
+            let mut outcome = Ok(());
+            for chunk in drafts.chunks(DRAFTS_PER_APPEND_MAX.min(1000)) {
+                if let Err(refusal) = backend.append(chunk.to_vec()).await {
+                    outcome = Err(refusal);
+                    break;
                 }
             }
-            node.close().await;
+            let offline = node.dir.is_some();
+            backend.close().await;
             match outcome {
-                Ok(head) => {
+                Ok(()) => {
                     if cli.json {
-                        println!("{}", serde_json::json!({ "appended": total, "head_seq": head }));
+                        println!("{}", serde_json::json!({ "appended": total }));
                     } else {
                         println!(
-                            "{} {total} {}（{}），{} {head}",
+                            "{} {total} {}{}",
                             lang.pick("已追加", "appended"),
                             lang.pick("个事件", "events"),
-                            lang.pick("离线，待同步", "offline, to sync"),
-                            lang.pick("日志头", "head")
+                            if offline { lang.pick("（离线，待同步）", " (offline, to sync)") } else { "" }
                         );
                     }
                     ExitCode::SUCCESS
                 }
-                Err(error) => fail(&format!("{}: {error}", lang.pick("追加失败", "append failed")), 1),
-            }
-        }
-        Command::AppendSample { node, unit, members, seed, author } => {
-            let mut client = match client(&node).await {
-                Ok(client) => client,
-                Err(code) => return code,
-            };
-            let drafts = sample::member_drafts(&unit, members, seed, &author);
-            let total = drafts.len();
-            let mut last_seq = 0;
-            for chunk in drafts.chunks(DRAFTS_PER_APPEND_MAX.min(1000)) {
-                let request = rollcall_client::append_request(chunk);
-                match client.append(request).await {
-                    Ok(response) => last_seq = response.into_inner().events.last().map_or(last_seq, |e| e.seq),
-                    Err(status) => {
-                        return fail(&format!("{}: {}", lang.pick("追加失败", "append failed"), status.message()), 1);
-                    }
+                Err(refusal) => {
+                    fail(&format!("{}: {}", lang.pick("追加失败", "append failed"), refusal.message(lang)), 1)
                 }
             }
-            if cli.json {
-                println!("{}", serde_json::json!({ "appended": total, "head_seq": last_seq }));
-            } else {
-                println!(
-                    "{} {total} {}，{} {last_seq}",
-                    lang.pick("已追加", "appended"),
-                    lang.pick("个事件", "events"),
-                    lang.pick("日志头", "head")
-                );
-            }
-            ExitCode::SUCCESS
         }
     }
 }
@@ -674,6 +959,103 @@ async fn client(args: &NodeArgs) -> Result<NodeClient<tonic::transport::Channel>
     Ok(NodeClient::new(channel)
         .max_decoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX)
         .max_encoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX))
+}
+
+/// Reaches the node named by `args`: this laptop's own (`--dir`) or a remote one.
+async fn backend(args: &NodeArgs) -> Result<rollcall_client::backend::Backend, ExitCode> {
+    match &args.dir {
+        Some(dir) => open_embedded(dir).map(rollcall_client::backend::Backend::Embedded),
+        None => client(args).await.map(rollcall_client::backend::Backend::Remote),
+    }
+}
+
+/// Prints a response as JSON or text, or the refusal (exit 1).
+fn print_or_fail<T>(
+    lang: Lang,
+    json: bool,
+    result: Result<T, rollcall_client::backend::Refusal>,
+    to_json: impl Fn(&T) -> serde_json::Value,
+    to_text: impl Fn(&T, Lang) -> String,
+) -> ExitCode {
+    match result {
+        Ok(response) => {
+            if json {
+                println!("{}", to_json(&response));
+            } else {
+                print!("{}", to_text(&response, lang));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            if json {
+                println!("{}", serde_json::json!({ "error": refusal.en, "rule": refusal.rule }));
+            }
+            fail(&refusal.message(lang), 1)
+        }
+    }
+}
+
+/// Opens the campaign with the notice's four deadlines in the given year.
+async fn campaign_open(
+    node: &NodeArgs,
+    lang: Lang,
+    json: bool,
+    year: i32,
+    as_of: Option<String>,
+    name: Option<String>,
+    author: String,
+) -> ExitCode {
+    use rollcall_core::audit::dates;
+    let as_of = match as_of {
+        None => pb::Date { year, month: 3, day: 31 },
+        Some(text) => match dates::parse(&text) {
+            Some(date) => dates::from_naive(date),
+            None => {
+                return fail(
+                    &format!(
+                        "--as-of {text:?}: {}",
+                        lang.pick("日期格式应为 2025-03-31", "expected a date such as 2025-03-31")
+                    ),
+                    2,
+                );
+            }
+        },
+    };
+    let deadline = |kind: pb::DeadlineKind, month, day| pb::Deadline {
+        kind: kind as i32,
+        due: Some(pb::Date { year, month, day }),
+    };
+    let body = Body::CampaignOpened(pb::CampaignOpened {
+        campaign_id: format!("{year}"),
+        name: name.unwrap_or_else(|| format!("{year}年党员组织关系集中排查")),
+        year,
+        deadlines: vec![
+            deadline(pb::DeadlineKind::UniversityTables, 4, 15),
+            deadline(pb::DeadlineKind::ProvinceTables, 4, 20),
+            deadline(pb::DeadlineKind::MemberDatabase, 5, 31),
+            deadline(pb::DeadlineKind::Dispositions, 8, 31),
+        ],
+        as_of: Some(as_of),
+    });
+    let mut backend = match backend(node).await {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    let unit = match backend.unit().await.map(|u| UnitPath::parse(&u)) {
+        Ok(Ok(unit)) => unit,
+        _ => return fail(&lang.pick("无法读取节点单位", "cannot read the node's unit"), 1),
+    };
+    let draft =
+        rollcall_core::log::Draft { unit_path: unit, kind: EventKind::CampaignOpened, body: body.encode(), author };
+    let result = backend.append(vec![draft]).await;
+    backend.close().await;
+    print_or_fail(
+        lang,
+        json,
+        result,
+        |ids: &Vec<String>| serde_json::json!({ "event_id": ids.first() }),
+        |_, lang| format!("{} {year}\n", lang.pick("已开启排查工作：", "campaign opened:")),
+    )
 }
 
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {

@@ -55,13 +55,7 @@ pub fn id_number(rng: &mut SampleRng, birth: &pb::Date) -> String {
     format!("{body}{}", id_check_digit(&body))
 }
 
-/// The check character of the first 17 digits of an ID number.
-pub fn id_check_digit(first17: &str) -> char {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let sum: u32 = first17.chars().zip(WEIGHTS).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
-    CHECK[(sum % 11) as usize]
-}
+pub use rollcall_core::audit::rules::id_check_digit;
 
 fn date(year: i32, month: u32, day: u32) -> Option<pb::Date> {
     Some(pb::Date { year, month, day })
@@ -73,7 +67,7 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
     let mut rng = SampleRng::new(seed);
     let mut drafts = Vec::with_capacity(n_members * 2);
     for idx in 0..n_members {
-        let member_id = format!("{}-{:06}", branch.as_str().replace('/', "."), idx);
+        let member_id = format!("{}-{seed}-{idx:06}", branch.as_str().replace('/', "."));
         let birth = pb::Date {
             year: 1950 + rng.below(55) as i32,
             month: 1 + rng.below(12) as u32,
@@ -82,6 +76,7 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
         let name = format!("{}{}", rng.pick(SURNAMES), rng.pick(GIVEN));
         let lost = rng.below(8) == 0;
         let flowing = !lost && rng.below(10) == 0;
+        let lost_since = if lost { date(2010 + rng.below(15) as i32, 1 + rng.below(12) as u32, 1) } else { None };
         let form = pb::MemberForm {
             name,
             gender: 1 + rng.below(2) as i32,
@@ -92,12 +87,12 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
             category: if rng.below(12) == 0 { pb::MemberCategory::Probationary } else { pb::MemberCategory::Full }
                 as i32,
             branch_unit_path: branch.to_string(),
-            joined_date: date(birth.year + 20 + rng.below(10) as i32, 7, 1),
+            joined_date: date((birth.year + 18 + rng.below(10) as i32).min(2025), 7, 1),
             phone: format!("13{:09}", rng.below(1_000_000_000)),
             address: format!("湖北省武汉市洪山区珞喻路{}号", 1 + rng.below(1000)),
             membership_status: pb::MembershipStatus::Normal as i32,
             lost,
-            lost_since: if lost { date(2010 + rng.below(15) as i32, 1 + rng.below(12) as u32, 1) } else { None },
+            lost_since: lost_since.clone(),
             flowing,
             person_group: 1 + rng.below(5) as i32,
             native_place: "湖北武汉".into(),
@@ -125,7 +120,8 @@ pub fn member_drafts(branch: &UnitPath, n_members: usize, seed: u64, author: &st
             Body::ContactStatusAssessed(pb::ContactStatusAssessed {
                 member_id: member_id.clone(),
                 status: status as i32,
-                last_org_life: date(2026, 1 + rng.below(3) as u32, 15),
+                last_org_life: if lost { lost_since.clone() } else { date(2026, 1 + rng.below(3) as u32, 15) },
+                last_dues: if lost { lost_since.clone() } else { date(2026, 1 + rng.below(3) as u32, 10) },
                 situation: if lost { 1 + rng.below(8) as i32 } else { 0 },
                 ..Default::default()
             }),

@@ -20,17 +20,32 @@ use rollcall_server::writer;
 
 const RUNS: usize = 5;
 
+/// A member's registration: the commonest event of an import, checked by the audit
+/// rules like any authored event (valid ID number, dates, not registered before).
 fn draft(idx: usize) -> Draft {
+    let first17 = format!("42010219800101{:03}", idx % 1000);
+    let id_number = format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(&first17));
+    let date = |year, month, day| Some(proto::Date { year, month, day });
     Draft {
         unit_path: UnitPath::parse("hb/whu/cs/b01").expect("valid"),
-        kind: EventKind::ContactAttempted,
-        body: Body::ContactAttempted(proto::ContactAttempted {
-            member_id: format!("hb.whu.cs.b01-{idx:06}"),
-            method: proto::ContactMethod::Phone as i32,
-            attempted_on: Some(proto::Date { year: 2026, month: 3, day: 12 }),
-            outcome: 1,
-            note: "电话无人接听，已发短信".into(),
-            ..Default::default()
+        kind: EventKind::MemberRegistered,
+        body: Body::MemberRegistered(proto::MemberRegistered {
+            member_id: format!("hb.whu.cs.b01-{idx:08}"),
+            form: Some(proto::MemberForm {
+                name: "王建华".into(),
+                gender: proto::Gender::Male as i32,
+                ethnicity_code: 1,
+                id_number,
+                birth_date: date(1980, 1, 1),
+                education_code: 21,
+                category: proto::MemberCategory::Full as i32,
+                joined_date: date(2001, 7, 1),
+                full_member_date: date(2002, 7, 1),
+                phone: "13800000000".into(),
+                person_group: proto::PersonGroup::Staff as i32,
+                ..Default::default()
+            }),
+            source: proto::member_registered::Source::FormImport as i32,
         })
         .encode(),
         author: "bench-operator".into(),

@@ -6,7 +6,10 @@
 //! - [`config`]: `rollcall.toml`, key files, `init`.
 //! - [`bundle`]: enrollment bundles handed from a parent to a new child.
 //! - [`store`]: RocksDB column families; atomic, synced writes; verified reads.
-//! - [`writer`]: the single writer thread with group commit.
+//! - [`writer`]: the single writer thread with group commit; applies the audit rules
+//!   and keeps the projection current.
+//! - [`projection`]: the node's projection, rebuilt from the store at start.
+//! - [`queries`]: answers about members, rollups, tables, registers and deadlines.
 //! - [`tls`]: mutual TLS by Ed25519 key.
 //! - [`rpc`]: tonic services and the one error-to-status mapping.
 //! - [`sync`]: sync sessions between a child and its parent.
@@ -17,6 +20,8 @@ pub mod bundle;
 pub mod config;
 pub mod connect;
 pub mod node;
+pub mod projection;
+pub mod queries;
 pub mod rpc;
 pub mod store;
 pub mod sync;

@@ -29,6 +29,7 @@ use tonic::transport::server::Connected;
 
 use crate::config::{self, Config, ConfigError, ParentConfig};
 use crate::connect;
+use crate::projection::SharedProjection;
 use crate::rpc::{NodeInfo, NodeService};
 use crate::store::{Store, StoreError};
 use crate::sync::{self, Peer, Side, SyncContext, SyncStats};
@@ -89,6 +90,8 @@ pub struct Node {
     pub info: NodeInfo,
     /// The enrollment state (mutated by the writer only).
     pub authority: Arc<RwLock<Authority>>,
+    /// Member state, rollups, tables, deadlines (mutated by the writer only).
+    pub projection: SharedProjection,
     /// Per-edge sync figures.
     pub stats: SyncStats,
     /// The TLS certificate and key.
@@ -115,9 +118,17 @@ impl Node {
         for event in store.authority_events_in_ingest_order()? {
             authority.apply(&event);
         }
+        let (projection, rebuilt) = crate::projection::rebuild(&store, &authority)?;
+        tracing::info!(
+            events = rebuilt.events,
+            applied = rebuilt.applied,
+            millis = rebuilt.millis,
+            "projection rebuilt"
+        );
+        let projection = Arc::new(RwLock::new(projection));
         let authority = Arc::new(RwLock::new(authority));
         let (writer, writer_thread) =
-            writer::start(store.clone(), key.clone(), config.unit.clone(), authority.clone())?;
+            writer::start(store.clone(), key.clone(), config.unit.clone(), authority.clone(), projection.clone())?;
         let mut operators = config.operator_keys.clone();
         operators.push(replica);
         Ok(Node {
@@ -132,6 +143,7 @@ impl Node {
                 parent: config.parent.as_ref().map(|parent| parent.key),
             },
             authority,
+            projection,
             stats: SyncStats::default(),
             identity,
             operators,
@@ -202,7 +214,7 @@ impl Node {
         S: Stream<Item = Result<IO, io::Error>> + Send + 'static,
     {
         let context = self.sync_context();
-        let Node { store, writer, info, writer_thread, operators, parent, key, .. } = self;
+        let Node { store, projection, writer, info, writer_thread, operators, parent, key, .. } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -212,7 +224,7 @@ impl Node {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|err| NodeError::Tls(TlsError::Certificate(format!("reflection: {err}"))))?;
-        let service = NodeServer::new(NodeService::new(store, writer, info, operators, context))
+        let service = NodeServer::new(NodeService::new(store, projection, writer, info, operators, context))
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
         let served = tonic::transport::Server::builder()

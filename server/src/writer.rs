@@ -22,6 +22,11 @@
 //!   against the authority before they are signed.
 //! - An invalid draft fails its job alone; a refused received event never stops the
 //!   rest of its batch.
+//! - Local drafts are judged by the audit rules ([`rules::check`]) against the
+//!   projection, with the job's earlier drafts applied; every event of a group is
+//!   applied to the projection as it is planned, and a job that fails (or a group whose
+//!   write fails) is undone in reverse, so the projection never holds an event the store
+//!   does not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -29,6 +34,9 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use rollcall_core::audit::member::Stamp;
+use rollcall_core::audit::projection::Undo;
+use rollcall_core::audit::rules::{self, AuthorContext, RuleViolation};
 use rollcall_core::authority::{Authority, AuthorityError};
 use rollcall_core::body::Body;
 use rollcall_core::limits::EVENTS_PER_COMMIT_MAX;
@@ -37,6 +45,7 @@ use rollcall_core::sync::{Admission, admit};
 use rollcall_core::{EventHash, EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::projection::SharedProjection;
 use crate::store::{Store, StoreError};
 
 /// Depth of the job queue: back-pressure for callers beyond it.
@@ -75,6 +84,14 @@ pub enum AppendError {
         index: usize,
         /// The rule that refuses it.
         error: AuthorityError,
+    },
+    /// Draft number `index` breaks a rule of the audit; nothing was written.
+    #[error("draft {index}: {violation}")]
+    RuleViolated {
+        /// Position of the draft in the request.
+        index: usize,
+        /// The rule and what is missing.
+        violation: RuleViolation,
     },
     /// The store failed; nothing of the request was written. The detail is logged by
     /// the writer; callers get its text.
@@ -191,6 +208,7 @@ pub fn start(
     key: SigningKey,
     local_unit: UnitPath,
     authority: Arc<RwLock<Authority>>,
+    projection: SharedProjection,
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let replica = ReplicaId(key.verifying_key().to_bytes());
     store.claim_local_replica(replica)?;
@@ -213,6 +231,7 @@ pub fn start(
         local,
         heads,
         authority,
+        projection,
         next_ingest_position: position + 1,
         position_sender,
     };
@@ -235,7 +254,8 @@ pub fn start_as_root(
     root_unit: UnitPath,
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), root_unit.clone());
-    start(store, key, root_unit, Arc::new(RwLock::new(authority)))
+    let (projection, _) = crate::projection::rebuild(&store, &authority)?;
+    start(store, key, root_unit, Arc::new(RwLock::new(authority)), Arc::new(RwLock::new(projection)))
 }
 
 struct WriterThread {
@@ -245,6 +265,7 @@ struct WriterThread {
     local: LocalWriter,
     heads: HashMap<ReplicaId, Head>,
     authority: Arc<RwLock<Authority>>,
+    projection: SharedProjection,
     next_ingest_position: u64,
     position_sender: watch::Sender<u64>,
 }
@@ -290,9 +311,10 @@ impl WriterThread {
         let now_ms = now_ms();
         let mut pending: Vec<Pending> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
+        let mut undos: Vec<Undo> = Vec::new();
         for job in group {
             match job {
-                Job::Append { drafts, reply } => match self.plan_append(now_ms, drafts) {
+                Job::Append { drafts, reply } => match self.plan_append(now_ms, drafts, &mut undos) {
                     Ok(events) => {
                         let start = pending.len();
                         pending.extend(events.into_iter().map(Pending::Local));
@@ -303,7 +325,7 @@ impl WriterThread {
                     }
                 },
                 Job::Ingest { events, reply } => {
-                    let outcome = self.plan_ingest(now_ms, events, &mut pending);
+                    let outcome = self.plan_ingest(now_ms, events, &mut pending, &mut undos);
                     planned.push(Planned::Ingest { reply, outcome });
                 }
             }
@@ -339,6 +361,7 @@ impl WriterThread {
                 self.local = local_before;
                 self.heads = heads_before;
                 *self.authority.write().expect("never poisoned") = authority_before;
+                self.undo(undos);
                 let message = error.to_string();
                 for plan in planned {
                     match plan {
@@ -355,12 +378,18 @@ impl WriterThread {
     }
 
     /// Prepares a local append: every draft valid and authorised, or none is kept.
-    fn plan_append(&mut self, now_ms: u64, drafts: Vec<Draft>) -> Result<Vec<PreparedEvent>, AppendError> {
+    fn plan_append(
+        &mut self,
+        now_ms: u64,
+        drafts: Vec<Draft>,
+        group_undos: &mut Vec<Undo>,
+    ) -> Result<Vec<PreparedEvent>, AppendError> {
         let local_before = self.local.clone();
         let has_effects =
             drafts.iter().any(|draft| matches!(draft.kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked));
         let authority_before = has_effects.then(|| self.authority().clone());
         let mut prepared = Vec::with_capacity(drafts.len());
+        let mut undos = Vec::new();
         for (index, draft) in drafts.into_iter().enumerate() {
             let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
             let result = self
@@ -372,7 +401,8 @@ impl WriterThread {
                         .check_parts(event.header(), Some(event.body()))
                         .map(|()| event)
                         .map_err(|error| AppendError::NotAuthorised { index, error })
-                });
+                })
+                .and_then(|event| self.judge_and_apply(now_ms, index, &event, &mut undos).map(|()| event));
             match result {
                 Ok(event) => {
                     // Apply enrollment effects now, so later drafts (and events) can use them.
@@ -380,6 +410,7 @@ impl WriterThread {
                     prepared.push(event);
                 }
                 Err(error) => {
+                    self.undo(undos);
                     self.local = local_before;
                     if let Some(authority) = authority_before {
                         *self.authority.write().expect("never poisoned") = authority;
@@ -391,7 +422,58 @@ impl WriterThread {
         if !prepared.is_empty() {
             self.heads.insert(self.local.head_replica(), self.local.head());
         }
+        group_undos.extend(undos);
         Ok(prepared)
+    }
+
+    /// Judges a prepared local event by the audit rules against the projection, then
+    /// applies it (recording how to undo it).
+    fn judge_and_apply(
+        &self,
+        now_ms: u64,
+        index: usize,
+        event: &PreparedEvent,
+        undos: &mut Vec<Undo>,
+    ) -> Result<(), AppendError> {
+        let header = event.header();
+        let Ok(body) = Body::decode(header.kind, event.body()) else {
+            return Ok(()); // Drafts are checked to decode as their kind by `prepare`.
+        };
+        let Some(level) = self.local_unit.level() else { return Ok(()) };
+        let mut projection = self.projection.write().expect("the projection lock is never poisoned");
+        let context = AuthorContext {
+            unit: header.unit_path.clone(),
+            level,
+            today: rollcall_core::audit::dates::cst_day(now_ms),
+            stamp: Stamp::of(header),
+        };
+        rules::check(&projection, &context, &body)
+            .map_err(|violation| AppendError::RuleViolated { index, violation })?;
+        undos.push(projection.apply(header, &body, level));
+        Ok(())
+    }
+
+    /// Applies a received event to the projection.
+    fn apply_received(&self, event: &VerifiedEvent, undos: &mut Vec<Undo>) {
+        let Some(bytes) = event.body() else { return };
+        let header = event.header();
+        let Some(level) = self.authority().enrollment(&header.replica).map(|enrollment| enrollment.level) else {
+            return;
+        };
+        if let Ok(body) = Body::decode(header.kind, bytes) {
+            undos.push(self.projection.write().expect("never poisoned").apply(header, &body, level));
+        }
+    }
+
+    /// Takes applied events back out of the projection, last first.
+    fn undo(&self, undos: Vec<Undo>) {
+        if undos.is_empty() {
+            return;
+        }
+        let mut projection = self.projection.write().expect("never poisoned");
+        for undo in undos.into_iter().rev() {
+            projection.undo(undo);
+        }
     }
 
     fn apply_local_effect(&mut self, event: &PreparedEvent) {
@@ -403,7 +485,13 @@ impl WriterThread {
         }
     }
 
-    fn plan_ingest(&mut self, now_ms: u64, events: Vec<VerifiedEvent>, pending: &mut Vec<Pending>) -> IngestOutcome {
+    fn plan_ingest(
+        &mut self,
+        now_ms: u64,
+        events: Vec<VerifiedEvent>,
+        pending: &mut Vec<Pending>,
+        undos: &mut Vec<Undo>,
+    ) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
         let mut touched: Vec<ReplicaId> = Vec::new();
         for event in events {
@@ -421,6 +509,7 @@ impl WriterThread {
                         touched.push(replica);
                     }
                     outcome.accepted += 1;
+                    self.apply_received(&event, undos);
                     pending.push(Pending::Received(event));
                 }
                 Admission::Duplicate => outcome.duplicates += 1,

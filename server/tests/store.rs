@@ -13,12 +13,12 @@ use rollcall_server::writer;
 fn drafts(n: usize) -> Vec<Draft> {
     (0..n)
         .map(|idx| Draft {
-            unit_path: UnitPath::parse("hb/whu/cs/b01").expect("valid"),
-            kind: EventKind::ConductNoted,
-            body: rollcall_core::body::Body::ConductNoted(rollcall_core::proto::ConductNoted {
-                member_id: format!("m{idx}"),
-                summary: "表现良好".into(),
-                violation_reported: false,
+            unit_path: UnitPath::parse("hb/whu").expect("valid"),
+            kind: EventKind::ReportSubmitted,
+            body: rollcall_core::body::Body::ReportSubmitted(rollcall_core::proto::ReportSubmitted {
+                campaign_id: format!("c{idx}"),
+                table: 1 + (idx % 3) as u32,
+                ..Default::default()
             })
             .encode(),
             author: "tester".into(),

@@ -30,7 +30,12 @@ async fn kill_9_loses_no_acknowledged_event() {
     init_node(dir.path(), "hb", "province");
     let operator = read_key(&dir.path().join(OPERATOR_KEY_FILE)).expect("operator key");
     let branch = UnitPath::parse("hb/whu/cs/b01").expect("valid");
-    let drafts = member_drafts(&branch, 400, seed, "crash-test");
+    // Members are registered once (the audit rules refuse a second registration); the
+    // appenders then record checks and contact attempts about them, which may repeat.
+    let (registrations, drafts): (Vec<_>, Vec<_>) = member_drafts(&branch, 400, seed, "crash-test")
+        .into_iter()
+        .partition(|draft| draft.kind == rollcall_core::EventKind::MemberRegistered);
+    let mut registrations = Some(registrations);
     let acked: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
     let mut replica = None;
 
@@ -38,6 +43,16 @@ async fn kill_9_loses_no_acknowledged_event() {
         let node = NodeProcess::start(dir.path());
         replica = Some(node.replica);
         let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");
+        if let Some(registrations) = registrations.take() {
+            let response = NodeClient::new(channel.clone())
+                .append(rollcall_client::append_request(&registrations))
+                .await
+                .expect("registrations appended");
+            let mut acked = acked.lock().expect("lock");
+            for event in response.into_inner().events {
+                acked.push((event.seq, event.event_id.to_vec()));
+            }
+        }
         let (count_sender, mut count_receiver) = watch::channel(acked.lock().expect("lock").len());
         let count_sender = Arc::new(count_sender);
         let mut appenders = Vec::new();

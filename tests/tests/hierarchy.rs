@@ -41,6 +41,11 @@ fn a_province_hierarchy_converges_within_scopes() {
         }
     }
 
+    // The province opens the campaign; it flows down to every node.
+    let opened =
+        rollcall(&["campaign-open", "--node-dir", &province.dir_arg(), "--year", "2026", "--as-of", "2026-03-31"]);
+    assert!(opened.status.success(), "campaign: {}", String::from_utf8_lossy(&opened.stderr));
+
     // Every branch records its members; a college notes something about its second branch.
     for (seed, &idx) in branches.iter().enumerate() {
         let node = &nodes[idx];
@@ -135,6 +140,46 @@ fn a_province_hierarchy_converges_within_scopes() {
             })
         });
     }
+
+    // The audit on real nodes. The rollup invariant: each college and university computes
+    // for itself what the province computes for it from its own copy of the events.
+    for &idx in colleges.iter().chain(&universities) {
+        let node = &nodes[idx];
+        let own = rollcall_json(&["rollup", "--node-dir", &node.dir_arg()]);
+        let seen_above = rollcall_json(&["rollup", "--node-dir", &province.dir_arg(), "--unit", &node.unit]);
+        assert_eq!(
+            own["total"], seen_above["total"],
+            "rollup of {} differs between its node and the province",
+            node.unit
+        );
+        assert!(own["total"]["metrics"]["members"].as_u64().unwrap_or(0) >= 30, "{} counts its members", node.unit);
+    }
+    // Table 2 of the province is the sum of its universities' tables 2, cell by cell.
+    let province_table = rollcall_json(&["table", "2", "--node-dir", &province.dir_arg()]);
+    assert_eq!(province_table["check_failures"], serde_json::json!([]), "table 2 checks");
+    let mut summed = vec![vec![0i64; 12]; 5];
+    for &idx in &universities {
+        let table = rollcall_json(&["table", "2", "--node-dir", &nodes[idx].dir_arg()]);
+        for (row, cells) in table["rows"].as_array().expect("rows").iter().enumerate() {
+            for (column, cell) in cells["cells"].as_array().expect("cells").iter().enumerate() {
+                summed[row][column] += cell.as_i64().unwrap_or(0);
+            }
+        }
+    }
+    let province_cells: Vec<Vec<i64>> = province_table["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["cells"].as_array().expect("cells").iter().map(|c| c.as_i64().unwrap_or(0)).collect())
+        .collect();
+    assert_eq!(province_cells, summed, "the province's table 2 is the sum of its universities'");
+    assert!(summed[0][0] > 0, "some members are still lost in the sample");
+    // The deadlines reached every level with the campaign; a rebuild changes nothing.
+    let deadlines = rollcall_json(&["deadlines", "--node-dir", &nodes[branches[0]].dir_arg()]);
+    assert_eq!(deadlines["deadlines"].as_array().map(Vec::len), Some(4), "{deadlines}");
+    let rebuilt = rollcall_json(&["rebuild", "--node-dir", &province.dir_arg()]);
+    assert_eq!(rebuilt["changed"], false, "{rebuilt}");
+    assert!(rebuilt["members"].as_u64().unwrap_or(0) >= 122, "{rebuilt}");
 
     for node in nodes.into_iter().rev().chain(std::iter::once(province)) {
         if let Some(process) = node.process {

@@ -129,7 +129,8 @@ fn laptops_work_offline_and_reconcile() {
 
     // Both laptops correct the same member's phone while offline: both corrections are
     // kept and the conflict is visible everywhere they meet, until a person settles it.
-    let member = "hb.u1.c1.b1-000001";
+    // A member the college registered: both laptops received it in their syncs.
+    let member = "hb.u1.c1.b1-5-000001";
     let mut ids = Vec::new();
     for (dir, phone) in [(&first, "13800000001"), (&second, "13900000002")] {
         let out = rollcall_json(&[

@@ -20,6 +20,8 @@ use tonic::{Request, Response, Status};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use crate::node::child_peer;
+use crate::projection::SharedProjection;
+use crate::queries;
 use crate::store::Store;
 use crate::sync::{self, Side, SyncContext};
 use crate::writer::WriterHandle;
@@ -45,6 +47,7 @@ pub struct NodeInfo {
 #[derive(Clone)]
 pub struct NodeService {
     store: Store,
+    projection: SharedProjection,
     writer: WriterHandle,
     info: NodeInfo,
     operators: Vec<ReplicaId>,
@@ -55,12 +58,13 @@ impl NodeService {
     /// A service over a store and its writer.
     pub fn new(
         store: Store,
+        projection: SharedProjection,
         writer: WriterHandle,
         info: NodeInfo,
         operators: Vec<ReplicaId>,
         sync: SyncContext,
     ) -> NodeService {
-        NodeService { store, writer, info, operators, sync }
+        NodeService { store, projection, writer, info, operators, sync }
     }
 
     /// Refuses callers that are not operators of this node (enrolled replicas may sync
@@ -70,6 +74,12 @@ impl NodeService {
             Some(key) if self.operators.contains(&key) => Ok(()),
             _ => Err(Status::permission_denied("only this node's operators may call this")),
         }
+    }
+}
+
+impl NodeService {
+    fn read_projection(&self) -> std::sync::RwLockReadGuard<'_, rollcall_core::audit::Projection> {
+        self.projection.read().expect("the projection lock is never poisoned: its holders do not panic")
     }
 }
 
@@ -293,6 +303,71 @@ impl pb::node_server::Node for NodeService {
             .map(|event| event.map(|event| codec::to_proto(&event.to_signed())))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::EnrollmentChainResponse { events }))
+    }
+
+    async fn member(&self, request: Request<pb::MemberRequest>) -> Result<Response<pb::MemberResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        queries::member(&projection, &self.info.unit, &request.get_ref().member_id)
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn members(&self, request: Request<pb::MembersRequest>) -> Result<Response<pb::MembersResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        queries::members(&projection, &self.info.unit, request.get_ref())
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn rollup(&self, request: Request<pb::RollupRequest>) -> Result<Response<pb::RollupResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        queries::rollup(&projection, &self.info.unit, &request.get_ref().unit_path)
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn table(&self, request: Request<pb::TableRequest>) -> Result<Response<pb::TableResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        let request = request.get_ref();
+        queries::table(&projection, &self.info.unit, &request.unit_path, request.table)
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        let request = request.get_ref();
+        queries::register(&projection, &self.info.unit, &request.unit_path, request.still_lost)
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn deadlines(
+        &self,
+        request: Request<pb::DeadlinesRequest>,
+    ) -> Result<Response<pb::DeadlinesResponse>, Status> {
+        self.require_operator(&request)?;
+        let projection = self.read_projection();
+        queries::deadlines(&projection, &self.info.unit, &request.get_ref().unit_path, crate::writer::now_ms())
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
+    async fn rebuild(&self, request: Request<pb::RebuildRequest>) -> Result<Response<pb::RebuildResponse>, Status> {
+        self.require_operator(&request)?;
+        let (store, projection, authority) = (self.store.clone(), self.projection.clone(), self.sync.authority.clone());
+        let response = tokio::task::spawn_blocking(move || {
+            crate::projection::rebuild_and_compare(&store, &authority, &projection)
+        })
+        .await
+        .map_err(|_| Status::internal("rebuild task failed"))?
+        .map_err(status::store_error)?;
+        Ok(Response::new(response))
     }
 
     async fn conflicts(

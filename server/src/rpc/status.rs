@@ -3,10 +3,16 @@
 //! `InvalidArgument`: malformed input, bad signatures. `FailedPrecondition`: a gap or
 //! fork in a log. `ResourceExhausted`: a limit was hit. `Unavailable`: shutting down.
 //! `Internal`: storage failures; the detail is logged, the caller gets a generic text.
+//! A rule of the audit refusing a draft is `FailedPrecondition`: the message is English,
+//! and the Chinese text travels in the binary metadata [`RULE_ZH_METADATA`].
 
 use tonic::Status;
 
+use crate::queries::QueryError;
 use crate::store::StoreError;
+
+/// Metadata key of the Chinese text of a rule violation (UTF-8 bytes).
+pub const RULE_ZH_METADATA: &str = "rollcall-rule-zh-bin";
 use crate::writer::AppendError;
 
 /// Maps an append failure.
@@ -14,6 +20,14 @@ pub fn append_error(error: AppendError) -> Status {
     match error {
         AppendError::InvalidDraft { .. } => Status::invalid_argument(error.to_string()),
         AppendError::NotAuthorised { .. } => Status::permission_denied(error.to_string()),
+        AppendError::RuleViolated { index, ref violation } => {
+            let mut status = Status::failed_precondition(error.to_string());
+            let zh = format!("第{}条：{}", index + 1, violation.message_zh());
+            status
+                .metadata_mut()
+                .insert_bin(RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(zh.as_bytes()));
+            status
+        }
         AppendError::StoreFailed(_) => Status::internal("storage failure; see the node's log"),
         AppendError::Stopped => Status::unavailable("the node is shutting down"),
     }
@@ -23,4 +37,13 @@ pub fn append_error(error: AppendError) -> Status {
 pub fn store_error(error: StoreError) -> Status {
     tracing::error!(%error, "store failure while serving a request");
     Status::internal("storage failure; see the node's log")
+}
+
+/// Maps a refused query.
+pub fn query_error(error: QueryError) -> Status {
+    match error {
+        QueryError::BadUnit(_) | QueryError::NoTable(_) => Status::invalid_argument(error.to_string()),
+        QueryError::OutsideScope { .. } => Status::permission_denied(error.to_string()),
+        QueryError::NoMember(_) => Status::not_found(error.to_string()),
+    }
 }

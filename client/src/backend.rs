@@ -1,0 +1,196 @@
+//! One interface over the two ways the CLI reaches a node: a remote node over mutual
+//! TLS (`--node-dir`, or `--node`/`--node-key`/`--key`), or this laptop's own embedded
+//! node (`--dir`), which works with no network at all.
+//!
+//! Invariant: both ways give the same answers for the same events — the embedded side
+//! calls the very functions ([`rollcall_server::queries`]) the node's gRPC service
+//! calls, and appends through the same writer with the same audit rules.
+
+use rollcall_core::log::Draft;
+use rollcall_proto::v1 as pb;
+use rollcall_server::Node;
+use rollcall_server::queries;
+use rollcall_server::rpc::status::RULE_ZH_METADATA;
+use rollcall_server::writer::AppendError;
+use tonic::transport::Channel;
+
+use crate::NodeClient;
+use crate::i18n::Lang;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The message in English.
+    pub en: String,
+    /// The message in Chinese, when the node gave one.
+    pub zh: Option<String>,
+    /// A rule of the audit refused it (as opposed to a transport or storage failure).
+    pub rule: bool,
+}
+
+impl Refusal {
+    /// The message in `lang`.
+    pub fn message(&self, lang: Lang) -> &str {
+        match (lang, &self.zh) {
+            (Lang::Zh, Some(zh)) => zh,
+            _ => &self.en,
+        }
+    }
+
+    fn from_status(status: &tonic::Status) -> Refusal {
+        let zh = status
+            .metadata()
+            .get_bin(RULE_ZH_METADATA)
+            .and_then(|value| value.to_bytes().ok())
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok());
+        Refusal { en: status.message().to_string(), zh, rule: status.code() == tonic::Code::FailedPrecondition }
+    }
+
+    fn plain(message: impl std::fmt::Display) -> Refusal {
+        Refusal { en: message.to_string(), zh: None, rule: false }
+    }
+}
+
+/// A node to work with.
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    /// A node over the network.
+    Remote(NodeClient<Channel>),
+    /// This laptop's own node.
+    Embedded(Node),
+}
+
+macro_rules! query {
+    ($name:ident, $request:ty, $response:ty, |$projection:ident, $scope:ident, $req:ident| $embedded:expr) => {
+        /// See the `Node` service of the same name.
+        ///
+        /// # Errors
+        ///
+        /// [`Refusal`] with the node's reason.
+        pub async fn $name(&mut self, $req: $request) -> Result<$response, Refusal> {
+            match self {
+                Backend::Remote(client) => {
+                    client.$name($req).await.map(tonic::Response::into_inner).map_err(|s| Refusal::from_status(&s))
+                }
+                Backend::Embedded(node) => {
+                    let $projection = node.projection.read().expect("the projection lock is never poisoned");
+                    let $scope = &node.info.unit;
+                    $embedded.map_err(Refusal::plain)
+                }
+            }
+        }
+    };
+}
+
+impl Backend {
+    /// Appends drafts; returns the new events' ids.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`]: a rule, authority, or the node.
+    pub async fn append(&mut self, drafts: Vec<Draft>) -> Result<Vec<String>, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .append(crate::append_request(&drafts))
+                .await
+                .map(|response| {
+                    response
+                        .into_inner()
+                        .events
+                        .iter()
+                        .map(|e| {
+                            <[u8; 16]>::try_from(e.event_id.as_ref())
+                                .map(|id| rollcall_core::EventId(id).to_string())
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+                .map_err(|status| Refusal::from_status(&status)),
+            Backend::Embedded(node) => match node.writer.append(drafts).await {
+                Ok(events) => Ok(events.iter().map(|e| e.event_id.to_string()).collect()),
+                Err(AppendError::RuleViolated { index, violation }) => Err(Refusal {
+                    en: format!("draft {index}: {violation}"),
+                    zh: Some(format!("第{}条：{}", index + 1, violation.message_zh())),
+                    rule: true,
+                }),
+                Err(error) => Err(Refusal::plain(error)),
+            },
+        }
+    }
+
+    query!(member, pb::MemberRequest, pb::MemberResponse, |projection, scope, request| queries::member(
+        &projection,
+        scope,
+        &request.member_id
+    ));
+    query!(members, pb::MembersRequest, pb::MembersResponse, |projection, scope, request| queries::members(
+        &projection,
+        scope,
+        &request
+    ));
+    query!(rollup, pb::RollupRequest, pb::RollupResponse, |projection, scope, request| queries::rollup(
+        &projection,
+        scope,
+        &request.unit_path
+    ));
+    query!(table, pb::TableRequest, pb::TableResponse, |projection, scope, request| queries::table(
+        &projection,
+        scope,
+        &request.unit_path,
+        request.table
+    ));
+    query!(register, pb::RegisterRequest, pb::RegisterResponse, |projection, scope, request| queries::register(
+        &projection,
+        scope,
+        &request.unit_path,
+        request.still_lost
+    ));
+    query!(deadlines, pb::DeadlinesRequest, pb::DeadlinesResponse, |projection, scope, request| queries::deadlines(
+        &projection,
+        scope,
+        &request.unit_path,
+        rollcall_server::writer::now_ms()
+    ));
+
+    /// Recomputes the projection from the log.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node or the store.
+    pub async fn rebuild(&mut self) -> Result<pb::RebuildResponse, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .rebuild(pb::RebuildRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| Refusal::from_status(&s)),
+            Backend::Embedded(node) => {
+                rollcall_server::projection::rebuild_and_compare(&node.store, &node.authority, &node.projection)
+                    .map_err(Refusal::plain)
+            }
+        }
+    }
+
+    /// The unit this node serves (remote: asked of the node).
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node.
+    pub async fn unit(&mut self) -> Result<String, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .identity(pb::IdentityRequest {})
+                .await
+                .map(|r| r.into_inner().unit_path)
+                .map_err(|s| Refusal::from_status(&s)),
+            Backend::Embedded(node) => Ok(node.info.unit.to_string()),
+        }
+    }
+
+    /// Lets an embedded node finish its last write.
+    pub async fn close(self) {
+        if let Backend::Embedded(node) = self {
+            node.close().await;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The node's projection (rollcall-core's `audit::Projection`) as the shell holds it:
+//! rebuilt from the store when the node opens, then kept current by the writer thread,
+//! which alone mutates it, event by event, as groups are written.
+//!
+//! Invariant: the projection equals a rebuild from the store at every moment no write
+//! group is in flight. The writer applies a group's events before the group is durable
+//! and undoes them in reverse if the write fails, so readers may briefly see events
+//! that are being made durable — never events that were not.
+//!
+//! Decision (ARCHITECTURE.md): the projection lives in memory and is rebuilt at start
+//! from the log, rather than persisted in the `projections` column family in the same
+//! write batch (DESIGN.md section 6). It is a cache of durable events, so nothing is
+//! lost on a crash; the price is start-up time on very large stores (measured in
+//! BENCHMARKS.md).
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use rollcall_core::audit::Projection;
+use rollcall_core::authority::Authority;
+use rollcall_core::body::Body;
+use rollcall_core::codec;
+
+use crate::store::{Store, StoreError};
+
+/// The projection shared by the writer (sole writer) and the query services.
+pub type SharedProjection = Arc<RwLock<Projection>>;
+
+/// What a rebuild found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Events read from the store.
+    pub events: u64,
+    /// Events with a body applied (stubs and infrastructure without domain meaning are read, not applied).
+    pub applied: u64,
+    /// Milliseconds taken.
+    pub millis: u64,
+}
+
+/// Recomputes the projection from every event in `store`. Authors' levels come from
+/// `authority` (every stored event's author is enrolled there: it was checked at ingest).
+///
+/// # Errors
+///
+/// [`StoreError`] on a read failure or an undecodable stored event.
+pub fn rebuild(store: &Store, authority: &Authority) -> Result<(Projection, Rebuilt), StoreError> {
+    let started = Instant::now();
+    let mut projection = Projection::new();
+    let (mut events, mut applied) = (0u64, 0u64);
+    store.for_each_raw(|replica, seq, value| -> Result<(), StoreError> {
+        events += 1;
+        let corrupt = |detail: String| StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail };
+        let signed = codec::decode_signed(value).map_err(|err| corrupt(err.to_string()))?;
+        let Some(body_bytes) = signed.body.as_ref() else { return Ok(()) };
+        let header = codec::decode_header(&signed.header).map_err(|err| corrupt(err.to_string()))?;
+        let Some(level) = authority.enrollment(&header.replica).map(|enrollment| enrollment.level) else {
+            return Ok(());
+        };
+        let body = Body::decode(header.kind, body_bytes).map_err(|err| corrupt(err.to_string()))?;
+        let _undo = projection.apply(&header, &body, level);
+        applied += 1;
+        Ok(())
+    })?;
+    let millis = started.elapsed().as_millis() as u64;
+    Ok((projection, Rebuilt { events, applied, millis }))
+}
+
+/// Rebuilds the projection from `store` while holding the shared one for writing (so no
+/// event is applied meanwhile), compares, and installs the rebuilt one.
+///
+/// # Errors
+///
+/// [`StoreError`] from the rebuild; the shared projection is then left as it was.
+pub fn rebuild_and_compare(
+    store: &Store,
+    authority: &RwLock<Authority>,
+    shared: &SharedProjection,
+) -> Result<rollcall_proto::v1::RebuildResponse, StoreError> {
+    let mut current = shared.write().expect("the projection lock is never poisoned");
+    let authority = authority.read().expect("the authority lock is never poisoned").clone();
+    let (rebuilt, figures) = rebuild(store, &authority)?;
+    let changed = rebuilt != *current;
+    if changed {
+        tracing::warn!("the rebuilt projection differs from the incremental one; installing the rebuilt one");
+    }
+    let members = rebuilt.member_count() as u64;
+    *current = rebuilt;
+    Ok(rollcall_proto::v1::RebuildResponse {
+        events: figures.events,
+        applied: figures.applied,
+        members,
+        changed,
+        millis: figures.millis,
+    })
+}

@@ -1,0 +1,342 @@
+//! Answers about the audit, computed from a projection: one member, lists of members,
+//! rollups, tables 1-3, the registers and deadline status, as protobuf responses.
+//! Used by the gRPC service and by the CLI on an embedded (laptop) node alike.
+//!
+//! Invariant: every answer is confined to `scope` (the serving node's unit): a unit
+//! outside it is refused with [`QueryError::OutsideScope`], and a member held outside it
+//! is not found — each unit sees only its own subtree.
+
+use rollcall_core::audit::Projection;
+use rollcall_core::audit::case::{CaseView, Stage};
+use rollcall_core::audit::dates;
+use rollcall_core::audit::deadlines;
+use rollcall_core::audit::member::MemberView;
+use rollcall_core::audit::stats::{Counters, GROUPS, Metric};
+use rollcall_core::audit::tables::{self, REGISTER_COLUMNS, Register};
+use rollcall_core::{UnitPath, proto as pb};
+
+/// Why a query was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The unit path does not parse.
+    #[error("invalid unit path {0:?}")]
+    BadUnit(String),
+    /// The unit is outside the node's subtree.
+    #[error("unit {unit} is outside this node's subtree {scope}")]
+    OutsideScope {
+        /// Asked for.
+        unit: String,
+        /// The node's unit.
+        scope: String,
+    },
+    /// No such member in this subtree.
+    #[error("member {0} is not registered in this subtree")]
+    NoMember(String),
+    /// Tables are 1-3.
+    #[error("table {0} does not exist: tables are 1, 2 and 3")]
+    NoTable(u32),
+}
+
+/// Resolves a requested unit (empty: `scope`) within `scope`.
+///
+/// # Errors
+///
+/// [`QueryError::BadUnit`] or [`QueryError::OutsideScope`].
+pub fn unit_in_scope(requested: &str, scope: &UnitPath) -> Result<UnitPath, QueryError> {
+    if requested.trim().is_empty() {
+        return Ok(scope.clone());
+    }
+    let unit = UnitPath::parse(requested.trim()).map_err(|_| QueryError::BadUnit(requested.to_string()))?;
+    if !unit.is_within(scope) {
+        return Err(QueryError::OutsideScope { unit: unit.to_string(), scope: scope.to_string() });
+    }
+    Ok(unit)
+}
+
+fn case_summary(case_id: &str, view: &CaseView) -> pb::CaseSummary {
+    pb::CaseSummary {
+        case_id: case_id.to_string(),
+        disposition: view.disposition,
+        stage: view.stage.as_str().to_string(),
+        stage_zh: view.stage.name_zh().to_string(),
+        returned: view.returned,
+    }
+}
+
+fn derived(view: &MemberView, attempts: &rollcall_core::audit::member::Attempts) -> pb::MemberDerived {
+    pb::MemberDerived {
+        on_roll: view.on_roll,
+        lost: view.lost,
+        lost_since: view.lost_since.map(dates::from_naive),
+        situation: view.situation,
+        found: view.found,
+        flowing: view.flowing,
+        flowing_card: view.flowing_card,
+        pocket: view.pocket,
+        pocket_resolved: view.pocket_resolved,
+        retained: view.retained,
+        stopped: view.stopped,
+        checked: view.checked,
+        committee_checked: view.committee_checked,
+        open_flags: view.open_flags,
+        open_discrepancies: view.open_discrepancies,
+        archive_complete: view.archive_complete,
+        suspected_irregular: view.suspected_irregular,
+        self_separation_candidate: view.self_separation_candidate,
+        contact_attempts: attempts.count,
+        search_channels: attempts.channels(),
+        unreferred_violation: view.unreferred_violation,
+    }
+}
+
+fn cases_of(projection: &Projection, member_id: &str) -> Vec<pb::CaseSummary> {
+    let Some(entry) = projection.member(member_id) else { return Vec::new() };
+    entry.cases.iter().filter_map(|id| projection.case(id).map(|case| case_summary(id, &case.view))).collect()
+}
+
+/// One member.
+///
+/// # Errors
+///
+/// [`QueryError::NoMember`] when the member is not registered within `scope`.
+pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Result<pb::MemberResponse, QueryError> {
+    let no_member = || QueryError::NoMember(member_id.to_string());
+    let entry = projection.member(member_id).ok_or_else(no_member)?;
+    let view = entry.state.view(projection.as_of());
+    let unit = view.unit.clone().filter(|unit| unit.is_within(scope)).ok_or_else(no_member)?;
+    Ok(pb::MemberResponse {
+        member_id: member_id.to_string(),
+        unit_path: unit.to_string(),
+        form: entry.state.form(),
+        derived: Some(derived(&view, &entry.state.attempts)),
+        cases: cases_of(projection, member_id),
+        conflicts: entry.edits.conflicts().len() as u32,
+    })
+}
+
+/// Members of a subtree, filtered, sorted by unit then name.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn members(
+    projection: &Projection,
+    scope: &UnitPath,
+    request: &pb::MembersRequest,
+) -> Result<pb::MembersResponse, QueryError> {
+    let unit = unit_in_scope(&request.unit_path, scope)?;
+    let as_of = projection.as_of();
+    let mut items = Vec::new();
+    for entry in projection.members() {
+        let view = entry.state.view(as_of);
+        let Some(member_unit) = view.unit.clone().filter(|u| u.is_within(&unit)) else { continue };
+        let Some(form) = entry.state.form() else { continue };
+        let cases = cases_of(projection, &entry.state.member_id);
+        let stage_matches = match request.stage.as_str() {
+            "" => true,
+            "open" => projection
+                .cases_of(&entry.state.member_id)
+                .iter()
+                .any(|c| !c.stage.is_closed() && c.stage != Stage::Unproposed),
+            stage => cases.iter().any(|c| c.stage == stage),
+        };
+        let matches = (!request.lost || (view.lost && !view.found))
+            && (!request.pocket || view.pocket)
+            && (!request.flowing || view.flowing)
+            && (!request.found || view.found)
+            && stage_matches
+            && (request.name_contains.is_empty() || form.name.contains(&request.name_contains));
+        if !matches {
+            continue;
+        }
+        items.push(pb::MemberListItem {
+            member_id: entry.state.member_id.clone(),
+            unit_path: member_unit.to_string(),
+            name: form.name.clone(),
+            person_group: view.group,
+            category: form.category,
+            derived: Some(derived(&view, &entry.state.attempts)),
+            cases,
+        });
+    }
+    items.sort_by(|a, b| (&a.unit_path, &a.name, &a.member_id).cmp(&(&b.unit_path, &b.name, &b.member_id)));
+    let total = items.len() as u32;
+    items.truncate(if request.limit == 0 { 1000 } else { request.limit as usize });
+    Ok(pb::MembersResponse { members: items, total })
+}
+
+fn unit_rollup(unit: &UnitPath, counters: &Counters, organisations: usize) -> pb::UnitRollup {
+    let metric_value = |metric: Metric, key: String, value: u32| pb::MetricValue {
+        key,
+        name_zh: metric.name_zh().to_string(),
+        name_en: metric.name_en().to_string(),
+        value: u64::from(value),
+    };
+    let mut by_group = Vec::new();
+    for metric in Metric::ALL {
+        for group in GROUPS {
+            let value = counters.get(*metric, group);
+            if value > 0 {
+                by_group.push(metric_value(*metric, format!("{}/{}", metric.key(), group.as_str_name()), value));
+            }
+        }
+    }
+    pb::UnitRollup {
+        unit_path: unit.to_string(),
+        organisations: organisations as u64,
+        metrics: Metric::ALL.iter().map(|m| metric_value(*m, m.key().to_string(), counters.total(*m))).collect(),
+        by_group,
+    }
+}
+
+/// The rollup of a unit and of each child.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn rollup(projection: &Projection, scope: &UnitPath, unit_path: &str) -> Result<pb::RollupResponse, QueryError> {
+    let unit = unit_in_scope(unit_path, scope)?;
+    let total = unit_rollup(&unit, &projection.rollup(&unit), projection.organisations_within(&unit));
+    let children = projection
+        .child_rollups(&unit)
+        .into_iter()
+        .map(|(child, counters)| unit_rollup(&child, &counters, projection.organisations_within(&child)))
+        .collect();
+    let mut counts: std::collections::BTreeMap<(i32, Stage), u64> = std::collections::BTreeMap::new();
+    for case in projection.cases() {
+        if case.view.stage != Stage::Unproposed && case.view.unit.as_ref().is_some_and(|u| u.is_within(&unit)) {
+            *counts.entry((case.view.disposition, case.view.stage)).or_default() += 1;
+        }
+    }
+    let cases = counts
+        .into_iter()
+        .map(|((disposition, stage), count)| pb::CaseCount {
+            disposition,
+            stage: stage.as_str().to_string(),
+            stage_zh: stage.name_zh().to_string(),
+            count,
+        })
+        .collect();
+    Ok(pb::RollupResponse { total: Some(total), children, cases, as_of: projection.as_of().map(dates::from_naive) })
+}
+
+/// Table 1, 2 or 3.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope` or a table that does not exist.
+pub fn table(
+    projection: &Projection,
+    scope: &UnitPath,
+    unit_path: &str,
+    number: u32,
+) -> Result<pb::TableResponse, QueryError> {
+    let unit = unit_in_scope(unit_path, scope)?;
+    let template = tables::template(number).ok_or(QueryError::NoTable(number))?;
+    let table = tables::compute(template, projection, &unit);
+    let failures = tables::check(template, &table.cells);
+    let mut cells = Vec::new();
+    for (row, values) in table.cells.iter().enumerate() {
+        for (column, value) in values.iter().enumerate() {
+            if let Some(value) = value {
+                cells.push(pb::TableCell { row: row as u32, column: column as u32, value: Some(*value) });
+            }
+        }
+    }
+    Ok(pb::TableResponse {
+        table: number,
+        title_zh: template.title_zh.to_string(),
+        title_en: template.title_en.to_string(),
+        unit_path: unit.to_string(),
+        as_of: table.as_of.map(dates::from_naive),
+        columns: template
+            .columns
+            .iter()
+            .map(|c| pb::TableColumn { key: c.key().into(), name_zh: c.name_zh().into(), name_en: c.name_en().into() })
+            .collect(),
+        rows: table
+            .rows
+            .iter()
+            .map(|(zh, en)| pb::TableRowLabel { name_zh: zh.clone(), name_en: en.clone() })
+            .collect(),
+        cells,
+        check_failures: failures
+            .into_iter()
+            .map(|f| pb::TableCheckFailure {
+                row: f.row as u32,
+                column: f.column.unwrap_or(0) as u32,
+                message_zh: f.message_zh,
+                message_en: f.message_en,
+            })
+            .collect(),
+    })
+}
+
+/// A register.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn register(
+    projection: &Projection,
+    scope: &UnitPath,
+    unit_path: &str,
+    still_lost: bool,
+) -> Result<pb::RegisterResponse, QueryError> {
+    let unit = unit_in_scope(unit_path, scope)?;
+    let which = if still_lost { Register::StillLost } else { Register::Found };
+    Ok(pb::RegisterResponse {
+        title_zh: which.title_zh().into(),
+        title_en: which.title_en().into(),
+        columns: REGISTER_COLUMNS
+            .iter()
+            .map(|(zh, en)| pb::TableColumn { key: (*en).into(), name_zh: (*zh).into(), name_en: (*en).into() })
+            .collect(),
+        rows: tables::register(projection, &unit, which).into_iter().map(|cells| pb::RegisterRow { cells }).collect(),
+    })
+}
+
+/// Deadline status at `now_ms`.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn deadlines(
+    projection: &Projection,
+    scope: &UnitPath,
+    unit_path: &str,
+    now_ms: u64,
+) -> Result<pb::DeadlinesResponse, QueryError> {
+    let unit = unit_in_scope(unit_path, scope)?;
+    let statuses = deadlines::status(projection, &unit, now_ms)
+        .into_iter()
+        .map(|status| pb::DeadlineStatus {
+            kind: status.kind as i32,
+            name_zh: deadlines::deadline_name_zh(status.kind).into(),
+            name_en: deadlines::deadline_name_en(status.kind).into(),
+            due: Some(dates::from_naive(status.due)),
+            state: status.state.as_str().into(),
+            state_zh: status.state.name_zh().into(),
+            done: status.done,
+            total: status.total,
+            days_left: status.days_left,
+            due_at_ms: dates::end_of_day_cst_ms(status.due),
+            blockers: status
+                .blockers
+                .into_iter()
+                .map(|b| pb::DeadlineBlocker {
+                    unit_path: b.unit.to_string(),
+                    count: b.count,
+                    reason: b.reason.into(),
+                    reason_zh: b.reason_zh.into(),
+                    reason_en: b.reason_en.into(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(pb::DeadlinesResponse {
+        deadlines: statuses,
+        campaign: projection.campaign().map(|c| c.opened.name.clone()).unwrap_or_default(),
+        now_ms,
+    })
+}
