@@ -108,12 +108,11 @@ impl Backend {
                 .map_err(|status| Refusal::from_status(&status)),
             Backend::Embedded(node) => match node.writer.append(drafts).await {
                 Ok(events) => Ok(events.iter().map(|e| e.event_id.to_string()).collect()),
-                Err(AppendError::RuleViolated { index, violation }) => Err(Refusal {
-                    en: format!("draft {index}: {violation}"),
-                    zh: Some(format!("第{}条：{}", index + 1, violation.message_zh())),
-                    rule: true,
+                Err(error) => Err(Refusal {
+                    en: error.to_string(),
+                    zh: error.message_zh(),
+                    rule: matches!(error, AppendError::RuleViolated { .. }),
                 }),
-                Err(error) => Err(Refusal::plain(error)),
             },
         }
     }
@@ -184,6 +183,22 @@ impl Backend {
                 .map(|r| r.into_inner().unit_path)
                 .map_err(|s| Refusal::from_status(&s)),
             Backend::Embedded(node) => Ok(node.info.unit.to_string()),
+        }
+    }
+
+    /// This node's level.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node.
+    pub async fn level(&mut self) -> Result<pb::Level, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .identity(pb::IdentityRequest {})
+                .await
+                .map(|r| r.into_inner().level())
+                .map_err(|s| Refusal::from_status(&s)),
+            Backend::Embedded(node) => Ok(node.info.level.to_proto()),
         }
     }
 

@@ -81,13 +81,10 @@ pub fn table_sheet(table: &pb::TableResponse, lang: Lang) -> Sheet {
         title: format!("{}{}", lang.pick("表", "Table "), table.table)
             + " "
             + lang.pick(&table.title_zh, &table.title_en),
-        subtitle: format!(
-            "{}：{}    {}：{}",
-            lang.pick("填报单位", "unit"),
-            table.unit_path,
-            lang.pick("统计截止日期", "as of"),
-            as_of
-        ),
+        subtitle: match lang {
+            Lang::Zh => format!("填报单位：{}    统计截止日期：{as_of}", table.unit_path),
+            Lang::En => format!("unit: {}    as of: {as_of}", table.unit_path),
+        },
         headings,
         rows,
     }
@@ -97,7 +94,10 @@ pub fn table_sheet(table: &pb::TableResponse, lang: Lang) -> Sheet {
 pub fn register_sheet(register: &pb::RegisterResponse, unit: &str, lang: Lang) -> Sheet {
     Sheet {
         title: lang.pick(&register.title_zh, &register.title_en).to_string(),
-        subtitle: format!("{}：{unit}", lang.pick("填报单位", "unit")),
+        subtitle: match lang {
+            Lang::Zh => format!("填报单位：{unit}"),
+            Lang::En => format!("unit: {unit}"),
+        },
         headings: register.columns.iter().map(|c| lang.pick(&c.name_zh, &c.name_en).to_string()).collect(),
         rows: register.rows.iter().map(|r| r.cells.iter().map(|c| Cell::Text(c.clone())).collect()).collect(),
     }
@@ -151,7 +151,7 @@ pub fn write_csv(sheet: &Sheet, path: &Path) -> Result<(), ExportError> {
     let result = (|| -> Result<(), Box<dyn std::error::Error>> {
         let mut file = std::fs::File::create(&partial)?;
         std::io::Write::write_all(&mut file, "\u{feff}".as_bytes())?;
-        let mut writer = csv::Writer::from_writer(file);
+        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
         writer.write_record([sheet.title.as_str()])?;
         writer.write_record([sheet.subtitle.as_str()])?;
         writer.write_record(&sheet.headings)?;

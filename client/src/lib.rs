@@ -7,13 +7,19 @@
 //! - [`backend`]: one interface over a remote node and this laptop's embedded node.
 //! - [`render`]: aligned tables for people (tables, rollups, deadlines, members).
 //! - [`export`]: tables and registers as XLSX and CSV.
+//! - [`import`]: the per-member form and the statistics-database export, cell by cell.
+//! - [`record`]: one subcommand per task of the notice, each building one event body.
+//! - [`commands`]: recording, importing and comparing over a backend.
 //!
 //! It depends on `rollcall-server` only to read a store and to reuse its TLS connector.
 
 pub mod backend;
+pub mod commands;
 pub mod export;
 pub mod fields;
 pub mod i18n;
+pub mod import;
+pub mod record;
 pub mod render;
 pub mod sample;
 pub mod target;

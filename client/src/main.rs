@@ -42,19 +42,19 @@ struct Cli {
 #[derive(Args, Clone)]
 struct NodeArgs {
     /// 本机笔记本节点目录（离线可用）/ this laptop's own node directory (works offline).
-    #[arg(long, conflicts_with_all = ["node_dir", "node", "node_key", "key"])]
+    #[arg(long, global = true, conflicts_with_all = ["node_dir", "node", "node_key", "key"])]
     dir: Option<PathBuf>,
     /// 本机节点目录 / a node directory on this machine (uses node.addr, replica.pub, operator.key).
-    #[arg(long, conflicts_with_all = ["node", "node_key", "key"])]
+    #[arg(long, global = true, conflicts_with_all = ["node", "node_key", "key"])]
     node_dir: Option<PathBuf>,
     /// 节点地址 / node address host:port.
-    #[arg(long, requires_all = ["node_key", "key"])]
+    #[arg(long, global = true, requires_all = ["node_key", "key"])]
     node: Option<String>,
     /// 节点公钥 / the node's replica key (64 hex digits).
-    #[arg(long)]
+    #[arg(long, global = true)]
     node_key: Option<String>,
     /// 操作员私钥文件 / the operator key file this client presents.
-    #[arg(long)]
+    #[arg(long, global = true)]
     key: Option<PathBuf>,
 }
 
@@ -211,6 +211,51 @@ enum Command {
     /// 查看党员 / show or list members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// 五核查：档案、联系状态、介绍信存根、现实表现 / the five checks.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall check contact --dir ~/rollcall --member M1 --status lost --last-life 2024-05-01 --situation left-job\n  rollcall check archive --dir ~/rollcall --member M1 --present application-form --present political-review"
+    )]
+    Check {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(subcommand)]
+        check: rollcall_client::record::Check,
+        /// 操作人 / the person acting.
+        #[arg(long, global = true, default_value = "operator")]
+        author: String,
+    },
+    /// 查找、签字、规范管理、移交、档案等记录 / record a search attempt, sign-off, management action, referral, archive material.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall record attempt --dir ~/rollcall --member M1 --method department --department public-security\n  rollcall record locate --dir ~/rollcall --member M1 --cause left-job --attitude-correct\n  rollcall record action --dir ~/rollcall --member M1 --kind card --card-number L2026001"
+    )]
+    Record {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(subcommand)]
+        event: rollcall_client::record::MemberEvent,
+        /// 操作人 / the person acting.
+        #[arg(long, global = true, default_value = "operator")]
+        author: String,
+    },
+    /// 组织处置：提出、调查、预审、表决、审批、退回、备案、申诉、限期改正审查 / disposition case steps.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall case propose --dir ~/rollcall --member M1 --type self-separation --trigger lost-case --facts \"失联两年\"\n  rollcall case vote --dir ~/rollcall --case K123 --total 20 --present 15 --for 14 --against 1"
+    )]
+    Case {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(subcommand)]
+        step: rollcall_client::record::CaseStep,
+        /// 操作人 / the person acting.
+        #[arg(long, global = true, default_value = "operator")]
+        author: String,
+    },
+    /// 导入登记表或党内统计数据库导出表（XLSX/CSV，中文表头）/ import the member form or the statistics-database export.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// 与党内统计数据库的差异：列出、逐项核实 / statistics-database discrepancies: list and resolve.
+    #[command(subcommand)]
+    Statsdb(StatsdbCommand),
     /// 逐级汇总 / the rollup of a unit and of each unit below it.
     #[command(after_help = "示例 / Example:\n  rollcall rollup --node-dir demo/hb --unit hb/u01")]
     Rollup {
@@ -326,6 +371,81 @@ enum MemberCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// 导入《党员基本情况登记表》（全部有效才导入）/ import the per-member form (all rows valid, or nothing).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall import members 登记表.xlsx --dir ~/rollcall --unit hb/whu/cs/b01\n\n表头（中文）/ headers: 姓名 性别 民族 公民身份证号 出生日期 学历 人员类别 所在党支部 加入党组织日期\n  转为正式党员日期 工作岗位 联系电话 家庭住址 党籍状态 是否为失联党员 失去联系日期 是否为流动党员 外出流向\n  （可选 / optional: 党员编号 籍贯 人员分组）"
+    )]
+    Members {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 文件（.xlsx 或 .csv）/ the file.
+        file: PathBuf,
+        /// 所在党支部（表中“所在党支部”不是路径时）/ the branch, when the 所在党支部 column is not a unit path.
+        #[arg(long)]
+        unit: Option<UnitPath>,
+        /// 跳过无效行，只导入有效行并报告 / import the valid rows and report the others.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 导入党内统计数据库导出表并逐项比对 / import the statistics-database export and compare item by item.
+    Statsdb {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 文件（.xlsx 或 .csv）/ the file.
+        file: PathBuf,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsdbCommand {
+    /// 列出未核实的差异 / list open discrepancies.
+    List {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位 / the unit.
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// 核实一项差异 / resolve one discrepancy.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall statsdb resolve --dir ~/rollcall --member M1 --field 出生日期 --resolution db-correct"
+    )]
+    Resolve {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 党员编号 / the member.
+        #[arg(long)]
+        member: String,
+        /// 信息项 / the field.
+        #[arg(long)]
+        field: String,
+        /// form-correct（登记表正确，更正数据库）| db-correct（数据库正确，更正登记表）| both（两者均更正为 --value）.
+        #[arg(long, value_enum)]
+        resolution: Resolution,
+        /// 核实后的值（both 时必填）/ the verified value (required with both).
+        #[arg(long)]
+        value: Option<String>,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Resolution {
+    FormCorrect,
+    DbCorrect,
+    Both,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum RegisterKind {
     /// 经查找取得联系党员登记表.
@@ -348,6 +468,135 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::CampaignOpen { node, year, as_of, name, author } => {
             campaign_open(&node, lang, cli.json, year, as_of, name, author).await
+        }
+        Command::Check { node, check, author } => {
+            let (member, body) = rollcall_client::record::check_body(&check);
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome =
+                    rollcall_client::commands::record_member_event(&mut backend, &member, body, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Record { node, event, author } => {
+            let (member, body) = match event.body() {
+                Ok(pair) => pair,
+                Err(message) => return fail(&message, 2),
+            };
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome =
+                    rollcall_client::commands::record_member_event(&mut backend, &member, body, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Case { node, step, author } => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::record_case_step(&mut backend, &step, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Import(ImportCommand::Members { node, file, unit, skip_invalid, author }) => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::import_members(
+                    &mut backend,
+                    &file,
+                    unit.as_ref(),
+                    skip_invalid,
+                    &author,
+                    lang,
+                )
+                .await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Import(ImportCommand::Statsdb { node, file, author }) => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::import_statsdb(&mut backend, &file, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Statsdb(StatsdbCommand::List { node, unit }) => {
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend
+                .members(pb::MembersRequest {
+                    unit_path: unit.unwrap_or_default(),
+                    discrepancies: true,
+                    limit: 100_000,
+                    ..Default::default()
+                })
+                .await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                |r: &pb::MembersResponse| {
+                    serde_json::json!(
+                        r.members
+                            .iter()
+                            .flat_map(|m| m.discrepancies.iter().filter(|d| d.open).map(move |d| serde_json::json!({
+                                "member_id": m.member_id, "field": rollcall_client::fields::field_name(d.field, false),
+                                "form_value": d.form_value, "stats_db_value": d.stats_db_value,
+                            })))
+                            .collect::<Vec<_>>()
+                    )
+                },
+                |r: &pb::MembersResponse, lang: Lang| {
+                    let headings: Vec<String> = [
+                        ("党员编号", "member"),
+                        ("姓名", "name"),
+                        ("信息项", "field"),
+                        ("登记表", "form"),
+                        ("统计库", "database"),
+                    ]
+                    .iter()
+                    .map(|(zh, en)| lang.pick(zh, en).to_string())
+                    .collect();
+                    let rows: Vec<Vec<String>> = r
+                        .members
+                        .iter()
+                        .flat_map(|m| {
+                            m.discrepancies.iter().filter(|d| d.open).map(move |d| {
+                                vec![
+                                    m.member_id.clone(),
+                                    m.name.clone(),
+                                    rollcall_client::fields::field_name(d.field, lang == Lang::Zh),
+                                    d.form_value.clone(),
+                                    d.stats_db_value.clone(),
+                                ]
+                            })
+                        })
+                        .collect();
+                    if rows.is_empty() {
+                        return lang.pick("没有未核实的差异\n", "no open discrepancies\n").to_string();
+                    }
+                    rollcall_client::render::grid(&headings, &rows)
+                },
+            )
+        }
+        Command::Statsdb(StatsdbCommand::Resolve { node, member, field, resolution, value, author }) => {
+            let field = match rollcall_client::fields::parse_field(&field) {
+                Ok(field) => field,
+                Err(message) => return fail(&message, 2),
+            };
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = resolve_discrepancy(&mut backend, &member, field, resolution, value, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
         }
         Command::Member(MemberCommand::Show { node, member_id }) => {
             let mut backend = match backend(&node).await {
@@ -378,6 +627,7 @@ async fn run(cli: Cli) -> ExitCode {
                 stage: stage.unwrap_or_default(),
                 name_contains: name.unwrap_or_default(),
                 limit,
+                ..Default::default()
             };
             let result = backend.members(request).await;
             backend.close().await;
@@ -959,6 +1209,131 @@ async fn client(args: &NodeArgs) -> Result<NodeClient<tonic::transport::Channel>
     Ok(NodeClient::new(channel)
         .max_decoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX)
         .max_encoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX))
+}
+
+/// Runs `work` against the node named by `args`, closes it, prints the outcome.
+async fn with_backend<F, Fut>(args: &NodeArgs, _lang: Lang, json: bool, work: F) -> ExitCode
+where
+    F: FnOnce(rollcall_client::backend::Backend) -> Fut,
+    Fut: std::future::Future<Output = (rollcall_client::backend::Backend, rollcall_client::commands::Outcome)>,
+{
+    let backend = match backend(args).await {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    let (backend, outcome) = work(backend).await;
+    backend.close().await;
+    match outcome {
+        rollcall_client::commands::Outcome::Done { text, json: value } => {
+            if json {
+                println!("{value}");
+            } else {
+                print!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        rollcall_client::commands::Outcome::Failed { message, json: value, details } => {
+            if json {
+                println!("{value}");
+            }
+            for line in &details {
+                eprintln!("  {line}");
+            }
+            fail(&message, 1)
+        }
+    }
+}
+
+/// Resolves a statistics-database discrepancy; when the form was wrong, corrects it in
+/// the same append.
+async fn resolve_discrepancy(
+    backend: &mut rollcall_client::backend::Backend,
+    member: &str,
+    field: pb::MemberField,
+    resolution: Resolution,
+    value: Option<String>,
+    author: &str,
+    lang: Lang,
+) -> rollcall_client::commands::Outcome {
+    use rollcall_client::commands::Outcome;
+    let found = match backend.member(pb::MemberRequest { member_id: member.to_string() }).await {
+        Ok(found) => found,
+        Err(refusal) => {
+            return Outcome::Failed {
+                message: refusal.message(lang).to_string(),
+                json: serde_json::json!({ "error": refusal.en }),
+                details: vec![],
+            };
+        }
+    };
+    let Some(discrepancy) = found.discrepancies.iter().find(|d| d.field == field as i32 && d.open) else {
+        return Outcome::Failed {
+            message: lang.pick("该信息项没有未核实的差异", "no open discrepancy on that field").to_string(),
+            json: serde_json::json!({ "error": "no open discrepancy on that field" }),
+            details: vec![],
+        };
+    };
+    let (kind, corrected) = match resolution {
+        Resolution::FormCorrect => (pb::stats_discrepancy_resolved::Resolution::FormCorrectDbUpdated, None),
+        Resolution::DbCorrect => {
+            (pb::stats_discrepancy_resolved::Resolution::DbCorrectFormUpdated, Some(discrepancy.stats_db_value.clone()))
+        }
+        Resolution::Both => match value {
+            Some(value) => (pb::stats_discrepancy_resolved::Resolution::BothCorrected, Some(value)),
+            None => {
+                return Outcome::Failed {
+                    message: lang
+                        .pick("both 须用 --value 给出核实后的值", "both needs --value: the verified value")
+                        .to_string(),
+                    json: serde_json::json!({ "error": "--value required" }),
+                    details: vec![],
+                };
+            }
+        },
+    };
+    let Ok(unit) = UnitPath::parse(&found.unit_path) else {
+        return Outcome::Failed { message: "bad unit".into(), json: serde_json::json!({}), details: vec![] };
+    };
+    let final_value = corrected.clone().unwrap_or_else(|| discrepancy.form_value.clone());
+    let mut drafts = Vec::new();
+    if let Some(new_value) = corrected {
+        drafts.push(rollcall_core::log::Draft {
+            unit_path: unit.clone(),
+            kind: EventKind::RecordCorrected,
+            body: Body::RecordCorrected(pb::RecordCorrected {
+                member_id: member.to_string(),
+                field: field as i32,
+                new_value,
+                reason: "与党内统计数据库核对".into(),
+                settles: vec![],
+            })
+            .encode(),
+            author: author.to_string(),
+        });
+    }
+    drafts.push(rollcall_core::log::Draft {
+        unit_path: unit,
+        kind: EventKind::StatsDiscrepancyResolved,
+        body: Body::StatsDiscrepancyResolved(pb::StatsDiscrepancyResolved {
+            member_id: member.to_string(),
+            field: field as i32,
+            resolution: kind as i32,
+            value: final_value,
+        })
+        .encode(),
+        author: author.to_string(),
+    });
+    match backend.append(drafts).await {
+        Ok(ids) => Outcome::Done {
+            text: format!("{}\n", lang.pick("差异已核实", "discrepancy resolved")),
+            json: serde_json::json!({ "event_ids": ids }),
+        },
+        Err(refusal) => Outcome::Failed {
+            message: refusal.message(lang).to_string(),
+            json: serde_json::json!({ "error": refusal.en }),
+            details: vec![],
+        },
+    }
 }
 
 /// Reaches the node named by `args`: this laptop's own (`--dir`) or a remote one.

@@ -125,7 +125,10 @@ pub fn rollup_text(rollup: &pb::RollupResponse, lang: Lang) -> String {
     };
     let mut rows = vec![row(format!("{} {}", lang.pick("合计", "total"), total.unit_path), total)];
     rows.extend(rollup.children.iter().map(|child| row(child.unit_path.clone(), child)));
-    let mut out = format!("{}：{}\n", lang.pick("统计截止日期", "as of"), date(rollup.as_of.as_ref()));
+    let mut out = match lang {
+        Lang::Zh => format!("统计截止日期：{}\n", date(rollup.as_of.as_ref())),
+        Lang::En => format!("as of: {}\n", date(rollup.as_of.as_ref())),
+    };
     out.push_str(&grid(&headings, &rows));
     if !rollup.cases.is_empty() {
         out.push_str(lang.pick("组织处置（按类型和阶段）：\n", "dispositions by type and stage:\n"));

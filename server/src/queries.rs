@@ -94,6 +94,21 @@ fn cases_of(projection: &Projection, member_id: &str) -> Vec<pb::CaseSummary> {
     entry.cases.iter().filter_map(|id| projection.case(id).map(|case| case_summary(id, &case.view))).collect()
 }
 
+fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb::Discrepancy> {
+    state
+        .discrepancies
+        .iter()
+        .filter_map(|(field, d)| {
+            d.found.get().map(|(form_value, db_value)| pb::Discrepancy {
+                field: *field,
+                form_value: form_value.clone(),
+                stats_db_value: db_value.clone(),
+                open: d.is_open(),
+            })
+        })
+        .collect()
+}
+
 /// One member.
 ///
 /// # Errors
@@ -111,6 +126,7 @@ pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Res
         derived: Some(derived(&view, &entry.state.attempts)),
         cases: cases_of(projection, member_id),
         conflicts: entry.edits.conflicts().len() as u32,
+        discrepancies: discrepancies_of(&entry.state),
     })
 }
 
@@ -127,7 +143,17 @@ pub fn members(
     let unit = unit_in_scope(&request.unit_path, scope)?;
     let as_of = projection.as_of();
     let mut items = Vec::new();
-    for entry in projection.members() {
+    let by_case = (!request.case_id.is_empty())
+        .then(|| projection.case(&request.case_id).map(|case| case.view.member_id.clone()).unwrap_or_default());
+    let chosen: Box<dyn Iterator<Item = &rollcall_core::audit::projection::MemberEntry>> =
+        if let Some(member_id) = &by_case {
+            Box::new(projection.member(member_id).into_iter())
+        } else if !request.member_ids.is_empty() {
+            Box::new(request.member_ids.iter().filter_map(|id| projection.member(id)))
+        } else {
+            Box::new(projection.members())
+        };
+    for entry in chosen {
         let view = entry.state.view(as_of);
         let Some(member_unit) = view.unit.clone().filter(|u| u.is_within(&unit)) else { continue };
         let Some(form) = entry.state.form() else { continue };
@@ -145,6 +171,7 @@ pub fn members(
             && (!request.flowing || view.flowing)
             && (!request.found || view.found)
             && stage_matches
+            && (!request.discrepancies || view.open_discrepancies > 0)
             && (request.name_contains.is_empty() || form.name.contains(&request.name_contains));
         if !matches {
             continue;
@@ -157,6 +184,8 @@ pub fn members(
             category: form.category,
             derived: Some(derived(&view, &entry.state.attempts)),
             cases,
+            discrepancies: discrepancies_of(&entry.state),
+            form: request.include_forms.then(|| form.clone()),
         });
     }
     items.sort_by(|a, b| (&a.unit_path, &a.name, &a.member_id).cmp(&(&b.unit_path, &b.name, &b.member_id)));

@@ -102,6 +102,19 @@ pub enum AppendError {
     Stopped,
 }
 
+impl AppendError {
+    /// The refusal in Chinese, when it is one a person can act on (a rule or authority).
+    pub fn message_zh(&self) -> Option<String> {
+        match self {
+            AppendError::RuleViolated { index, violation } => {
+                Some(format!("第{}条：{}", index + 1, violation.message_zh()))
+            }
+            AppendError::NotAuthorised { index, error } => Some(format!("第{}条：{}", index + 1, error.message_zh())),
+            _ => None,
+        }
+    }
+}
+
 /// A received event the writer refused, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
@@ -215,8 +228,13 @@ pub fn start(
     let mut heads = HashMap::new();
     let mut local_last_time = HlcTime::default();
     for stored in store.heads()? {
-        if stored.replica == replica {
-            local_last_time = stored.last_time;
+        // The clock starts after every event held, not only the local ones: an event
+        // authored here after seeing another must order after it (a laptop whose clock
+        // is behind still votes after the pre-review it received).
+        if stored.replica == replica
+            || stored.last_time.wall_ms <= now_ms() + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS
+        {
+            local_last_time = local_last_time.max(stored.last_time);
         }
         heads.insert(stored.replica, stored.head);
     }
@@ -504,6 +522,9 @@ impl WriterThread {
             };
             match admission {
                 Admission::Accept => {
+                    if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS {
+                        self.local.observe(event.header().hlc);
+                    }
                     self.heads.insert(replica, Head::of(&event));
                     if !touched.contains(&replica) {
                         touched.push(replica);

@@ -157,27 +157,10 @@ fn reconcile() {
     let university = start_child(base.path(), &province, "hb/u1");
     let college = start_child(base.path(), &university, "hb/u1/c1");
     let branch = start_child(base.path(), &college, "hb/u1/c1/b1");
-    let laptop = base.path().join("laptop");
+    let laptop = rollcall_tests::enroll_laptop(base.path(), &branch, "laptop");
     let laptop_arg = laptop.display().to_string();
     let ok =
         |output: std::process::Output| assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    ok(rollcall(&["init", "--dir", &laptop_arg, "--unit", "hb/u1/c1/b1"]));
-    let key = std::fs::read_to_string(laptop.join("replica.pub")).expect("key");
-    let bundle = base.path().join("laptop.bundle").display().to_string();
-    ok(rollcall(&[
-        "enroll",
-        "--node-dir",
-        &branch.dir_arg(),
-        "--child-key",
-        key.trim(),
-        "--unit",
-        "hb/u1/c1/b1",
-        "--role",
-        "laptop",
-        "--out",
-        &bundle,
-    ]));
-    ok(rollcall(&["join", "--dir", &laptop_arg, "--bundle", &bundle]));
     ok(rollcall(&["sync", "--dir", &laptop_arg]));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");

@@ -256,3 +256,36 @@ pub fn start_child(base: &Path, parent: &ClusterNode, unit: &str) -> ClusterNode
     let process = NodeProcess::start(&dir);
     ClusterNode { unit: unit.to_string(), dir, process: Some(process) }
 }
+
+/// Creates a branch laptop with `rollcall init`, enrolls it at `branch` through the
+/// branch node's operator (`rollcall enroll --role laptop`) and joins it: the real
+/// flow a secretary follows. Returns the laptop's directory.
+///
+/// # Panics
+///
+/// If a step fails.
+pub fn enroll_laptop(base: &Path, branch: &ClusterNode, name: &str) -> PathBuf {
+    let dir = base.join(name);
+    let dir_arg = dir.display().to_string();
+    let output = rollcall(&["init", "--dir", &dir_arg, "--unit", &branch.unit]);
+    assert!(output.status.success(), "init: {}", String::from_utf8_lossy(&output.stderr));
+    let key = std::fs::read_to_string(dir.join("replica.pub")).expect("replica.pub");
+    let bundle = base.join(format!("{name}.bundle")).display().to_string();
+    let output = rollcall(&[
+        "enroll",
+        "--node-dir",
+        &branch.dir_arg(),
+        "--child-key",
+        key.trim(),
+        "--unit",
+        &branch.unit,
+        "--role",
+        "laptop",
+        "--out",
+        &bundle,
+    ]);
+    assert!(output.status.success(), "enroll: {}", String::from_utf8_lossy(&output.stderr));
+    let output = rollcall(&["join", "--dir", &dir_arg, "--bundle", &bundle]);
+    assert!(output.status.success(), "join: {}", String::from_utf8_lossy(&output.stderr));
+    dir
+}

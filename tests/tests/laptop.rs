@@ -4,33 +4,9 @@
 //! offline, then reconcile with `rollcall sync`. Their work reaches the province; then
 //! the college records something about the branch, and the laptops' next sync brings it.
 
-use rollcall_tests::{CONVERGE_DEADLINE, ClusterNode, rollcall, rollcall_json, start_child, start_root, wait_until};
-
-fn laptop(base: &std::path::Path, branch: &ClusterNode, name: &str) -> std::path::PathBuf {
-    let dir = base.join(name);
-    let dir_arg = dir.display().to_string();
-    let output = rollcall(&["init", "--dir", &dir_arg, "--unit", &branch.unit]);
-    assert!(output.status.success(), "init: {}", String::from_utf8_lossy(&output.stderr));
-    let key = std::fs::read_to_string(dir.join("replica.pub")).expect("replica.pub");
-    let bundle = base.join(format!("{name}.bundle")).display().to_string();
-    let output = rollcall(&[
-        "enroll",
-        "--node-dir",
-        &branch.dir_arg(),
-        "--child-key",
-        key.trim(),
-        "--unit",
-        &branch.unit,
-        "--role",
-        "laptop",
-        "--out",
-        &bundle,
-    ]);
-    assert!(output.status.success(), "enroll: {}", String::from_utf8_lossy(&output.stderr));
-    let output = rollcall(&["join", "--dir", &dir_arg, "--bundle", &bundle]);
-    assert!(output.status.success(), "join: {}", String::from_utf8_lossy(&output.stderr));
-    dir
-}
+use rollcall_tests::{
+    CONVERGE_DEADLINE, enroll_laptop as laptop, rollcall, rollcall_json, start_child, start_root, wait_until,
+};
 
 fn heads_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
     rollcall_json(&["heads", "--dir", &dir.display().to_string()])

@@ -172,6 +172,31 @@ pub enum AuthorityError {
     },
 }
 
+impl AuthorityError {
+    /// The refusal in Chinese, for the people who author events.
+    pub fn message_zh(&self) -> String {
+        match self {
+            AuthorityError::NotEnrolled { .. } => "该节点未登记入网（或其登记尚未同步到此）".into(),
+            AuthorityError::Revoked { revoked_after, seq, .. } => {
+                format!("该节点已被吊销（第{}条之后的事件无效，本事件为第{}条）", revoked_after.0, seq.0)
+            }
+            AuthorityError::Expired { .. } => "该节点的登记已过有效期".into(),
+            AuthorityError::Quarantined { .. } => "该节点因重复签发事件被隔离，待上级处理".into(),
+            AuthorityError::OutsideSubtree { unit, author_unit } => {
+                format!("单位 {unit} 不在本节点（{author_unit}）的管理范围内")
+            }
+            AuthorityError::KindNotAllowed { kind, level, .. } => {
+                format!("{}不能记录“{}”", level.name_zh(), crate::body::kind_name_zh(*kind))
+            }
+            AuthorityError::StepLevelNotAllowed { what, level } => {
+                format!("{}不能进行此步骤（{what}）", level.name_zh())
+            }
+            AuthorityError::MissingBody { .. } => "基础设施事件必须携带正文".into(),
+            AuthorityError::InvalidInfrastructure { reason, .. } => format!("登记或吊销事件无效：{reason}"),
+        }
+    }
+}
+
 /// The enrollment state of a province, as far as this replica has seen it.
 #[derive(Clone, Debug)]
 pub struct Authority {

@@ -157,3 +157,43 @@ pub const ALL_KINDS: &[EventKind] = &[
     EventKind::ReportSubmitted,
     EventKind::SpotCheckRecorded,
 ];
+
+/// The Chinese name of a kind, for messages people read.
+pub fn kind_name_zh(kind: EventKind) -> &'static str {
+    use EventKind as K;
+    match kind {
+        K::Unspecified => "未指定",
+        K::ReplicaEnrolled => "节点登记",
+        K::ReplicaRevoked => "节点吊销",
+        K::Receipt => "回执",
+        K::EquivocationProof => "重复签发证明",
+        K::CampaignOpened => "开启排查工作",
+        K::MemberRegistered => "党员登记",
+        K::RecordCorrected => "信息更正",
+        K::RecordFlagged => "待查明标记",
+        K::ArchiveReviewed => "档案核查",
+        K::ContactStatusAssessed => "联系状态核查",
+        K::TransferStubChecked => "介绍信存根核查",
+        K::ConductNoted => "现实表现核查",
+        K::StatsDiscrepancyFound => "统计库差异",
+        K::StatsDiscrepancyResolved => "差异核实",
+        K::FormSignedOff => "登记表签字确认",
+        K::ContactAttempted => "查找记录",
+        K::MemberLocated => "取得联系",
+        K::ReceivingUnitConfirmed => "接收单位答复",
+        K::ManagementActionTaken => "规范管理措施",
+        K::DispositionProposed => "提出处置意见",
+        K::DispositionInvestigated => "调查核实",
+        K::DispositionPreReviewed => "预审",
+        K::DispositionVoted => "支部大会表决",
+        K::DispositionApproved => "审批",
+        K::DispositionRejected => "退回",
+        K::DispositionFiled => "备案",
+        K::DispositionAppealed => "申诉",
+        K::CorrectionPeriodReviewed => "限期改正审查",
+        K::ViolationReferred => "移交纪检或公安",
+        K::ArchiveMaterialAdded => "档案材料",
+        K::ReportSubmitted => "报送报表",
+        K::SpotCheckRecorded => "抽查",
+    }
+}

@@ -34,3 +34,8 @@ pub const MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// A response batch is closed once it holds this many bytes.
 pub const MESSAGE_BYTES_TARGET: usize = 1024 * 1024;
+
+/// A received event's hybrid-logical time is observed (so later local events order
+/// after it) only if it is at most this far ahead of the local physical clock: a peer
+/// with a wrong clock cannot drag every clock in the province into the future.
+pub const CLOCK_AHEAD_OBSERVED_MAX_MS: u64 = 24 * 3600 * 1000;

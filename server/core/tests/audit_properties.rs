@@ -181,6 +181,18 @@ proptest! {
         }
         let shuffled = world.replay(&order);
         prop_assert!(shuffled == world.projection, "a permutation changed the projection");
+        // The per-subtree sums kept incrementally equal the sums of the branches below.
+        for unit in ["hb", "hb/u1", "hb/u2", "hb/u1/c1", "hb/u1/c2", "hb/u1/c1/b1"] {
+            let unit = unit_path(unit);
+            let mut sum = rollcall_core::audit::stats::Counters::default();
+            let mut branches = 0;
+            for (_, counters) in world.projection.units_within(&unit) {
+                sum.merge(counters);
+                branches += 1;
+            }
+            prop_assert_eq!(world.projection.rollup(&unit), sum);
+            prop_assert_eq!(world.projection.organisations_within(&unit), branches);
+        }
         let in_order = world.replay(&(0..world.events.len()).collect::<Vec<_>>());
         prop_assert!(in_order == world.projection, "a rebuild differs from the incremental state");
         for unit in ["hb", "hb/u1", "hb/u1/c1"] {

@@ -11,13 +11,15 @@ use tonic::Status;
 use crate::queries::QueryError;
 use crate::store::StoreError;
 
-/// Metadata key of the Chinese text of a rule violation (UTF-8 bytes).
+/// Metadata key of the Chinese text of a refusal a person can act on: a rule of the
+/// audit or authority (UTF-8 bytes).
 pub const RULE_ZH_METADATA: &str = "rollcall-rule-zh-bin";
 use crate::writer::AppendError;
 
 /// Maps an append failure.
 pub fn append_error(error: AppendError) -> Status {
-    match error {
+    let zh = error.message_zh();
+    let mut status = match error {
         AppendError::InvalidDraft { .. } => Status::invalid_argument(error.to_string()),
         AppendError::NotAuthorised { .. } => Status::permission_denied(error.to_string()),
         AppendError::RuleViolated { index, ref violation } => {
@@ -30,7 +32,11 @@ pub fn append_error(error: AppendError) -> Status {
         }
         AppendError::StoreFailed(_) => Status::internal("storage failure; see the node's log"),
         AppendError::Stopped => Status::unavailable("the node is shutting down"),
+    };
+    if let Some(zh) = zh {
+        status.metadata_mut().insert_bin(RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(zh.as_bytes()));
     }
+    status
 }
 
 /// Maps a store failure (logged here, since the caller only sees a generic message).

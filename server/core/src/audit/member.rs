@@ -39,10 +39,11 @@ impl Stamp {
     }
 }
 
-/// A last-writer-wins register.
+/// A last-writer-wins register. The value is boxed: most registers of most members
+/// stay empty, and an empty one costs one pointer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lww<T> {
-    value: Option<(Stamp, T)>,
+    value: Option<Box<(Stamp, T)>>,
 }
 
 impl<T> Default for Lww<T> {
@@ -54,17 +55,17 @@ impl<T> Default for Lww<T> {
 impl<T> Lww<T> {
     /// Keeps `value` if it is later than the one held.
     pub fn set(&mut self, stamp: Stamp, value: T) {
-        if self.value.as_ref().is_none_or(|(held, _)| stamp > *held) {
-            self.value = Some((stamp, value));
+        if self.value.as_ref().is_none_or(|held| stamp > held.0) {
+            self.value = Some(Box::new((stamp, value)));
         }
     }
     /// The value in force.
     pub fn get(&self) -> Option<&T> {
-        self.value.as_ref().map(|(_, value)| value)
+        self.value.as_ref().map(|held| &held.1)
     }
     /// The stamp of the value in force.
     pub fn stamp(&self) -> Option<Stamp> {
-        self.value.as_ref().map(|(stamp, _)| *stamp)
+        self.value.as_ref().map(|held| held.0)
     }
 }
 
@@ -153,8 +154,8 @@ pub struct MemberState {
     pub violations_reported: u32,
     /// Referrals to the discipline commission or police.
     pub referrals: u32,
-    /// Statistics-database discrepancies by field: (latest found, latest resolved).
-    pub discrepancies: BTreeMap<i32, (Option<Stamp>, Option<Stamp>)>,
+    /// Statistics-database discrepancies by field.
+    pub discrepancies: BTreeMap<i32, Discrepancy>,
     /// Bit `s` set: sign-off stage `s` (`form_signed_off::Stage`) was reached.
     pub signoffs: u32,
     /// Contact attempts.
@@ -165,6 +166,22 @@ pub struct MemberState {
     pub actions: BTreeMap<i32, Lww<proto::ManagementActionTaken>>,
     /// Spot checks recorded (passed, failed).
     pub spot_checks: (u32, u32),
+}
+
+/// A field on which the per-member form and the Party-statistics database disagree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Discrepancy {
+    /// The latest finding: (value on the form, value in the statistics database).
+    pub found: Lww<(String, String)>,
+    /// The latest resolution.
+    pub resolved: Option<Stamp>,
+}
+
+impl Discrepancy {
+    /// Found after the latest resolution (or never resolved).
+    pub fn is_open(&self) -> bool {
+        self.found.stamp().is_some_and(|found| Some(found) > self.resolved)
+    }
 }
 
 /// What people ask about a member, derived from [`MemberState`] as of a date.
@@ -244,14 +261,23 @@ impl MemberState {
 
     /// The form in force: the registration with every correction applied.
     pub fn form(&self) -> Option<proto::MemberForm> {
+        self.form_in_force().map(std::borrow::Cow::into_owned)
+    }
+
+    /// The form in force, borrowed when nothing was corrected (the common case, and the
+    /// hot path of every recount).
+    fn form_in_force(&self) -> Option<std::borrow::Cow<'_, proto::MemberForm>> {
         let (_, form) = self.registration.get()?;
+        if self.corrections.is_empty() {
+            return Some(std::borrow::Cow::Borrowed(form));
+        }
         let mut form = form.clone();
         for (field, value) in &self.corrections {
             if let (Ok(field), Some(value)) = (proto::MemberField::try_from(*field), value.get()) {
                 apply_correction(&mut form, field, value);
             }
         }
-        Some(form)
+        Some(std::borrow::Cow::Owned(form))
     }
 
     /// The member's management action of `action`, if taken.
@@ -263,7 +289,7 @@ impl MemberState {
     /// campaign is opened: nothing is judged lost or pocket by date).
     pub fn view(&self, as_of: Option<NaiveDate>) -> MemberView {
         use proto::ManagementAction as A;
-        let Some(form) = self.form() else {
+        let Some(form) = self.form_in_force() else {
             return MemberView::default();
         };
         let unit = self
@@ -330,9 +356,7 @@ impl MemberState {
                 !corrected_after
             })
             .count() as u32;
-        let open_discrepancies =
-            self.discrepancies.values().filter(|(found, resolved)| found.is_some() && *found > *resolved).count()
-                as u32;
+        let open_discrepancies = self.discrepancies.values().filter(|d| d.is_open()).count() as u32;
 
         MemberView {
             registered: true,
@@ -352,7 +376,11 @@ impl MemberState {
             retained: self.action(A::RetainAbroad).is_some(),
             stopped,
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
-            checked: self.signoffs & signoff_bit(proto::form_signed_off::Stage::BranchChecked) != 0,
+            // A committee re-check follows the branch's first check.
+            checked: self.signoffs
+                & (signoff_bit(proto::form_signed_off::Stage::BranchChecked)
+                    | signoff_bit(proto::form_signed_off::Stage::CommitteeRechecked))
+                != 0,
             committee_checked: self.signoffs & signoff_bit(proto::form_signed_off::Stage::CommitteeRechecked) != 0,
             corrected: !self.corrections.is_empty(),
             open_flags,

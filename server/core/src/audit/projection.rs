@@ -6,8 +6,10 @@
 //!   never of their order: [`crate::audit::member`] and [`crate::audit::case`] merge by
 //!   stamp, and counters are recomputed from a member's whole state whenever it changes.
 //! - `units` holds, for each branch, the sum of the contributions of the members it
-//!   holds, and no entry for a branch that counts nobody; so two projections of the same
-//!   events are `==`, whatever order they were built in.
+//!   holds, and no entry for a branch that counts nobody; `subtrees` holds the same sums
+//!   for every ancestor (so a rollup is one lookup) and `children` the units below each
+//!   that count somebody; so two projections of the same events are `==`, whatever
+//!   order they were built in.
 //! - [`Projection::apply`] returns an [`Undo`]; undoing in reverse order restores the
 //!   projection exactly (the writer undoes a group whose write failed).
 
@@ -78,6 +80,11 @@ pub struct Projection {
     members: HashMap<String, MemberEntry>,
     cases: HashMap<String, Case>,
     units: BTreeMap<UnitPath, Counters>,
+    /// Every unit with somebody counted below it (branches included) → the sum of its
+    /// subtree, and the number of branches counting somebody in it.
+    subtrees: HashMap<UnitPath, (Counters, usize)>,
+    /// Each unit's direct children that count somebody.
+    children: HashMap<UnitPath, BTreeSet<UnitPath>>,
     campaign: Lww<Campaign>,
     reports: BTreeMap<(UnitPath, u32), Lww<ReportRecord>>,
     /// (unit of the receipt's writer, replica covered) → seq → earliest stored_at.
@@ -195,34 +202,27 @@ impl Projection {
             .filter(move |(path, _)| path.is_within(unit))
     }
 
-    /// The rollup of `unit`'s subtree.
+    /// The rollup of `unit`'s subtree (one lookup: sums are kept per subtree).
     pub fn rollup(&self, unit: &UnitPath) -> Counters {
-        let mut sum = Counters::default();
-        for (_, counters) in self.units_within(unit) {
-            sum.merge(counters);
-        }
-        sum
+        self.subtrees.get(unit).map(|(counters, _)| counters.clone()).unwrap_or_default()
     }
 
     /// The rollup of each direct child of `unit` that counts somebody (and of `unit`
     /// itself, first, when members are held at `unit` directly).
     pub fn child_rollups(&self, unit: &UnitPath) -> Vec<(UnitPath, Counters)> {
-        let mut children: BTreeMap<UnitPath, Counters> = BTreeMap::new();
-        for (path, counters) in self.units_within(unit) {
-            let child = if path == unit {
-                unit.clone()
-            } else {
-                let segment = path.as_str()[unit.as_str().len() + 1..].split('/').next().unwrap_or_default();
-                unit.child(segment).unwrap_or_else(|_| path.clone())
-            };
-            children.entry(child).or_default().merge(counters);
+        let mut rollups = Vec::new();
+        if let Some(own) = self.units.get(unit) {
+            rollups.push((unit.clone(), own.clone()));
         }
-        children.into_iter().collect()
+        for child in self.children.get(unit).into_iter().flatten() {
+            rollups.push((child.clone(), self.rollup(child)));
+        }
+        rollups
     }
 
     /// Branch units within `unit` that count somebody.
     pub fn organisations_within(&self, unit: &UnitPath) -> usize {
-        self.units_within(unit).count()
+        self.subtrees.get(unit).map_or(0, |(_, organisations)| *organisations)
     }
 
     /// The latest report of `table` by `unit`.
@@ -366,10 +366,38 @@ impl Projection {
     }
 
     fn count(&mut self, unit: &UnitPath, contribution: Contribution, sign: i32) {
+        let was_counting = self.units.contains_key(unit);
         let counters = self.units.entry(unit.clone()).or_default();
         counters.add(contribution, sign);
-        if counters.is_empty() {
+        let now_counting = !counters.is_empty();
+        if !now_counting {
             self.units.remove(unit);
+        }
+        let organisations: isize = match (was_counting, now_counting) {
+            (false, true) => 1,
+            (true, false) => -1,
+            _ => 0,
+        };
+        let mut path = Some(unit.clone());
+        while let Some(current) = path {
+            let parent = current.parent();
+            let (counters, orgs) = self.subtrees.entry(current.clone()).or_default();
+            counters.add(contribution, sign);
+            *orgs = orgs.saturating_add_signed(organisations);
+            if counters.is_empty() {
+                self.subtrees.remove(&current);
+                if let Some(parent) = &parent
+                    && let Some(siblings) = self.children.get_mut(parent)
+                {
+                    siblings.remove(&current);
+                    if siblings.is_empty() {
+                        self.children.remove(parent);
+                    }
+                }
+            } else if let Some(parent) = &parent {
+                self.children.entry(parent.clone()).or_default().insert(current.clone());
+            }
+            path = parent;
         }
     }
 
@@ -426,11 +454,11 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
         Body::ViolationReferred(_) => state.referrals += 1,
         Body::StatsDiscrepancyFound(found) => {
             let slot = state.discrepancies.entry(found.field).or_default();
-            slot.0 = slot.0.max(Some(stamp));
+            slot.found.set(stamp, (found.form_value.clone(), found.stats_db_value.clone()));
         }
         Body::StatsDiscrepancyResolved(resolved) => {
             let slot = state.discrepancies.entry(resolved.field).or_default();
-            slot.1 = slot.1.max(Some(stamp));
+            slot.resolved = slot.resolved.max(Some(stamp));
         }
         Body::FormSignedOff(signed) => {
             if let Ok(stage) = proto::form_signed_off::Stage::try_from(signed.stage) {

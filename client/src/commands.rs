@@ -1,0 +1,467 @@
+//! The CLI's audit commands, as functions over a [`Backend`]: recording an event about
+//! a member or a case, importing the member form and the statistics-database export,
+//! and resolving discrepancies. Each returns what happened (for `--json`) or a message
+//! in the user's language; the binary prints and picks the exit code.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rollcall_core::body::Body;
+use rollcall_core::log::Draft;
+use rollcall_core::{UnitPath, proto as pb};
+use serde_json::json;
+
+use crate::backend::{Backend, Refusal};
+use crate::i18n::Lang;
+use crate::import::{self, CellError};
+use crate::record::{self, CaseContext, CaseStep};
+
+/// What a command did, or why it did not.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done: the text for people and the JSON for scripts.
+    Done {
+        /// For people.
+        text: String,
+        /// For scripts.
+        json: serde_json::Value,
+    },
+    /// Refused or failed: the message (already in the user's language), the JSON, and
+    /// lines of detail (e.g. every bad cell).
+    Failed {
+        /// The message.
+        message: String,
+        /// For scripts.
+        json: serde_json::Value,
+        /// Details, one per line.
+        details: Vec<String>,
+    },
+}
+
+fn refused(refusal: &Refusal, lang: Lang) -> Outcome {
+    Outcome::Failed {
+        message: refusal.message(lang).to_string(),
+        json: json!({ "error": refusal.en, "rule": refusal.rule }),
+        details: Vec::new(),
+    }
+}
+
+/// The branch a member belongs to, as the node knows it.
+async fn member_unit(backend: &mut Backend, member_id: &str) -> Result<UnitPath, Refusal> {
+    let member = backend.member(pb::MemberRequest { member_id: member_id.to_string() }).await.map_err(|refusal| {
+        if refusal.en.contains("not registered") {
+            Refusal {
+                en: format!("member {member_id} is not registered in this node's subtree"),
+                zh: Some(format!("党员 {member_id} 未在本节点（或其下级）登记")),
+                rule: true,
+            }
+        } else {
+            refusal
+        }
+    })?;
+    UnitPath::parse(&member.unit_path).map_err(|e| Refusal { en: e.to_string(), zh: None, rule: false })
+}
+
+/// Chinese name of an event kind, for confirmations.
+pub fn kind_name(kind: rollcall_core::EventKind, lang: Lang) -> &'static str {
+    use rollcall_core::EventKind as K;
+    let (zh, en) = match kind {
+        K::ArchiveReviewed => ("档案核查", "archive review"),
+        K::ContactStatusAssessed => ("联系状态核查", "contact status"),
+        K::TransferStubChecked => ("介绍信存根核查", "transfer stub check"),
+        K::ConductNoted => ("现实表现核查", "conduct note"),
+        K::RecordFlagged => ("待查明标记", "flag"),
+        K::FormSignedOff => ("登记表签字确认", "form sign-off"),
+        K::ContactAttempted => ("查找记录", "contact attempt"),
+        K::MemberLocated => ("取得联系", "located"),
+        K::ReceivingUnitConfirmed => ("接收单位答复", "receiving unit's answer"),
+        K::ManagementActionTaken => ("规范管理措施", "management action"),
+        K::ViolationReferred => ("移交", "referral"),
+        K::ArchiveMaterialAdded => ("档案材料", "archive material"),
+        K::DispositionProposed => ("处置意见", "proposal"),
+        K::DispositionInvestigated => ("调查核实", "investigation"),
+        K::DispositionPreReviewed => ("预审", "pre-review"),
+        K::DispositionVoted => ("支部大会表决", "vote"),
+        K::DispositionApproved => ("审批", "approval"),
+        K::DispositionRejected => ("退回", "rejection"),
+        K::DispositionFiled => ("备案", "filing"),
+        K::DispositionAppealed => ("申诉", "appeal"),
+        K::CorrectionPeriodReviewed => ("限期改正审查", "correction-period review"),
+        K::StatsDiscrepancyFound => ("统计库差异", "statistics discrepancy"),
+        K::StatsDiscrepancyResolved => ("差异核实", "discrepancy resolved"),
+        K::RecordCorrected => ("信息更正", "correction"),
+        _ => ("事件", "event"),
+    };
+    lang.pick(zh, en)
+}
+
+async fn append_one(
+    backend: &mut Backend,
+    unit: UnitPath,
+    body: Body,
+    author: &str,
+    lang: Lang,
+    extra: serde_json::Value,
+) -> Outcome {
+    let kind = body.kind();
+    let draft = Draft { unit_path: unit, kind, body: body.encode(), author: author.to_string() };
+    match backend.append(vec![draft]).await {
+        Ok(ids) => {
+            let id = ids.first().cloned().unwrap_or_default();
+            let mut value = json!({ "event_id": id, "kind": kind.as_str_name() });
+            if let (Some(object), serde_json::Value::Object(more)) = (value.as_object_mut(), extra) {
+                object.extend(more);
+            }
+            Outcome::Done {
+                text: format!(
+                    "{}{}，{} {id}\n",
+                    lang.pick("已记录", "recorded "),
+                    kind_name(kind, lang),
+                    lang.pick("事件", "event")
+                ),
+                json: value,
+            }
+        }
+        Err(refusal) => refused(&refusal, lang),
+    }
+}
+
+/// Records an event about one member (its unit is the member's branch).
+pub async fn record_member_event(
+    backend: &mut Backend,
+    member_id: &str,
+    body: Body,
+    author: &str,
+    lang: Lang,
+) -> Outcome {
+    match member_unit(backend, member_id).await {
+        Ok(unit) => append_one(backend, unit, body, author, lang, json!({ "member_id": member_id })).await,
+        Err(refusal) => refused(&refusal, lang),
+    }
+}
+
+/// Records a step of a disposition case.
+pub async fn record_case_step(backend: &mut Backend, step: &CaseStep, author: &str, lang: Lang) -> Outcome {
+    let level = match backend.level().await {
+        Ok(level) => level,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let (unit, disposition) = match (step, record::case_of(step)) {
+        (CaseStep::Propose { member, disposition, .. }, _) => match member_unit(backend, member).await {
+            Ok(unit) => (unit, disposition.proto()),
+            Err(refusal) => return refused(&refusal, lang),
+        },
+        (_, Some(case_id)) => {
+            let found = backend
+                .members(pb::MembersRequest { case_id: case_id.to_string(), limit: 1, ..Default::default() })
+                .await;
+            match found.map(|r| r.members.into_iter().next()) {
+                Ok(Some(member)) => {
+                    let disposition = member.cases.iter().find(|c| c.case_id == case_id).map_or(0, |c| c.disposition);
+                    match UnitPath::parse(&member.unit_path) {
+                        Ok(unit) => (unit, disposition),
+                        Err(e) => return refused(&Refusal { en: e.to_string(), zh: None, rule: false }, lang),
+                    }
+                }
+                Ok(None) => {
+                    return refused(
+                        &Refusal {
+                            en: format!("case {case_id} is not known here"),
+                            zh: Some(format!("本节点没有案件 {case_id}（请先同步，或核对案件编号）")),
+                            rule: true,
+                        },
+                        lang,
+                    );
+                }
+                Err(refusal) => return refused(&refusal, lang),
+            }
+        }
+        (_, None) => unreachable!("every step but a proposal names its case"),
+    };
+    let body = record::case_body(step, &CaseContext { disposition, level }, || {
+        format!("K{}", base36(rollcall_server::writer::now_ms()))
+    });
+    let case_id = rollcall_core::audit::case::case_id_of(&body).unwrap_or_default().to_string();
+    append_one(backend, unit, body, author, lang, json!({ "case_id": case_id })).await
+}
+
+fn base36(mut value: u64) -> String {
+    let digits = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = Vec::new();
+    while value > 0 {
+        out.push(digits[(value % 36) as usize] as char);
+        value /= 36;
+    }
+    out.iter().rev().collect()
+}
+
+fn progress(len: u64, message: &'static str) -> ProgressBar {
+    let bar = if len >= 2000 { ProgressBar::new(len) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
+fn cell_lines(errors: &[CellError], lang: Lang) -> Vec<String> {
+    errors.iter().map(|e| e.line(lang == Lang::Zh)).collect()
+}
+
+fn file_failed(error: &import::FileError, lang: Lang) -> Outcome {
+    Outcome::Failed {
+        message: if lang == Lang::Zh { error.message_zh() } else { error.to_string() },
+        json: json!({ "error": error.to_string(), "imported": 0 }),
+        details: Vec::new(),
+    }
+}
+
+/// Imports members from the per-member form: every row valid and new, or nothing
+/// (unless `skip_invalid`, which imports the valid rows and reports the others).
+pub async fn import_members(
+    backend: &mut Backend,
+    path: &Path,
+    unit: Option<&UnitPath>,
+    skip_invalid: bool,
+    author: &str,
+    lang: Lang,
+) -> Outcome {
+    let sheet = match import::read_sheet(path) {
+        Ok(sheet) => sheet,
+        Err(error) => return file_failed(&error, lang),
+    };
+    let columns = match import::map_columns(path, &sheet.headers, &[]) {
+        Ok(columns) => columns,
+        Err(error) => return file_failed(&error, lang),
+    };
+    if sheet.rows.is_empty() {
+        return file_failed(&import::FileError::Empty { path: path.display().to_string() }, lang);
+    }
+    let today = rollcall_core::audit::dates::cst_day(rollcall_server::writer::now_ms());
+    let (mut rows, mut errors) = import::parse_members(&sheet, &columns, unit, today);
+    // Already registered at the node: a duplicate, named by row.
+    let ids: Vec<String> = rows.iter().map(|r| r.member_id.clone()).collect();
+    let existing: HashSet<String> = match backend
+        .members(pb::MembersRequest { member_ids: ids.clone(), limit: ids.len() as u32 + 1, ..Default::default() })
+        .await
+    {
+        Ok(response) => response.members.into_iter().map(|m| m.member_id).collect(),
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let id_column = columns.get(&import::Column::IdNumber).map(|i| import::column_letter(*i)).unwrap_or_default();
+    rows.retain(|row| {
+        if existing.contains(&row.member_id) {
+            errors.push(CellError {
+                row: row.row,
+                column: id_column.clone(),
+                header: "公民身份证号".into(),
+                message_zh: "该党员已登记（重复导入）".into(),
+                message_en: "this member is already registered (a duplicate)".into(),
+            });
+            false
+        } else {
+            true
+        }
+    });
+    errors.sort_by_key(|e| (e.row, e.column.clone()));
+    if !errors.is_empty() && !skip_invalid {
+        return Outcome::Failed {
+            message: format!(
+                "{} {} {}",
+                errors.len(),
+                lang.pick("处错误，未导入任何数据（改正后重新导入，或用 --skip-invalid 只导入有效行）", "errors: nothing was imported (fix them and import again, or use --skip-invalid to import the valid rows)"),
+                ""
+            )
+            .trim_end()
+            .to_string(),
+            json: json!({ "imported": 0, "errors": errors.iter().map(|e| json!({ "row": e.row, "column": e.column, "header": e.header, "message": e.message_en })).collect::<Vec<_>>() }),
+            details: cell_lines(&errors, lang),
+        };
+    }
+    let bar = progress(rows.len() as u64, "导入 / importing");
+    let mut imported = 0usize;
+    for chunk in rows.chunks(1000) {
+        let drafts: Vec<Draft> = chunk
+            .iter()
+            .map(|row| Draft {
+                unit_path: row.unit.clone(),
+                kind: rollcall_core::EventKind::MemberRegistered,
+                body: Body::MemberRegistered(pb::MemberRegistered {
+                    member_id: row.member_id.clone(),
+                    form: Some(row.form.clone()),
+                    source: pb::member_registered::Source::FormImport as i32,
+                })
+                .encode(),
+                author: author.to_string(),
+            })
+            .collect();
+        if let Err(refusal) = backend.append(drafts).await {
+            bar.abandon();
+            let first = chunk.first().map_or(0, |r| r.row);
+            return Outcome::Failed {
+                message: format!(
+                    "{}：{}",
+                    lang.pick(
+                        &format!("自第{first}行起的一批未能写入，此前已导入 {imported} 行"),
+                        &format!("the batch from row {first} was refused; {imported} rows before it were imported")
+                    ),
+                    refusal.message(lang)
+                ),
+                json: json!({ "imported": imported, "error": refusal.en, "failed_from_row": first }),
+                details: Vec::new(),
+            };
+        }
+        imported += chunk.len();
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let mut text = format!("{} {imported} {}\n", lang.pick("已导入", "imported"), lang.pick("名党员", "members"));
+    if !errors.is_empty() {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            lang.pick("跳过", "skipped"),
+            errors.len(),
+            lang.pick("处错误：", "errors:")
+        ));
+        for line in cell_lines(&errors, lang) {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    Outcome::Done {
+        text,
+        json: json!({ "imported": imported, "skipped": errors.iter().map(|e| json!({ "row": e.row, "column": e.column, "message": e.message_en })).collect::<Vec<_>>() }),
+    }
+}
+
+/// Normalises a statistics-database cell for comparison with a form field.
+fn normalise(field: pb::MemberField, text: &str) -> String {
+    use pb::MemberField as F;
+    let text = text.trim();
+    match field {
+        F::BirthDate | F::JoinedDate | F::FullMemberDate => {
+            rollcall_core::audit::dates::parse(text).map(|d| d.to_string()).unwrap_or_else(|| text.to_string())
+        }
+        F::Ethnicity => text
+            .parse::<u32>()
+            .ok()
+            .or_else(|| import::ETHNICITIES.iter().position(|e| *e == text).map(|p| p as u32 + 1))
+            .map_or_else(|| text.to_string(), |c| c.to_string()),
+        F::Education => text
+            .parse::<u32>()
+            .ok()
+            .or_else(|| import::EDUCATIONS.iter().find(|(n, _)| *n == text).map(|(_, c)| *c))
+            .map_or_else(|| text.to_string(), |c| c.to_string()),
+        F::Lost | F::Flowing => match rollcall_core::audit::member::parse_yes_no(text) {
+            Some(true) => "是".into(),
+            Some(false) => "否".into(),
+            None => text.to_string(),
+        },
+        F::MembershipStatus if text.is_empty() => "正常".into(),
+        F::Job if text.is_empty() => "0".into(),
+        _ => text.to_string(),
+    }
+}
+
+/// Compares the Party-statistics database export with the members the node holds and
+/// records one discrepancy per differing field, for people to verify item by item.
+pub async fn import_statsdb(backend: &mut Backend, path: &Path, author: &str, lang: Lang) -> Outcome {
+    let sheet = match import::read_sheet(path) {
+        Ok(sheet) => sheet,
+        Err(error) => return file_failed(&error, lang),
+    };
+    let columns = match import::map_columns(path, &sheet.headers, &[import::Column::Name, import::Column::IdNumber]) {
+        Ok(columns) => columns,
+        Err(error) => return file_failed(&error, lang),
+    };
+    let field_columns: Vec<(pb::MemberField, usize)> = import::COMPARED_FIELDS
+        .iter()
+        .filter_map(|field| {
+            let column = match field {
+                pb::MemberField::Name => import::Column::Name,
+                pb::MemberField::Gender => import::Column::Gender,
+                pb::MemberField::Ethnicity => import::Column::Ethnicity,
+                pb::MemberField::BirthDate => import::Column::BirthDate,
+                pb::MemberField::Education => import::Column::Education,
+                pb::MemberField::Category => import::Column::Category,
+                pb::MemberField::JoinedDate => import::Column::JoinedDate,
+                pb::MemberField::FullMemberDate => import::Column::FullMemberDate,
+                pb::MemberField::Job => import::Column::Job,
+                pb::MemberField::Phone => import::Column::Phone,
+                pb::MemberField::Address => import::Column::Address,
+                pb::MemberField::MembershipStatus => import::Column::MembershipStatus,
+                pb::MemberField::Lost => import::Column::Lost,
+                pb::MemberField::Flowing => import::Column::Flowing,
+                _ => return None,
+            };
+            columns.get(&column).map(|index| (*field, *index))
+        })
+        .collect();
+    let id_index = columns[&import::Column::IdNumber];
+    let by_id: HashMap<String, &Vec<String>> =
+        sheet.rows.iter().filter_map(|row| row.get(id_index).map(|id| (import::member_id_for(id), row))).collect();
+    let ids: Vec<String> = by_id.keys().cloned().collect();
+    let members = match backend
+        .members(pb::MembersRequest {
+            member_ids: ids.clone(),
+            include_forms: true,
+            limit: ids.len() as u32 + 1,
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(response) => response.members,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let mut drafts = Vec::new();
+    let mut matched = HashSet::new();
+    for member in &members {
+        let (Some(form), Some(row)) = (member.form.as_ref(), by_id.get(&member.member_id)) else { continue };
+        matched.insert(member.member_id.clone());
+        let Ok(unit) = UnitPath::parse(&member.unit_path) else { continue };
+        for (field, index) in &field_columns {
+            let db_value = normalise(*field, row.get(*index).map_or("", String::as_str));
+            let form_value = import::field_text(form, *field);
+            if db_value != form_value {
+                drafts.push(Draft {
+                    unit_path: unit.clone(),
+                    kind: rollcall_core::EventKind::StatsDiscrepancyFound,
+                    body: Body::StatsDiscrepancyFound(pb::StatsDiscrepancyFound {
+                        member_id: member.member_id.clone(),
+                        field: *field as i32,
+                        form_value,
+                        stats_db_value: db_value,
+                    })
+                    .encode(),
+                    author: author.to_string(),
+                });
+            }
+        }
+    }
+    let only_in_db = by_id.len() - matched.len();
+    let found = drafts.len();
+    let bar = progress(found as u64, "比对 / comparing");
+    for chunk in drafts.chunks(1000) {
+        if let Err(refusal) = backend.append(chunk.to_vec()).await {
+            bar.abandon();
+            return refused(&refusal, lang);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Outcome::Done {
+        text: format!(
+            "{} {} {}，{} {}；{} {}\n",
+            lang.pick("已比对", "compared"),
+            matched.len(),
+            lang.pick("名党员", "members"),
+            lang.pick("发现差异", "discrepancies found:"),
+            found,
+            lang.pick("统计库中有而本节点未登记", "in the database but not registered here:"),
+            only_in_db
+        ),
+        json: json!({ "compared": matched.len(), "discrepancies": found, "only_in_database": only_in_db }),
+    }
+}
