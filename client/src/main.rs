@@ -106,8 +106,8 @@ enum Command {
         after_help = "示例 / Example:\n  rollcall init --dir ~/.rollcall --unit hb/whu/cs/b01\n\n然后把打印的公钥交给党支部节点的操作员登记（rollcall enroll --role laptop），\n再执行 / then hand the printed key to the branch node's operator (rollcall enroll --role laptop) and run:\n  rollcall join --dir ~/.rollcall --bundle laptop.bundle"
     )]
     Init {
-        /// 目录 / the directory to create.
-        #[arg(long)]
+        /// 目录（默认 ~/.rollcall）/ the directory to create (default ~/.rollcall).
+        #[arg(long, default_value_os_t = default_laptop_dir())]
         dir: PathBuf,
         /// 所在党支部 / the branch.
         #[arg(long)]
@@ -115,8 +115,8 @@ enum Command {
     },
     /// 用入网凭证加入 / join with the enrollment bundle.
     Join {
-        /// 目录 / the laptop's directory.
-        #[arg(long)]
+        /// 目录（默认 ~/.rollcall）/ the laptop's directory (default ~/.rollcall).
+        #[arg(long, default_value_os_t = default_laptop_dir())]
         dir: PathBuf,
         /// 凭证文件 / the bundle file.
         #[arg(long)]
@@ -125,8 +125,8 @@ enum Command {
     /// 与上级同步（双向，完成后退出）/ sync with the node above, both ways, then exit.
     #[command(after_help = "示例 / Example:\n  rollcall sync --dir ~/.rollcall")]
     Sync {
-        /// 本机笔记本节点目录 / this laptop's node directory.
-        #[arg(long)]
+        /// 本机笔记本节点目录（默认 ~/.rollcall）/ this laptop's node directory (default ~/.rollcall).
+        #[arg(long, default_value_os_t = default_laptop_dir())]
         dir: PathBuf,
         /// 最长等待秒数 / give up after this many seconds.
         #[arg(long, default_value_t = 600)]
@@ -1336,10 +1336,35 @@ async fn resolve_discrepancy(
     }
 }
 
-/// Reaches the node named by `args`: this laptop's own (`--dir`) or a remote one.
+/// This laptop's own node directory when none is named: `$ROLLCALL_DIR`, else
+/// `~/.rollcall`.
+fn default_laptop_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROLLCALL_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".rollcall"), |home| PathBuf::from(home).join(".rollcall"))
+}
+
+/// Reaches the node named by `args`: this laptop's own (`--dir`, or the default
+/// directory when no node is named at all) or a remote one.
 async fn backend(args: &NodeArgs) -> Result<rollcall_client::backend::Backend, ExitCode> {
+    let nothing_named = args.dir.is_none() && args.node_dir.is_none() && args.node.is_none();
     match &args.dir {
         Some(dir) => open_embedded(dir).map(rollcall_client::backend::Backend::Embedded),
+        None if nothing_named => {
+            let dir = default_laptop_dir();
+            if !dir.join("rollcall.toml").exists() {
+                return Err(fail(
+                    &format!(
+                        "没有指定节点，默认目录 {} 也不存在：先 rollcall init，或用 --dir / --node-dir 指定 / no node named and no laptop node at {} (run rollcall init, or give --dir or --node-dir)",
+                        dir.display(),
+                        dir.display()
+                    ),
+                    2,
+                ));
+            }
+            open_embedded(&dir).map(rollcall_client::backend::Backend::Embedded)
+        }
         None => client(args).await.map(rollcall_client::backend::Backend::Remote),
     }
 }

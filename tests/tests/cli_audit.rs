@@ -392,3 +392,23 @@ fn statistics_database_discrepancies_are_found_and_resolved() {
     let shown = ok(&["member", "show", "--dir", &f.dir, &qian]);
     assert!(shown.contains("139****0000"), "the form now holds the database's phone (masked): {shown}");
 }
+
+#[test]
+fn the_laptop_directory_is_the_default_node() {
+    let f = loaded();
+    let output = std::process::Command::new(rollcall_tests::bin("rollcall"))
+        .args(["member", "list", "--json"])
+        .env("ROLLCALL_DIR", &f.dir)
+        .output()
+        .expect("run rollcall");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(listed["total"], 6);
+    let output = std::process::Command::new(rollcall_tests::bin("rollcall"))
+        .args(["member", "list"])
+        .env("ROLLCALL_DIR", f.base.join("nowhere"))
+        .output()
+        .expect("run rollcall");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("先 rollcall init"));
+}
