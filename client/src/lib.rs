@@ -2,7 +2,8 @@
 //!
 //! - [`target`]: how the CLI finds a node (its address, its key, the operator key).
 //! - [`verify`]: full verification of a node's store (`rollcall verify`).
-//! - [`sample`]: sample audit events for the demo and benchmarks.
+//! - [`sample`]: sample audit events for benchmarks.
+//! - [`generate`]: a realistic province from a seed (members, histories, cases at every stage).
 //! - [`i18n`]: Chinese by default, English on request.
 //! - [`backend`]: one interface over a remote node and this laptop's embedded node.
 //! - [`render`]: aligned tables for people (tables, rollups, deadlines, members).
@@ -10,13 +11,16 @@
 //! - [`import`]: the per-member form and the statistics-database export, cell by cell.
 //! - [`record`]: one subcommand per task of the notice, each building one event body.
 //! - [`commands`]: recording, importing and comparing over a backend.
+//! - [`demo`]: a whole province of real node processes on this machine (`rollcall demo`).
 //!
 //! It depends on `rollcall-server` only to read a store and to reuse its TLS connector.
 
 pub mod backend;
 pub mod commands;
+pub mod demo;
 pub mod export;
 pub mod fields;
+pub mod generate;
 pub mod i18n;
 pub mod import;
 pub mod record;

@@ -219,13 +219,16 @@ fn deadlines_are_judged_on_state_and_receipts() {
     assert_eq!(pending[0].blockers[0].reason, "tables_not_received");
     let university = w.events.last().expect("report").header.replica;
     let seq = w.events.last().expect("report").header.seq.0;
-    w.ok(
-        PROVINCE,
+    // The province's receipt about the university (a receipt's unit is the child's).
+    w.author_at(
+        "hb/u1",
+        Level::Province,
         Body::Receipt(proto::Receipt {
             heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
             stored_at_ms: april_first,
         }),
-    );
+    )
+    .expect("receipt");
     let done = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
     assert_eq!(done[0].state, State::Done);
     let province = deadlines::status(&w.projection, &unit("hb"), april_first);

@@ -184,8 +184,10 @@ fn tables_progress(projection: &Projection, unit: &UnitPath, due_ms: u64, level:
             match projection.report(reporter, table) {
                 None => missing += 1,
                 Some(report) => {
+                    // Receipts are about the child they acknowledge (their unit is the
+                    // child's), and signed by its parent.
                     let received = match reporter.parent() {
-                        Some(parent) => projection.received_at(&parent, report.replica, report.seq),
+                        Some(_) => projection.received_at(reporter, report.replica, report.seq),
                         None => Some(report.wall_ms),
                     };
                     if received.is_none_or(|at| at > due_ms) {

@@ -87,14 +87,14 @@ pub struct Projection {
     children: HashMap<UnitPath, BTreeSet<UnitPath>>,
     campaign: Lww<Campaign>,
     reports: BTreeMap<(UnitPath, u32), Lww<ReportRecord>>,
-    /// (unit of the receipt's writer, replica covered) → seq → earliest stored_at.
+    /// (unit the receipt acknowledges, replica covered) → seq → earliest stored_at.
     receipts: BTreeMap<(UnitPath, ReplicaId), BTreeMap<u64, u64>>,
     events_applied: u64,
 }
 
 /// (reporting unit, table number).
 type ReportKey = (UnitPath, u32);
-/// (unit of the receipt's writer, replica covered).
+/// (unit the receipt acknowledges — a parent signs receipts about its child —, replica covered).
 type ReceiptKey = (UnitPath, ReplicaId);
 
 /// How to take one [`Projection::apply`] back.
@@ -230,10 +230,10 @@ impl Projection {
         self.reports.get(&(unit.clone(), table)).and_then(Lww::get)
     }
 
-    /// When the level at `receiver_unit` first stored `replica`'s events up to `seq`,
-    /// by its receipts (ms since the epoch).
-    pub fn received_at(&self, receiver_unit: &UnitPath, replica: ReplicaId, seq: u64) -> Option<u64> {
-        self.receipts.get(&(receiver_unit.clone(), replica))?.range(seq..).map(|(_, at)| *at).min()
+    /// When the level above `child` first stored `replica`'s events up to `seq`, by the
+    /// receipts it signed about `child` (ms since the epoch).
+    pub fn received_at(&self, child: &UnitPath, replica: ReplicaId, seq: u64) -> Option<u64> {
+        self.receipts.get(&(child.clone(), replica))?.range(seq..).map(|(_, at)| *at).min()
     }
 
     /// Applies one event with a body, written by a replica enrolled at `author_level`.
