@@ -186,6 +186,26 @@ impl Backend {
         }
     }
 
+    /// Writes a checkpoint of the node's store to `path` (absolute, not existing).
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node or the store.
+    pub async fn checkpoint(&mut self, path: &std::path::Path) -> Result<pb::CheckpointResponse, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .checkpoint(pb::CheckpointRequest { path: path.display().to_string() })
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| Refusal::from_status(&s)),
+            Backend::Embedded(node) => {
+                let events = node.store.heads().map_err(Refusal::plain)?.iter().map(|h| h.head.seq.0).sum();
+                node.store.checkpoint(path).map_err(Refusal::plain)?;
+                Ok(pb::CheckpointResponse { path: path.display().to_string(), events })
+            }
+        }
+    }
+
     /// This node's level.
     ///
     /// # Errors

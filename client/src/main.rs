@@ -301,6 +301,17 @@ enum Command {
         #[arg(long)]
         unit: Option<String>,
     },
+    /// 备份节点存储（运行中亦可）/ back up a node's store (also while it runs): a RocksDB checkpoint.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall backup --node-dir /srv/hb --out /backup/hb-20260401/store\n完整备份（含配置与密钥）见 deploy/backup.sh / for config and keys too, see deploy/backup.sh"
+    )]
+    Backup {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 备份目录（不得已存在）/ where to write it (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// 由日志重算全部统计并报告是否有变化 / recompute every projection from the log and report whether it changed.
     Rebuild {
         #[command(flatten)]
@@ -777,6 +788,33 @@ async fn run(cli: Cli) -> ExitCode {
                 result,
                 rollcall_client::render::deadlines_json,
                 rollcall_client::render::deadlines_text,
+            )
+        }
+        Command::Backup { node, out } => {
+            let out = match std::path::absolute(&out) {
+                Ok(out) => out,
+                Err(error) => return fail(&error, 2),
+            };
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.checkpoint(&out).await;
+            backend.close().await;
+            print_or_fail(
+                lang,
+                cli.json,
+                result,
+                |r: &pb::CheckpointResponse| serde_json::json!({ "path": r.path, "events": r.events }),
+                |r: &pb::CheckpointResponse, lang: Lang| {
+                    format!(
+                        "{} {}（{} {}）\n",
+                        lang.pick("已备份到", "backed up to"),
+                        r.path,
+                        r.events,
+                        lang.pick("个事件", "events")
+                    )
+                },
             )
         }
         Command::Rebuild { node } => {

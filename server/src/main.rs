@@ -131,11 +131,15 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
     {
         return fail(&format!("writing {}: {error}", address_file.display()), 1);
     }
+    let shutdown = match shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(error) => return fail(&format!("installing signal handlers: {error}"), 1),
+    };
     let replica = node.info.replica;
     tracing::info!(%address, replica = %replica.short(), unit = %config.unit, level = %config.level, "node listening");
     println!("listening {address} {}", replica.to_hex());
     let incoming = tls_incoming(listener, tls);
-    let result = node.serve(incoming, shutdown_signal()).await;
+    let result = node.serve(incoming, shutdown).await;
     let _ = std::fs::remove_file(&address_file);
     match result {
         Ok(()) => {
@@ -161,26 +165,28 @@ fn join(dir: &std::path::Path, bundle_path: &std::path::Path) -> Result<String, 
     ))
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers the SIGINT and SIGTERM handlers now (before the node says it is
+/// listening, so a signal sent right after that line is never the default, abrupt one)
+/// and returns the future that completes on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutdown requested");
+            tracing::info!("shutdown requested");
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -375,6 +375,18 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a consistent copy of the store to `path` (a RocksDB checkpoint: hard links
+    /// for the immutable files where the file system allows, copies otherwise), while
+    /// the node keeps running. `path` must not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if RocksDB refuses (e.g. `path` exists).
+    pub fn checkpoint(&self, path: &Path) -> Result<(), StoreError> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|e| self.rocks(e))?;
+        checkpoint.create_checkpoint(path).map_err(|e| self.rocks(e))
+    }
+
     /// Size of the live data on disk in bytes, as RocksDB estimates it.
     pub fn live_bytes(&self) -> u64 {
         COLUMN_FAMILIES

@@ -370,6 +370,32 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(response))
     }
 
+    async fn checkpoint(
+        &self,
+        request: Request<pb::CheckpointRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        self.require_operator(&request)?;
+        let path = std::path::PathBuf::from(&request.get_ref().path);
+        if !path.is_absolute() || path.exists() {
+            return Err(Status::invalid_argument(format!(
+                "{}: give an absolute path that does not exist",
+                path.display()
+            )));
+        }
+        let store = self.store.clone();
+        let response =
+            tokio::task::spawn_blocking(move || -> Result<pb::CheckpointResponse, crate::store::StoreError> {
+                let events = store.heads()?.iter().map(|h| h.head.seq.0).sum();
+                store.checkpoint(&path)?;
+                tracing::info!(path = %path.display(), events, "checkpoint written");
+                Ok(pb::CheckpointResponse { path: path.display().to_string(), events })
+            })
+            .await
+            .map_err(|_| Status::internal("checkpoint task failed"))?
+            .map_err(status::store_error)?;
+        Ok(Response::new(response))
+    }
+
     async fn conflicts(
         &self,
         request: Request<pb::ConflictsRequest>,

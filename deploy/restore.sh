@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Restores a node from a backup made by deploy/backup.sh into a new node directory,
+# verifies every signature and chain of the restored store, and leaves the node ready
+# to run (`rollcall-node run --dir NODE_DIR`): it rebuilds its projections from the log
+# when it starts, then syncs with its parent as usual (anything newer above comes down,
+# anything newer it held before the loss is lost unless its children still hold it —
+# they re-send what the restored node lacks).
+#
+#   deploy/restore.sh BACKUP_DIR NODE_DIR
+set -euo pipefail
+if [ $# -ne 2 ]; then echo "usage: $0 BACKUP_DIR NODE_DIR" >&2; exit 2; fi
+backup=$1
+node=$2
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# The newer of the release and debug builds, unless ROLLCALL_BIN says otherwise.
+if [ -z "${ROLLCALL_BIN:-}" ]; then
+  ROLLCALL_BIN=$root/target/debug
+  if [ "$root/target/release/rollcall" -nt "$root/target/debug/rollcall" ]; then ROLLCALL_BIN=$root/target/release; fi
+fi
+bin=$ROLLCALL_BIN
+[ -f "$backup/rollcall.toml" ] && [ -d "$backup/store" ] || { echo "restore: $backup is not a backup" >&2; exit 2; }
+[ -e "$node" ] && { echo "restore: $node exists; restore into a new directory" >&2; exit 2; }
+mkdir -p "$node"
+chmod 700 "$node"
+for file in rollcall.toml replica.key replica.pub operator.key enrollment.chain; do
+  if [ -f "$backup/$file" ]; then cp -p "$backup/$file" "$node/"; fi
+done
+chmod 600 "$node/replica.key" "$node/operator.key"
+cp -a "$backup/store" "$node/store"
+"$bin/rollcall" verify --dir "$node" >/dev/null
+echo "restore: done, verified: $node"
