@@ -13,6 +13,7 @@
 //! - [`tls`]: mutual TLS by Ed25519 key.
 //! - [`rpc`]: tonic services and the one error-to-status mapping.
 //! - [`sync`]: sync sessions between a child and its parent.
+//! - [`subscribe`]: the event stream for consumers, from a cursor, then live.
 //! - [`node`]: opening a node, serving it, and the link to its parent.
 //! - [`telemetry`]: the tracing subscriber (installed by binaries only).
 
@@ -24,6 +25,7 @@ pub mod projection;
 pub mod queries;
 pub mod rpc;
 pub mod store;
+pub mod subscribe;
 pub mod sync;
 pub mod telemetry;
 pub mod tls;

@@ -216,6 +216,7 @@ impl Node {
         let context = self.sync_context();
         let Node { store, projection, writer, info, writer_thread, operators, parent, key, .. } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
+        let stop_receiver_for_service = stop_receiver.clone();
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
@@ -224,7 +225,19 @@ impl Node {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|err| NodeError::Tls(TlsError::Certificate(format!("reflection: {err}"))))?;
-        let service = NodeServer::new(NodeService::new(store, projection, writer, info, operators, context))
+        // Long-lived streams (subscriptions) end as soon as shutdown begins, so the
+        // graceful shutdown does not wait for consumers that never hang up.
+        let stop_sender = std::sync::Arc::new(stop_sender);
+        let shutdown = {
+            let stop_sender = stop_sender.clone();
+            async move {
+                shutdown.await;
+                let _ = stop_sender.send(true);
+            }
+        };
+        let service =
+            NodeService::new(store, projection, writer, info, operators, context).with_stop(stop_receiver_for_service);
+        let service = NodeServer::new(service)
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
         let served = tonic::transport::Server::builder()

@@ -328,6 +328,19 @@ impl Authority {
         }
     }
 
+    /// The subtree a viewer may read at a node serving `local_unit`: its enrolled unit,
+    /// if it is enrolled as a viewer for a unit inside `local_unit`, not revoked, not
+    /// quarantined and not expired at `now_ms`. Viewers read; they never write.
+    pub fn viewer_scope(&self, key: &ReplicaId, local_unit: &UnitPath, now_ms: u64) -> Option<UnitPath> {
+        let enrollment = self.enrollments.get(key)?;
+        let valid = enrollment.role == Role::Viewer
+            && enrollment.revoked_after.is_none()
+            && !self.quarantined.contains(key)
+            && (enrollment.valid_until_ms == 0 || now_ms <= enrollment.valid_until_ms)
+            && enrollment.unit.is_within(local_unit);
+        valid.then(|| enrollment.unit.clone())
+    }
+
     /// The enrollment chain of `replica`: (enroller, seq of the enrolling event) from
     /// the root's enrollment of the first level down to `replica`'s own.
     pub fn chain_of(&self, replica: &ReplicaId) -> Option<Vec<(ReplicaId, Seq)>> {

@@ -46,6 +46,8 @@ pub struct NodeInfo {
 /// The `rollcall.v1.Node` service.
 #[derive(Clone)]
 pub struct NodeService {
+    /// True once the node is shutting down: long-lived streams end.
+    stopping: tokio::sync::watch::Receiver<bool>,
     store: Store,
     projection: SharedProjection,
     writer: WriterHandle,
@@ -64,7 +66,14 @@ impl NodeService {
         operators: Vec<ReplicaId>,
         sync: SyncContext,
     ) -> NodeService {
-        NodeService { store, projection, writer, info, operators, sync }
+        let (_, stopping) = tokio::sync::watch::channel(false);
+        NodeService { stopping, store, projection, writer, info, operators, sync }
+    }
+
+    /// Ends long-lived streams when `stopping` turns true.
+    pub fn with_stop(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> NodeService {
+        self.stopping = stopping;
+        self
     }
 
     /// Refuses callers that are not operators of this node (enrolled replicas may sync
@@ -78,6 +87,21 @@ impl NodeService {
 }
 
 impl NodeService {
+    /// The subtree the caller may read: an operator reads the node's unit; an enrolled
+    /// viewer reads its own unit (`Authority::viewer_scope`); anyone else is refused.
+    fn reader_scope<T>(&self, request: &Request<T>) -> Result<UnitPath, Status> {
+        let Some(key) = peer_key(request) else {
+            return Err(Status::unauthenticated("a client certificate is required"));
+        };
+        if self.operators.contains(&key) {
+            return Ok(self.info.unit.clone());
+        }
+        let authority = self.sync.authority.read().expect("the authority lock is never poisoned");
+        authority
+            .viewer_scope(&key, &self.info.unit, crate::writer::now_ms())
+            .ok_or_else(|| Status::permission_denied("only this node's operators and enrolled viewers may read"))
+    }
+
     fn read_projection(&self) -> std::sync::RwLockReadGuard<'_, rollcall_core::audit::Projection> {
         self.projection.read().expect("the projection lock is never poisoned: its holders do not panic")
     }
@@ -306,43 +330,41 @@ impl pb::node_server::Node for NodeService {
     }
 
     async fn member(&self, request: Request<pb::MemberRequest>) -> Result<Response<pb::MemberResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
-        queries::member(&projection, &self.info.unit, &request.get_ref().member_id)
+        queries::member(&projection, &scope, &request.get_ref().member_id)
             .map(Response::new)
             .map_err(status::query_error)
     }
 
     async fn members(&self, request: Request<pb::MembersRequest>) -> Result<Response<pb::MembersResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
-        queries::members(&projection, &self.info.unit, request.get_ref())
-            .map(Response::new)
-            .map_err(status::query_error)
+        queries::members(&projection, &scope, request.get_ref()).map(Response::new).map_err(status::query_error)
     }
 
     async fn rollup(&self, request: Request<pb::RollupRequest>) -> Result<Response<pb::RollupResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
-        queries::rollup(&projection, &self.info.unit, &request.get_ref().unit_path)
+        queries::rollup(&projection, &scope, &request.get_ref().unit_path)
             .map(Response::new)
             .map_err(status::query_error)
     }
 
     async fn table(&self, request: Request<pb::TableRequest>) -> Result<Response<pb::TableResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
         let request = request.get_ref();
-        queries::table(&projection, &self.info.unit, &request.unit_path, request.table)
+        queries::table(&projection, &scope, &request.unit_path, request.table)
             .map(Response::new)
             .map_err(status::query_error)
     }
 
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
         let request = request.get_ref();
-        queries::register(&projection, &self.info.unit, &request.unit_path, request.still_lost)
+        queries::register(&projection, &scope, &request.unit_path, request.still_lost)
             .map(Response::new)
             .map_err(status::query_error)
     }
@@ -351,9 +373,9 @@ impl pb::node_server::Node for NodeService {
         &self,
         request: Request<pb::DeadlinesRequest>,
     ) -> Result<Response<pb::DeadlinesResponse>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
         let projection = self.read_projection();
-        queries::deadlines(&projection, &self.info.unit, &request.get_ref().unit_path, crate::writer::now_ms())
+        queries::deadlines(&projection, &scope, &request.get_ref().unit_path, crate::writer::now_ms())
             .map(Response::new)
             .map_err(status::query_error)
     }
@@ -368,6 +390,36 @@ impl pb::node_server::Node for NodeService {
         .map_err(|_| Status::internal("rebuild task failed"))?
         .map_err(status::store_error)?;
         Ok(Response::new(response))
+    }
+
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let scope = self.reader_scope(&request)?;
+        let request = request.into_inner();
+        let unit = queries::unit_in_scope(&request.unit_path, &scope).map_err(status::query_error)?;
+        let kinds = request
+            .kinds
+            .iter()
+            .map(|kind| {
+                EventKind::try_from(*kind).map_err(|_| Status::invalid_argument(format!("unknown event kind {kind}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let positions = self.writer.ingest_position();
+        let after = if request.from_now { *positions.borrow() } else { request.after };
+        let receiver = crate::subscribe::start(
+            self.store.clone(),
+            positions,
+            self.stopping.clone(),
+            after,
+            crate::subscribe::Filter { unit, kinds },
+        );
+        let stream =
+            tokio_stream::StreamExt::map(ReceiverStream::new(receiver), |item| item.map_err(status::store_error));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn checkpoint(
