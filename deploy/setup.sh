@@ -3,11 +3,12 @@
 #   librocksdb-dev  RocksDB 7.8 as a system library (building RocksDB from C++ source
 #                   takes 25-45 minutes on 2 cores; see .cargo/config.toml)
 #   libclang-dev    bindgen needs it for the RocksDB bindings
-#   chromium, chromium-driver  the headless browser test of the dashboard
+#   chromium, chromium-driver, fonts-wqy-microhei  the headless browser test of the
+#                   dashboard (and a CJK font for its screenshot)
 # Idempotent: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail
 
-packages=(librocksdb-dev libclang-dev chromium chromium-driver)
+packages=(librocksdb-dev libclang-dev chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

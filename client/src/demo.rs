@@ -47,6 +47,8 @@ pub struct DemoNode {
     pub dir: PathBuf,
     /// host:port.
     pub address: String,
+    /// The dashboard's URL, for the node that serves one.
+    pub dashboard: Option<String>,
     child: Child,
 }
 
@@ -120,9 +122,12 @@ fn run(program: &Path, args: &[&str]) -> Result<String, DemoError> {
 
 fn start_node(dir: &Path, unit: &UnitPath, level: Level) -> Result<DemoNode, DemoError> {
     let log = std::fs::File::create(dir.with_extension("log")).map_err(step)?;
+    // The province serves the dashboard (on a free port of this machine).
+    let dashboard: &[&str] = if level == Level::Province { &["--dashboard", "127.0.0.1:0"] } else { &[] };
     let mut child = Command::new(sibling_binary("rollcall-node"))
         .args(["run", "--dir"])
         .arg(dir)
+        .args(dashboard)
         .env("RUST_LOG", std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(log)
@@ -141,7 +146,13 @@ fn start_node(dir: &Path, unit: &UnitPath, level: Level) -> Result<DemoNode, Dem
         .recv_timeout(DEADLINE)
         .map_err(|_| step(format!("{unit} did not start; see {}", dir.with_extension("log").display())))?;
     let address = line.split_whitespace().nth(1).ok_or_else(|| step(format!("unexpected line {line:?}")))?.to_string();
-    Ok(DemoNode { unit: unit.clone(), level, dir: dir.to_path_buf(), address, child })
+    let dashboard = if dashboard.is_empty() {
+        None
+    } else {
+        let line = receiver.recv_timeout(DEADLINE).map_err(|_| step(format!("{unit}'s dashboard did not start")))?;
+        line.split_whitespace().nth(1).map(str::to_string)
+    };
+    Ok(DemoNode { unit: unit.clone(), level, dir: dir.to_path_buf(), address, dashboard, child })
 }
 
 /// Starts the hierarchy of `scale` under `base`, each child enrolled by its parent.

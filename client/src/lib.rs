@@ -16,9 +16,9 @@
 //! It depends on `rollcall-server` only to read a store and to reuse its TLS connector.
 
 pub mod backend;
+pub use rollcall_server::export;
 pub mod commands;
 pub mod demo;
-pub mod export;
 pub mod fields;
 pub mod generate;
 pub mod i18n;

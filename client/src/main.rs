@@ -312,6 +312,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// 生成看板凭证（操作员或已登记的查看者签名，有效期内可查看本单位看板）/ a dashboard credential, signed by an operator key or an enrolled viewer's key.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall dashboard-token --node-dir /srv/hb            # 管理员：全省 / operator: the whole node\n  rollcall dashboard-token --key viewer/replica.key --node-key <节点公钥> --hours 8   # 查看者：本单位 / a viewer: its unit"
+    )]
+    DashboardToken {
+        /// 本机节点目录（用其 operator.key、replica.pub、dashboard.addr）/ a node directory on this machine.
+        #[arg(long, conflicts_with_all = ["key", "node_key"])]
+        node_dir: Option<PathBuf>,
+        /// 签名私钥文件（查看者的 replica.key）/ the signing key file (a viewer's replica.key).
+        #[arg(long, requires = "node_key")]
+        key: Option<PathBuf>,
+        /// 节点公钥 / the node's replica key (hex).
+        #[arg(long)]
+        node_key: Option<String>,
+        /// 有效小时数 / hours of validity.
+        #[arg(long, default_value_t = 12)]
+        hours: u64,
+    },
     /// 由日志重算全部统计并报告是否有变化 / recompute every projection from the log and report whether it changed.
     Rebuild {
         #[command(flatten)]
@@ -704,7 +722,7 @@ async fn run(cli: Cli) -> ExitCode {
             let result = backend.table(pb::TableRequest { unit_path: unit.unwrap_or_default(), table: number }).await;
             backend.close().await;
             if let (Some(path), Ok(table)) = (&out, &result) {
-                let sheet = rollcall_client::export::table_sheet(table, lang);
+                let sheet = rollcall_client::export::table_sheet(table, lang == Lang::Zh);
                 if let Err(error) = rollcall_client::export::write_by_extension(&sheet, path) {
                     return fail(&error, 1);
                 }
@@ -729,7 +747,7 @@ async fn run(cli: Cli) -> ExitCode {
             let unit = if unit.is_empty() { backend.unit().await.unwrap_or_default() } else { unit };
             backend.close().await;
             let sheet = match &result {
-                Ok(register) => rollcall_client::export::register_sheet(register, &unit, lang),
+                Ok(register) => rollcall_client::export::register_sheet(register, &unit, lang == Lang::Zh),
                 Err(refusal) => return fail(&refusal.message(lang), 1),
             };
             if let Some(path) = &out {
@@ -789,6 +807,52 @@ async fn run(cli: Cli) -> ExitCode {
                 rollcall_client::render::deadlines_json,
                 rollcall_client::render::deadlines_text,
             )
+        }
+        Command::DashboardToken { node_dir, key, node_key, hours } => {
+            use rollcall_server::config::{OPERATOR_KEY_FILE, REPLICA_PUB_FILE, read_key};
+            let (signing, node, address) = match (&node_dir, &key, &node_key) {
+                (Some(dir), _, _) => {
+                    let signing = match read_key(&dir.join(OPERATOR_KEY_FILE)) {
+                        Ok(key) => key,
+                        Err(error) => return fail(&error, 2),
+                    };
+                    let node = std::fs::read_to_string(dir.join(REPLICA_PUB_FILE))
+                        .map_err(|e| e.to_string())
+                        .and_then(|t| ReplicaId::from_hex(t.trim()));
+                    let address =
+                        std::fs::read_to_string(dir.join("dashboard.addr")).ok().map(|a| a.trim().to_string());
+                    (signing, node, address)
+                }
+                (None, Some(key), Some(node_key)) => match read_key(key) {
+                    Ok(signing) => (signing, ReplicaId::from_hex(node_key), None),
+                    Err(error) => return fail(&error, 2),
+                },
+                _ => {
+                    return fail(
+                        &lang.pick(
+                            "请给出 --node-dir，或 --key 与 --node-key",
+                            "give --node-dir, or --key with --node-key",
+                        ),
+                        2,
+                    );
+                }
+            };
+            let node = match node {
+                Ok(node) => node,
+                Err(message) => return fail(&message, 2),
+            };
+            let expires = rollcall_server::writer::now_ms() + hours * 3_600_000;
+            let token = rollcall_server::dashboard::token(&signing, node, expires);
+            let url = address.map(|a| format!("http://{a}/#token={token}"));
+            if cli.json {
+                println!("{}", serde_json::json!({ "token": token, "url": url, "expires_ms": expires }));
+            } else {
+                println!("{token}");
+                if let Some(url) = url {
+                    println!("{} {url}", lang.pick("看板：", "dashboard:"));
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Backup { node, out } => {
             let out = match std::path::absolute(&out) {
@@ -1469,6 +1533,25 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
         println!("  {:<10} {:<22} {}  {}", node.level.name_zh(), node.unit, node.address, node.dir.display());
     }
     println!("  {:<10} {:<22} {}", lang.pick("笔记本", "laptop"), "", laptop.display());
+    if let Some(url) = &cluster.nodes[0].dashboard {
+        let operator =
+            rollcall_server::config::read_key(&cluster.nodes[0].dir.join(rollcall_server::config::OPERATOR_KEY_FILE));
+        let node_key = std::fs::read_to_string(cluster.nodes[0].dir.join("replica.pub"))
+            .ok()
+            .and_then(|t| ReplicaId::from_hex(t.trim()).ok());
+        if let (Ok(operator), Some(node_key)) = (operator, node_key) {
+            let token = rollcall_server::dashboard::token(
+                &operator,
+                node_key,
+                rollcall_server::writer::now_ms() + 12 * 3_600_000,
+            );
+            println!(
+                "{} {url}#token={token}",
+                lang.pick("看板（凭证 12 小时有效）：", "dashboard (credential valid 12 hours):")
+            );
+            println!("{} {url}metrics", lang.pick("Prometheus 指标：", "Prometheus metrics:"));
+        }
+    }
     println!("{}", lang.pick("试试 / try:", "try:"));
     println!("  {} rollup --node-dir {province}", exe.display());
     println!("  {} table 1 --node-dir {province} --out 表1.xlsx", exe.display());

@@ -45,7 +45,7 @@ pub fn grid(headings: &[String], rows: &[Vec<String>]) -> String {
 
 /// A table as text.
 pub fn table_text(table: &pb::TableResponse, lang: Lang) -> String {
-    let sheet = crate::export::table_sheet(table, lang);
+    let sheet = crate::export::table_sheet(table, lang == Lang::Zh);
     let rows: Vec<Vec<String>> = sheet
         .rows
         .iter()

@@ -94,6 +94,9 @@ pub struct RawConfig {
     /// `[listen]`.
     #[serde(default)]
     pub listen: RawListen,
+    /// `[dashboard]`.
+    #[serde(default)]
+    pub dashboard: RawDashboard,
     /// `[keys]`.
     #[serde(default)]
     pub keys: RawKeys,
@@ -155,6 +158,15 @@ pub struct RawListen {
     pub address: Option<String>,
 }
 
+/// `[dashboard]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboard {
+    /// host:port of the web dashboard and /metrics (plain HTTP: bind it to an internal
+    /// address, or put the unit's HTTPS proxy in front).
+    pub address: Option<String>,
+}
+
 /// `[keys]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +194,8 @@ pub struct Config {
     pub level: Level,
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Where to serve the dashboard and /metrics, if anywhere.
+    pub dashboard: Option<SocketAddr>,
     /// The replica key file.
     pub replica_key_path: PathBuf,
     /// Keys allowed to call the API.
@@ -236,6 +250,12 @@ impl Config {
                 .parse()
                 .map_err(|err| invalid("listen.address", format!("{err}")))?,
         };
+        let dashboard = raw
+            .dashboard
+            .address
+            .as_deref()
+            .map(|text| text.parse().map_err(|err| invalid("dashboard.address", format!("{err}"))))
+            .transpose()?;
         let key_name =
             raw.keys.replica_key.ok_or(ConfigError::Missing { path: path.to_path_buf(), key: "keys.replica_key" })?;
         let operator_keys = raw
@@ -279,6 +299,7 @@ impl Config {
             unit,
             level,
             listen,
+            dashboard,
             replica_key_path: dir.join(key_name),
             operator_keys,
             root_key,

@@ -15,11 +15,15 @@
 //! - [`sync`]: sync sessions between a child and its parent.
 //! - [`subscribe`]: the event stream for consumers, from a cursor, then live.
 //! - [`node`]: opening a node, serving it, and the link to its parent.
+//! - [`export`]: tables and registers as XLSX and CSV (CLI and dashboard).
+//! - [`dashboard`]: the web dashboard and Prometheus metrics over HTTP.
 //! - [`telemetry`]: the tracing subscriber (installed by binaries only).
 
 pub mod bundle;
 pub mod config;
 pub mod connect;
+pub mod dashboard;
+pub mod export;
 pub mod node;
 pub mod projection;
 pub mod queries;

@@ -69,6 +69,9 @@ enum Command {
         /// Override [listen] address from the config.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve the web dashboard and /metrics here (overrides [dashboard] address).
+        #[arg(long)]
+        dashboard: Option<SocketAddr>,
     },
 }
 
@@ -92,17 +95,17 @@ fn main() -> ExitCode {
             }
             Err(message) => fail(&message, 2),
         },
-        Command::Run { dir, listen } => {
+        Command::Run { dir, listen, dashboard } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error, 1),
             };
-            runtime.block_on(run(dir, listen))
+            runtime.block_on(run(dir, listen, dashboard))
         }
     }
 }
 
-async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
+async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Option<SocketAddr>) -> ExitCode {
     let config = match Config::load(&dir, listen) {
         Ok(config) => config,
         Err(error) => return fail(&error, 2),
@@ -138,8 +141,34 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
     let replica = node.info.replica;
     tracing::info!(%address, replica = %replica.short(), unit = %config.unit, level = %config.level, "node listening");
     println!("listening {address} {}", replica.to_hex());
+    // The dashboard (if configured) stops with the node.
+    let (dashboard_stop, dashboard_stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = dashboard_stop.send(true);
+    };
+    let dashboard_file = dir.join(DASHBOARD_ADDRESS_FILE);
+    let mut dashboard_task = None;
+    if let Some(dashboard_address) = dashboard_override.or(config.dashboard) {
+        let listener = match tokio::net::TcpListener::bind(dashboard_address).await {
+            Ok(listener) => listener,
+            Err(error) => return fail(&format!("binding the dashboard to {dashboard_address}: {error}"), 1),
+        };
+        let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        if let Err(error) = std::fs::write(&dashboard_file, format!("{bound}\n")) {
+            return fail(&format!("writing {}: {error}", dashboard_file.display()), 1);
+        }
+        tracing::info!(address = %bound, "dashboard listening");
+        println!("dashboard http://{bound}/");
+        let state = node.dashboard(dashboard_stopping);
+        dashboard_task = Some(tokio::spawn(rollcall_server::dashboard::serve(listener, state)));
+    }
     let incoming = tls_incoming(listener, tls);
     let result = node.serve(incoming, shutdown).await;
+    if let Some(task) = dashboard_task {
+        let _ = task.await;
+        let _ = std::fs::remove_file(&dashboard_file);
+    }
     let _ = std::fs::remove_file(&address_file);
     match result {
         Ok(()) => {
@@ -189,6 +218,9 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
         })
     }
 }
+
+/// Written while the dashboard listens: its bound address.
+const DASHBOARD_ADDRESS_FILE: &str = "dashboard.addr";
 
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
     eprintln!("rollcall-node: {error:#}");

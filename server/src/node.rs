@@ -164,6 +164,21 @@ impl Node {
         Ok(Arc::new(tls::server_config(&self.identity, Arc::new(policy))?))
     }
 
+    /// What the web dashboard reads; `stopping` ends its live streams and the server.
+    pub fn dashboard(&self, stopping: watch::Receiver<bool>) -> std::sync::Arc<crate::dashboard::Dashboard> {
+        std::sync::Arc::new(crate::dashboard::Dashboard {
+            store: self.store.clone(),
+            projection: self.projection.clone(),
+            positions: self.writer.ingest_position(),
+            authority: self.authority.clone(),
+            operators: self.operators.clone(),
+            info: self.info.clone(),
+            stats: self.stats.clone(),
+            stopping,
+            subscribers: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
     /// The context shared by this node's sync sessions.
     pub fn sync_context(&self) -> SyncContext {
         SyncContext {

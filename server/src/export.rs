@@ -10,8 +10,6 @@ use std::path::Path;
 use rollcall_proto::v1 as pb;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
 
-use crate::i18n::Lang;
-
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -53,19 +51,24 @@ pub enum Cell {
     Blank,
 }
 
-/// A table as a sheet.
-pub fn table_sheet(table: &pb::TableResponse, lang: Lang) -> Sheet {
+/// Chinese (`zh`) or English text.
+fn pick<'a>(zh: bool, chinese: &'a str, english: &'a str) -> &'a str {
+    if zh { chinese } else { english }
+}
+
+/// A table as a sheet, in Chinese (`zh`) or English.
+pub fn table_sheet(table: &pb::TableResponse, zh: bool) -> Sheet {
     let as_of = table.as_of.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
     let mut headings = vec![
-        lang.pick(if table.table == 1 { "单位" } else { "类别" }, if table.table == 1 { "unit" } else { "group" })
+        pick(zh, if table.table == 1 { "单位" } else { "类别" }, if table.table == 1 { "unit" } else { "group" })
             .to_string(),
     ];
-    headings.extend(table.columns.iter().map(|c| lang.pick(&c.name_zh, &c.name_en).to_string()));
+    headings.extend(table.columns.iter().map(|c| pick(zh, &c.name_zh, &c.name_en).to_string()));
     let mut rows: Vec<Vec<Cell>> = table
         .rows
         .iter()
         .map(|label| {
-            let mut row = vec![Cell::Text(lang.pick(&label.name_zh, &label.name_en).to_string())];
+            let mut row = vec![Cell::Text(pick(zh, &label.name_zh, &label.name_en).to_string())];
             row.extend(std::iter::repeat_n(Cell::Blank, table.columns.len()));
             row
         })
@@ -78,37 +81,40 @@ pub fn table_sheet(table: &pb::TableResponse, lang: Lang) -> Sheet {
         }
     }
     Sheet {
-        title: format!("{}{}", lang.pick("表", "Table "), table.table)
+        title: format!("{}{}", pick(zh, "表", "Table "), table.table)
             + " "
-            + lang.pick(&table.title_zh, &table.title_en),
-        subtitle: match lang {
-            Lang::Zh => format!("填报单位：{}    统计截止日期：{as_of}", table.unit_path),
-            Lang::En => format!("unit: {}    as of: {as_of}", table.unit_path),
+            + pick(zh, &table.title_zh, &table.title_en),
+        subtitle: if zh {
+            format!("填报单位：{}    统计截止日期：{as_of}", table.unit_path)
+        } else {
+            format!("unit: {}    as of: {as_of}", table.unit_path)
         },
         headings,
         rows,
     }
 }
 
-/// A register as a sheet.
-pub fn register_sheet(register: &pb::RegisterResponse, unit: &str, lang: Lang) -> Sheet {
+/// A register as a sheet, in Chinese (`zh`) or English.
+pub fn register_sheet(register: &pb::RegisterResponse, unit: &str, zh: bool) -> Sheet {
     Sheet {
-        title: lang.pick(&register.title_zh, &register.title_en).to_string(),
-        subtitle: match lang {
-            Lang::Zh => format!("填报单位：{unit}"),
-            Lang::En => format!("unit: {unit}"),
-        },
-        headings: register.columns.iter().map(|c| lang.pick(&c.name_zh, &c.name_en).to_string()).collect(),
+        title: pick(zh, &register.title_zh, &register.title_en).to_string(),
+        subtitle: if zh { format!("填报单位：{unit}") } else { format!("unit: {unit}") },
+        headings: register.columns.iter().map(|c| pick(zh, &c.name_zh, &c.name_en).to_string()).collect(),
         rows: register.rows.iter().map(|r| r.cells.iter().map(|c| Cell::Text(c.clone())).collect()).collect(),
     }
 }
 
-/// Writes `sheet` as XLSX at `path`.
+/// `sheet` as XLSX bytes (for a download).
 ///
 /// # Errors
 ///
-/// [`ExportError`] naming the file.
-pub fn write_xlsx(sheet: &Sheet, path: &Path) -> Result<(), ExportError> {
+/// [`ExportError`] if the workbook cannot be built.
+pub fn xlsx_bytes(sheet: &Sheet) -> Result<Vec<u8>, ExportError> {
+    let mut workbook = build_workbook(sheet, Path::new("download.xlsx"))?;
+    workbook.save_to_buffer().map_err(|e| write_error(Path::new("download.xlsx"), e))
+}
+
+fn build_workbook(sheet: &Sheet, path: &Path) -> Result<Workbook, ExportError> {
     let mut workbook = Workbook::new();
     let worksheet = workbook.add_worksheet();
     let title = Format::new().set_bold().set_font_size(14).set_align(FormatAlign::Center);
@@ -136,6 +142,16 @@ pub fn write_xlsx(sheet: &Sheet, path: &Path) -> Result<(), ExportError> {
             .map_err(|e| write_error(path, e))?;
         }
     }
+    Ok(workbook)
+}
+
+/// Writes `sheet` as XLSX at `path`.
+///
+/// # Errors
+///
+/// [`ExportError`] naming the file.
+pub fn write_xlsx(sheet: &Sheet, path: &Path) -> Result<(), ExportError> {
+    let mut workbook = build_workbook(sheet, path)?;
     let partial = path.with_extension("xlsx.partial");
     workbook.save(&partial).map_err(|e| write_error(path, e))?;
     std::fs::rename(&partial, path).map_err(|e| write_error(path, e))
