@@ -1269,6 +1269,22 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Status { node: NodeArgs { dir: Some(dir), .. } } => {
+            // A laptop: what its last sync left unacknowledged, offline.
+            let node = match open_embedded(&dir) {
+                Ok(node) => node,
+                Err(code) => return code,
+            };
+            let status = rollcall_server::rpc::sync_status(&node.store, &node.authority, &node.info);
+            node.close().await;
+            match status {
+                Ok(status) => {
+                    print_status(lang, cli.json, status);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error, 1),
+            }
+        }
         Command::Status { node } => {
             let mut client = match client(&node).await {
                 Ok(client) => client,
@@ -1791,7 +1807,10 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             "by": hex::encode(&r.by), "stored_at_ms": r.stored_at_ms, "receipt_seq": r.receipt_seq,
             "heads": r.heads.iter().map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq })).collect::<Vec<_>>(),
         }));
-        println!("{}", serde_json::json!({ "edges": edges, "last_receipt": receipt }));
+        println!(
+            "{}",
+            serde_json::json!({ "edges": edges, "last_receipt": receipt, "unsent_up": status.unsent_up, "oldest_unsent_up_ms": status.oldest_unsent_up_ms })
+        );
         return;
     }
     println!(
@@ -1829,6 +1848,19 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             );
         }
         None => println!("{}", lang.pick("上级回执: 尚无", "receipt from the level above: none yet")),
+    }
+    if status.unsent_up > 0 {
+        let hours = rollcall_server::writer::now_ms().saturating_sub(status.oldest_unsent_up_ms) / 3_600_000;
+        println!(
+            "{}: {} {}，{} {}（{} {}）",
+            lang.pick("上级尚未确认", "not yet acknowledged above"),
+            status.unsent_up,
+            lang.pick("个事件", "events"),
+            lang.pick("最早的记于", "the oldest written"),
+            format_time(status.oldest_unsent_up_ms),
+            hours,
+            lang.pick("小时前", "hours ago")
+        );
     }
 }
 

@@ -439,6 +439,30 @@ async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> Response {
         "When the peer last acknowledged events.",
         per_edge(&|e| e.last_ack_ms as f64 / 1000.0),
     );
+    let (store, authority, info) = (dashboard.store.clone(), dashboard.authority.clone(), dashboard.info.clone());
+    let backlog = tokio::task::spawn_blocking(move || crate::rpc::sync_status(&store, &authority, &info))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    if let Some(backlog) = backlog {
+        let age = if backlog.oldest_unsent_up_ms == 0 {
+            0.0
+        } else {
+            crate::writer::now_ms().saturating_sub(backlog.oldest_unsent_up_ms) as f64 / 1000.0
+        };
+        metric(
+            "rollcall_sync_unacknowledged_up",
+            "gauge",
+            "Events of this node's subtree the level above has not acknowledged by a receipt.",
+            vec![(String::new(), backlog.unsent_up as f64)],
+        );
+        metric(
+            "rollcall_sync_oldest_unacknowledged_up_age_seconds",
+            "gauge",
+            "Age of the oldest of them (0: none).",
+            vec![(String::new(), age)],
+        );
+    }
     metric(
         "rollcall_rejections_total",
         "counter",

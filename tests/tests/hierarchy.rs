@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use rollcall_core::Seq;
 use rollcall_core::body::is_infrastructure;
 use rollcall_server::store::Store;
-use rollcall_tests::{CONVERGE_DEADLINE, ClusterNode, rollcall, rollcall_json, start_child, start_root, wait_until};
+use rollcall_tests::{
+    CONVERGE_DEADLINE, ClusterNode, enroll_laptop, rollcall, rollcall_json, start_child, start_root, wait_until,
+};
 
 #[test]
 fn a_province_hierarchy_converges_within_scopes() {
@@ -180,6 +182,48 @@ fn a_province_hierarchy_converges_within_scopes() {
     let rebuilt = rollcall_json(&["rebuild", "--node-dir", &province.dir_arg()]);
     assert_eq!(rebuilt["changed"], false, "{rebuilt}");
     assert!(rebuilt["members"].as_u64().unwrap_or(0) >= 122, "{rebuilt}");
+
+    // Two offline laptops inside the topology (branch hb/u1/c1/b1): both correct one
+    // member offline; each shows what the level above has not acknowledged; both
+    // reconcile; the conflict is visible at the branch node and reaches the province.
+    let b1 = &nodes[branches[0]];
+    let laptops: Vec<String> = ["secretary", "committee"]
+        .iter()
+        .map(|name| enroll_laptop(base.path(), b1, name).display().to_string())
+        .collect();
+    for laptop in &laptops {
+        let synced = rollcall_json(&["sync", "--dir", laptop]);
+        assert_eq!(synced["rejected"].as_u64(), Some(0), "{synced}");
+    }
+    let member = rollcall_json(&["member", "list", "--dir", &laptops[0], "--limit", "1"])["members"][0]["member_id"]
+        .as_str()
+        .expect("a member of b1")
+        .to_string();
+    for (laptop, phone) in laptops.iter().zip(["13800000001", "13900000002"]) {
+        let out = rollcall(&[
+            "correct", "--dir", laptop, "--unit", &b1.unit, "--member", &member, "--field", "phone", "--value", phone,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let status = rollcall_json(&["status", "--dir", laptop]);
+        assert!(status["unsent_up"].as_u64().unwrap_or(0) >= 1, "offline work is shown as unacknowledged: {status}");
+        assert!(status["oldest_unsent_up_ms"].as_u64().unwrap_or(0) > 0, "{status}");
+    }
+    for laptop in laptops.iter().chain(laptops.iter()) {
+        rollcall_json(&["sync", "--dir", laptop]);
+    }
+    wait_until("the branch node to show the laptops' conflict", CONVERGE_DEADLINE, || {
+        rollcall_json(&["conflicts", "--node-dir", &b1.dir_arg()]).as_array().is_some_and(|c| c.len() == 1)
+    });
+    wait_until("the laptops' work to be acknowledged above", CONVERGE_DEADLINE, || {
+        laptops.iter().all(|laptop| {
+            rollcall_json(&["sync", "--dir", laptop]);
+            rollcall_json(&["status", "--dir", laptop])["unsent_up"] == 0
+        })
+    });
+    let at_province = rollcall_json(&["member", "show", "--node-dir", &province.dir_arg(), &member]);
+    assert_eq!(at_province["conflicts"], 1, "the province sees the conflict too: {at_province}");
+    let metrics_ok = rollcall_json(&["verify", "--dir", &laptops[1]]);
+    assert!(metrics_ok["events"].as_u64().unwrap_or(0) > 0);
 
     for node in nodes.into_iter().rev().chain(std::iter::once(province)) {
         if let Some(process) = node.process {

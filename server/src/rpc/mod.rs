@@ -274,31 +274,13 @@ impl pb::node_server::Node for NodeService {
                 last_ack_ms: edge.last_ack_ms,
             })
             .collect();
-        let store = self.store.clone();
-        let parent = self.info.parent;
-        let unit = self.info.unit.clone();
-        let (last_receipt, local_heads) = tokio::task::spawn_blocking(move || {
-            let receipt = match parent {
-                Some(parent) => last_receipt_for(&store, parent, &unit)?,
-                None => None,
-            };
-            Ok::<_, crate::store::StoreError>((receipt, store.heads()?))
-        })
-        .await
-        .map_err(|_| Status::internal("read task failed"))?
-        .map_err(status::store_error)?;
-        Ok(Response::new(pb::SyncStatusResponse {
-            edges,
-            last_receipt,
-            local_heads: local_heads
-                .into_iter()
-                .map(|stored| pb::ReplicaHead {
-                    replica: stored.replica.0.to_vec().into(),
-                    seq: stored.head.seq.0,
-                    hash: stored.head.hash.0.to_vec().into(),
-                })
-                .collect(),
-        }))
+        let (store, authority, info) = (self.store.clone(), self.sync.authority.clone(), self.info.clone());
+        let mut response = tokio::task::spawn_blocking(move || sync_status(&store, &authority, &info))
+            .await
+            .map_err(|_| Status::internal("read task failed"))?
+            .map_err(status::store_error)?;
+        response.edges = edges;
+        Ok(Response::new(response))
     }
 
     async fn enrollment_chain(
@@ -494,6 +476,65 @@ impl pb::node_server::Node for NodeService {
 
 /// How far back in the parent's log to look for its last receipt for this unit.
 const RECEIPT_SEARCH_EVENTS_MAX: u64 = 4096;
+
+/// What the level above holds of this node's work: the last receipt from the parent,
+/// the local heads, and the events of this node's subtree beyond that receipt (how
+/// many, and the time of the oldest). Edges are filled by the caller (they are live
+/// session figures).
+///
+/// # Errors
+///
+/// [`crate::store::StoreError`] on read failure.
+pub fn sync_status(
+    store: &Store,
+    authority: &std::sync::RwLock<rollcall_core::authority::Authority>,
+    info: &NodeInfo,
+) -> Result<pb::SyncStatusResponse, crate::store::StoreError> {
+    let last_receipt = match info.parent {
+        Some(parent) => last_receipt_for(store, parent, &info.unit)?,
+        None => None,
+    };
+    let heads = store.heads()?;
+    let acknowledged: std::collections::HashMap<Vec<u8>, u64> =
+        last_receipt.iter().flat_map(|receipt| receipt.heads.iter().map(|h| (h.replica.to_vec(), h.seq))).collect();
+    let (mut unsent_up, mut oldest_unsent_up_ms) = (0u64, 0u64);
+    if info.parent.is_some() {
+        let authority = authority.read().expect("never poisoned");
+        for stored in &heads {
+            // This node's own log and those of the replicas enrolled through it: what it
+            // is responsible for sending up (not its parent's, nor a sibling laptop's).
+            let ours = stored.replica == info.replica
+                || authority
+                    .chain_of(&stored.replica)
+                    .is_some_and(|chain| chain.iter().any(|(enroller, _)| *enroller == info.replica));
+            if !ours {
+                continue;
+            }
+            let received = acknowledged.get(&stored.replica.0.to_vec()).copied().unwrap_or(0);
+            if stored.head.seq.0 > received {
+                unsent_up += stored.head.seq.0 - received;
+                if let Some(first) = store.get(stored.replica, Seq(received + 1))? {
+                    let at = first.header().hlc.wall_ms;
+                    oldest_unsent_up_ms = if oldest_unsent_up_ms == 0 { at } else { oldest_unsent_up_ms.min(at) };
+                }
+            }
+        }
+    }
+    Ok(pb::SyncStatusResponse {
+        edges: Vec::new(),
+        last_receipt,
+        local_heads: heads
+            .into_iter()
+            .map(|stored| pb::ReplicaHead {
+                replica: stored.replica.0.to_vec().into(),
+                seq: stored.head.seq.0,
+                hash: stored.head.hash.0.to_vec().into(),
+            })
+            .collect(),
+        unsent_up,
+        oldest_unsent_up_ms,
+    })
+}
 
 /// The last receipt `parent` signed for `unit`, from the tail of its log held here.
 fn last_receipt_for(
