@@ -1074,11 +1074,32 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(node) => node,
                 Err(code) => return code,
             };
+            // A spinner with the events received so far, for syncs of more than a moment
+            // (only on a terminal, never with --json).
+            let spinner = if cli.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new_spinner()
+            };
+            spinner.set_message(lang.pick("正在与上级同步…", "syncing with the level above…").to_string());
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let mut positions = node.writer.ingest_position();
+            let start_position = *positions.borrow();
+            let progress = spinner.clone();
+            let received_label = lang.pick("已接收并保存", "received and stored");
+            let watcher = tokio::spawn(async move {
+                while positions.changed().await.is_ok() {
+                    let now = *positions.borrow();
+                    progress.set_message(format!("{received_label} {}", now.saturating_sub(start_position)));
+                }
+            });
             let outcome = tokio::time::timeout(std::time::Duration::from_secs(timeout_secs), node.sync_with_parent())
                 .await
                 .unwrap_or_else(|_| {
                     Err(format!("not finished within {timeout_secs} s; what was acknowledged is kept, run it again"))
                 });
+            watcher.abort();
+            spinner.finish_and_clear();
             node.close().await;
             match outcome {
                 Ok(summary) => {

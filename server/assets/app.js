@@ -17,7 +17,8 @@
           updated: "updated", progress: "progress", lostBuckets: ["6 m–1 y", "1–5 y", "6–10 y", "11+ y"], badToken: "invalid or expired token" },
   };
   const t = (key) => text[lang][key];
-  const columns = ["members", "checked", "flowing", "pocket", "lost", "found", "still_lost", "forms_signed", "open_case"];
+  const columns = ["members", "checked", "corrected", "flagged", "flowing", "pocket", "lost", "found", "still_lost",
+    "included", "retained", "stopped", "archive_complete", "forms_signed", "open_case"];
 
   function takeTokenFromUrl() {
     const match = location.hash.match(/token=([^&]+)/);
@@ -131,6 +132,8 @@
       label: lang === "zh" ? d.name_zh : d.name_en, value: d.done, max: d.total, color: colors[d.state] })));
     const buckets = ["lost_6m_1y", "lost_1_5y", "lost_6_10y", "lost_11y_plus"];
     bars($("lost-chart"), buckets.map((key, i) => ({ label: t("lostBuckets")[i], value: metric(overview.total, key) })));
+    const situations = ["situation_left_job", "situation_graduated", "situation_employer_changed", "situation_abroad", "situation_residence", "situation_other"];
+    bars($("situation-chart"), situations.map((key) => ({ label: name(key), value: metric(overview.total, key), color: "#5b4a9e" })));
   }
 
   function renderRollup() {

@@ -18,6 +18,24 @@ use tokio::sync::{mpsc, watch};
 
 use crate::store::{Store, StoreError};
 
+/// Subscriptions open now, gRPC and dashboard alike (for `/metrics`).
+pub static OPEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct Open;
+
+impl Open {
+    fn new() -> Open {
+        OPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Batches a subscriber may have waiting before its reading task waits for it.
 pub const QUEUE_DEPTH: usize = 4;
 
@@ -42,6 +60,7 @@ pub fn start(
 ) -> mpsc::Receiver<Result<pb::SubscribeResponse, StoreError>> {
     let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
     tokio::spawn(async move {
+        let _open = Open::new();
         let mut cursor = after;
         let mut announced_caught_up = false;
         loop {

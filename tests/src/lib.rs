@@ -97,6 +97,11 @@ impl NodeProcess {
         NodeProcess { child, address, replica }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill_9(mut self) {
         let _ = self.child.kill();

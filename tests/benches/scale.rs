@@ -1,0 +1,142 @@
+//! The scale run (issue 7): a generated province synced up a real hierarchy on this
+//! machine. A province node and `SCALE_UNIVERSITIES` university nodes (real processes,
+//! TLS, RocksDB, enrolled through the real flow); each university records the
+//! generated histories of its 20 colleges × 25 branches through its API (a university
+//! may record about any unit below it), in parallel, while syncing up to the province.
+//! Reports the append rate at the universities, the ingest rate at the province, the
+//! time until the province's tables count every member, and the province's memory
+//! and disk.
+//!
+//! `cargo build --release --bins && SCALE_MEMBERS=3000000 cargo bench -p rollcall-tests --bench scale`
+//! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4).
+
+use std::time::{Duration, Instant};
+
+use rollcall_client::generate::{self, Scale};
+use rollcall_tests::{rollcall_json, start_child, start_root};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn held_at(node: &rollcall_tests::ClusterNode) -> u64 {
+    node.heads().values().sum()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+fn du_bytes(path: &std::path::Path) -> u64 {
+    walk(path)
+}
+
+fn walk(path: &std::path::Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::read_dir(path).map_or(0, |entries| entries.filter_map(Result::ok).map(|e| walk(&e.path())).sum())
+        }
+        Ok(meta) => meta.len(),
+        Err(_) => 0,
+    }
+}
+
+fn main() {
+    let members = env("SCALE_MEMBERS", 300_000);
+    let universities = env("SCALE_UNIVERSITIES", 4);
+    let per_branch = (members / (universities * 20 * 25)).max(1);
+    let scale = Scale { universities, colleges: 20, branches: 25, members: per_branch, seed: 2026 };
+    println!(
+        "scale run: {} members ({universities} university nodes × 500 branches × {per_branch})",
+        scale.total_members()
+    );
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let nodes: Vec<_> =
+        (1..=universities).map(|u| start_child(base.path(), &province, &format!("hb/u{u:03}"))).collect();
+    let opened = rollcall_json(&["campaign-open", "--node-dir", &province.dir_arg(), "--year", "2026"]);
+    assert!(opened.get("event_id").is_some(), "{opened}");
+
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let appended: u64 = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for (index, node) in nodes.iter().enumerate() {
+            let dir = node.dir.clone();
+            let university = format!("hb/u{:03}", index + 1);
+            tasks.push(tokio::spawn(async move {
+                let target = rollcall_client::target::Target::from_node_dir(&dir).expect("target");
+                let mut client = rollcall_client::NodeClient::new(target.connect().await.expect("connect"))
+                    .max_decoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(rollcall_core::limits::MESSAGE_BYTES_MAX);
+                let mut count = 0u64;
+                for (unit, level) in generate::hierarchy(&Scale { universities: 1, ..scale }) {
+                    if level != rollcall_core::Level::Branch {
+                        continue;
+                    }
+                    // The generator's first university, renamed to this node's.
+                    let branch = rollcall_core::UnitPath::parse(&unit.as_str().replacen("hb/u001", &university, 1))
+                        .expect("unit");
+                    let plan = generate::branch_plan(&branch, &scale, 2026);
+                    for chunk in plan.drafts.chunks(rollcall_core::limits::DRAFTS_PER_APPEND_MAX) {
+                        client.append(rollcall_client::append_request(chunk)).await.expect("append");
+                        count += chunk.len() as u64;
+                    }
+                }
+                count
+            }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.expect("task");
+        }
+        total
+    });
+    let append_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "appended {appended} events at the universities in {append_seconds:.1} s = {:.0} events/s",
+        appended as f64 / append_seconds
+    );
+
+    let expected: u64 = nodes.iter().map(|n| n.heads().get(&n.replica().to_hex()).copied().unwrap_or(0)).sum::<u64>()
+        + province.heads().get(&province.replica().to_hex()).copied().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(6 * 3600);
+    let mut peak_rss = 0;
+    let pid = province.process.as_ref().map_or(0, |p| p.pid());
+    while held_at(&province) < expected {
+        assert!(Instant::now() < deadline, "the province did not catch up");
+        peak_rss = peak_rss.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let synced_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "province holds every university's log {synced_seconds:.1} s after the start: ingest {:.0} events/s over the run",
+        expected as f64 / synced_seconds
+    );
+    let total_members = scale.total_members() as u64;
+    loop {
+        let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
+        let metrics = &rollup["total"]["metrics"];
+        let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
+        if counted == total_members {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the province's tables never counted every member");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let tables_seconds = started.elapsed().as_secs_f64();
+    let table = rollcall_json(&["table", "2", "--node-dir", &province.dir_arg()]);
+    assert_eq!(table["check_failures"], serde_json::json!([]), "table 2 checks at the province");
+    peak_rss = peak_rss.max(rss_kib(pid));
+    println!("province tables 1-3 count all {total_members} members {tables_seconds:.1} s after the start");
+    println!(
+        "province memory (peak resident) {:.0} MiB; province store on disk {:.0} MiB ({:.0} bytes/member)",
+        peak_rss as f64 / 1024.0,
+        du_bytes(&province.dir.join("store")) as f64 / 1_048_576.0,
+        du_bytes(&province.dir.join("store")) as f64 / total_members as f64
+    );
+}
