@@ -239,6 +239,30 @@ pub const COLUMNS: &[(Column, &[&str], bool)] = &[
     (Column::PersonGroup, &["人员分组"], false),
 ];
 
+/// The headings of the per-member form in the national form's order (what a blank
+/// form, a template or a test writes).
+pub const FORM_HEADERS: [&str; 19] = [
+    "姓名",
+    "性别",
+    "民族",
+    "公民身份证号",
+    "出生日期",
+    "学历",
+    "人员类别",
+    "所在党支部",
+    "加入党组织日期",
+    "转为正式党员日期",
+    "工作岗位",
+    "联系电话",
+    "家庭住址",
+    "党籍状态",
+    "是否为失联党员",
+    "失去联系日期",
+    "是否为流动党员",
+    "外出流向",
+    "人员分组",
+];
+
 /// 民族, GB 3304 order: code = position + 1.
 pub const ETHNICITIES: &[&str] = &[
     "汉族",

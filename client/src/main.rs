@@ -578,23 +578,18 @@ async fn run(cli: Cli) -> ExitCode {
             .await
         }
         Command::Statsdb(StatsdbCommand::List { node, unit }) => {
-            let mut backend = match backend(&node).await {
-                Ok(backend) => backend,
-                Err(code) => return code,
-            };
-            let result = backend
+            query(
+                &node,
+                lang,
+                cli.json,
+                async |backend| backend
                 .members(pb::MembersRequest {
                     unit_path: unit.unwrap_or_default(),
                     discrepancies: true,
                     limit: 100_000,
                     ..Default::default()
                 })
-                .await;
-            backend.close().await;
-            print_or_fail(
-                lang,
-                cli.json,
-                result,
+                .await,
                 |r: &pb::MembersResponse| {
                     serde_json::json!(
                         r.members
@@ -638,6 +633,7 @@ async fn run(cli: Cli) -> ExitCode {
                     rollcall_client::render::grid(&headings, &rows)
                 },
             )
+            .await
         }
         Command::Statsdb(StatsdbCommand::Resolve { node, member, field, resolution, value, author }) => {
             let field = match rollcall_client::fields::parse_field(&field) {
@@ -652,19 +648,15 @@ async fn run(cli: Cli) -> ExitCode {
             .await
         }
         Command::Member(MemberCommand::Show { node, member_id }) => {
-            let mut backend = match backend(&node).await {
-                Ok(backend) => backend,
-                Err(code) => return code,
-            };
-            let result = backend.member(pb::MemberRequest { member_id }).await;
-            backend.close().await;
-            print_or_fail(
+            query(
+                &node,
                 lang,
                 cli.json,
-                result,
+                async |backend| backend.member(pb::MemberRequest { member_id }).await,
                 rollcall_client::render::member_json,
                 rollcall_client::render::member_text,
             )
+            .await
         }
         Command::Member(MemberCommand::List { node, unit, lost, pocket, flowing, found, stage, name, limit }) => {
             let mut backend = match backend(&node).await {
@@ -700,19 +692,15 @@ async fn run(cli: Cli) -> ExitCode {
             )
         }
         Command::Rollup { node, unit } => {
-            let mut backend = match backend(&node).await {
-                Ok(backend) => backend,
-                Err(code) => return code,
-            };
-            let result = backend.rollup(pb::RollupRequest { unit_path: unit.unwrap_or_default() }).await;
-            backend.close().await;
-            print_or_fail(
+            query(
+                &node,
                 lang,
                 cli.json,
-                result,
+                async |backend| backend.rollup(pb::RollupRequest { unit_path: unit.unwrap_or_default() }).await,
                 rollcall_client::render::rollup_json,
                 rollcall_client::render::rollup_text,
             )
+            .await
         }
         Command::Table { node, number, unit, out } => {
             let mut backend = match backend(&node).await {
@@ -859,16 +847,11 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(out) => out,
                 Err(error) => return fail(&error, 2),
             };
-            let mut backend = match backend(&node).await {
-                Ok(backend) => backend,
-                Err(code) => return code,
-            };
-            let result = backend.checkpoint(&out).await;
-            backend.close().await;
-            print_or_fail(
+            query(
+                &node,
                 lang,
                 cli.json,
-                result,
+                async |backend| backend.checkpoint(&out).await,
                 |r: &pb::CheckpointResponse| serde_json::json!({ "path": r.path, "events": r.events }),
                 |r: &pb::CheckpointResponse, lang: Lang| {
                     format!(
@@ -880,18 +863,14 @@ async fn run(cli: Cli) -> ExitCode {
                     )
                 },
             )
+            .await
         }
         Command::Rebuild { node } => {
-            let mut backend = match backend(&node).await {
-                Ok(backend) => backend,
-                Err(code) => return code,
-            };
-            let result = backend.rebuild().await;
-            backend.close().await;
-            print_or_fail(
+            query(
+                &node,
                 lang,
                 cli.json,
-                result,
+                async |backend| backend.rebuild().await,
                 |r: &pb::RebuildResponse| serde_json::json!({ "events": r.events, "applied": r.applied, "members": r.members, "changed": r.changed, "millis": r.millis }),
                 |r: &pb::RebuildResponse, lang: Lang| {
                     format!(
@@ -912,6 +891,7 @@ async fn run(cli: Cli) -> ExitCode {
                     )
                 },
             )
+            .await
         }
         Command::Verify { dir } => {
             let store_path = if dir.join(STORE_DIR).is_dir() { dir.join(STORE_DIR) } else { dir };
@@ -1642,6 +1622,25 @@ async fn backend(args: &NodeArgs) -> Result<rollcall_client::backend::Backend, E
         }
         None => client(args).await.map(rollcall_client::backend::Backend::Remote),
     }
+}
+
+/// Opens the node named by `node`, makes one call, closes the node (an embedded one
+/// finishes its last write), and prints the answer or the refusal.
+async fn query<T>(
+    node: &NodeArgs,
+    lang: Lang,
+    json: bool,
+    call: impl AsyncFnOnce(&mut rollcall_client::backend::Backend) -> Result<T, rollcall_client::backend::Refusal>,
+    to_json: impl Fn(&T) -> serde_json::Value,
+    to_text: impl Fn(&T, Lang) -> String,
+) -> ExitCode {
+    let mut backend = match backend(node).await {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    let result = call(&mut backend).await;
+    backend.close().await;
+    print_or_fail(lang, json, result, to_json, to_text)
 }
 
 /// Prints a response as JSON or text, or the refusal (exit 1).

@@ -9,27 +9,7 @@ use std::time::Instant;
 
 use rollcall_tests::{bin, init_node};
 
-const HEADERS: [&str; 19] = [
-    "姓名",
-    "性别",
-    "民族",
-    "公民身份证号",
-    "出生日期",
-    "学历",
-    "人员类别",
-    "所在党支部",
-    "加入党组织日期",
-    "转为正式党员日期",
-    "工作岗位",
-    "联系电话",
-    "家庭住址",
-    "党籍状态",
-    "是否为失联党员",
-    "失去联系日期",
-    "是否为流动党员",
-    "外出流向",
-    "人员分组",
-];
+use rollcall_client::import::FORM_HEADERS as HEADERS;
 
 fn main() {
     let rows: usize = std::env::var("IMPORT_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);

@@ -10,27 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rollcall_tests::{init_node, rollcall, rollcall_json};
 
-const HEADERS: [&str; 19] = [
-    "姓名",
-    "性别",
-    "民族",
-    "公民身份证号",
-    "出生日期",
-    "学历",
-    "人员类别",
-    "所在党支部",
-    "加入党组织日期",
-    "转为正式党员日期",
-    "工作岗位",
-    "联系电话",
-    "家庭住址",
-    "党籍状态",
-    "是否为失联党员",
-    "失去联系日期",
-    "是否为流动党员",
-    "外出流向",
-    "人员分组",
-];
+use rollcall_client::import::FORM_HEADERS as HEADERS;
 
 fn id_number(first17: &str) -> String {
     format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(first17))
