@@ -151,6 +151,25 @@ impl Backend {
         rollcall_server::writer::now_ms()
     ));
 
+    /// Field conflicts to settle (concurrent corrections).
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node.
+    pub async fn conflicts(&mut self) -> Result<pb::ConflictsResponse, Refusal> {
+        match self {
+            Backend::Remote(client) => client
+                .conflicts(pb::ConflictsRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| Refusal::from_status(&s)),
+            Backend::Embedded(node) => {
+                let projection = node.projection.read().expect("the projection lock is never poisoned");
+                Ok(queries::conflicts(&projection, &node.info.unit))
+            }
+        }
+    }
+
     /// Recomputes the projection from the log.
     ///
     /// # Errors

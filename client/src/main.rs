@@ -951,11 +951,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(heads) => {
                     let heads: Vec<pb::ReplicaHead> = heads
                         .into_iter()
-                        .map(|h| pb::ReplicaHead {
-                            replica: h.replica.0.to_vec().into(),
-                            seq: h.head.seq.0,
-                            hash: h.head.hash.0.to_vec().into(),
-                        })
+                        .map(|h| rollcall_server::rpc::head_to_proto(&h))
                         .collect();
                     print_heads(lang, cli.json, &heads);
                     ExitCode::SUCCESS
@@ -1174,28 +1170,12 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Conflicts { node } => {
-            let conflicts = match &node.dir {
-                Some(dir) => {
-                    let embedded = match open_embedded(dir) {
-                        Ok(node) => node,
-                        Err(code) => return code,
-                    };
-                    let result = rollcall_server::rpc::conflicts_in(&embedded.store).map_err(|err| err.to_string());
-                    embedded.close().await;
-                    result
-                }
-                None => {
-                    let mut client = match client(&node).await {
-                        Ok(client) => client,
-                        Err(code) => return code,
-                    };
-                    client
-                        .conflicts(pb::ConflictsRequest {})
-                        .await
-                        .map(|r| r.into_inner())
-                        .map_err(|s| s.message().to_string())
-                }
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
             };
+            let conflicts = backend.conflicts().await.map_err(|refusal| refusal.message(lang).to_string());
+            backend.close().await;
             match conflicts {
                 Ok(response) => {
                     print_conflicts(lang, cli.json, &response);

@@ -369,3 +369,30 @@ pub fn deadlines(
         now_ms,
     })
 }
+
+/// The field conflicts (concurrent corrections) among the members of `scope`'s
+/// subtree, from the projection (which keeps every correction of every member).
+pub fn conflicts(projection: &Projection, scope: &UnitPath) -> pb::ConflictsResponse {
+    let conflicts = projection
+        .conflicts_within(scope)
+        .into_iter()
+        .map(|conflict| pb::FieldConflict {
+            member_id: conflict.member_id,
+            field: conflict.field,
+            unit_path: conflict.current.unit.to_string(),
+            candidates: conflict
+                .candidates
+                .iter()
+                .map(|edit| pb::ConflictCandidate {
+                    event_id: edit.event_id.0.to_vec().into(),
+                    replica: edit.replica.0.to_vec().into(),
+                    value: edit.value.clone(),
+                    author: edit.author.clone(),
+                    hlc_wall_ms: edit.hlc.wall_ms,
+                    current: edit.event_id == conflict.current.event_id,
+                })
+                .collect(),
+        })
+        .collect();
+    pb::ConflictsResponse { conflicts }
+}

@@ -456,25 +456,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every event of the given kinds, verified, in (replica, seq) order. A full scan:
-    /// for occasional queries until incremental projections exist.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn events_of_kinds(&self, kinds: &[rollcall_core::EventKind]) -> Result<Vec<VerifiedEvent>, StoreError> {
-        let mut out = Vec::new();
-        self.for_each_raw(|replica, seq, value| -> Result<(), StoreError> {
-            let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-            let header = codec::decode_header(&signed.header).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-            if kinds.contains(&header.kind) {
-                out.push(check_stored(replica, seq, value)?);
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
     /// Iterates ingest positions from `from` (inclusive): (position, replica, seq).
     ///
     /// # Errors

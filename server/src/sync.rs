@@ -387,14 +387,7 @@ async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
         .await
         .map_err(|_| SyncError::Local("read task failed".into()))?
         .map_err(|err| SyncError::Local(err.to_string()))?;
-    Ok(heads
-        .into_iter()
-        .map(|stored| pb::ReplicaHead {
-            replica: stored.replica.0.to_vec().into(),
-            seq: stored.head.seq.0,
-            hash: stored.head.hash.0.to_vec().into(),
-        })
-        .collect())
+    Ok(heads.into_iter().map(|stored| crate::rpc::head_to_proto(&stored)).collect())
 }
 
 /// Sends every event in the peer's scope that it does not hold, and returns how many

@@ -496,10 +496,7 @@ impl WriterThread {
 
     fn apply_local_effect(&mut self, event: &PreparedEvent) {
         if matches!(event.header().kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked) {
-            // Signing is deterministic and cheap next to the fsync; sign a copy to apply
-            // the effect through the one code path that handles verified events.
-            let signed = event.clone().sign(&self.key);
-            self.authority.write().expect("never poisoned").apply(&signed);
+            self.authority.write().expect("never poisoned").apply_parts(event.header(), Some(event.body()));
         }
     }
 

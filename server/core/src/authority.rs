@@ -305,7 +305,14 @@ impl Authority {
     /// Applies an authorised event's effect on enrollment (a no-op for other kinds).
     /// Call only after [`Authority::check`] accepted it.
     pub fn apply(&mut self, event: &VerifiedEvent) {
-        if let Ok(Some(effect)) = self.infrastructure_effect(event.header(), event.body()) {
+        self.apply_parts(event.header(), event.body());
+    }
+
+    /// [`Authority::apply`] on a header and its body, for an event not yet signed (a
+    /// node's own enrollment or revocation takes effect for the later drafts of its
+    /// append). Call only after [`Authority::check_parts`] accepted it.
+    pub fn apply_parts(&mut self, header: &Header, body: Option<&Bytes>) {
+        if let Ok(Some(effect)) = self.infrastructure_effect(header, body) {
             match effect {
                 Effect::Enroll(enrollment) => {
                     // Seen again (from the bundle, then from sync): keep the first record.

@@ -107,6 +107,15 @@ impl NodeService {
     }
 }
 
+/// A stored head on the wire.
+pub fn head_to_proto(stored: &crate::store::StoredHead) -> pb::ReplicaHead {
+    pb::ReplicaHead {
+        replica: stored.replica.0.to_vec().into(),
+        seq: stored.head.seq.0,
+        hash: stored.head.hash.0.to_vec().into(),
+    }
+}
+
 /// The key of the TLS peer that made `request`.
 pub fn peer_key<T>(request: &Request<T>) -> Option<ReplicaId> {
     let info = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>()?;
@@ -230,16 +239,7 @@ impl pb::node_server::Node for NodeService {
             .await
             .map_err(|_| Status::internal("read task failed"))?
             .map_err(status::store_error)?;
-        Ok(Response::new(pb::HeadsResponse {
-            heads: heads
-                .into_iter()
-                .map(|stored| pb::ReplicaHead {
-                    replica: stored.replica.0.to_vec().into(),
-                    seq: stored.head.seq.0,
-                    hash: stored.head.hash.0.to_vec().into(),
-                })
-                .collect(),
-        }))
+        Ok(Response::new(pb::HeadsResponse { heads: heads.into_iter().map(|stored| head_to_proto(&stored)).collect() }))
     }
 
     async fn identity(&self, _request: Request<pb::IdentityRequest>) -> Result<Response<pb::IdentityResponse>, Status> {
@@ -434,13 +434,8 @@ impl pb::node_server::Node for NodeService {
         &self,
         request: Request<pb::ConflictsRequest>,
     ) -> Result<Response<pb::ConflictsResponse>, Status> {
-        self.require_operator(&request)?;
-        let store = self.store.clone();
-        let conflicts = tokio::task::spawn_blocking(move || conflicts_in(&store))
-            .await
-            .map_err(|_| Status::internal("read task failed"))?
-            .map_err(status::store_error)?;
-        Ok(Response::new(conflicts))
+        let scope = self.reader_scope(&request)?;
+        Ok(Response::new(queries::conflicts(&self.read_projection(), &scope)))
     }
 
     type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
@@ -523,14 +518,7 @@ pub fn sync_status(
     Ok(pb::SyncStatusResponse {
         edges: Vec::new(),
         last_receipt,
-        local_heads: heads
-            .into_iter()
-            .map(|stored| pb::ReplicaHead {
-                replica: stored.replica.0.to_vec().into(),
-                seq: stored.head.seq.0,
-                hash: stored.head.hash.0.to_vec().into(),
-            })
-            .collect(),
+        local_heads: heads.into_iter().map(|stored| head_to_proto(&stored)).collect(),
         unsent_up,
         oldest_unsent_up_ms,
     })
@@ -562,38 +550,4 @@ fn last_receipt_for(
         }
     }
     Ok(None)
-}
-
-/// The field conflicts among the corrections a store holds.
-///
-/// # Errors
-///
-/// [`crate::store::StoreError`] on read failure.
-pub fn conflicts_in(store: &Store) -> Result<pb::ConflictsResponse, crate::store::StoreError> {
-    let mut edits = rollcall_core::conflict::FieldEdits::default();
-    for event in store.events_of_kinds(&[EventKind::RecordCorrected])? {
-        edits.apply(&event);
-    }
-    let conflicts = edits
-        .conflicts()
-        .into_iter()
-        .map(|conflict| pb::FieldConflict {
-            member_id: conflict.member_id,
-            field: conflict.field,
-            unit_path: conflict.current.unit.to_string(),
-            candidates: conflict
-                .candidates
-                .iter()
-                .map(|edit| pb::ConflictCandidate {
-                    event_id: edit.event_id.0.to_vec().into(),
-                    replica: edit.replica.0.to_vec().into(),
-                    value: edit.value.clone(),
-                    author: edit.author.clone(),
-                    hlc_wall_ms: edit.hlc.wall_ms,
-                    current: edit.event_id == conflict.current.event_id,
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(pb::ConflictsResponse { conflicts })
 }

@@ -164,6 +164,19 @@ impl Projection {
         self.members.get(member_id).map(|entry| entry.state.view(self.as_of()))
     }
 
+    /// Every field in conflict among the members held at branches within `unit`
+    /// (concurrent corrections, DESIGN.md §4), sorted by member then field.
+    pub fn conflicts_within(&self, unit: &UnitPath) -> Vec<crate::conflict::Conflict> {
+        let mut conflicts: Vec<_> = self
+            .members
+            .values()
+            .flat_map(|entry| entry.edits.conflicts())
+            .filter(|conflict| conflict.current.unit.is_within(unit))
+            .collect();
+        conflicts.sort_by(|a, b| (&a.member_id, a.field).cmp(&(&b.member_id, b.field)));
+        conflicts
+    }
+
     /// Every member.
     pub fn members(&self) -> impl Iterator<Item = &MemberEntry> {
         self.members.values()

@@ -852,13 +852,12 @@ fn check_proposal(
     {
         return Err(RuleViolation::CaseExists { case_id: case.case_id.clone() });
     }
-    if let Some(open) = projection
-        .cases_of(member_id)
-        .into_iter()
-        .find(|c| !c.stage.is_closed() && c.stage != Stage::Unproposed && case.is_none_or(|this| this.view != **c))
-    {
-        let case_id = projection.cases().find(|c| c.view == *open).map(|c| c.case_id.clone()).unwrap_or_default();
-        return Err(RuleViolation::OpenCase { member_id: member_id.clone(), case_id });
+    let open = entry.cases.iter().find(|id| {
+        let other = case.is_none_or(|this| &this.case_id != *id);
+        other && projection.case(id).is_some_and(|c| !c.view.stage.is_closed() && c.view.stage != Stage::Unproposed)
+    });
+    if let Some(case_id) = open {
+        return Err(RuleViolation::OpenCase { member_id: member_id.clone(), case_id: case_id.clone() });
     }
     if proposal.facts.trim().is_empty() {
         return Err(missing("facts"));
