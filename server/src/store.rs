@@ -15,7 +15,9 @@
 //!   ([`rollcall_core::log::check_next`]); the store does not decide, it records.
 //! - Reads verify what they return: signature, body hash, the key matches the header,
 //!   and consecutive events chain. A value corrupted on disk is an error
-//!   ([`StoreError::Corrupt`]), never served.
+//!   ([`StoreError::Corrupt`]), never served. The one exception is
+//!   [`Store::read_log_for_peer`] (what sync sends): it checks everything but the
+//!   signatures, which every receiver verifies.
 //!
 //! RocksDB calls block: async code calls the store through `spawn_blocking` or the
 //! writer thread ([`crate::writer`]).
@@ -304,6 +306,37 @@ impl Store {
     ///
     /// [`StoreError::Corrupt`] when a stored value fails its checks.
     pub fn read_log(&self, replica: ReplicaId, from_seq: Seq, limit: usize) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let raw = self.read_raw(replica, from_seq, limit)?;
+        let signed: Vec<rollcall_core::SignedEvent> = raw.iter().map(|(_, signed)| signed.clone()).collect();
+        let verified = rollcall_core::verify_many(&signed);
+        chain_checked(replica, raw.iter().map(|(seq, _)| *seq).zip(verified))
+    }
+
+    /// Reads like [`Store::read_log`] for sending to a peer: every check but the
+    /// signatures ([`rollcall_core::recheck_stored`]), which the receiver verifies anyway
+    /// and which would cost the sender as much as the receiver. Consecutive events must
+    /// still chain, so a damaged header is caught here; a damaged signature is refused
+    /// by the receiver, and by `rollcall verify` here.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when a stored value fails its checks.
+    pub fn read_log_for_peer(
+        &self,
+        replica: ReplicaId,
+        from_seq: Seq,
+        limit: usize,
+    ) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let raw = self.read_raw(replica, from_seq, limit)?;
+        chain_checked(replica, raw.into_iter().map(|(seq, signed)| (seq, rollcall_core::recheck_stored(&signed))))
+    }
+
+    fn read_raw(
+        &self,
+        replica: ReplicaId,
+        from_seq: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, rollcall_core::SignedEvent)>, StoreError> {
         let from_seq = Seq(from_seq.0.max(1));
         let mut raw: Vec<(Seq, rollcall_core::SignedEvent)> = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
@@ -319,21 +352,7 @@ impl Store {
             iter.next();
         }
         iter.status().map_err(|e| self.rocks(e))?;
-        let signed: Vec<rollcall_core::SignedEvent> = raw.iter().map(|(_, signed)| signed.clone()).collect();
-        let mut events: Vec<VerifiedEvent> = Vec::with_capacity(raw.len());
-        for ((seq, _), verified) in raw.iter().zip(rollcall_core::verify_many(&signed)) {
-            let event = verified.map_err(|err| corrupt(replica, *seq, err.to_string()))?;
-            if event.replica() != replica || event.seq() != *seq {
-                return Err(corrupt(replica, *seq, "header does not match its key"));
-            }
-            if let Some(previous) = events.last()
-                && event.header().prev != previous.hash()
-            {
-                return Err(corrupt(replica, *seq, "prev does not match the stored previous event"));
-            }
-            events.push(event);
-        }
-        Ok(events)
+        Ok(raw)
     }
 
     /// Reads one event.
@@ -505,6 +524,27 @@ fn decode_head(replica: ReplicaId, value: &[u8]) -> Result<StoredHead, StoreErro
     let wall_ms = u64::from_be_bytes(value[40..48].try_into().expect("length checked"));
     let logical = u32::from_be_bytes(value[48..].try_into().expect("length checked"));
     Ok(StoredHead { replica, head: Head { seq, hash }, last_time: HlcTime { wall_ms, logical } })
+}
+
+/// Events read in seq order, each checked, must match their keys and chain.
+fn chain_checked(
+    replica: ReplicaId,
+    checked: impl Iterator<Item = (Seq, Result<VerifiedEvent, rollcall_core::VerifyError>)>,
+) -> Result<Vec<VerifiedEvent>, StoreError> {
+    let mut events: Vec<VerifiedEvent> = Vec::with_capacity(checked.size_hint().0);
+    for (seq, result) in checked {
+        let event = result.map_err(|err| corrupt(replica, seq, err.to_string()))?;
+        if event.replica() != replica || event.seq() != seq {
+            return Err(corrupt(replica, seq, "header does not match its key"));
+        }
+        if let Some(previous) = events.last()
+            && event.header().prev != previous.hash()
+        {
+            return Err(corrupt(replica, seq, "prev does not match the stored previous event"));
+        }
+        events.push(event);
+    }
+    Ok(events)
 }
 
 fn corrupt(replica: ReplicaId, seq: Seq, detail: impl Into<String>) -> StoreError {

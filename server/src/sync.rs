@@ -27,7 +27,7 @@ use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::log::Draft;
 use rollcall_core::scope;
 use rollcall_core::sync::{SendRange, plan_sends};
-use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, codec, proto as pb, verify_many};
+use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto as pb, verify_many};
 use tokio::sync::mpsc;
 
 use crate::store::Store;
@@ -35,6 +35,9 @@ use crate::writer::{WriterHandle, now_ms};
 
 /// Most messages queued toward a peer: back-pressure on the sender beyond it.
 pub const OUTBOUND_QUEUE_DEPTH: usize = 8;
+/// Verified batches queued for the writer: verifying the next batch overlaps with
+/// storing these.
+pub const VERIFIED_QUEUE_DEPTH: usize = 2;
 /// Shortest time between two receipts for one child.
 pub const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -236,7 +239,37 @@ where
         wake_sender.clone(),
         outbound.clone(),
     )));
-    let result = receiving_half(context, peer, inbound, &shared, &wake_sender, &mut sender.0, until_caught_up).await;
+    let (verified_sender, verified_receiver) = mpsc::channel(VERIFIED_QUEUE_DEPTH);
+    let storing = tokio::spawn(storing_half(
+        context.clone(),
+        peer.clone(),
+        shared.clone(),
+        wake_sender.clone(),
+        verified_receiver,
+    ));
+    let mut storing = AbortOnDrop(storing);
+    let mut result = receiving_half(
+        context,
+        peer,
+        inbound,
+        &shared,
+        &wake_sender,
+        &mut sender.0,
+        &verified_sender,
+        &mut storing.0,
+        until_caught_up,
+    )
+    .await;
+    // Whatever was verified is stored before the session ends (its acknowledgement is
+    // the last message below); after a failure, what is queued is still stored: it
+    // was verified, and a new session would only send it again.
+    drop(verified_sender);
+    if !storing.0.is_finished() || result.is_ok() {
+        let stored = (&mut storing.0).await;
+        if result.is_ok() {
+            result = flatten(stored);
+        }
+    }
     drop(sender);
     *summary = lock(&shared).summary.clone();
     let last_ack = if result.is_ok() { lock(&shared).pending_ack.take() } else { None };
@@ -247,6 +280,7 @@ where
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn receiving_half<S>(
     context: &SyncContext,
     peer: &Peer,
@@ -254,6 +288,8 @@ async fn receiving_half<S>(
     shared: &Shared,
     wake_sender: &tokio::sync::Notify,
     sender: &mut tokio::task::JoinHandle<Result<(), SyncError>>,
+    verified: &mpsc::Sender<VerifiedBatch>,
+    storing: &mut tokio::task::JoinHandle<Result<(), SyncError>>,
     until_caught_up: bool,
 ) -> Result<(), SyncError>
 where
@@ -268,11 +304,11 @@ where
         }
         let message = tokio::select! {
             message = next_message(inbound) => message?,
-            finished = &mut *sender => {
-                return match finished {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err(error),
-                    Err(_) => Err(SyncError::Local("the sending half stopped".into())),
+            finished = &mut *sender => return flatten(finished),
+            finished = &mut *storing => {
+                return match flatten(finished) {
+                    Ok(()) => Err(SyncError::Local("the storing half stopped".into())),
+                    Err(error) => Err(error),
                 };
             }
         };
@@ -280,8 +316,21 @@ where
             None => return Ok(()),
             Some(pb::sync_message::Message::Events(batch)) => {
                 tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
-                receive_batch(context, peer, batch, shared).await?;
-                wake_sender.notify_one();
+                let batch = verify_batch(batch).await?;
+                // The peer holds what it sent, whatever this side decides: record it
+                // before the write wakes the sending half, which must not echo it back.
+                {
+                    let mut state = lock(shared);
+                    for event in &batch.events {
+                        let known = state.peer_known.entry(event.replica()).or_default();
+                        *known = (*known).max(event.seq());
+                    }
+                }
+                // Waits only when the storing half is a whole queue behind: verifying
+                // this batch overlapped with storing the previous ones.
+                if verified.send(batch).await.is_err() {
+                    return Err(SyncError::Local("the storing half stopped".into()));
+                }
             }
             Some(pb::sync_message::Message::Ack(ack)) => {
                 let mut state = lock(shared);
@@ -419,7 +468,7 @@ async fn send_missing(
             let store = context.store.clone();
             let count = ((to.0 - next.0 + 1) as usize).min(EVENTS_PER_MESSAGE_MAX);
             let start = next;
-            let events = tokio::task::spawn_blocking(move || store.read_log(replica, start, count))
+            let events = tokio::task::spawn_blocking(move || store.read_log_for_peer(replica, start, count))
                 .await
                 .map_err(|_| SyncError::Local("read task failed".into()))?
                 .map_err(|err| SyncError::Local(err.to_string()))?;
@@ -455,20 +504,20 @@ async fn send_missing(
     Ok(n_sent)
 }
 
-/// Verifies a received batch off the async workers, stores it, and adds it to the
-/// pending (coalesced) acknowledgement.
-async fn receive_batch(
-    context: &SyncContext,
-    peer: &Peer,
-    batch: pb::SyncEvents,
-    shared: &Shared,
-) -> Result<(), SyncError> {
+/// A received batch, verified: what to store, and what was refused already.
+struct VerifiedBatch {
+    events: Vec<VerifiedEvent>,
+    rejections: Vec<pb::SyncRejection>,
+}
+
+/// Verifies a received batch off the async workers.
+async fn verify_batch(batch: pb::SyncEvents) -> Result<VerifiedBatch, SyncError> {
     let n_events = batch.events.len();
     if n_events > EVENTS_PER_MESSAGE_MAX {
         return Err(SyncError::Protocol(format!("{n_events} events in one batch, more than {EVENTS_PER_MESSAGE_MAX}")));
     }
-    let (verified, mut rejections) = tokio::task::spawn_blocking(move || {
-        let mut verified = Vec::with_capacity(n_events);
+    tokio::task::spawn_blocking(move || {
+        let mut events = Vec::with_capacity(n_events);
         let mut rejections = Vec::new();
         let mut signed = Vec::with_capacity(n_events);
         for message in batch.events {
@@ -481,7 +530,7 @@ async fn receive_batch(
         }
         for (event, checked) in signed.iter().zip(verify_many(&signed)) {
             match checked {
-                Ok(event) => verified.push(event),
+                Ok(event) => events.push(event),
                 Err(err) => {
                     let header = codec::decode_header(&event.header).ok();
                     let (replica, seq, reason) = match &header {
@@ -496,20 +545,51 @@ async fn receive_batch(
                 }
             }
         }
-        (verified, rejections)
+        VerifiedBatch { events, rejections }
     })
     .await
-    .map_err(|_| SyncError::Local("verify task failed".into()))?;
-    // The peer holds what it sent, whatever this side decides: record it before the
-    // write wakes the sending half, which must not echo the batch back.
-    {
-        let mut state = lock(shared);
-        for event in &verified {
-            let known = state.peer_known.entry(event.replica()).or_default();
-            *known = (*known).max(event.seq());
+    .map_err(|_| SyncError::Local("verify task failed".into()))
+}
+
+/// Stores verified batches in the order received, handing the writer whatever has
+/// queued up as one job (one fsync for several batches while a backlog streams in), and
+/// adds each to the pending (coalesced) acknowledgement. Ends when the receiving half
+/// drops its end of the queue.
+async fn storing_half(
+    context: SyncContext,
+    peer: Peer,
+    shared: Shared,
+    wake_sender: Arc<tokio::sync::Notify>,
+    mut verified: mpsc::Receiver<VerifiedBatch>,
+) -> Result<(), SyncError> {
+    while let Some(first) = verified.recv().await {
+        let mut batches = vec![first];
+        while batches.len() < VERIFIED_QUEUE_DEPTH + 1 {
+            match verified.try_recv() {
+                Ok(batch) => batches.push(batch),
+                Err(_) => break,
+            }
         }
+        store_batches(&context, &peer, batches, &shared).await?;
+        wake_sender.notify_one();
     }
-    let outcome = context.writer.ingest(verified).await.map_err(|err| SyncError::Local(err.to_string()))?;
+    Ok(())
+}
+
+async fn store_batches(
+    context: &SyncContext,
+    peer: &Peer,
+    batches: Vec<VerifiedBatch>,
+    shared: &Shared,
+) -> Result<(), SyncError> {
+    let n_batches = batches.len() as u32;
+    let mut events = Vec::with_capacity(batches.iter().map(|batch| batch.events.len()).sum());
+    let mut rejections = Vec::new();
+    for batch in batches {
+        events.extend(batch.events);
+        rejections.extend(batch.rejections);
+    }
+    let outcome = context.writer.ingest(events).await.map_err(|err| SyncError::Local(err.to_string()))?;
     for rejection in &outcome.rejections {
         tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
         rejections.push(pb::SyncRejection {
@@ -543,8 +623,15 @@ async fn receive_batch(
     ack.accepted += outcome.accepted;
     ack.duplicates += outcome.duplicates;
     ack.rejections.extend(rejections);
-    ack.batches += 1;
+    ack.batches += n_batches;
     Ok(())
+}
+
+fn flatten(finished: Result<Result<(), SyncError>, tokio::task::JoinError>) -> Result<(), SyncError> {
+    match finished {
+        Ok(result) => result,
+        Err(_) => Err(SyncError::Local("a session task stopped".into())),
+    }
 }
 
 /// Appends a signed receipt: the heads of the child's subtree now durable here.

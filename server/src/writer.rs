@@ -252,6 +252,7 @@ pub fn start(
         projection,
         next_ingest_position: position + 1,
         position_sender,
+        rollback: GroupRollback::default(),
     };
     let join = thread::Builder::new()
         .name("rollcall-writer".into())
@@ -286,6 +287,17 @@ struct WriterThread {
     projection: SharedProjection,
     next_ingest_position: u64,
     position_sender: watch::Sender<u64>,
+    rollback: GroupRollback,
+}
+
+/// What a group changed in the writer's own state, to put back if its write fails.
+/// Recorded as the group goes (a head's first value, the authority before its first
+/// change) rather than by copying every head and enrollment per group: at a province
+/// that is tens of thousands of entries for each fsync.
+#[derive(Default)]
+struct GroupRollback {
+    heads_before: HashMap<ReplicaId, Option<Head>>,
+    authority_before: Option<Authority>,
 }
 
 /// One job's share of a group: where its events sit in the group's event list.
@@ -322,10 +334,23 @@ impl WriterThread {
         self.authority.read().expect("the authority lock is never poisoned: its holders do not panic")
     }
 
+    /// Sets a replica's head, remembering its value before the group.
+    fn set_head(&mut self, replica: ReplicaId, head: Head) {
+        let before = self.heads.insert(replica, head);
+        self.rollback.heads_before.entry(replica).or_insert(before);
+    }
+
+    /// Call before anything in the group changes the authority.
+    fn keep_authority_before_group(&mut self) {
+        if self.rollback.authority_before.is_none() {
+            let before = self.authority().clone();
+            self.rollback.authority_before = Some(before);
+        }
+    }
+
     fn commit_group(&mut self, group: Vec<Job>) {
         let local_before = self.local.clone();
-        let heads_before = self.heads.clone();
-        let authority_before = self.authority().clone();
+        self.rollback = GroupRollback::default();
         let now_ms = now_ms();
         let mut pending: Vec<Pending> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
@@ -377,8 +402,16 @@ impl WriterThread {
             Err(error) => {
                 tracing::error!(%error, n_events = events.len(), "write group failed; nothing of it was written");
                 self.local = local_before;
-                self.heads = heads_before;
-                *self.authority.write().expect("never poisoned") = authority_before;
+                let rollback = std::mem::take(&mut self.rollback);
+                for (replica, before) in rollback.heads_before {
+                    match before {
+                        Some(head) => self.heads.insert(replica, head),
+                        None => self.heads.remove(&replica),
+                    };
+                }
+                if let Some(authority) = rollback.authority_before {
+                    *self.authority.write().expect("never poisoned") = authority;
+                }
                 self.undo(undos);
                 let message = error.to_string();
                 for plan in planned {
@@ -405,6 +438,9 @@ impl WriterThread {
         let local_before = self.local.clone();
         let has_effects =
             drafts.iter().any(|draft| matches!(draft.kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked));
+        if has_effects {
+            self.keep_authority_before_group();
+        }
         let authority_before = has_effects.then(|| self.authority().clone());
         let mut prepared = Vec::with_capacity(drafts.len());
         let mut undos = Vec::new();
@@ -438,7 +474,7 @@ impl WriterThread {
             }
         }
         if !prepared.is_empty() {
-            self.heads.insert(self.local.head_replica(), self.local.head());
+            self.set_head(self.local.head_replica(), self.local.head());
         }
         group_undos.extend(undos);
         Ok(prepared)
@@ -512,6 +548,9 @@ impl WriterThread {
         for event in events {
             let replica = event.replica();
             let head = self.heads.get(&replica).copied().unwrap_or(Head::EMPTY);
+            if Authority::changed_by(event.header().kind) {
+                self.keep_authority_before_group();
+            }
             let admission = {
                 let held = |seq| self.held_hash(replica, seq, pending);
                 let mut authority = self.authority.write().expect("never poisoned");
@@ -522,7 +561,7 @@ impl WriterThread {
                     if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS {
                         self.local.observe(event.header().hlc);
                     }
-                    self.heads.insert(replica, Head::of(&event));
+                    self.set_head(replica, Head::of(&event));
                     if !touched.contains(&replica) {
                         touched.push(replica);
                     }
@@ -591,6 +630,7 @@ impl WriterThread {
             })
             .or_else(|| self.store.get(replica, second.seq()).ok().flatten())?;
         tracing::warn!(replica = %replica.short(), seq = second.seq().0, "equivocation: two events at one seq; quarantining");
+        self.keep_authority_before_group();
         self.authority.write().expect("never poisoned").quarantine(replica);
         let body = Body::EquivocationProof(proto::EquivocationProof {
             first: Some(codec::to_proto(&first.to_stub().to_signed())),
@@ -604,7 +644,7 @@ impl WriterThread {
         };
         let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
         let prepared = self.local.prepare(now_ms, event_id, draft).ok()?;
-        self.heads.insert(prepared.header().replica, self.local.head());
+        self.set_head(prepared.header().replica, self.local.head());
         Some(prepared)
     }
 }

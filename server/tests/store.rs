@@ -90,8 +90,10 @@ fn another_key_cannot_claim_the_store() {
 }
 
 /// Goal: a value corrupted on disk is reported, never served. Method: overwrite a
-/// stored event with (a) the same bytes with one bit flipped in the signature and (b)
-/// garbage, then read it through every read path.
+/// stored event with (a) the same bytes with one bit flipped in the signature, (b) one
+/// bit flipped in the header and (c) garbage, then read it through every read path. The
+/// read for peers does not check signatures (its receiver does): it must catch (b) and
+/// (c), and serve (a) only for the receiver to refuse it.
 #[test]
 fn corrupted_value_is_reported() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -102,13 +104,28 @@ fn corrupted_value_is_reported() {
     let good = store.get(replica, Seq(3)).expect("read").expect("present").to_signed();
     let mut flipped_signature = good.signature.to_vec();
     flipped_signature[10] ^= 0x04;
-    let tampered = rollcall_core::SignedEvent { signature: Bytes::from(flipped_signature), ..good };
-    for bad_value in [rollcall_core::codec::encode_signed(&tampered), b"not an event".to_vec()] {
+    let mut flipped_header = good.header.to_vec();
+    flipped_header[20] ^= 0x01;
+    let bad_header = rollcall_core::SignedEvent { header: Bytes::from(flipped_header), ..good.clone() };
+    let bad_signature = rollcall_core::SignedEvent { signature: Bytes::from(flipped_signature), ..good };
+    for (bad_value, caught_by_peer_read) in [
+        (rollcall_core::codec::encode_signed(&bad_signature), false),
+        (rollcall_core::codec::encode_signed(&bad_header), true),
+        (b"not an event".to_vec(), true),
+    ] {
         store.corrupt_event_for_tests(replica, Seq(3), &bad_value).expect("raw write");
         let get = store.get(replica, Seq(3));
         assert!(matches!(get, Err(StoreError::Corrupt { seq: 3, .. })), "get: {get:?}");
         let range = store.read_log(replica, Seq(1), 10);
         assert!(matches!(range, Err(StoreError::Corrupt { seq: 3, .. })), "read_log: {range:?}");
+        let for_peer = store.read_log_for_peer(replica, Seq(1), 10);
+        if caught_by_peer_read {
+            assert!(matches!(for_peer, Err(StoreError::Corrupt { seq: 3 | 4, .. })), "read_log_for_peer: {for_peer:?}");
+        } else {
+            let events = for_peer.expect("a bad signature alone passes the sender's checks");
+            let received: Vec<_> = events.iter().map(|event| rollcall_core::verify(&event.to_signed())).collect();
+            assert!(received[2].is_err() && received.iter().enumerate().all(|(i, r)| i == 2 || r.is_ok()));
+        }
     }
 }
 

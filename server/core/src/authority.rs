@@ -380,9 +380,15 @@ impl Authority {
         self.quarantined.insert(replica);
     }
 
+    /// Whether applying an event of this kind can change the authority (enrollment,
+    /// revocation, equivocation proof); every other kind leaves it as it is.
+    pub fn changed_by(kind: EventKind) -> bool {
+        matches!(kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked | EventKind::EquivocationProof)
+    }
+
     fn infrastructure_effect(&self, header: &Header, body: Option<&Bytes>) -> Result<Option<Effect>, AuthorityError> {
         let kind = header.kind;
-        if !matches!(kind, EventKind::ReplicaEnrolled | EventKind::ReplicaRevoked | EventKind::EquivocationProof) {
+        if !Authority::changed_by(kind) {
             return Ok(None);
         }
         let invalid = |reason: String| AuthorityError::InvalidInfrastructure { kind, reason };

@@ -58,4 +58,4 @@ pub use log::{ChainError, Draft, Head, LocalWriter};
 pub use rollcall_proto::v1 as proto;
 pub use rollcall_proto::v1::EventKind;
 pub use unit::{Level, UnitPath, UnitPathError};
-pub use verify::{VerifyError, verify, verify_many};
+pub use verify::{VerifyError, recheck_stored, verify, verify_many};

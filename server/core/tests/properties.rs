@@ -237,6 +237,92 @@ fn verification_failures_are_named() {
     assert!(codec::decode_signed(&truncated[..truncated.len() - 3]).is_err());
 }
 
+/// The signature of `message` by the key of `seed`, made by hand with a nonce point that
+/// carries the curve's point of order 2: only the key holder can make it; the strict
+/// (cofactorless) rule refuses it and the ZIP-215 (cofactored) rule accepts it.
+fn torsion_signature(seed: [u8; 32], message: &[u8]) -> [u8; 64] {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+    let expanded = Sha512::digest(seed);
+    let mut secret = [0u8; 32];
+    secret.copy_from_slice(&expanded[..32]);
+    secret[0] &= 248;
+    secret[31] &= 127;
+    secret[31] |= 64;
+    let secret = Scalar::from_bytes_mod_order(secret);
+    let public = EdwardsPoint::mul_base(&secret).compress().to_bytes();
+    assert_eq!(public, SigningKey::from_bytes(&seed).verifying_key().to_bytes(), "the secret scalar is the key's");
+    // (0, -1): y = p - 1, little-endian.
+    let mut minus_one = [0xff; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let order_two = CompressedEdwardsY(minus_one).decompress().expect("a point");
+    assert!(order_two.is_small_order() && !order_two.is_identity_for_tests(), "a point of order two");
+    let nonce = Scalar::from_bytes_mod_order([42; 32]);
+    let nonce_point = (EdwardsPoint::mul_base(&nonce) + order_two).compress().to_bytes();
+    let challenge = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new().chain_update(nonce_point).chain_update(public).chain_update(message).finalize().into(),
+    );
+    let s = nonce + challenge * secret;
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&nonce_point);
+    signature[32..].copy_from_slice(&s.to_bytes());
+    signature
+}
+
+trait IdentityForTests {
+    fn is_identity_for_tests(&self) -> bool;
+}
+
+impl IdentityForTests for curve25519_dalek::edwards::EdwardsPoint {
+    fn is_identity_for_tests(&self) -> bool {
+        use curve25519_dalek::traits::IsIdentity;
+        self.is_identity()
+    }
+}
+
+/// Goal: replicas decide every event alike however their batches are composed, even an
+/// event whose signature its key holder crafted to pass some batch equations and fail
+/// others under the cofactorless rule. Method: one event of a chain gets a signature
+/// whose nonce point carries a small-order component; `verify` decides it, and
+/// `verify_many` over every window of the chain (alone, first, last, in the middle,
+/// with bad neighbours) must decide every event exactly as `verify` does.
+#[test]
+fn a_crafted_torsion_signature_is_decided_alike_in_every_batch() {
+    let seed = [11u8; 32];
+    let signing_key = SigningKey::from_bytes(&seed);
+    let drafts = (0..9)
+        .map(|n| Draft {
+            unit_path: UnitPath::parse("hb/u1").expect("valid"),
+            kind: EventKind::MemberRegistered,
+            body: body_for(EventKind::MemberRegistered, &format!("note {n}")),
+            author: "test".into(),
+        })
+        .collect();
+    let mut events = chain(&signing_key, drafts);
+    let crafted = 4;
+    events[crafted].signature = Bytes::copy_from_slice(&torsion_signature(seed, &events[crafted].header));
+    // A neighbour with a plainly bad signature, so some batches fail and fall back.
+    let mut bad = events[7].signature.to_vec();
+    bad[3] ^= 1;
+    events[7].signature = Bytes::from(bad);
+    let strict = signing_key.verifying_key().verify_strict(
+        &events[crafted].header,
+        &ed25519_dalek::Signature::from_bytes(events[crafted].signature.as_ref().try_into().expect("64 bytes")),
+    );
+    assert!(strict.is_err(), "the crafted signature is the edge case: the strict rule refuses it");
+    let alone: Vec<_> = events.iter().map(verify).collect();
+    assert!(alone[crafted].is_ok(), "the cofactored rule accepts what only the key holder could sign");
+    assert!(alone[7].is_err());
+    for start in 0..events.len() {
+        for end in start + 1..=events.len() {
+            let batched = rollcall_core::verify_many(&events[start..end]);
+            assert_eq!(batched, alone[start..end].to_vec(), "window {start}..{end}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
