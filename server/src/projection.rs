@@ -57,7 +57,7 @@ pub fn rebuild(store: &Store, authority: &Authority) -> Result<(Projection, Rebu
             return Ok(());
         };
         let body = Body::decode(header.kind, body_bytes).map_err(|err| corrupt(err.to_string()))?;
-        let _undo = projection.apply(&header, &body, level);
+        projection.apply_for_good(&header, &body, level);
         applied += 1;
         Ok(())
     })?;

@@ -35,6 +35,8 @@ use crate::writer::{WriterHandle, now_ms};
 
 /// Most messages queued toward a peer: back-pressure on the sender beyond it.
 pub const OUTBOUND_QUEUE_DEPTH: usize = 8;
+/// Received batches verified at once (on the blocking pool, so on every core).
+pub const VERIFYING_MAX: usize = 2;
 /// Verified batches queued for the writer: verifying the next batch overlaps with
 /// storing these.
 pub const VERIFIED_QUEUE_DEPTH: usize = 2;
@@ -295,28 +297,20 @@ async fn receiving_half<S>(
 where
     S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
 {
+    // Batches being verified, at most `VERIFYING_MAX` at once (one per core), handed on
+    // to the storing half in the order received.
+    let mut verifying = futures_util::stream::FuturesOrdered::new();
     loop {
-        if until_caught_up {
+        if until_caught_up && verifying.is_empty() {
             let state = lock(shared);
             if state.caught_up_sent && state.peer_caught_up && state.batches_unacked == 0 {
                 return Ok(());
             }
         }
         let message = tokio::select! {
-            message = next_message(inbound) => message?,
-            finished = &mut *sender => return flatten(finished),
-            finished = &mut *storing => {
-                return match flatten(finished) {
-                    Ok(()) => Err(SyncError::Local("the storing half stopped".into())),
-                    Err(error) => Err(error),
-                };
-            }
-        };
-        match message {
-            None => return Ok(()),
-            Some(pb::sync_message::Message::Events(batch)) => {
-                tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
-                let batch = verify_batch(batch).await?;
+            message = next_message(inbound), if verifying.len() < VERIFYING_MAX => message?,
+            Some(batch) = verifying.next(), if !verifying.is_empty() => {
+                let batch: VerifiedBatch = batch?;
                 // The peer holds what it sent, whatever this side decides: record it
                 // before the write wakes the sending half, which must not echo it back.
                 {
@@ -326,11 +320,33 @@ where
                         *known = (*known).max(event.seq());
                     }
                 }
-                // Waits only when the storing half is a whole queue behind: verifying
-                // this batch overlapped with storing the previous ones.
+                // Waits only when the storing half is a whole queue behind.
                 if verified.send(batch).await.is_err() {
                     return Err(SyncError::Local("the storing half stopped".into()));
                 }
+                continue;
+            }
+            finished = &mut *sender => return flatten(finished),
+            finished = &mut *storing => {
+                return match flatten(finished) {
+                    Ok(()) => Err(SyncError::Local("the storing half stopped".into())),
+                    Err(error) => Err(error),
+                };
+            }
+        };
+        match message {
+            None => {
+                // The peer is done: what it sent is still verified and stored.
+                while let Some(batch) = verifying.next().await {
+                    if verified.send(batch?).await.is_err() {
+                        return Err(SyncError::Local("the storing half stopped".into()));
+                    }
+                }
+                return Ok(());
+            }
+            Some(pb::sync_message::Message::Events(batch)) => {
+                tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
+                verifying.push_back(verify_batch(batch));
             }
             Some(pb::sync_message::Message::Ack(ack)) => {
                 let mut state = lock(shared);

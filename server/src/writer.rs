@@ -16,17 +16,21 @@
 //!
 //! Invariants:
 //! - Only this thread writes events, so its heads are the stored heads plus the group in
-//!   progress; if a write fails it restores heads, authority and local writer from
-//!   before the group and fails every job of it.
+//!   progress; if a write fails it restores heads, authority, local writer and
+//!   projection from before the group and fails every job of it.
 //! - A local append's drafts are committed atomically and consecutively, and checked
 //!   against the authority before they are signed.
 //! - An invalid draft fails its job alone; a refused received event never stops the
 //!   rest of its batch.
 //! - Local drafts are judged by the audit rules ([`rules::check`]) against the
-//!   projection, with the job's earlier drafts applied; every event of a group is
-//!   applied to the projection as it is planned, and a job that fails (or a group whose
-//!   write fails) is undone in reverse, so the projection never holds an event the store
-//!   does not.
+//!   projection, with the job's earlier drafts and the group's earlier appends applied:
+//!   local events are applied as they are planned, and a job that fails (or a group
+//!   whose write fails) is undone in reverse. Received events are applied once the
+//!   group is durable, with nothing kept to undo them (that copy was most of the cost
+//!   of applying). Either way the projection never holds an event the store does not,
+//!   and it is up to date before the new ingest position is announced.
+//! - What a group changes in the heads and the authority is recorded as it goes
+//!   ([`GroupRollback`]), not copied whole per group.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -368,16 +372,18 @@ impl WriterThread {
                     }
                 },
                 Job::Ingest { events, reply } => {
-                    let outcome = self.plan_ingest(now_ms, events, &mut pending, &mut undos);
+                    let outcome = self.plan_ingest(now_ms, events, &mut pending);
                     planned.push(Planned::Ingest { reply, outcome });
                 }
             }
         }
+        let received: Vec<bool> = pending.iter().map(|item| matches!(item, Pending::Received(_))).collect();
         let events = sign_all(&self.key, pending);
         let written =
             if events.is_empty() { Ok(()) } else { self.store.write_events(&events, self.next_ingest_position) };
         match written {
             Ok(()) => {
+                self.apply_received(events.iter().zip(&received).filter(|(_, received)| **received).map(|(e, _)| e));
                 self.next_ingest_position += events.len() as u64;
                 self.position_sender.send_replace(self.next_ingest_position - 1);
                 for plan in planned {
@@ -507,15 +513,20 @@ impl WriterThread {
         Ok(())
     }
 
-    /// Applies a received event to the projection.
-    fn apply_received(&self, event: &VerifiedEvent, undos: &mut Vec<Undo>) {
-        let Some(bytes) = event.body() else { return };
-        let header = event.header();
-        let Some(level) = self.authority().enrollment(&header.replica).map(|enrollment| enrollment.level) else {
-            return;
-        };
-        if let Ok(body) = Body::decode(header.kind, bytes) {
-            undos.push(self.projection.write().expect("never poisoned").apply(header, &body, level));
+    /// Applies received events, now durable, to the projection (they are never taken
+    /// back, so nothing is kept to undo them).
+    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) {
+        let authority = self.authority();
+        let mut projection = self.projection.write().expect("never poisoned");
+        for event in events {
+            let Some(bytes) = event.body() else { continue };
+            let header = event.header();
+            let Some(level) = authority.enrollment(&header.replica).map(|enrollment| enrollment.level) else {
+                continue;
+            };
+            if let Ok(body) = Body::decode(header.kind, bytes) {
+                projection.apply_for_good(header, &body, level);
+            }
         }
     }
 
@@ -536,13 +547,7 @@ impl WriterThread {
         }
     }
 
-    fn plan_ingest(
-        &mut self,
-        now_ms: u64,
-        events: Vec<VerifiedEvent>,
-        pending: &mut Vec<Pending>,
-        undos: &mut Vec<Undo>,
-    ) -> IngestOutcome {
+    fn plan_ingest(&mut self, now_ms: u64, events: Vec<VerifiedEvent>, pending: &mut Vec<Pending>) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
         let mut touched: Vec<ReplicaId> = Vec::new();
         for event in events {
@@ -566,7 +571,6 @@ impl WriterThread {
                         touched.push(replica);
                     }
                     outcome.accepted += 1;
-                    self.apply_received(&event, undos);
                     pending.push(Pending::Received(event));
                 }
                 Admission::Duplicate => outcome.duplicates += 1,

@@ -45,6 +45,33 @@ fn verify_rates() -> (f64, f64) {
     (single, batch)
 }
 
+/// The rate of `rollcall_core::verify_many` on real signed events of one replica, in
+/// batches of 512 as sync sends them (all checks, signatures batched and coalesced by
+/// key: what a catch-up receiver runs), one core.
+fn event_verify_rate() -> f64 {
+    use rollcall_core::log::{Head, LocalWriter};
+    use rollcall_core::{EventId, HlcTime, ReplicaId};
+    let key = SigningKey::from_bytes(&[6; 32]);
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let mut writer = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
+    let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+    let events: Vec<rollcall_core::SignedEvent> = member_drafts(&unit, 2048, 1, "bench")
+        .into_iter()
+        .take(4096)
+        .enumerate()
+        .map(|(idx, draft)| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(idx as u64).to_be_bytes());
+            writer.prepare(1_800_000_000_000, EventId(id), draft).expect("valid draft").sign(&key).to_signed()
+        })
+        .collect();
+    let start = Instant::now();
+    for chunk in events.chunks(512) {
+        assert!(rollcall_core::verify_many(chunk).iter().all(Result::is_ok));
+    }
+    events.len() as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("sync bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench sync`");
@@ -199,7 +226,11 @@ fn reconcile() {
 fn catch_up() {
     let n_events: usize = std::env::var("CATCHUP_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let (single, batch) = verify_rates();
-    println!("ed25519 verify, 1 core: {single:.0}/s single, {batch:.0}/s in batches of 256");
+    println!("ed25519 verify (ed25519-dalek), 1 core: {single:.0}/s single, {batch:.0}/s in batches of 256");
+    let events_verified = event_verify_rate();
+    println!(
+        "rollcall_core::verify_many on one replica's events (ZIP-215 batch coalesced by key, every check), 1 core: {events_verified:.0}/s"
+    );
 
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let province = start_root(base.path(), "hb");
@@ -258,5 +289,6 @@ fn catch_up() {
         "catch-up of {held} events from an empty replica over TLS loopback: {seconds:.2} s, {rate:.0} events/s (includes the node's start)"
     );
     println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
+    println!("ratio to verify_many of one replica's events x {cores} cores: {:.2}", rate / (events_verified * cores));
     println!("ratio to single verification x {cores} cores: {:.2}", rate / (single * cores));
 }

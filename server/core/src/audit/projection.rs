@@ -251,12 +251,22 @@ impl Projection {
 
     /// Applies one event with a body, written by a replica enrolled at `author_level`.
     pub fn apply(&mut self, header: &Header, body: &Body, author_level: Level) -> Undo {
+        self.apply_keeping(header, body, author_level, true)
+    }
+
+    /// [`Projection::apply`] for an event that will not be taken back (it is durable
+    /// already): keeps no copy of what it changes, which is most of the cost of applying.
+    pub fn apply_for_good(&mut self, header: &Header, body: &Body, author_level: Level) {
+        let _nothing_kept = self.apply_keeping(header, body, author_level, false);
+    }
+
+    fn apply_keeping(&mut self, header: &Header, body: &Body, author_level: Level, keep_undo: bool) -> Undo {
         self.events_applied += 1;
         let stamp = Stamp::of(header);
         let mut undo = Undo::default();
         match body {
             Body::CampaignOpened(opened) => {
-                undo.campaign = Some(self.campaign.clone());
+                undo.campaign = keep_undo.then(|| self.campaign.clone());
                 let before = self.as_of();
                 self.campaign
                     .set(stamp, Campaign { opened: opened.clone(), opened_on: dates::cst_day(header.hlc.wall_ms) });
@@ -266,8 +276,9 @@ impl Projection {
             }
             Body::ReportSubmitted(report) => {
                 let key = (header.unit_path.clone(), report.table);
-                let held = self.reports.get(&key).cloned();
-                undo.report = Some((key.clone(), held));
+                if keep_undo {
+                    undo.report = Some((key.clone(), self.reports.get(&key).cloned()));
+                }
                 self.reports.entry(key).or_default().set(
                     stamp,
                     ReportRecord {
@@ -282,7 +293,9 @@ impl Projection {
                 for head in &receipt.heads {
                     let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]) else { continue };
                     let key = (header.unit_path.clone(), ReplicaId(replica));
-                    undo.receipts.push((key.clone(), self.receipts.get(&key).cloned()));
+                    if keep_undo {
+                        undo.receipts.push((key.clone(), self.receipts.get(&key).cloned()));
+                    }
                     let at = self.receipts.entry(key).or_default().entry(head.seq).or_insert(receipt.stored_at_ms);
                     *at = (*at).min(receipt.stored_at_ms);
                 }
@@ -297,13 +310,17 @@ impl Projection {
             | Body::DispositionAppealed(_)
             | Body::CorrectionPeriodReviewed(_) => {
                 let case_id = case_id_of(body).unwrap_or_default().to_string();
-                let held = self.cases.get(&case_id).cloned();
+                let held = if keep_undo { self.cases.get(&case_id).cloned() } else { None };
                 let case = self.cases.entry(case_id.clone()).or_insert_with(|| Case::new(&case_id));
                 case.add(stamp, Step { unit: header.unit_path.clone(), author_level, body: body.clone() });
                 let member_id = case.view.member_id.clone();
-                undo.case = Some((case_id.clone(), held));
+                if keep_undo {
+                    undo.case = Some((case_id.clone(), held));
+                }
                 if !member_id.is_empty() {
-                    undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                    if keep_undo {
+                        undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                    }
                     let entry = self.entry(&member_id);
                     entry.cases.insert(case_id);
                     self.recount(&member_id);
@@ -312,7 +329,9 @@ impl Projection {
             _ => {
                 if let Some(member_id) = member_id_of(body) {
                     let member_id = member_id.to_string();
-                    undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                    if keep_undo {
+                        undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                    }
                     let entry = self.entry(&member_id);
                     fold_member(entry, header, stamp, body);
                     self.recount(&member_id);
