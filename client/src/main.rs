@@ -1256,7 +1256,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(node) => node,
                 Err(code) => return code,
             };
-            let status = rollcall_server::rpc::sync_status(&node.store, &node.authority, &node.info);
+            let status = rollcall_server::rpc::sync_status(&node.store, &node.authority, &node.info, Vec::new());
             node.close().await;
             match status {
                 Ok(status) => {
@@ -1799,7 +1799,7 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             .map(|e| {
                 serde_json::json!({
                     "replica": hex::encode(&e.replica), "unit": e.unit, "connected": e.connected, "sent": e.sent,
-                    "received": e.received, "rejected": e.rejected, "unsent": e.unsent, "last_ack_ms": e.last_ack_ms,
+                    "received": e.received, "rejected": e.rejected, "unsent": e.unsent, "oldest_unsent_ms": e.oldest_unsent_ms, "last_ack_ms": e.last_ack_ms,
                 })
             })
             .collect();
@@ -1814,23 +1814,25 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
         return;
     }
     println!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {}",
         left(lang.pick("连接单位", "peer unit"), 24),
         left(lang.pick("状态", "state"), 8),
         right(lang.pick("已发送", "sent"), 8),
         right(lang.pick("已接收", "received"), 9),
         right(lang.pick("未发送", "unsent"), 8),
+        left(lang.pick("最早未发送", "oldest unsent"), 17),
         right(lang.pick("拒收", "rejected"), 9),
         lang.pick("最近确认", "last ack")
     );
     for edge in &status.edges {
         println!(
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             left(&edge.unit, 24),
             left(if edge.connected { lang.pick("在线", "online") } else { lang.pick("离线", "offline") }, 8),
             right(&edge.sent.to_string(), 8),
             right(&edge.received.to_string(), 9),
             right(&edge.unsent.to_string(), 8),
+            left(&format_time(edge.oldest_unsent_ms), 17),
             right(&edge.rejected.to_string(), 9),
             format_time(edge.last_ack_ms)
         );

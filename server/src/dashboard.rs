@@ -428,28 +428,37 @@ async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> Response {
         per_edge(&|e| e.rejected as f64),
     );
     metric(
-        "rollcall_sync_unsent",
-        "gauge",
-        "Events in the peer's scope it does not hold yet.",
-        per_edge(&|e| e.unsent as f64),
-    );
-    metric(
         "rollcall_sync_last_ack_timestamp_seconds",
         "gauge",
         "When the peer last acknowledged events.",
         per_edge(&|e| e.last_ack_ms as f64 / 1000.0),
     );
     let (store, authority, info) = (dashboard.store.clone(), dashboard.authority.clone(), dashboard.info.clone());
-    let backlog = tokio::task::spawn_blocking(move || crate::rpc::sync_status(&store, &authority, &info))
+    let snapshot = edges.clone();
+    let backlog = tokio::task::spawn_blocking(move || crate::rpc::sync_status(&store, &authority, &info, snapshot))
         .await
         .ok()
         .and_then(Result::ok);
     if let Some(backlog) = backlog {
-        let age = if backlog.oldest_unsent_up_ms == 0 {
-            0.0
-        } else {
-            crate::writer::now_ms().saturating_sub(backlog.oldest_unsent_up_ms) as f64 / 1000.0
+        let age = |oldest_ms: u64| {
+            if oldest_ms == 0 { 0.0 } else { crate::writer::now_ms().saturating_sub(oldest_ms) as f64 / 1000.0 }
         };
+        let edge_label = |edge: &pb::EdgeStatus| {
+            let replica = ReplicaId(edge.replica.as_ref().try_into().unwrap_or([0; 32]));
+            label(&replica, &edge.unit)
+        };
+        metric(
+            "rollcall_sync_unsent",
+            "gauge",
+            "Events in the peer's scope it is not known to hold (from its last hello or acknowledgement).",
+            backlog.edges.iter().map(|e| (edge_label(e), e.unsent as f64)).collect(),
+        );
+        metric(
+            "rollcall_sync_oldest_unsent_age_seconds",
+            "gauge",
+            "Age of the oldest of them, by its hybrid-logical time (0: none).",
+            backlog.edges.iter().map(|e| (edge_label(e), age(e.oldest_unsent_ms))).collect(),
+        );
         metric(
             "rollcall_sync_unacknowledged_up",
             "gauge",
@@ -460,7 +469,7 @@ async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> Response {
             "rollcall_sync_oldest_unacknowledged_up_age_seconds",
             "gauge",
             "Age of the oldest of them (0: none).",
-            vec![(String::new(), age)],
+            vec![(String::new(), age(backlog.oldest_unsent_up_ms))],
         );
     }
     metric(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 use rollcall_core::ReplicaId;
-use rollcall_core::authority::{Authority, Role};
+use rollcall_core::authority::Authority;
 use rollcall_core::limits::MESSAGE_BYTES_MAX;
 use rollcall_proto::v1 as pb;
 use rollcall_proto::v1::node_server::NodeServer;
@@ -338,18 +338,6 @@ pub async fn sync_with(
     sync::run_session(context.clone(), Side::Child, peer.clone(), inbound, outbound, until_caught_up)
         .await
         .map_err(|err| err.to_string())
-}
-
-/// The role a connected peer may sync as: enrolled nodes and laptops inside this node's
-/// subtree (its children, and laptops of its own unit).
-pub fn child_peer(authority: &Authority, local_unit: &rollcall_core::UnitPath, key: &ReplicaId) -> Option<Peer> {
-    let enrollment = authority.enrollment(key)?;
-    let is_child = match enrollment.role {
-        Role::Node => enrollment.unit.parent().as_ref() == Some(local_unit),
-        Role::Laptop => &enrollment.unit == local_unit,
-        Role::Viewer => false,
-    };
-    is_child.then(|| Peer { replica: *key, unit: enrollment.unit.clone() })
 }
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, bounded in number

@@ -24,6 +24,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use rollcall_core::codec;
@@ -84,6 +85,10 @@ pub enum StoreError {
         /// What check failed.
         detail: String,
     },
+    /// A write refused on purpose by a test ([`Store::fail_writes_for_tests`]).
+    #[doc(hidden)]
+    #[error("write refused by a test")]
+    WriteFailedForTests,
     /// A metadata or index value has the wrong shape.
     #[error("corrupt {what} entry: {detail}")]
     CorruptIndex {
@@ -110,6 +115,8 @@ pub struct StoredHead {
 pub struct Store {
     db: Arc<DB>,
     path: PathBuf,
+    /// Set only by tests, to see what a failed write leaves behind.
+    fail_writes: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -131,7 +138,7 @@ impl Store {
         let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
         store.check_or_write_schema(true)?;
         Ok(store)
     }
@@ -145,7 +152,7 @@ impl Store {
         let options = Options::default();
         let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
         store.check_or_write_schema(false)?;
         Ok(store)
     }
@@ -243,6 +250,9 @@ impl Store {
     /// [`StoreError::Rocks`] if the batch could not be made durable; then nothing of it
     /// is visible.
     pub fn write_events(&self, events: &[VerifiedEvent], first_ingest_position: u64) -> Result<(), StoreError> {
+        if self.fail_writes.load(Ordering::Relaxed) {
+            return Err(StoreError::WriteFailedForTests);
+        }
         let mut batch = WriteBatch::default();
         let events_cf = self.cf(CF_EVENTS);
         let ingest_cf = self.cf(CF_INGEST);
@@ -414,6 +424,13 @@ impl Store {
                 self.db.property_int_value_cf(self.cf(name), "rocksdb.estimate-live-data-size").ok().flatten()
             })
             .sum()
+    }
+
+    /// Makes every [`Store::write_events`] fail (or succeed again), as a full disk would.
+    /// Only for tests of what a failed write leaves behind.
+    #[doc(hidden)]
+    pub fn fail_writes_for_tests(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::Relaxed);
     }
 
     /// Writes a raw value under an event key, bypassing every check. Only for tests that

@@ -99,6 +99,10 @@ pub struct EdgeStats {
     pub unsent: u64,
     /// When the last event was acknowledged by the peer (ms since the epoch).
     pub last_ack_ms: u64,
+    /// What the peer is known to hold (its hello, then what it acknowledged or was
+    /// sent), kept after the session ends: the backlog of the edge is computed from it.
+    #[serde(skip)]
+    pub known: HashMap<ReplicaId, Seq>,
 }
 
 impl SyncStats {
@@ -229,6 +233,8 @@ where
         let replica = replica_of(&head.replica)?;
         lock(&shared).peer_known.insert(replica, Seq(head.seq));
     }
+    let known = lock(&shared).peer_known.clone();
+    context.stats.update(peer, |edge| edge.known = known);
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
     // sessions): the sending half holds a writer handle, and the writer thread ends only
@@ -513,9 +519,11 @@ async fn send_missing(
         lock(shared).batches_unacked += 1;
         send(outbound, pb::sync_message::Message::Events(batch)).await?;
     }
+    let known = lock(shared).peer_known.clone();
     context.stats.update(peer, |edge| {
         edge.sent += n_sent;
         edge.unsent = 0;
+        edge.known = known;
     });
     Ok(n_sent)
 }
@@ -648,6 +656,32 @@ fn flatten(finished: Result<Result<(), SyncError>, tokio::task::JoinError>) -> R
         Ok(result) => result,
         Err(_) => Err(SyncError::Local("a session task stopped".into())),
     }
+}
+
+/// The backlog of an edge: how many events in the scope of a peer at `peer_unit` it is
+/// not known to hold, and the hybrid-logical wall time of the oldest of them (0: none).
+/// The same plan a session would send ([`plan_sends`]).
+///
+/// # Errors
+///
+/// [`crate::store::StoreError`] on read failure.
+pub fn edge_backlog(
+    store: &Store,
+    authority: &Authority,
+    peer_unit: &UnitPath,
+    known: &HashMap<ReplicaId, Seq>,
+) -> Result<(u64, u64), crate::store::StoreError> {
+    let heads = store.heads()?;
+    let plan = plan_sends(authority, heads.iter().map(|stored| (stored.replica, stored.head.seq)), known, peer_unit);
+    let (mut unsent, mut oldest_ms) = (0u64, 0u64);
+    for range in plan {
+        unsent += range.to.0 - range.from.0 + 1;
+        if let Some(first) = store.read_log_for_peer(range.replica, range.from, 1)?.first() {
+            let at = first.header().hlc.wall_ms;
+            oldest_ms = if oldest_ms == 0 { at } else { oldest_ms.min(at) };
+        }
+    }
+    Ok((unsent, oldest_ms))
 }
 
 /// Appends a signed receipt: the heads of the child's subtree now durable here.

@@ -208,7 +208,27 @@ fn a_province_hierarchy_converges_within_scopes() {
         assert!(status["unsent_up"].as_u64().unwrap_or(0) >= 1, "offline work is shown as unacknowledged: {status}");
         assert!(status["oldest_unsent_up_ms"].as_u64().unwrap_or(0) > 0, "{status}");
     }
-    for laptop in laptops.iter().chain(laptops.iter()) {
+    for laptop in &laptops {
+        rollcall_json(&["sync", "--dir", laptop]);
+    }
+    // The first laptop went offline before the second synced its correction: the branch
+    // node shows a backlog toward it, and how old the oldest unsent event is.
+    let status = rollcall_json(&["status", "--node-dir", &b1.dir_arg()]);
+    let laptop_edges: Vec<&serde_json::Value> = status["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|edge| edge["unit"].as_str() == Some(b1.unit.as_str()))
+        .collect();
+    assert_eq!(laptop_edges.len(), 2, "the branch node has an edge per laptop: {status}");
+    let behind = laptop_edges
+        .iter()
+        .find(|edge| edge["unsent"].as_u64().unwrap_or(0) >= 1)
+        .unwrap_or_else(|| panic!("an offline laptop's backlog is shown: {status}"));
+    let oldest = behind["oldest_unsent_ms"].as_u64().unwrap_or(0);
+    let now_ms = rollcall_server::writer::now_ms();
+    assert!(oldest > 0 && oldest <= now_ms + 1000, "the age of the oldest unsent event is shown: {status}");
+    for laptop in &laptops {
         rollcall_json(&["sync", "--dir", laptop]);
     }
     wait_until("the branch node to show the laptops' conflict", CONVERGE_DEADLINE, || {

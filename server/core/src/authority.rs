@@ -348,6 +348,20 @@ impl Authority {
         valid.then(|| enrollment.unit.clone())
     }
 
+    /// The unit a connected peer may sync as, with a node serving `local_unit`: enrolled
+    /// nodes one level below `local_unit` and laptops of `local_unit` itself, neither
+    /// revoked nor quarantined. Nobody else syncs with a node as its child.
+    pub fn sync_child_unit(&self, key: &ReplicaId, local_unit: &UnitPath) -> Option<UnitPath> {
+        let enrollment = self.enrollments.get(key)?;
+        let is_child = match enrollment.role {
+            Role::Node => enrollment.unit.parent().as_ref() == Some(local_unit),
+            Role::Laptop => &enrollment.unit == local_unit,
+            Role::Viewer => false,
+        };
+        let in_good_standing = enrollment.revoked_after.is_none() && !self.quarantined.contains(key);
+        (is_child && in_good_standing).then(|| enrollment.unit.clone())
+    }
+
     /// The enrollment chain of `replica`: (enroller, seq of the enrolling event) from
     /// the root's enrollment of the first level down to `replica`'s own.
     pub fn chain_of(&self, replica: &ReplicaId) -> Option<Vec<(ReplicaId, Seq)>> {

@@ -341,3 +341,29 @@ fn concurrent_corrections_conflict_until_settled() {
     assert!(edits.conflicts().is_empty());
     assert_eq!(edits.current("b1-000001", field).expect("corrected").value, "13900000002");
 }
+
+/// Goal: only a node's own children sync with it as children, and not once revoked.
+/// Method: the tree's replicas asked of each node; then the laptop revoked by its branch.
+#[test]
+fn only_children_in_good_standing_sync_as_children() {
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+    let authority = &receiver.authority;
+    let branch_unit = unit("hb/u1/c1/b1");
+    assert_eq!(authority.sync_child_unit(&replica(&t.university.key), &unit("hb")), Some(unit("hb/u1")));
+    assert_eq!(authority.sync_child_unit(&replica(&t.branch.key), &unit("hb/u1/c1")), Some(branch_unit.clone()));
+    assert_eq!(authority.sync_child_unit(&replica(&t.laptop.key), &branch_unit), Some(branch_unit.clone()));
+    // Not a grandchild, not a parent, not a laptop of another unit, not unknown keys.
+    assert_eq!(authority.sync_child_unit(&replica(&t.branch.key), &unit("hb/u1")), None);
+    assert_eq!(authority.sync_child_unit(&replica(&t.college.key), &branch_unit), None);
+    assert_eq!(authority.sync_child_unit(&replica(&t.laptop.key), &unit("hb/u1/c1")), None);
+    assert_eq!(authority.sync_child_unit(&replica(&key(77)), &branch_unit), None);
+    let revocation = t.branch.revoke(&t.laptop.key, "hb/u1/c1/b1", 0);
+    assert_eq!(receiver.receive(&revocation), Admission::Accept);
+    assert_eq!(
+        receiver.authority.sync_child_unit(&replica(&t.laptop.key), &branch_unit),
+        None,
+        "a lost laptop is cut off"
+    );
+}

@@ -19,7 +19,6 @@ use tonic::{Request, Response, Status};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use crate::node::child_peer;
 use crate::projection::SharedProjection;
 use crate::queries;
 use crate::store::Store;
@@ -258,28 +257,12 @@ impl pb::node_server::Node for NodeService {
         request: Request<pb::SyncStatusRequest>,
     ) -> Result<Response<pb::SyncStatusResponse>, Status> {
         self.require_operator(&request)?;
-        let edges = self
-            .sync
-            .stats
-            .snapshot()
-            .into_iter()
-            .map(|(replica, edge)| pb::EdgeStatus {
-                replica: replica.0.to_vec().into(),
-                unit: edge.unit,
-                connected: edge.connected,
-                sent: edge.sent,
-                received: edge.received,
-                rejected: edge.rejected,
-                unsent: edge.unsent,
-                last_ack_ms: edge.last_ack_ms,
-            })
-            .collect();
         let (store, authority, info) = (self.store.clone(), self.sync.authority.clone(), self.info.clone());
-        let mut response = tokio::task::spawn_blocking(move || sync_status(&store, &authority, &info))
+        let edges = self.sync.stats.snapshot();
+        let response = tokio::task::spawn_blocking(move || sync_status(&store, &authority, &info, edges))
             .await
             .map_err(|_| Status::internal("read task failed"))?
             .map_err(status::store_error)?;
-        response.edges = edges;
         Ok(Response::new(response))
     }
 
@@ -448,7 +431,7 @@ impl pb::node_server::Node for NodeService {
         let key = peer_key(&request).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
         let peer = {
             let authority = self.sync.authority.read().expect("never poisoned");
-            child_peer(&authority, &self.info.unit, &key)
+            authority.sync_child_unit(&key, &self.info.unit).map(|unit| sync::Peer { replica: key, unit })
         }
         .ok_or_else(|| Status::permission_denied("only enrolled children of this node may sync with it"))?;
         tracing::Span::current().record("peer", tracing::field::display(&peer.unit));
@@ -474,8 +457,10 @@ const RECEIPT_SEARCH_EVENTS_MAX: u64 = 4096;
 
 /// What the level above holds of this node's work: the last receipt from the parent,
 /// the local heads, and the events of this node's subtree beyond that receipt (how
-/// many, and the time of the oldest). Edges are filled by the caller (they are live
-/// session figures).
+/// many, and the time of the oldest); and for each edge in `edges` (the sessions'
+/// figures, [`crate::sync::SyncStats::snapshot`]) its backlog: the events in the peer's
+/// scope it is not known to hold and the time of the oldest, from what it last said it
+/// holds (so a laptop that has been away for a week shows a week-old backlog).
 ///
 /// # Errors
 ///
@@ -484,6 +469,7 @@ pub fn sync_status(
     store: &Store,
     authority: &std::sync::RwLock<rollcall_core::authority::Authority>,
     info: &NodeInfo,
+    edges: Vec<(ReplicaId, crate::sync::EdgeStats)>,
 ) -> Result<pb::SyncStatusResponse, crate::store::StoreError> {
     let last_receipt = match info.parent {
         Some(parent) => last_receipt_for(store, parent, &info.unit)?,
@@ -515,8 +501,29 @@ pub fn sync_status(
             }
         }
     }
+    let mut edge_statuses = Vec::with_capacity(edges.len());
+    for (replica, edge) in edges {
+        let (unsent, oldest_unsent_ms) = match UnitPath::parse(&edge.unit) {
+            Ok(unit) => {
+                let authority = authority.read().expect("never poisoned");
+                crate::sync::edge_backlog(store, &authority, &unit, &edge.known)?
+            }
+            Err(_) => (edge.unsent, 0),
+        };
+        edge_statuses.push(pb::EdgeStatus {
+            replica: replica.0.to_vec().into(),
+            unit: edge.unit,
+            connected: edge.connected,
+            sent: edge.sent,
+            received: edge.received,
+            rejected: edge.rejected,
+            unsent,
+            last_ack_ms: edge.last_ack_ms,
+            oldest_unsent_ms,
+        });
+    }
     Ok(pb::SyncStatusResponse {
-        edges: Vec::new(),
+        edges: edge_statuses,
         last_receipt,
         local_heads: heads.into_iter().map(|stored| head_to_proto(&stored)).collect(),
         unsent_up,

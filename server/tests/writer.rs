@@ -1,0 +1,133 @@
+//! The writer when a write fails: nothing of the group is kept anywhere (heads,
+//! enrollments, the projection, the local log's next seq), and the next group goes on
+//! as if the failed one had never been tried. Run with `cargo test -p rollcall-server`.
+
+use std::sync::{Arc, RwLock};
+
+use ed25519_dalek::SigningKey;
+use rollcall_core::authority::Authority;
+use rollcall_core::body::Body;
+use rollcall_core::log::{Draft, Head, LocalWriter};
+use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, proto};
+use rollcall_server::store::Store;
+use rollcall_server::writer::{self, AppendError};
+
+fn unit(text: &str) -> UnitPath {
+    UnitPath::parse(text).expect("valid")
+}
+
+fn member(idx: usize) -> Draft {
+    let first17 = format!("42010219800101{:03}", idx % 1000);
+    let id_number = format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(&first17));
+    let date = |year, month, day| Some(proto::Date { year, month, day });
+    Draft {
+        unit_path: unit("hb/u1/c1/b1"),
+        kind: EventKind::MemberRegistered,
+        body: Body::MemberRegistered(proto::MemberRegistered {
+            member_id: format!("m{idx}"),
+            form: Some(proto::MemberForm {
+                name: "王建华".into(),
+                gender: proto::Gender::Male as i32,
+                ethnicity_code: 1,
+                id_number,
+                birth_date: date(1980, 1, 1),
+                education_code: 21,
+                category: proto::MemberCategory::Full as i32,
+                joined_date: date(2001, 7, 1),
+                full_member_date: date(2002, 7, 1),
+                phone: "13800000000".into(),
+                person_group: proto::PersonGroup::Staff as i32,
+                ..Default::default()
+            }),
+            source: proto::member_registered::Source::FormImport as i32,
+        })
+        .encode(),
+        author: "test".into(),
+    }
+}
+
+fn enroll(key: &SigningKey, unit_path: &str) -> Draft {
+    Draft {
+        unit_path: unit(unit_path),
+        kind: EventKind::ReplicaEnrolled,
+        body: Body::ReplicaEnrolled(proto::ReplicaEnrolled {
+            public_key: key.verifying_key().to_bytes().to_vec().into(),
+            unit_path: unit_path.into(),
+            level: proto::Level::University as i32,
+            role: proto::ReplicaRole::Node as i32,
+            valid_until_ms: 0,
+            label: "u1".into(),
+        })
+        .encode(),
+        author: "test".into(),
+    }
+}
+
+/// Goal: a group whose write fails leaves the writer exactly as before it. Method: a
+/// province appends two members; then, with writes failing, an enrollment plus a member
+/// (changes to the authority, the projection and the local head) and an ingest of a
+/// university's events (changes to another head) fail; with writes working again, the
+/// same work succeeds at the seqs it would have had, and the store, the heads and the
+/// projection agree.
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let province_key = SigningKey::from_bytes(&[1; 32]);
+    let province = ReplicaId(province_key.verifying_key().to_bytes());
+    let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
+    let (projection, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock")).expect("rebuild");
+    let projection = Arc::new(RwLock::new(projection));
+    let (handle, join) =
+        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone()).expect("writer");
+    let members =
+        |projection: &Arc<RwLock<rollcall_core::audit::Projection>>| projection.read().expect("lock").member_count();
+
+    let appended = handle.append_blocking(vec![member(0), member(1)]).expect("append");
+    assert_eq!(appended.last().map(|a| a.seq), Some(Seq(2)));
+    assert_eq!(members(&projection), 2);
+
+    // A university's first two events, signed by it, for ingest once it is enrolled.
+    let university_key = SigningKey::from_bytes(&[2; 32]);
+    let university = ReplicaId(university_key.verifying_key().to_bytes());
+    let mut university_log = LocalWriter::new(university, Head::EMPTY, HlcTime::default());
+    let university_events: Vec<_> = (10..12)
+        .map(|idx| {
+            let mut draft = member(idx);
+            draft.unit_path = unit("hb/u1/c1/b1");
+            let mut id = [0u8; 16];
+            id[0] = idx as u8;
+            university_log.prepare(writer::now_ms(), EventId(id), draft).expect("valid draft").sign(&university_key)
+        })
+        .collect();
+
+    store.fail_writes_for_tests(true);
+    let failed = handle.append_blocking(vec![enroll(&university_key, "hb/u1"), member(2)]);
+    assert!(matches!(failed, Err(AppendError::StoreFailed(_))), "{failed:?}");
+    assert!(authority.read().expect("lock").enrollment(&university).is_none(), "the enrollment is taken back");
+    assert_eq!(members(&projection), 2, "the member is taken back out of the projection");
+    store.fail_writes_for_tests(false);
+
+    let enrolled = handle.append_blocking(vec![enroll(&university_key, "hb/u1")]).expect("append");
+    assert_eq!(enrolled[0].seq, Seq(3), "the local log goes on where it was");
+    assert!(authority.read().expect("lock").enrollment(&university).is_some());
+
+    store.fail_writes_for_tests(true);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let failed = runtime.block_on(handle.ingest(university_events.clone()));
+    assert!(matches!(failed, Err(AppendError::StoreFailed(_))), "{failed:?}");
+    assert_eq!(members(&projection), 2, "received events reach the projection only once durable");
+    store.fail_writes_for_tests(false);
+
+    let outcome = runtime.block_on(handle.ingest(university_events)).expect("ingest");
+    assert_eq!((outcome.accepted, outcome.duplicates), (2, 0), "the failed ingest left no head behind: {outcome:?}");
+    assert_eq!(store.head(university).expect("read").map(|h| h.head.seq), Some(Seq(2)));
+    assert_eq!(store.head(province).expect("read").map(|h| h.head.seq), Some(Seq(3)));
+    assert_eq!(members(&projection), 4);
+
+    drop(handle);
+    join.join().expect("the writer thread ends cleanly");
+    let (rebuilt, _) = rollcall_server::projection::rebuild(&store, &authority.read().expect("lock")).expect("rebuild");
+    assert_eq!(rebuilt.member_count(), 4, "the store and the projection agree");
+}
