@@ -16,7 +16,9 @@ use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 use rollcall_core::ReplicaId;
 use rollcall_core::authority::Authority;
-use rollcall_core::limits::MESSAGE_BYTES_MAX;
+use rollcall_core::limits::{
+    HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_FRAME_BYTES_MAX, HTTP2_STREAM_WINDOW_BYTES, MESSAGE_BYTES_MAX,
+};
 use rollcall_proto::v1 as pb;
 use rollcall_proto::v1::node_server::NodeServer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -256,6 +258,9 @@ impl Node {
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
         let served = tonic::transport::Server::builder()
+            .initial_stream_window_size(HTTP2_STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(HTTP2_CONNECTION_WINDOW_BYTES)
+            .max_frame_size(HTTP2_FRAME_BYTES_MAX)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)

@@ -496,7 +496,7 @@ async fn send_missing(
                 .map_err(|err| SyncError::Local(err.to_string()))?;
             let Some(last) = events.last() else { break };
             next = Seq(last.seq().0 + 1);
-            for event in &events {
+            for event in events {
                 let Some(shaped) = scope::shape(event, share, &peer.unit) else { continue };
                 let signed = codec::to_proto(&shaped.to_signed());
                 batch_bytes +=

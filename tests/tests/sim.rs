@@ -114,7 +114,7 @@ impl SimReplica {
         for range in plan {
             let log = &self.logs[&range.replica];
             for event in &log[(range.from.0 - 1) as usize..range.to.0 as usize] {
-                if let Some(shaped) = scope::shape(event, range.share, peer_unit) {
+                if let Some(shaped) = scope::shape(event.clone(), range.share, peer_unit) {
                     events.push(shaped.to_signed());
                 }
             }
@@ -428,7 +428,7 @@ impl Sim {
                 }
                 let mut head = Head::EMPTY;
                 for (held_event, own_event) in held.iter().zip(&owner_log) {
-                    let expected = scope::shape(own_event, share, &holder.unit).expect("in scope");
+                    let expected = scope::shape(own_event.clone(), share, &holder.unit).expect("in scope");
                     if held_event != &expected {
                         return Err(format!(
                             "{} holds a different event {} of {}",

@@ -126,6 +126,10 @@ impl VerifiedEvent {
     pub fn to_stub(&self) -> VerifiedEvent {
         VerifiedEvent { body: None, ..self.clone() }
     }
+    /// [`VerifiedEvent::to_stub`] without a copy.
+    pub fn into_stub(self) -> VerifiedEvent {
+        VerifiedEvent { body: None, ..self }
+    }
     /// Back to the untrusted form, for sending or storing.
     pub fn to_signed(&self) -> SignedEvent {
         SignedEvent {

@@ -35,6 +35,18 @@ pub const MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// A response batch is closed once it holds this many bytes.
 pub const MESSAGE_BYTES_TARGET: usize = 1024 * 1024;
 
+/// HTTP/2 flow-control window per stream, both ways: two full sync messages in flight,
+/// so a sender never waits for the receiver to take one message before starting the
+/// next (hyper's server default, 1 MiB, held a child's upward catch-up to one).
+pub const HTTP2_STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+
+/// HTTP/2 flow-control window per connection (a node talks to a peer on one connection).
+pub const HTTP2_CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+
+/// Largest HTTP/2 frame a node accepts: a sync message in a few frames rather than 64
+/// frames of the 16 KiB default.
+pub const HTTP2_FRAME_BYTES_MAX: u32 = 256 * 1024;
+
 /// A received event's hybrid-logical time is observed (so later local events order
 /// after it) only if it is at most this far ahead of the local physical clock: a peer
 /// with a wrong clock cannot drag every clock in the province into the future.

@@ -43,16 +43,17 @@ pub fn body_visible(event_unit: &UnitPath, peer_unit: &UnitPath) -> bool {
     event_unit.is_within(peer_unit) || peer_unit.is_within(event_unit)
 }
 
-/// The form in which `event` travels to a peer at `peer_unit` under `share`.
-pub fn shape(event: &VerifiedEvent, share: Share, peer_unit: &UnitPath) -> Option<VerifiedEvent> {
+/// The form in which `event` travels to a peer at `peer_unit` under `share` (by value:
+/// the sender reads events only to send them, so nothing is copied).
+pub fn shape(event: VerifiedEvent, share: Share, peer_unit: &UnitPath) -> Option<VerifiedEvent> {
     match share {
         Share::Nothing => None,
-        Share::Full => Some(event.clone()),
+        Share::Full => Some(event),
         Share::Filtered => {
             if is_infrastructure(event.header().kind) || body_visible(&event.header().unit_path, peer_unit) {
-                Some(event.clone())
+                Some(event)
             } else {
-                Some(event.to_stub())
+                Some(event.into_stub())
             }
         }
     }
