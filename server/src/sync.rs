@@ -659,19 +659,19 @@ fn flatten(finished: Result<Result<(), SyncError>, tokio::task::JoinError>) -> R
 }
 
 /// The backlog of an edge: how many events in the scope of a peer at `peer_unit` it is
-/// not known to hold, and the hybrid-logical wall time of the oldest of them (0: none).
-/// The same plan a session would send ([`plan_sends`]).
+/// not known to hold, and the hybrid-logical wall time of the oldest of them (0: none),
+/// given the local `heads`. The same plan a session would send ([`plan_sends`]).
 ///
 /// # Errors
 ///
 /// [`crate::store::StoreError`] on read failure.
 pub fn edge_backlog(
     store: &Store,
+    heads: &[crate::store::StoredHead],
     authority: &Authority,
     peer_unit: &UnitPath,
     known: &HashMap<ReplicaId, Seq>,
 ) -> Result<(u64, u64), crate::store::StoreError> {
-    let heads = store.heads()?;
     let plan = plan_sends(authority, heads.iter().map(|stored| (stored.replica, stored.head.seq)), known, peer_unit);
     let (mut unsent, mut oldest_ms) = (0u64, 0u64);
     for range in plan {

@@ -506,7 +506,7 @@ pub fn sync_status(
         let (unsent, oldest_unsent_ms) = match UnitPath::parse(&edge.unit) {
             Ok(unit) => {
                 let authority = authority.read().expect("never poisoned");
-                crate::sync::edge_backlog(store, &authority, &unit, &edge.known)?
+                crate::sync::edge_backlog(store, &heads, &authority, &unit, &edge.known)?
             }
             Err(_) => (edge.unsent, 0),
         };
