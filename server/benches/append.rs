@@ -12,44 +12,18 @@
 use std::time::Instant;
 
 use ed25519_dalek::{Signer, SigningKey};
-use rollcall_core::body::Body;
+use rollcall_core::UnitPath;
 use rollcall_core::log::Draft;
-use rollcall_core::{EventKind, UnitPath, proto};
 use rollcall_server::store::Store;
 use rollcall_server::writer;
 
 const RUNS: usize = 5;
 
-/// A member's registration: the commonest event of an import, checked by the audit
-/// rules like any authored event (valid ID number, dates, not registered before).
+#[path = "../tests/support/registration.rs"]
+mod registration;
+
 fn draft(idx: usize) -> Draft {
-    let first17 = format!("42010219800101{:03}", idx % 1000);
-    let id_number = format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(&first17));
-    let date = |year, month, day| Some(proto::Date { year, month, day });
-    Draft {
-        unit_path: UnitPath::parse("hb/whu/cs/b01").expect("valid"),
-        kind: EventKind::MemberRegistered,
-        body: Body::MemberRegistered(proto::MemberRegistered {
-            member_id: format!("hb.whu.cs.b01-{idx:08}"),
-            form: Some(proto::MemberForm {
-                name: "王建华".into(),
-                gender: proto::Gender::Male as i32,
-                ethnicity_code: 1,
-                id_number,
-                birth_date: date(1980, 1, 1),
-                education_code: 21,
-                category: proto::MemberCategory::Full as i32,
-                joined_date: date(2001, 7, 1),
-                full_member_date: date(2002, 7, 1),
-                phone: "13800000000".into(),
-                person_group: proto::PersonGroup::Staff as i32,
-                ..Default::default()
-            }),
-            source: proto::member_registered::Source::FormImport as i32,
-        })
-        .encode(),
-        author: "bench-operator".into(),
-    }
+    registration::registration("hb/whu/cs/b01", idx)
 }
 
 fn median(mut rates: Vec<f64>) -> (f64, f64, f64) {

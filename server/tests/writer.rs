@@ -16,34 +16,11 @@ fn unit(text: &str) -> UnitPath {
     UnitPath::parse(text).expect("valid")
 }
 
+#[path = "support/registration.rs"]
+mod registration;
+
 fn member(idx: usize) -> Draft {
-    let first17 = format!("42010219800101{:03}", idx % 1000);
-    let id_number = format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(&first17));
-    let date = |year, month, day| Some(proto::Date { year, month, day });
-    Draft {
-        unit_path: unit("hb/u1/c1/b1"),
-        kind: EventKind::MemberRegistered,
-        body: Body::MemberRegistered(proto::MemberRegistered {
-            member_id: format!("m{idx}"),
-            form: Some(proto::MemberForm {
-                name: "王建华".into(),
-                gender: proto::Gender::Male as i32,
-                ethnicity_code: 1,
-                id_number,
-                birth_date: date(1980, 1, 1),
-                education_code: 21,
-                category: proto::MemberCategory::Full as i32,
-                joined_date: date(2001, 7, 1),
-                full_member_date: date(2002, 7, 1),
-                phone: "13800000000".into(),
-                person_group: proto::PersonGroup::Staff as i32,
-                ..Default::default()
-            }),
-            source: proto::member_registered::Source::FormImport as i32,
-        })
-        .encode(),
-        author: "test".into(),
-    }
+    registration::registration("hb/u1/c1/b1", idx)
 }
 
 fn enroll(key: &SigningKey, unit_path: &str) -> Draft {
