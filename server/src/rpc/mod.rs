@@ -438,13 +438,24 @@ impl pb::node_server::Node for NodeService {
         let inbound = request.into_inner();
         let (outbound, outbound_receiver) = mpsc::channel(sync::OUTBOUND_QUEUE_DEPTH);
         let context = self.sync.clone();
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let unit = peer.unit.clone();
-            match sync::run_session(context, Side::Parent, peer, inbound, outbound, false).await {
-                Ok(summary) => {
-                    tracing::info!(peer = %unit, sent = summary.sent, received = summary.received, rejected = summary.rejected, "sync session with a child ended")
+            // A child never hangs up its session: when this node starts stopping, the
+            // session is dropped (what was stored stays stored; the child re-sends what was
+            // not acknowledged), which ends the response stream so the graceful shutdown
+            // is not held open by it.
+            let session = sync::run_session(context, Side::Parent, peer, inbound, outbound, false);
+            tokio::select! {
+                ended = session => match ended {
+                    Ok(summary) => {
+                        tracing::info!(peer = %unit, sent = summary.sent, received = summary.received, rejected = summary.rejected, "sync session with a child ended")
+                    }
+                    Err(error) => tracing::warn!(peer = %unit, %error, "sync session with a child failed"),
+                },
+                _ = stopping.wait_for(|stopping| *stopping) => {
+                    tracing::info!(peer = %unit, "sync session with a child closed: this node is stopping");
                 }
-                Err(error) => tracing::warn!(peer = %unit, %error, "sync session with a child failed"),
             }
         });
         let stream = tokio_stream::StreamExt::map(ReceiverStream::new(outbound_receiver), Ok);
