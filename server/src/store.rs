@@ -16,8 +16,9 @@
 //! - Reads verify what they return: signature, body hash, the key matches the header,
 //!   and consecutive events chain. A value corrupted on disk is an error
 //!   ([`StoreError::Corrupt`]), never served. The one exception is
-//!   [`Store::read_log_for_peer`] (what sync sends): it checks everything but the
-//!   signatures, which every receiver verifies.
+//!   [`Store::read_log_without_signatures`] and [`Store::get_without_signature`] (what
+//!   sync sends and the event stream serves, and status reads of the node's own log):
+//!   they check everything but the signatures, which every receiver can verify.
 //!
 //! RocksDB calls block: async code calls the store through `spawn_blocking` or the
 //! writer thread ([`crate::writer`]).
@@ -317,21 +318,20 @@ impl Store {
     /// [`StoreError::Corrupt`] when a stored value fails its checks.
     pub fn read_log(&self, replica: ReplicaId, from_seq: Seq, limit: usize) -> Result<Vec<VerifiedEvent>, StoreError> {
         let raw = self.read_raw(replica, from_seq, limit)?;
-        let signed: Vec<rollcall_core::SignedEvent> = raw.iter().map(|(_, signed)| signed.clone()).collect();
-        let verified = rollcall_core::verify_many(&signed);
-        chain_checked(replica, raw.iter().map(|(seq, _)| *seq).zip(verified))
+        let (seqs, signed): (Vec<Seq>, Vec<rollcall_core::SignedEvent>) = raw.into_iter().unzip();
+        chain_checked(replica, seqs.into_iter().zip(rollcall_core::verify_many(&signed)))
     }
 
-    /// Reads like [`Store::read_log`] for sending to a peer: every check but the
-    /// signatures ([`rollcall_core::recheck_stored`]), which the receiver verifies anyway
-    /// and which would cost the sender as much as the receiver. Consecutive events must
-    /// still chain, so a damaged header is caught here; a damaged signature is refused
-    /// by the receiver, and by `rollcall verify` here.
+    /// Reads like [`Store::read_log`] but checks everything except the signatures
+    /// ([`rollcall_core::recheck_stored`]): for what this node verified when it came in
+    /// and now only sends to a peer (which verifies it again) or reads for its own status.
+    /// Consecutive events must still chain, so a damaged header is caught here; a damaged
+    /// signature is refused by the receiver, and by `rollcall verify` here.
     ///
     /// # Errors
     ///
     /// [`StoreError::Corrupt`] when a stored value fails its checks.
-    pub fn read_log_for_peer(
+    pub fn read_log_without_signatures(
         &self,
         replica: ReplicaId,
         from_seq: Seq,
@@ -371,9 +371,30 @@ impl Store {
     ///
     /// [`StoreError::Corrupt`] when the stored value fails its checks.
     pub fn get(&self, replica: ReplicaId, seq: Seq) -> Result<Option<VerifiedEvent>, StoreError> {
+        self.get_checked(replica, seq, rollcall_core::verify)
+    }
+
+    /// Reads one event like [`Store::get`], with every check but the signature (as
+    /// [`Store::read_log_without_signatures`]): for the event stream, whose consumers
+    /// receive signed events they can verify, and which would otherwise verify every
+    /// event it streams once per consumer.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when the stored value fails its checks.
+    pub fn get_without_signature(&self, replica: ReplicaId, seq: Seq) -> Result<Option<VerifiedEvent>, StoreError> {
+        self.get_checked(replica, seq, rollcall_core::recheck_stored)
+    }
+
+    fn get_checked(
+        &self,
+        replica: ReplicaId,
+        seq: Seq,
+        check: fn(&rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
+    ) -> Result<Option<VerifiedEvent>, StoreError> {
         match self.db.get_cf(self.cf(CF_EVENTS), event_key(replica, seq)).map_err(|e| self.rocks(e))? {
             None => Ok(None),
-            Some(value) => check_stored(replica, seq, &value).map(Some),
+            Some(value) => check_stored(replica, seq, &value, check).map(Some),
         }
     }
 
@@ -478,13 +499,8 @@ impl Store {
                 .ok_or_else(|| corrupt(replica, seq, "indexed in ingest order but missing"))?;
             let signed = codec::decode_signed(&value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
             let header = codec::decode_header(&signed.header).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-            if matches!(
-                header.kind,
-                rollcall_core::EventKind::ReplicaEnrolled
-                    | rollcall_core::EventKind::ReplicaRevoked
-                    | rollcall_core::EventKind::EquivocationProof
-            ) {
-                out.push(check_stored(replica, seq, &value)?);
+            if rollcall_core::authority::Authority::changed_by(header.kind) {
+                out.push(check_stored(replica, seq, &value, rollcall_core::verify)?);
             }
             iter.next();
         }
@@ -568,11 +584,16 @@ fn corrupt(replica: ReplicaId, seq: Seq, detail: impl Into<String>) -> StoreErro
     StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail: detail.into() }
 }
 
-/// Decodes a stored envelope and verifies it fully (signature, body hash, encodings)
+/// Decodes a stored envelope, checks it with `check` (fully: [`rollcall_core::verify`])
 /// and against its key: what was verified on the way in is verified again on the way out.
-fn check_stored(replica: ReplicaId, seq: Seq, value: &[u8]) -> Result<VerifiedEvent, StoreError> {
+fn check_stored(
+    replica: ReplicaId,
+    seq: Seq,
+    value: &[u8],
+    check: fn(&rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
+) -> Result<VerifiedEvent, StoreError> {
     let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-    let event = rollcall_core::verify(&signed).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+    let event = check(&signed).map_err(|err| corrupt(replica, seq, err.to_string()))?;
     if event.replica() != replica || event.seq() != seq {
         return Err(corrupt(replica, seq, "header does not match its key"));
     }

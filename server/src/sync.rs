@@ -82,8 +82,14 @@ pub struct SyncStats {
     edges: Arc<Mutex<HashMap<ReplicaId, EdgeStats>>>,
 }
 
+/// What a peer is known to hold, by replica: its hello, then what was sent to it,
+/// acknowledged by it or received from it. Shared by the edge's figures and its session,
+/// so the backlog can be computed at any time without copying it, and kept after the
+/// session ends.
+pub type PeerKnown = Arc<Mutex<HashMap<ReplicaId, Seq>>>;
+
 /// Figures of one edge.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct EdgeStats {
     /// The peer's unit.
     pub unit: String,
@@ -99,10 +105,9 @@ pub struct EdgeStats {
     pub unsent: u64,
     /// When the last event was acknowledged by the peer (ms since the epoch).
     pub last_ack_ms: u64,
-    /// What the peer is known to hold (its hello, then what it acknowledged or was
-    /// sent), kept after the session ends: the backlog of the edge is computed from it.
+    /// What the peer is known to hold; the backlog of the edge is computed from it.
     #[serde(skip)]
-    pub known: HashMap<ReplicaId, Seq>,
+    pub known: PeerKnown,
 }
 
 impl SyncStats {
@@ -177,8 +182,6 @@ where
 /// What the receiving half and the sending half of a session share.
 #[derive(Default)]
 struct SessionState {
-    /// What the peer is known to hold: its hello, then what was sent to it or received from it.
-    peer_known: HashMap<ReplicaId, Seq>,
     /// Received batches not yet acknowledged, coalesced into one ack.
     pending_ack: Option<pb::SyncAck>,
     /// Events messages sent and not yet acknowledged by the peer.
@@ -189,7 +192,14 @@ struct SessionState {
     summary: SessionSummary,
 }
 
-type Shared = Arc<Mutex<SessionState>>;
+/// A session's shared state, and what its peer is known to hold (a lock of its own, the
+/// edge's [`PeerKnown`]).
+struct Session {
+    state: Mutex<SessionState>,
+    peer_known: PeerKnown,
+}
+
+type Shared = Arc<Session>;
 
 /// Aborts a task when dropped.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -201,7 +211,18 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, SessionState> {
-    shared.lock().expect("the session lock is never poisoned: its holders do not panic")
+    shared.state.lock().expect("the session lock is never poisoned: its holders do not panic")
+}
+
+fn lock_known(known: &PeerKnown) -> std::sync::MutexGuard<'_, HashMap<ReplicaId, Seq>> {
+    known.lock().expect("the peer-known lock is never poisoned: its holders do not panic")
+}
+
+/// Records that the peer holds `replica`'s log up to `seq`.
+fn note_held(shared: &Shared, replica: ReplicaId, seq: Seq) {
+    let mut known = lock_known(&shared.peer_known);
+    let held = known.entry(replica).or_default();
+    *held = (*held).max(seq);
 }
 
 /// A session has two halves so that neither side can block the other: this task only
@@ -228,13 +249,14 @@ where
         Some(_) => return Err(SyncError::Protocol("the first message must be a hello".into())),
         None => return Ok(()),
     };
-    let shared: Shared = Arc::default();
+    let mut from_hello = HashMap::with_capacity(hello.heads.len());
     for head in hello.heads {
-        let replica = replica_of(&head.replica)?;
-        lock(&shared).peer_known.insert(replica, Seq(head.seq));
+        from_hello.insert(replica_of(&head.replica)?, Seq(head.seq));
     }
-    let known = lock(&shared).peer_known.clone();
-    context.stats.update(peer, |edge| edge.known = known);
+    let mut peer_known = PeerKnown::default();
+    context.stats.update(peer, |edge| peer_known = edge.known.clone());
+    *lock_known(&peer_known) = from_hello;
+    let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known });
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
     // sessions): the sending half holds a writer handle, and the writer thread ends only
@@ -319,12 +341,8 @@ where
                 let batch: VerifiedBatch = batch?;
                 // The peer holds what it sent, whatever this side decides: record it
                 // before the write wakes the sending half, which must not echo it back.
-                {
-                    let mut state = lock(shared);
-                    for event in &batch.events {
-                        let known = state.peer_known.entry(event.replica()).or_default();
-                        *known = (*known).max(event.seq());
-                    }
+                for event in &batch.events {
+                    note_held(shared, event.replica(), event.seq());
                 }
                 // Waits only when the storing half is a whole queue behind.
                 if verified.send(batch).await.is_err() {
@@ -355,12 +373,10 @@ where
                 verifying.push_back(verify_batch(batch));
             }
             Some(pb::sync_message::Message::Ack(ack)) => {
-                let mut state = lock(shared);
                 for head in &ack.heads {
-                    let replica = replica_of(&head.replica)?;
-                    let known = state.peer_known.entry(replica).or_default();
-                    *known = (*known).max(Seq(head.seq));
+                    note_held(shared, replica_of(&head.replica)?, Seq(head.seq));
                 }
+                let mut state = lock(shared);
                 state.batches_unacked = state.batches_unacked.saturating_sub(u64::from(ack.batches));
                 drop(state);
                 if !ack.rejections.is_empty() {
@@ -452,13 +468,16 @@ fn replica_of(bytes: &[u8]) -> Result<ReplicaId, SyncError> {
     bytes.try_into().map(ReplicaId).map_err(|_| SyncError::Protocol("a replica is not 32 bytes".into()))
 }
 
-async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
+async fn stored_heads(store: &Store) -> Result<Vec<crate::store::StoredHead>, SyncError> {
     let store = store.clone();
-    let heads = tokio::task::spawn_blocking(move || store.heads())
+    tokio::task::spawn_blocking(move || store.heads())
         .await
         .map_err(|_| SyncError::Local("read task failed".into()))?
-        .map_err(|err| SyncError::Local(err.to_string()))?;
-    Ok(heads.into_iter().map(|stored| crate::rpc::head_to_proto(&stored)).collect())
+        .map_err(|err| SyncError::Local(err.to_string()))
+}
+
+async fn read_heads(store: &Store) -> Result<Vec<pb::ReplicaHead>, SyncError> {
+    Ok(stored_heads(store).await?.iter().map(crate::rpc::head_to_proto).collect())
 }
 
 /// Sends every event in the peer's scope that it does not hold, and returns how many
@@ -469,15 +488,11 @@ async fn send_missing(
     shared: &Shared,
     outbound: &mpsc::Sender<pb::SyncMessage>,
 ) -> Result<u64, SyncError> {
-    let peer_known = lock(shared).peer_known.clone();
-    let heads = read_heads(&context.store).await?;
-    let local_heads = heads
-        .iter()
-        .map(|head| replica_of(&head.replica).map(|replica| (replica, Seq(head.seq))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let heads = stored_heads(&context.store).await?;
     let plan = {
+        let peer_known = lock_known(&shared.peer_known);
         let authority = context.authority.read().expect("never poisoned");
-        plan_sends(&authority, local_heads, &peer_known, &peer.unit)
+        plan_sends(&authority, heads.iter().map(|stored| (stored.replica, stored.head.seq)), &peer_known, &peer.unit)
     };
     let unsent: u64 = plan.iter().map(|range| range.to.0 - range.from.0 + 1).sum();
     context.stats.update(peer, |edge| edge.unsent = unsent);
@@ -490,7 +505,7 @@ async fn send_missing(
             let store = context.store.clone();
             let count = ((to.0 - next.0 + 1) as usize).min(EVENTS_PER_MESSAGE_MAX);
             let start = next;
-            let events = tokio::task::spawn_blocking(move || store.read_log_for_peer(replica, start, count))
+            let events = tokio::task::spawn_blocking(move || store.read_log_without_signatures(replica, start, count))
                 .await
                 .map_err(|_| SyncError::Local("read task failed".into()))?
                 .map_err(|err| SyncError::Local(err.to_string()))?;
@@ -509,9 +524,7 @@ async fn send_missing(
                     batch_bytes = 0;
                 }
             }
-            let mut state = lock(shared);
-            let known = state.peer_known.entry(replica).or_default();
-            *known = (*known).max(Seq(next.0 - 1));
+            note_held(shared, replica, Seq(next.0 - 1));
         }
     }
     if !batch.events.is_empty() {
@@ -519,11 +532,9 @@ async fn send_missing(
         lock(shared).batches_unacked += 1;
         send(outbound, pb::sync_message::Message::Events(batch)).await?;
     }
-    let known = lock(shared).peer_known.clone();
     context.stats.update(peer, |edge| {
         edge.sent += n_sent;
         edge.unsent = 0;
-        edge.known = known;
     });
     Ok(n_sent)
 }
@@ -627,11 +638,10 @@ async fn store_batches(
         edge.received += u64::from(outcome.accepted);
         edge.rejected += n_rejected;
     });
-    let mut state = lock(shared);
     for (replica, head) in &outcome.heads {
-        let known = state.peer_known.entry(*replica).or_default();
-        *known = (*known).max(head.seq);
+        note_held(shared, *replica, head.seq);
     }
+    let mut state = lock(shared);
     state.summary.received += u64::from(outcome.accepted);
     state.summary.rejected += n_rejected;
     state.receipt_due |= outcome.accepted > 0;
@@ -668,15 +678,21 @@ fn flatten(finished: Result<Result<(), SyncError>, tokio::task::JoinError>) -> R
 pub fn edge_backlog(
     store: &Store,
     heads: &[crate::store::StoredHead],
-    authority: &Authority,
+    authority: &RwLock<Authority>,
     peer_unit: &UnitPath,
-    known: &HashMap<ReplicaId, Seq>,
+    known: &PeerKnown,
 ) -> Result<(u64, u64), crate::store::StoreError> {
-    let plan = plan_sends(authority, heads.iter().map(|stored| (stored.replica, stored.head.seq)), known, peer_unit);
+    // Plan under the locks, read the store after: neither the writer nor the session
+    // waits on this read.
+    let plan = {
+        let known = lock_known(known);
+        let authority = authority.read().expect("never poisoned");
+        plan_sends(&authority, heads.iter().map(|stored| (stored.replica, stored.head.seq)), &known, peer_unit)
+    };
     let (mut unsent, mut oldest_ms) = (0u64, 0u64);
     for range in plan {
         unsent += range.to.0 - range.from.0 + 1;
-        if let Some(first) = store.read_log_for_peer(range.replica, range.from, 1)?.first() {
+        if let Some(first) = store.read_log_without_signatures(range.replica, range.from, 1)?.first() {
             let at = first.header().hlc.wall_ms;
             oldest_ms = if oldest_ms == 0 { at } else { oldest_ms.min(at) };
         }

@@ -465,6 +465,8 @@ impl pb::node_server::Node for NodeService {
 
 /// How far back in the parent's log to look for its last receipt for this unit.
 const RECEIPT_SEARCH_EVENTS_MAX: u64 = 4096;
+/// How many of them are read at a time, newest first.
+const RECEIPT_SEARCH_WINDOW: u64 = 64;
 
 /// What the level above holds of this node's work: the last receipt from the parent,
 /// the local heads, and the events of this node's subtree beyond that receipt (how
@@ -491,21 +493,26 @@ pub fn sync_status(
         last_receipt.iter().flat_map(|receipt| receipt.heads.iter().map(|h| (h.replica.to_vec(), h.seq))).collect();
     let (mut unsent_up, mut oldest_unsent_up_ms) = (0u64, 0u64);
     if info.parent.is_some() {
-        let authority = authority.read().expect("never poisoned");
-        for stored in &heads {
-            // This node's own log and those of the replicas enrolled through it: what it
-            // is responsible for sending up (not its parent's, nor a sibling laptop's).
-            let ours = stored.replica == info.replica
-                || authority
-                    .chain_of(&stored.replica)
-                    .is_some_and(|chain| chain.iter().any(|(enroller, _)| *enroller == info.replica));
-            if !ours {
-                continue;
-            }
+        // This node's own log and those of the replicas enrolled through it: what it is
+        // responsible for sending up (not its parent's, nor a sibling laptop's). Decided
+        // under the authority lock, read from the store after it.
+        let ours: Vec<&crate::store::StoredHead> = {
+            let authority = authority.read().expect("never poisoned");
+            heads
+                .iter()
+                .filter(|stored| {
+                    stored.replica == info.replica
+                        || authority
+                            .chain_of(&stored.replica)
+                            .is_some_and(|chain| chain.iter().any(|(enroller, _)| *enroller == info.replica))
+                })
+                .collect()
+        };
+        for stored in ours {
             let received = acknowledged.get(&stored.replica.0.to_vec()).copied().unwrap_or(0);
             if stored.head.seq.0 > received {
                 unsent_up += stored.head.seq.0 - received;
-                if let Some(first) = store.get(stored.replica, Seq(received + 1))? {
+                if let Some(first) = store.get_without_signature(stored.replica, Seq(received + 1))? {
                     let at = first.header().hlc.wall_ms;
                     oldest_unsent_up_ms = if oldest_unsent_up_ms == 0 { at } else { oldest_unsent_up_ms.min(at) };
                 }
@@ -515,10 +522,7 @@ pub fn sync_status(
     let mut edge_statuses = Vec::with_capacity(edges.len());
     for (replica, edge) in edges {
         let (unsent, oldest_unsent_ms) = match UnitPath::parse(&edge.unit) {
-            Ok(unit) => {
-                let authority = authority.read().expect("never poisoned");
-                crate::sync::edge_backlog(store, &heads, &authority, &unit, &edge.known)?
-            }
+            Ok(unit) => crate::sync::edge_backlog(store, &heads, authority, &unit, &edge.known)?,
             Err(_) => (edge.unsent, 0),
         };
         edge_statuses.push(pb::EdgeStatus {
@@ -549,23 +553,32 @@ fn last_receipt_for(
     unit: &UnitPath,
 ) -> Result<Option<pb::ReceiptStatus>, crate::store::StoreError> {
     let Some(head) = store.head(parent)? else { return Ok(None) };
-    let from = Seq(head.head.seq.0.saturating_sub(RECEIPT_SEARCH_EVENTS_MAX - 1).max(1));
-    let events = store.read_log(parent, from, RECEIPT_SEARCH_EVENTS_MAX as usize)?;
-    for event in events.iter().rev() {
-        if event.header().kind != EventKind::Receipt || &event.header().unit_path != unit {
-            continue;
+    // Backwards from the head, a window at a time: the parent appends a receipt for each
+    // child every second while events flow, so the first window nearly always holds it.
+    // The events were verified when they came in; re-verifying thousands of signatures
+    // on every status call and metrics scrape is what this avoids.
+    let oldest = head.head.seq.0.saturating_sub(RECEIPT_SEARCH_EVENTS_MAX - 1).max(1);
+    let mut end = head.head.seq.0;
+    while end >= oldest {
+        let from = end.saturating_sub(RECEIPT_SEARCH_WINDOW - 1).max(oldest);
+        let events = store.read_log_without_signatures(parent, Seq(from), (end - from + 1) as usize)?;
+        for event in events.iter().rev() {
+            if event.header().kind != EventKind::Receipt || &event.header().unit_path != unit {
+                continue;
+            }
+            if let Some(body) = event.body()
+                && let Ok(rollcall_core::body::Body::Receipt(receipt)) =
+                    rollcall_core::body::Body::decode(EventKind::Receipt, body)
+            {
+                return Ok(Some(pb::ReceiptStatus {
+                    by: parent.0.to_vec().into(),
+                    stored_at_ms: receipt.stored_at_ms,
+                    heads: receipt.heads,
+                    receipt_seq: event.seq().0,
+                }));
+            }
         }
-        if let Some(body) = event.body()
-            && let Ok(rollcall_core::body::Body::Receipt(receipt)) =
-                rollcall_core::body::Body::decode(EventKind::Receipt, body)
-        {
-            return Ok(Some(pb::ReceiptStatus {
-                by: parent.0.to_vec().into(),
-                stored_at_ms: receipt.stored_at_ms,
-                heads: receipt.heads,
-                receipt_seq: event.seq().0,
-            }));
-        }
+        end = from - 1;
     }
     Ok(None)
 }
