@@ -43,12 +43,38 @@ impl Refusal {
             .get_bin(RULE_ZH_METADATA)
             .and_then(|value| value.to_bytes().ok())
             .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok());
+        if let Some((en, zh)) = refused_at_handshake(status) {
+            return Refusal { en, zh: Some(zh), rule: false };
+        }
         Refusal { en: status.message().to_string(), zh, rule: status.code() == tonic::Code::FailedPrecondition }
     }
 
     fn plain(message: impl std::fmt::Display) -> Refusal {
         Refusal { en: message.to_string(), zh: None, rule: false }
     }
+}
+
+/// A call that fails without an answer right after the TLS connection was made is, in
+/// TLS 1.3, the node refusing the client's key (the client finishes its side of the
+/// handshake before the node checks its certificate): say so, with what to do.
+fn refused_at_handshake(status: &tonic::Status) -> Option<(String, String)> {
+    let transport = matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unknown)
+        && (status.message().contains("operation was canceled") || status.message().contains("transport error"));
+    transport.then(|| {
+        (
+            format!(
+                "the node closed the connection without answering ({}): most likely it does not accept this key — \
+                 it is neither one of its operators nor a replica enrolled in its subtree, or it was revoked \
+                 (or the node stopped at that moment)",
+                status.message()
+            ),
+            format!(
+                "节点未作答即关闭连接（{}）：很可能节点不接受本密钥——它既不是该节点的操作员，也未在该节点或其下级登记，\
+                 或已被吊销（也可能节点恰在此时停止）",
+                status.message()
+            ),
+        )
+    })
 }
 
 /// A node to work with.
@@ -82,6 +108,34 @@ macro_rules! query {
     };
 }
 
+/// Attempts of one append before the CLI gives up on a node that does not answer.
+const APPEND_ATTEMPTS: u32 = 3;
+
+/// Sends one append, again after a failure that leaves unknown whether it was stored
+/// (unavailable, a transport error, a timeout): every draft carries its id, so the node
+/// records it once whatever happened to the earlier attempt.
+async fn append_with_retries(
+    client: &mut NodeClient<Channel>,
+    request: pb::AppendRequest,
+) -> Result<tonic::Response<pb::AppendResponse>, tonic::Status> {
+    let mut attempt = 1;
+    loop {
+        match client.append(request.clone()).await {
+            Err(status)
+                if attempt < APPEND_ATTEMPTS
+                    && matches!(
+                        status.code(),
+                        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Aborted | tonic::Code::Cancelled
+                    ) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Backend {
     /// Appends drafts; returns the new events' ids.
     ///
@@ -90,8 +144,7 @@ impl Backend {
     /// [`Refusal`]: a rule, authority, or the node.
     pub async fn append(&mut self, drafts: Vec<Draft>) -> Result<Vec<String>, Refusal> {
         match self {
-            Backend::Remote(client) => client
-                .append(crate::append_request(&drafts))
+            Backend::Remote(client) => append_with_retries(client, crate::idempotent_append_request(&drafts))
                 .await
                 .map(|response| {
                     response
@@ -117,6 +170,11 @@ impl Backend {
         }
     }
 
+    query!(findings, pb::FindingsRequest, pb::FindingsResponse, |projection, scope, request| queries::findings(
+        &projection,
+        scope,
+        &request
+    ));
     query!(member, pb::MemberRequest, pb::MemberResponse, |projection, scope, request| queries::member(
         &projection,
         scope,

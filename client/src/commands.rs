@@ -91,6 +91,7 @@ pub fn kind_name(kind: rollcall_core::EventKind, lang: Lang) -> &'static str {
         K::StatsDiscrepancyFound => ("统计库差异", "statistics discrepancy"),
         K::StatsDiscrepancyResolved => ("差异核实", "discrepancy resolved"),
         K::RecordCorrected => ("信息更正", "correction"),
+        K::DuplicateRelationSettled => ("重复组织关系处理", "duplicate relation settled"),
         _ => ("事件", "event"),
     };
     lang.pick(zh, en)
@@ -464,4 +465,125 @@ pub async fn import_statsdb(backend: &mut Backend, path: &Path, author: &str, la
         ),
         json: json!({ "compared": matched.len(), "discrepancies": found, "only_in_database": only_in_db }),
     }
+}
+
+/// The findings about how members are held within the node's scope (or `unit`), as
+/// text for people and JSON for scripts.
+pub async fn findings(backend: &mut Backend, unit: Option<&str>, lang: Lang) -> Outcome {
+    let request = pb::FindingsRequest { unit_path: unit.unwrap_or_default().to_string() };
+    let response = match backend.findings(request).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    for finding in &response.findings {
+        let duplicate = finding.kind == pb::relation_finding::Kind::DuplicateRelation as i32;
+        let who = if finding.name.is_empty() {
+            finding.member_id.clone()
+        } else {
+            format!("{}（{}）", finding.name, finding.member_id)
+        };
+        if duplicate {
+            let state =
+                if finding.settled { lang.pick("已处理", "settled") } else { lang.pick("待处理", "to settle") };
+            text.push_str(&format!(
+                "{} {who}: {} {}; {} {} [{state}]\n",
+                lang.pick("重复组织关系", "duplicate relation"),
+                lang.pick("登记于", "registered at"),
+                finding.units.join("、"),
+                lang.pick("计入", "counted at"),
+                finding.counted_at,
+            ));
+        } else {
+            let registered = if finding.units.is_empty() {
+                lang.pick("未知", "unknown").to_string()
+            } else {
+                finding.units.join("、")
+            };
+            text.push_str(&format!(
+                "{} {who}: {} {} {}（{} {registered}），{}\n",
+                lang.pick("未在本单位登记", "not registered here"),
+                finding.unit_path,
+                finding.events,
+                lang.pick("条记录", "events"),
+                lang.pick("登记于", "registered at"),
+                lang.pick("不计入统计", "counted nowhere"),
+            ));
+        }
+        rows.push(json!({
+            "member_id": finding.member_id,
+            "name": finding.name,
+            "kind": if duplicate { "duplicate_relation" } else { "unregistered" },
+            "units": finding.units,
+            "counted_at": finding.counted_at,
+            "settled": finding.settled,
+            "unit": finding.unit_path,
+            "events": finding.events,
+        }));
+    }
+    if response.findings.is_empty() {
+        text.push_str(lang.pick("没有组织关系问题\n", "no findings\n"));
+    } else {
+        text.push_str(lang.pick(
+            "重复组织关系由共同的上级党组织用 rollcall settle-duplicate 处理\n",
+            "a duplicate relation is settled by the level above both branches with rollcall settle-duplicate\n",
+        ));
+    }
+    Outcome::Done { text, json: serde_json::Value::Array(rows) }
+}
+
+/// Settles a duplicate relation: keeps the member at `keep`, releases the other
+/// branches; filed at the lowest unit holding them all (which must be this node's
+/// subtree, so only a level that owns every branch can settle).
+pub async fn settle_duplicate(
+    backend: &mut Backend,
+    member_id: &str,
+    keep: &str,
+    reason: &str,
+    author: &str,
+    lang: Lang,
+) -> Outcome {
+    let response = match backend.findings(pb::FindingsRequest::default()).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let Some(finding) = response
+        .findings
+        .iter()
+        .find(|f| f.member_id == member_id && f.kind == pb::relation_finding::Kind::DuplicateRelation as i32)
+    else {
+        return refused(
+            &Refusal {
+                en: format!("member {member_id} has no duplicate relation within this node's scope"),
+                zh: Some(format!("本节点范围内没有党员 {member_id} 的重复组织关系")),
+                rule: true,
+            },
+            lang,
+        );
+    };
+    if !finding.units.iter().any(|unit| unit == keep) {
+        return refused(
+            &Refusal {
+                en: format!(
+                    "--keep {keep} is not one of the branches the member is registered at: {}",
+                    finding.units.join(", ")
+                ),
+                zh: Some(format!("--keep {keep} 不是该党员的登记单位之一：{}", finding.units.join("、"))),
+                rule: true,
+            },
+            lang,
+        );
+    }
+    let units: Vec<UnitPath> = finding.units.iter().filter_map(|unit| UnitPath::parse(unit).ok()).collect();
+    let Some(common) = rollcall_core::audit::projection::lowest_common_ancestor(units.iter()) else {
+        return refused(&Refusal { en: "no units".into(), zh: None, rule: false }, lang);
+    };
+    let body = Body::DuplicateRelationSettled(pb::DuplicateRelationSettled {
+        member_id: member_id.to_string(),
+        keep_unit: keep.to_string(),
+        released_units: finding.units.iter().filter(|unit| *unit != keep).cloned().collect(),
+        reason: reason.to_string(),
+    });
+    append_one(backend, common, body, author, lang, json!({ "member_id": member_id, "kept": keep })).await
 }

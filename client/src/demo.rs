@@ -258,6 +258,29 @@ pub async fn wait_converged(cluster: &Cluster) -> Result<(), DemoError> {
     }
 }
 
+/// Appends each draft at the node of its level above (or at) the draft's unit (the
+/// member's branch); returns how many were appended.
+async fn append_at_levels(
+    cluster: &Cluster,
+    drafts: Vec<(Level, rollcall_core::log::Draft)>,
+) -> Result<usize, DemoError> {
+    let mut by_node: BTreeMap<UnitPath, Vec<rollcall_core::log::Draft>> = BTreeMap::new();
+    for (level, draft) in drafts {
+        let mut unit = draft.unit_path.clone();
+        while unit.level().is_some_and(|l| l > level) {
+            unit = unit.parent().ok_or_else(|| step("no unit at that level"))?;
+        }
+        by_node.entry(unit).or_default().push(draft);
+    }
+    let mut appended = 0;
+    for (unit, drafts) in by_node {
+        let node = cluster.node(&unit).ok_or_else(|| step(format!("no node for {unit}")))?;
+        appended += drafts.len();
+        append(&mut client(&node.dir).await?, &drafts).await?;
+    }
+    Ok(appended)
+}
+
 /// Loads the generated province into the running cluster: the campaign, every branch's
 /// members and histories, then the disposition cases round by round, each step at the
 /// node of the level that owns it.
@@ -270,7 +293,9 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
     let mut root = client(&province.dir).await?;
     // The notice's deadlines (4-15, 4-20, 5-31, 8-31) would all have passed on most
     // days of the year; the demo's campaign keeps their spacing but starts from today,
-    // so every state (on track, at risk, done) can be seen.
+    // so every state (on track, at risk, done) can be seen. The tables are as of 3-31 of
+    // the campaign year, the date the generated histories are written for (a member last
+    // seen in February is in contact as of 3-31; as of December, everyone would be lost).
     let today = rollcall_core::audit::dates::cst_day(rollcall_server::writer::now_ms());
     let after = |days: i64| rollcall_core::audit::dates::from_naive(today + chrono::Duration::days(days));
     let deadline = |kind: pb::DeadlineKind, days| pb::Deadline { kind: kind as i32, due: Some(after(days)) };
@@ -284,7 +309,7 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
             deadline(pb::DeadlineKind::MemberDatabase, 51),
             deadline(pb::DeadlineKind::Dispositions, 143),
         ],
-        as_of: Some(after(-1)),
+        as_of: Some(pb::Date { year, month: 3, day: 31 }),
     });
     append(
         &mut root,
@@ -297,15 +322,24 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
     )
     .await?;
     let mut cases: Vec<CasePlan> = Vec::new();
+    let mut signoffs = Vec::new();
     let mut events = 1;
     for node in cluster.nodes.iter().filter(|n| n.level == Level::Branch) {
         let plan = generate::branch_plan(&node.unit, scale, year);
         events += plan.drafts.len();
         append(&mut client(&node.dir).await?, &plan.drafts).await?;
         cases.extend(plan.cases);
+        signoffs.extend(plan.signoffs);
     }
     progress(&format!("{} 名党员、{} 个处置案件", scale.total_members(), cases.len()));
     wait_converged(cluster).await?;
+    // The forms' sign-off chain: the branch's two stages first, then the colleges'.
+    let (at_branches, at_colleges): (Vec<_>, Vec<_>) =
+        signoffs.into_iter().partition(|(level, _)| *level == Level::Branch);
+    for stage in [at_branches, at_colleges] {
+        events += append_at_levels(cluster, stage).await?;
+        wait_converged(cluster).await?;
+    }
     let mut passes: BTreeMap<String, usize> = BTreeMap::new();
     for round in generate::ROUNDS {
         let pass = passes.entry(format!("{round:?}")).or_default();
@@ -314,20 +348,7 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
         if drafts.is_empty() {
             continue;
         }
-        // Route each step to the node of its level above (or at) the member's branch.
-        let mut by_node: BTreeMap<UnitPath, Vec<rollcall_core::log::Draft>> = BTreeMap::new();
-        for (level, draft) in drafts {
-            let mut unit = draft.unit_path.clone();
-            while unit.level().is_some_and(|l| l > level) {
-                unit = unit.parent().ok_or_else(|| step("no unit at that level"))?;
-            }
-            by_node.entry(unit).or_default().push(draft);
-        }
-        for (unit, drafts) in by_node {
-            let node = cluster.node(&unit).ok_or_else(|| step(format!("no node for {unit}")))?;
-            events += drafts.len();
-            append(&mut client(&node.dir).await?, &drafts).await?;
-        }
+        events += append_at_levels(cluster, drafts).await?;
         wait_converged(cluster).await?;
     }
     // Each university submits tables 1-3 as computed on the heads it holds; the

@@ -144,6 +144,9 @@ pub struct BranchPlan {
     pub drafts: Vec<Draft>,
     /// Disposition cases to carry through the procedure.
     pub cases: Vec<CasePlan>,
+    /// The sign-offs of the per-member form, each with the level that records it
+    /// (本人确认 and 支部初核 at the branch, then 基层党委复核 at the college), in order.
+    pub signoffs: Vec<(Level, Draft)>,
 }
 
 fn date(year: i32, month: u32, day: u32) -> Option<pb::Date> {
@@ -399,21 +402,26 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
                 rejected_once: false,
             });
         }
-        // Sign-off of the form.
-        let stage = match rng.below(10) {
-            0 => None,
-            1 | 2 => Some(pb::form_signed_off::Stage::BranchChecked),
-            _ => Some(pb::form_signed_off::Stage::CommitteeRechecked),
+        // Sign-off of the form, in the chain's order and at its levels; a lost member
+        // cannot confirm, so the chain never starts for them.
+        use pb::form_signed_off::Stage as Sign;
+        let chain: &[(Sign, Level)] = match rng.below(10) {
+            _ if lost => &[],
+            0 => &[],
+            1 | 2 => &[(Sign::MemberConfirmed, Level::Branch), (Sign::BranchChecked, Level::Branch)],
+            _ => &[
+                (Sign::MemberConfirmed, Level::Branch),
+                (Sign::BranchChecked, Level::Branch),
+                (Sign::CommitteeRechecked, Level::College),
+            ],
         };
-        if let Some(stage) = stage {
-            plan.drafts.push(draft(
-                branch,
-                Body::FormSignedOff(pb::FormSignedOff {
-                    member_id: member_id.clone(),
-                    stage: stage as i32,
-                    signed_on: date(year, 3, 25),
-                }),
-            ));
+        for (day, (stage, level)) in chain.iter().enumerate() {
+            let signed = pb::FormSignedOff {
+                member_id: member_id.clone(),
+                stage: *stage as i32,
+                signed_on: date(year, 3, 20 + day as u32),
+            };
+            plan.signoffs.push((*level, draft(branch, Body::FormSignedOff(signed))));
         }
     }
     plan

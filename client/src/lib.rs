@@ -42,7 +42,18 @@ pub fn append_request(drafts: &[rollcall_core::log::Draft]) -> rollcall_proto::v
                 kind: draft.kind as i32,
                 body: draft.body.clone(),
                 author: draft.author.clone(),
+                draft_id: bytes::Bytes::new(),
             })
             .collect(),
     }
+}
+
+/// [`append_request`] with a fresh id on every draft: sending the same request again
+/// after an ambiguous failure (a transport error, a timeout) records nothing twice.
+pub fn idempotent_append_request(drafts: &[rollcall_core::log::Draft]) -> rollcall_proto::v1::AppendRequest {
+    let mut request = append_request(drafts);
+    for draft in &mut request.drafts {
+        draft.draft_id = bytes::Bytes::copy_from_slice(uuid::Uuid::now_v7().as_bytes());
+    }
+    request
 }

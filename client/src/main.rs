@@ -161,6 +161,36 @@ enum Command {
         #[arg(long, default_value = "operator")]
         author: String,
     },
+    /// 列出组织关系问题：重复组织关系、未在本单位登记的党员的记录 / list relation findings: members registered at
+    /// two branches, and events filed where the member is not registered (counted nowhere).
+    Findings {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 只看该单位及其下级 / only this unit's subtree (default: the node's whole scope).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// 处理重复组织关系：保留在一个党支部，其余解除（须由共同上级党组织办理）/ settle a duplicate relation:
+    /// keep the member at one branch, release the others (by the level above both).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall findings --node-dir /srv/whu\n  rollcall settle-duplicate --node-dir /srv/whu --member M --keep hb/whu/cs/b01 --reason 本人在该支部工作"
+    )]
+    SettleDuplicate {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 党员编号 / the member's id.
+        #[arg(long)]
+        member: String,
+        /// 保留组织关系的党支部 / the branch that keeps the relation.
+        #[arg(long)]
+        keep: String,
+        /// 处理依据 / the reason (required).
+        #[arg(long)]
+        reason: String,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
     /// 列出信息冲突（离线并发更正）/ list conflicting corrections (concurrent offline edits).
     Conflicts {
         #[command(flatten)]
@@ -1059,6 +1089,7 @@ async fn run(cli: Cli) -> ExitCode {
             };
             spinner.set_message(lang.pick("正在与上级同步…", "syncing with the level above…").to_string());
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let laptop_unit = Some(node.info.unit.to_string());
             let mut positions = node.writer.ingest_position();
             let start_position = *positions.borrow();
             let progress = spinner.clone();
@@ -1082,20 +1113,46 @@ async fn run(cli: Cli) -> ExitCode {
                     if cli.json {
                         println!(
                             "{}",
-                            serde_json::json!({ "sent": summary.sent, "received": summary.received, "rejected": summary.rejected })
+                            serde_json::json!({
+                                "sent": summary.sent,
+                                "received": summary.received,
+                                "rejected": summary.rejected,
+                                "refused_by_parent": summary.refused_by_peer,
+                                "revoked_after_seq": summary.revoked_after,
+                            })
                         );
                     } else {
-                        println!(
-                            "{}: {} {} {}, {} {}",
-                            lang.pick("同步完成", "synced"),
-                            lang.pick("发送", "sent"),
-                            summary.sent,
-                            lang.pick("接收", "received"),
-                            summary.received,
-                            if summary.rejected > 0 {
-                                lang.pick("（有拒收，见日志）", "(some refused, see the log)")
-                            } else {
-                                ""
+                        let refused = if summary.rejected + summary.refused_by_peer > 0 {
+                            lang.pick("（有拒收，见日志）", " (some refused, see the log)")
+                        } else {
+                            ""
+                        };
+                        match lang {
+                            Lang::Zh => {
+                                println!("同步完成：发送 {} 条，接收 {} 条{refused}", summary.sent, summary.received)
+                            }
+                            Lang::En => println!(
+                                "synced: sent {} events, received {} events{refused}",
+                                summary.sent, summary.received
+                            ),
+                        }
+                    }
+                    if let Some(after) = summary.revoked_after {
+                        let unit = laptop_unit.as_deref().unwrap_or("");
+                        eprintln!(
+                            "{}",
+                            match lang {
+                                Lang::Zh => format!(
+                                    "注意：本笔记本已被党支部（{unit}）吊销，只承认第 {after} 条（含）之前签署的记录。\
+                                     这些记录已上交；之后的 {} 条被拒收。本机今后不再接收数据，请向党支部重新登记新的笔记本。",
+                                    summary.refused_by_peer
+                                ),
+                                Lang::En => format!(
+                                    "note: this laptop was revoked by its branch ({unit}) after seq {after}: what it signed \
+                                     up to that seq was handed in; {} later events were refused. It receives nothing any \
+                                     more: enroll a new laptop with the branch.",
+                                    summary.refused_by_peer
+                                ),
                             }
                         );
                     }
@@ -1150,6 +1207,7 @@ async fn run(cli: Cli) -> ExitCode {
                             kind: draft.kind as i32,
                             body: draft.body,
                             author: draft.author,
+                            draft_id: fresh_draft_id(),
                         }],
                     };
                     client.append(request).await.map_err(|status| status.message().to_string()).map(|response| {
@@ -1168,6 +1226,27 @@ async fn run(cli: Cli) -> ExitCode {
                 }
                 Err(message) => fail(&format!("{}: {message}", lang.pick("更正失败", "correction failed")), 1),
             }
+        }
+        Command::Findings { node, unit } => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::findings(&mut backend, unit.as_deref(), lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::SettleDuplicate { node, member, keep, reason, author } => {
+            if reason.trim().is_empty() {
+                return fail(&lang.pick("--reason 不能为空", "--reason is required"), 2);
+            }
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome =
+                    rollcall_client::commands::settle_duplicate(&mut backend, &member, &keep, &reason, &author, lang)
+                        .await;
+                (backend, outcome)
+            })
+            .await
         }
         Command::Conflicts { node } => {
             let mut backend = match backend(&node).await {
@@ -1226,6 +1305,7 @@ async fn run(cli: Cli) -> ExitCode {
                     kind: EventKind::ReplicaRevoked as i32,
                     body: body.encode(),
                     author: "operator".into(),
+                    draft_id: fresh_draft_id(),
                 }],
             };
             match client.append(request).await {
@@ -1747,6 +1827,7 @@ async fn enroll(
         kind: EventKind::ReplicaEnrolled as i32,
         body: body.encode(),
         author: "operator".into(),
+        draft_id: fresh_draft_id(),
     };
     let appended = client
         .append(pb::AppendRequest { drafts: vec![draft] })
@@ -1957,4 +2038,9 @@ fn print_conflicts(lang: Lang, json: bool, response: &pb::ConflictsResponse) {
             "* is the value in force; settle with rollcall correct --settles"
         )
     );
+}
+
+/// A new id for one draft, so a node records it at most once.
+fn fresh_draft_id() -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(uuid::Uuid::now_v7().as_bytes())
 }

@@ -96,7 +96,7 @@ impl Bundle {
     pub fn read(path: &Path) -> Result<Bundle, BundleError> {
         let file_error = |message: String| BundleError::File { path: path.display().to_string(), message };
         let text = fs::read_to_string(path).map_err(|err| file_error(err.to_string()))?;
-        toml::from_str(&text).map_err(|err| file_error(err.message().to_string()))
+        toml::from_str(&text).map_err(|err| file_error(crate::config::toml_error_at(&text, &err)))
     }
 
     /// Writes the bundle (mode 0600: it names keys and addresses of the hierarchy).
@@ -191,7 +191,7 @@ pub fn join_node(dir: &Path, bundle: &CheckedBundle) -> Result<(), ConfigError> 
     let path = dir.join(CONFIG_FILE);
     let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     let raw: crate::config::RawConfig = toml::from_str(&text)
-        .map_err(|err| ConfigError::Parse { path: path.clone(), message: err.message().to_string() })?;
+        .map_err(|err| ConfigError::Parse { path: path.clone(), message: crate::config::toml_error_at(&text, &err) })?;
     let invalid = |key: &'static str, message: String| ConfigError::Invalid { path: path.clone(), key, message };
     if raw.province.root_key.is_some() || raw.parent.address.is_some() {
         return Err(invalid("province.root_key", "this node has already joined".into()));

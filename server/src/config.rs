@@ -218,7 +218,7 @@ impl Config {
         let path = dir.join(CONFIG_FILE);
         let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let raw: RawConfig = toml::from_str(&text)
-            .map_err(|err| ConfigError::Parse { path: path.clone(), message: err.message().to_string() })?;
+            .map_err(|err| ConfigError::Parse { path: path.clone(), message: toml_error_at(&text, &err) })?;
         Config::validate(dir, &path, raw, listen_override)
     }
 
@@ -377,6 +377,13 @@ pub fn init(dir: &Path, unit: &UnitPath, level: Level, listen: &str) -> Result<(
         move |source| ConfigError::Write { path, source }
     };
     fs::create_dir_all(dir).map_err(write_error(dir))?;
+    // The directory holds keys and a store of personal data: its owner only, whatever
+    // the umask (files created inside inherit no access for others through it).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(write_error(dir))?;
+    }
     if config_path.exists() {
         return Err(ConfigError::Write {
             path: config_path,
@@ -423,6 +430,18 @@ operator_keys = ["{operator}"]
     );
     fs::write(&config_path, text).map_err(write_error(&config_path))?;
     Ok((replica, operator))
+}
+
+/// A TOML error as a person can act on it: the line and column, the line itself (which
+/// names the key), and what is wrong there.
+pub fn toml_error_at(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else { return error.message().to_string() };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+    let line_number = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    format!("line {line_number}, column {column} (`{line}`): {}", error.message())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use rollcall_core::{Level, UnitPath};
 use rollcall_server::bundle::{Bundle, join_node};
 use rollcall_server::config::{self, Config};
+use rollcall_server::store::StoreError;
 use rollcall_server::{Node, NodeError, telemetry, tls_incoming};
 
 #[derive(Parser)]
@@ -112,7 +113,10 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Optio
     };
     let node = match Node::open(&config) {
         Ok(node) => node,
-        Err(error @ NodeError::Config(_)) => return fail(&error, 2),
+        // A configuration that points at what it may not use is a usage error.
+        Err(error @ (NodeError::Config(_) | NodeError::Store(StoreError::WrongReplica { .. }))) => {
+            return fail(&error, 2);
+        }
         Err(error) => return fail(&error, 1),
     };
     let tls = match node.server_tls() {

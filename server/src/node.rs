@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
-use rollcall_core::ReplicaId;
 use rollcall_core::authority::Authority;
 use rollcall_core::limits::{
     HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_FRAME_BYTES_MAX, HTTP2_STREAM_WINDOW_BYTES, MESSAGE_BYTES_MAX,
 };
+use rollcall_core::{ReplicaId, UnitPath};
 use rollcall_proto::v1 as pb;
 use rollcall_proto::v1::node_server::NodeServer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -64,12 +64,14 @@ pub enum NodeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Accepts the node's operators and every enrolled replica that is neither revoked nor
-/// quarantined; what each may do is decided per call.
+/// Accepts the node's operators, every enrolled replica that is neither revoked nor
+/// quarantined, and a revoked laptop of this node's own unit (it may only hand in what it
+/// signed before its revocation); what each may do is decided per call.
 #[derive(Debug)]
 pub struct NodeKeyPolicy {
     operators: Vec<ReplicaId>,
     authority: Arc<RwLock<Authority>>,
+    local_unit: UnitPath,
 }
 
 impl KeyPolicy for NodeKeyPolicy {
@@ -78,7 +80,9 @@ impl KeyPolicy for NodeKeyPolicy {
             return true;
         }
         let authority = self.authority.read().expect("never poisoned");
-        authority.enrollment(key).is_some_and(|e| e.revoked_after.is_none()) && !authority.is_quarantined(key)
+        let in_good_standing =
+            authority.enrollment(key).is_some_and(|e| e.revoked_after.is_none()) && !authority.is_quarantined(key);
+        in_good_standing || authority.revoked_laptop_of(key, &self.local_unit).is_some()
     }
 }
 
@@ -114,6 +118,7 @@ impl Node {
         let key = config::read_key(&config.replica_key_path)?;
         let identity = TlsIdentity::for_key(&key)?;
         let replica = config::replica_of(&key);
+        Store::check_owner(&config.store_path(), replica)?;
         let store = Store::open(&config.store_path())?;
         let mut authority = Authority::new(config.root_key, config.root_unit.clone());
         authority.apply_chain(&crate::bundle::read_chain(&config.dir));
@@ -162,7 +167,11 @@ impl Node {
     ///
     /// [`TlsError`] if rustls refuses it.
     pub fn server_tls(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let policy = NodeKeyPolicy { operators: self.operators.clone(), authority: self.authority.clone() };
+        let policy = NodeKeyPolicy {
+            operators: self.operators.clone(),
+            authority: self.authority.clone(),
+            local_unit: self.info.unit.clone(),
+        };
         Ok(Arc::new(tls::server_config(&self.identity, Arc::new(policy))?))
     }
 
@@ -278,11 +287,18 @@ impl Node {
     }
 }
 
+/// Response metadata of `Sync` to a revoked laptop: the last seq of its own log the node
+/// still accepts (decimal). The session then only takes what it hands in.
+pub const REVOKED_AFTER_METADATA: &str = "rollcall-revoked-after-seq";
+
 /// Keeps a sync session with the parent, reconnecting with exponential backoff.
 async fn parent_link(context: SyncContext, parent: ParentConfig, key: SigningKey, mut stop: watch::Receiver<bool>) {
     let mut backoff = RECONNECT_BACKOFF_MIN;
-    let peer =
-        Peer { replica: parent.key, unit: context.local_unit.parent().unwrap_or_else(|| context.local_unit.clone()) };
+    let peer = Peer {
+        replica: parent.key,
+        unit: context.local_unit.parent().unwrap_or_else(|| context.local_unit.clone()),
+        upload_only: false,
+    };
     loop {
         let attempt = sync_with(&context, &parent, &key, &peer, false);
         let outcome = tokio::select! {
@@ -316,7 +332,7 @@ fn parent_peer(context: &SyncContext, parent: &ParentConfig) -> Peer {
         .map(|enrollment| enrollment.unit.clone())
         .or_else(|| context.local_unit.parent())
         .unwrap_or_else(|| context.local_unit.clone());
-    Peer { replica: parent.key, unit }
+    Peer { replica: parent.key, unit, upload_only: false }
 }
 
 /// One sync session with `parent` as the child side. With `until_caught_up`, returns
@@ -339,10 +355,23 @@ pub async fn sync_with(
     let (outbound, outbound_receiver) = mpsc::channel(sync::OUTBOUND_QUEUE_DEPTH);
     let response =
         client.sync(ReceiverStream::new(outbound_receiver)).await.map_err(|status| status.message().to_string())?;
+    let revoked_after = response
+        .metadata()
+        .get(REVOKED_AFTER_METADATA)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if let Some(after) = revoked_after {
+        tracing::warn!(
+            revoked_after = after,
+            "this replica is revoked: handing in what it signed up to that seq, receiving nothing"
+        );
+    }
     let inbound = response.into_inner();
-    sync::run_session(context.clone(), Side::Child, peer.clone(), inbound, outbound, until_caught_up)
+    let mut summary = sync::run_session(context.clone(), Side::Child, peer.clone(), inbound, outbound, until_caught_up)
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())?;
+    summary.revoked_after = revoked_after;
+    Ok(summary)
 }
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, bounded in number

@@ -370,6 +370,49 @@ pub fn deadlines(
     })
 }
 
+/// Findings about how members are held within `request.unit_path` (default: `scope`):
+/// duplicate relations and events filed where the member is not registered.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn findings(
+    projection: &Projection,
+    scope: &UnitPath,
+    request: &pb::FindingsRequest,
+) -> Result<pb::FindingsResponse, QueryError> {
+    use rollcall_core::audit::projection::Finding;
+    let unit = unit_in_scope(&request.unit_path, scope)?;
+    let name_of = |member_id: &str| {
+        projection.member(member_id).and_then(|entry| entry.state.form()).map(|form| form.name).unwrap_or_default()
+    };
+    let findings = projection
+        .findings_within(&unit)
+        .into_iter()
+        .map(|finding| match finding {
+            Finding::Duplicate { member_id, units, counted_at, settled } => pb::RelationFinding {
+                name: name_of(&member_id),
+                member_id,
+                kind: pb::relation_finding::Kind::DuplicateRelation as i32,
+                units: units.iter().map(ToString::to_string).collect(),
+                counted_at: counted_at.map(|u| u.to_string()).unwrap_or_default(),
+                settled,
+                ..Default::default()
+            },
+            Finding::Unregistered { member_id, unit, events, registered_at } => pb::RelationFinding {
+                name: name_of(&member_id),
+                member_id,
+                kind: pb::relation_finding::Kind::Unregistered as i32,
+                units: registered_at.iter().map(ToString::to_string).collect(),
+                unit_path: unit.to_string(),
+                events,
+                ..Default::default()
+            },
+        })
+        .collect();
+    Ok(pb::FindingsResponse { findings })
+}
+
 /// The field conflicts (concurrent corrections) among the members of `scope`'s
 /// subtree, from the projection (which keeps every correction of every member).
 pub fn conflicts(projection: &Projection, scope: &UnitPath) -> pb::ConflictsResponse {

@@ -40,7 +40,9 @@ const CF_INGEST: &str = "ingest";
 const CF_HEADS: &str = "heads";
 const CF_PROJECTIONS: &str = "projections";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 5] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META];
+/// Client-chosen draft id (16 bytes) → seq of the local event it became (idempotent appends).
+const CF_DRAFTS: &str = "drafts";
+const COLUMN_FAMILIES: [&str; 6] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META, CF_DRAFTS];
 
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_LOCAL_REPLICA: &[u8] = b"local_replica";
@@ -151,7 +153,11 @@ impl Store {
     /// As [`Store::open`]; also when the store does not exist.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let options = Options::default();
-        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)
+        // A store written before a column family was added lacks it until it is next
+        // opened for writing; open what it has (`drafts` is only read by the writer).
+        let present = DB::list_cf(&options, path).unwrap_or_default();
+        let families = COLUMN_FAMILIES.iter().filter(|name| **name != CF_DRAFTS || present.iter().any(|p| p == *name));
+        let db = DB::open_cf_for_read_only(&options, path, families, false)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
         let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
         store.check_or_write_schema(false)?;
@@ -199,6 +205,29 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Refuses, without writing anything, a store at `path` that belongs to another
+    /// replica: opened read-only, so a node pointed at another node's store leaves its
+    /// MANIFEST, OPTIONS and WAL as they were. A missing store is fine (it is created).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongReplica`] naming both keys; [`StoreError`] if it cannot be read.
+    pub fn check_owner(path: &Path, replica: ReplicaId) -> Result<(), StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Ok(());
+        }
+        let store = Store::open_read_only(path)?;
+        let meta = store.cf(CF_META);
+        match store.db.get_cf(meta, META_LOCAL_REPLICA).map_err(|e| store.rocks(e))? {
+            Some(found) if found.as_slice() != replica.0 => Err(StoreError::WrongReplica {
+                path: path.to_path_buf(),
+                found: hex::encode(found),
+                expected: replica.to_hex(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Records the local replica on first use and refuses a store of another replica.
@@ -251,6 +280,21 @@ impl Store {
     /// [`StoreError::Rocks`] if the batch could not be made durable; then nothing of it
     /// is visible.
     pub fn write_events(&self, events: &[VerifiedEvent], first_ingest_position: u64) -> Result<(), StoreError> {
+        self.write_events_with_drafts(events, first_ingest_position, &[])
+    }
+
+    /// [`Store::write_events`], also recording which client draft id became which local
+    /// seq, in the same batch: an id is held exactly when its event is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write_events`].
+    pub fn write_events_with_drafts(
+        &self,
+        events: &[VerifiedEvent],
+        first_ingest_position: u64,
+        draft_ids: &[([u8; 16], Seq)],
+    ) -> Result<(), StoreError> {
         if self.fail_writes.load(Ordering::Relaxed) {
             return Err(StoreError::WriteFailedForTests);
         }
@@ -275,9 +319,34 @@ impl Store {
         for event in last_per_replica {
             batch.put_cf(heads_cf, event.replica().0, encode_head(event));
         }
+        if !draft_ids.is_empty() {
+            let drafts_cf = self.cf(CF_DRAFTS);
+            for (id, seq) in draft_ids {
+                batch.put_cf(drafts_cf, id, seq.0.to_be_bytes());
+            }
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options).map_err(|e| self.rocks(e))
+    }
+
+    /// The local seq a client draft id became, if it is recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn draft_seq(&self, draft_id: &[u8; 16]) -> Result<Option<Seq>, StoreError> {
+        let Some(drafts) = self.db.cf_handle(CF_DRAFTS) else { return Ok(None) };
+        match self.db.get_cf(drafts, draft_id).map_err(|e| self.rocks(e))? {
+            None => Ok(None),
+            Some(value) => {
+                let bytes: [u8; 8] = value.as_slice().try_into().map_err(|_| StoreError::CorruptIndex {
+                    what: "drafts",
+                    detail: "an entry is not 8 bytes".into(),
+                })?;
+                Ok(Some(Seq(u64::from_be_bytes(bytes))))
+            }
+        }
     }
 
     /// The stored head of `replica` (`None` when nothing is held).

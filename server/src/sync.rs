@@ -59,6 +59,9 @@ pub struct Peer {
     pub replica: ReplicaId,
     /// Its enrolled unit: its scope.
     pub unit: UnitPath,
+    /// A revoked laptop handing in what it signed before its revocation: it is sent
+    /// nothing (no backlog, no live events, no receipts), only acknowledgements.
+    pub upload_only: bool,
 }
 
 /// What a node shares with all its sessions.
@@ -152,6 +155,11 @@ pub struct SessionSummary {
     pub rejected: u64,
     /// Whether the peer said it had sent its backlog.
     pub peer_caught_up: bool,
+    /// Events we sent that the peer refused.
+    pub refused_by_peer: u64,
+    /// Set when the parent answered that this replica is revoked: the last seq it still
+    /// accepts (the session only hands in what was signed up to it).
+    pub revoked_after: Option<u64>,
 }
 
 /// Runs one session until the peer closes the stream (`Ok`) or something fails.
@@ -378,6 +386,7 @@ where
                 }
                 let mut state = lock(shared);
                 state.batches_unacked = state.batches_unacked.saturating_sub(u64::from(ack.batches));
+                state.summary.refused_by_peer += ack.rejections.len() as u64;
                 drop(state);
                 if !ack.rejections.is_empty() {
                     tracing::warn!(peer = %peer.unit, n_rejections = ack.rejections.len(), "peer refused events we sent");
@@ -412,6 +421,9 @@ async fn sending_half(
 ) -> Result<(), SyncError> {
     let mut ingest_position = context.writer.ingest_position();
     ingest_position.borrow_and_update();
+    if peer.upload_only {
+        return acknowledging_only(shared, wake, outbound).await;
+    }
     let sent = send_missing(&context, &peer, &shared, &outbound).await?;
     lock(&shared).summary.sent += sent;
     send(&outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
@@ -442,6 +454,24 @@ async fn sending_half(
                 last_receipt = tokio::time::Instant::now();
             }
         }
+    }
+}
+
+/// The sending half of an upload-only session (a revoked laptop handing in its work):
+/// nothing to send but "caught up" and the acknowledgements of what it hands in.
+async fn acknowledging_only(
+    shared: Shared,
+    wake: Arc<tokio::sync::Notify>,
+    outbound: mpsc::Sender<pb::SyncMessage>,
+) -> Result<(), SyncError> {
+    send(&outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
+    lock(&shared).caught_up_sent = true;
+    loop {
+        let ack = lock(&shared).pending_ack.take();
+        if let Some(ack) = ack {
+            send(&outbound, pb::sync_message::Message::Ack(ack)).await?;
+        }
+        wake.notified().await;
     }
 }
 

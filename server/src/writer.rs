@@ -104,6 +104,18 @@ pub enum AppendError {
     /// The writer has stopped (the node is shutting down).
     #[error("the writer has stopped")]
     Stopped,
+    /// Some of the append's draft ids are recorded and others not: not a retry of one
+    /// append (an append is all or nothing).
+    #[error("{recorded} of the {drafts} draft ids are recorded already: not a retry of one append")]
+    PartlyRecorded {
+        /// Ids held.
+        recorded: usize,
+        /// Ids in the request.
+        drafts: usize,
+    },
+    /// The same draft id is being written by another request right now.
+    #[error("a draft with this id is being recorded by another request; retry")]
+    InFlight,
 }
 
 impl AppendError {
@@ -146,8 +158,16 @@ pub struct IngestOutcome {
 }
 
 enum Job {
-    Append { drafts: Vec<Draft>, reply: oneshot::Sender<Result<Vec<Appended>, AppendError>> },
-    Ingest { events: Vec<VerifiedEvent>, reply: oneshot::Sender<Result<IngestOutcome, AppendError>> },
+    Append {
+        drafts: Vec<Draft>,
+        /// Client-chosen ids of the drafts (all or none), for idempotent retries.
+        draft_ids: Option<Vec<[u8; 16]>>,
+        reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+    },
+    Ingest {
+        events: Vec<VerifiedEvent>,
+        reply: oneshot::Sender<Result<IngestOutcome, AppendError>>,
+    },
 }
 
 impl Job {
@@ -174,8 +194,25 @@ impl WriterHandle {
     ///
     /// [`AppendError`]; on any error nothing of the request was written.
     pub async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, AppendError> {
+        self.append_idempotent(drafts, None).await
+    }
+
+    /// [`WriterHandle::append`] with a client-chosen id per draft: when every id is
+    /// already held, nothing is written and the events they became are returned, so a
+    /// retry after an ambiguous failure never records anything twice. The ids are kept
+    /// durably with the events, in the same write.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterHandle::append`]; [`AppendError::PartlyRecorded`] when some ids are
+    /// held and others not (an append is atomic, so a true retry is all or nothing).
+    pub async fn append_idempotent(
+        &self,
+        drafts: Vec<Draft>,
+        draft_ids: Option<Vec<[u8; 16]>>,
+    ) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Append { drafts, reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.jobs.send(Job::Append { drafts, draft_ids, reply }).await.map_err(|_| AppendError::Stopped)?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -186,7 +223,7 @@ impl WriterHandle {
     /// As [`WriterHandle::append`].
     pub fn append_blocking(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.blocking_send(Job::Append { drafts, reply }).map_err(|_| AppendError::Stopped)?;
+        self.jobs.blocking_send(Job::Append { drafts, draft_ids: None, reply }).map_err(|_| AppendError::Stopped)?;
         answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
@@ -318,6 +355,9 @@ enum Pending {
 
 impl WriterThread {
     fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
+        // Findings the node owes from before a restart (or from a crash between storing
+        // the second registration and recording the finding).
+        self.report_duplicates(None);
         while let Some(first) = receiver.blocking_recv() {
             let mut n_events = first.n_events();
             let mut group = vec![first];
@@ -359,18 +399,35 @@ impl WriterThread {
         let mut pending: Vec<Pending> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
         let mut undos: Vec<Undo> = Vec::new();
+        let mut group_draft_ids: Vec<([u8; 16], usize)> = Vec::new();
         for job in group {
             match job {
-                Job::Append { drafts, reply } => match self.plan_append(now_ms, drafts, &mut undos) {
-                    Ok(events) => {
-                        let start = pending.len();
-                        pending.extend(events.into_iter().map(Pending::Local));
-                        planned.push(Planned::Append { reply, range: start..pending.len() });
+                Job::Append { drafts, draft_ids, reply } => {
+                    match self.recorded_drafts(draft_ids.as_deref(), &group_draft_ids) {
+                        Ok(Some(appended)) => {
+                            let _ = reply.send(Ok(appended));
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                            continue;
+                        }
                     }
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
+                    match self.plan_append(now_ms, drafts, &mut undos) {
+                        Ok(events) => {
+                            let start = pending.len();
+                            pending.extend(events.into_iter().map(Pending::Local));
+                            for (offset, id) in draft_ids.into_iter().flatten().enumerate() {
+                                group_draft_ids.push((id, start + offset));
+                            }
+                            planned.push(Planned::Append { reply, range: start..pending.len() });
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                        }
                     }
-                },
+                }
                 Job::Ingest { events, reply } => {
                     let outcome = self.plan_ingest(now_ms, events, &mut pending);
                     planned.push(Planned::Ingest { reply, outcome });
@@ -379,11 +436,17 @@ impl WriterThread {
         }
         let received: Vec<bool> = pending.iter().map(|item| matches!(item, Pending::Received(_))).collect();
         let events = sign_all(&self.key, pending);
-        let written =
-            if events.is_empty() { Ok(()) } else { self.store.write_events(&events, self.next_ingest_position) };
+        let draft_ids: Vec<([u8; 16], Seq)> =
+            group_draft_ids.iter().map(|(id, index)| (*id, events[*index].seq())).collect();
+        let written = if events.is_empty() {
+            Ok(())
+        } else {
+            self.store.write_events_with_drafts(&events, self.next_ingest_position, &draft_ids)
+        };
         match written {
             Ok(()) => {
-                self.apply_received(events.iter().zip(&received).filter(|(_, received)| **received).map(|(e, _)| e));
+                let registered = self
+                    .apply_received(events.iter().zip(&received).filter(|(_, received)| **received).map(|(e, _)| e));
                 self.next_ingest_position += events.len() as u64;
                 self.position_sender.send_replace(self.next_ingest_position - 1);
                 for plan in planned {
@@ -403,6 +466,9 @@ impl WriterThread {
                             let _ = reply.send(Ok(outcome));
                         }
                     }
+                }
+                if !registered.is_empty() {
+                    self.report_duplicates(Some(&registered));
                 }
             }
             Err(error) => {
@@ -514,10 +580,12 @@ impl WriterThread {
     }
 
     /// Applies received events, now durable, to the projection (they are never taken
-    /// back, so nothing is kept to undo them).
-    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) {
+    /// back, so nothing is kept to undo them). Returns the members whose registrations
+    /// arrived (a duplicate relation may need reporting).
+    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) -> Vec<String> {
         let authority = self.authority();
         let mut projection = self.projection.write().expect("never poisoned");
+        let mut registered = Vec::new();
         for event in events {
             let Some(bytes) = event.body() else { continue };
             let header = event.header();
@@ -525,9 +593,78 @@ impl WriterThread {
                 continue;
             };
             if let Ok(body) = Body::decode(header.kind, bytes) {
+                if let Body::MemberRegistered(registration) = &body {
+                    registered.push(registration.member_id.clone());
+                }
                 projection.apply_for_good(header, &body, level);
             }
         }
+        registered
+    }
+
+    /// Records a 重复组织关系 finding for each member registered at two or more
+    /// branches whose lowest common ancestor is this node's unit, not yet reported
+    /// (`member_ids`: only those; `None`: every member). The finding is filed at this
+    /// unit, so it flows down in full to every branch it names.
+    fn report_duplicates(&mut self, member_ids: Option<&[String]>) {
+        let Some(level) = self.local_unit.level() else { return };
+        if level > rollcall_core::Level::College {
+            return;
+        }
+        let findings =
+            self.projection.read().expect("never poisoned").duplicates_to_report(&self.local_unit, member_ids);
+        if findings.is_empty() {
+            return;
+        }
+        tracing::warn!(n_members = findings.len(), "duplicate relations found: recording the findings");
+        let drafts = findings
+            .into_iter()
+            .map(|found| Draft {
+                unit_path: self.local_unit.clone(),
+                kind: EventKind::DuplicateRelationFound,
+                body: Body::DuplicateRelationFound(found).encode(),
+                author: "rollcall".into(),
+            })
+            .collect();
+        let (reply, _answer) = oneshot::channel();
+        self.commit_group(vec![Job::Append { drafts, draft_ids: None, reply }]);
+    }
+
+    /// For an append with client-chosen draft ids: the events they became when every
+    /// id is held already (stored, or earlier in this group), `None` when none is.
+    fn recorded_drafts(
+        &self,
+        draft_ids: Option<&[[u8; 16]]>,
+        in_group: &[([u8; 16], usize)],
+    ) -> Result<Option<Vec<Appended>>, AppendError> {
+        let Some(ids) = draft_ids else { return Ok(None) };
+        if in_group.iter().any(|(held, _)| ids.contains(held)) {
+            return Err(AppendError::InFlight);
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.store.draft_seq(id).map_err(|error| AppendError::StoreFailed(error.to_string()))? {
+                Some(seq) => found.push(seq),
+                None => break,
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        if found.len() < ids.len() {
+            return Err(AppendError::PartlyRecorded { recorded: found.len(), drafts: ids.len() });
+        }
+        let replica = self.local.head_replica();
+        let mut appended = Vec::with_capacity(found.len());
+        for seq in found {
+            let event = self
+                .store
+                .get_without_signature(replica, seq)
+                .map_err(|error| AppendError::StoreFailed(error.to_string()))?
+                .ok_or_else(|| AppendError::StoreFailed(format!("draft recorded at seq {} is missing", seq.0)))?;
+            appended.push(Appended { seq, event_id: event.header().event_id, hash: event.hash() });
+        }
+        Ok(Some(appended))
     }
 
     /// Takes applied events back out of the projection, last first.
@@ -559,7 +696,7 @@ impl WriterThread {
             let admission = {
                 let held = |seq| self.held_hash(replica, seq, pending);
                 let mut authority = self.authority.write().expect("never poisoned");
-                admit(&mut authority, head, &event, held)
+                admit(&mut authority, &self.local_unit, head, &event, held)
             };
             match admission {
                 Admission::Accept => {

@@ -177,7 +177,7 @@ fn corrupted_sst_file_is_reported() {
 
 fn set_meta(path: &Path, key: &[u8], value: &[u8]) {
     let options = rocksdb::Options::default();
-    let cfs = ["events", "ingest", "heads", "projections", "meta"];
+    let cfs = ["events", "ingest", "heads", "projections", "meta", "drafts"];
     let db = rocksdb::DB::open_cf(&options, path, cfs).expect("raw open");
     let meta = db.cf_handle("meta").expect("meta cf");
     db.put_cf(meta, key, value).expect("raw put");

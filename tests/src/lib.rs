@@ -294,3 +294,53 @@ pub fn enroll_laptop(base: &Path, branch: &ClusterNode, name: &str) -> PathBuf {
     assert!(output.status.success(), "join: {}", String::from_utf8_lossy(&output.stderr));
     dir
 }
+
+/// A raw sync session opened by a test holding a child's key (what an adversary with a
+/// stolen key can do): the hello is sent; returns the sender of further messages and the
+/// node's answers.
+///
+/// # Panics
+///
+/// If the connection or the session is refused.
+pub async fn open_sync_session(
+    address: &str,
+    node: ReplicaId,
+    key: &ed25519_dalek::SigningKey,
+) -> (
+    tokio::sync::mpsc::Sender<rollcall_proto::v1::SyncMessage>,
+    tonic::Streaming<rollcall_proto::v1::SyncMessage>,
+    rollcall_proto::v1::node_client::NodeClient<tonic::transport::Channel>,
+) {
+    use rollcall_proto::v1 as pb;
+    let channel = rollcall_server::connect::connect(address, node, key).await.expect("connect");
+    let mut client = pb::node_client::NodeClient::new(channel);
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(pb::SyncMessage { message: Some(pb::sync_message::Message::Hello(pb::SyncHello { heads: vec![] })) })
+        .await
+        .expect("send hello");
+    let inbound =
+        client.sync(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("sync accepted").into_inner();
+    (sender, inbound, client)
+}
+
+/// The node's next acknowledgement on a raw sync session (30 s deadline).
+///
+/// # Panics
+///
+/// If the stream ends or fails first.
+pub async fn next_sync_ack(
+    inbound: &mut tonic::Streaming<rollcall_proto::v1::SyncMessage>,
+) -> rollcall_proto::v1::SyncAck {
+    use rollcall_proto::v1 as pb;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), inbound.message())
+            .await
+            .expect("an answer before the deadline")
+            .expect("stream alive")
+            .expect("not closed");
+        if let Some(pb::sync_message::Message::Ack(ack)) = message.message {
+            return ack;
+        }
+    }
+}

@@ -166,7 +166,10 @@ fn loaded() -> Fixture {
         "2026-03-01",
     ]);
     ok(&["record", "action", "--dir", &f.dir, "--member", &li, "--kind", "include", "--on", "2026-03-02"]);
-    ok(&["record", "signoff", "--dir", &f.dir, "--member", &zhang, "--stage", "committee", "--on", "2026-03-20"]);
+    // The sign-off chain is recorded at the branch and the college (tests/body_authority.rs);
+    // this province node records neither.
+    let refused = rollcall(&["record", "signoff", "--dir", &f.dir, "--member", &zhang, "--stage", "committee"]);
+    assert!(!refused.status.success(), "a province node does not sign a member's form");
     f
 }
 

@@ -17,6 +17,7 @@ use rollcall_server::store::Store;
 use rollcall_tests::{NodeProcess, bin, init_node};
 use tokio::sync::watch;
 
+/// Kills per run; `CRASH_ROUNDS=100` for the long run recorded in BENCHMARKS.md.
 const ROUNDS: usize = 20;
 const APPENDERS: usize = 4;
 const ACK_DEADLINE: Duration = Duration::from_secs(60);
@@ -39,7 +40,9 @@ async fn kill_9_loses_no_acknowledged_event() {
     let acked: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
     let mut replica = None;
 
-    for round in 0..ROUNDS {
+    let rounds: usize = std::env::var("CRASH_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(ROUNDS);
+    eprintln!("{rounds} kills (CRASH_ROUNDS overrides)");
+    for round in 0..rounds {
         let node = NodeProcess::start(dir.path());
         replica = Some(node.replica);
         let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");

@@ -11,10 +11,8 @@ use rollcall_core::body::Body;
 use rollcall_core::log::{Draft, Head, LocalWriter};
 use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, UnitPath, codec, proto};
 use rollcall_proto::v1 as pb;
-use rollcall_server::connect;
 use rollcall_tests::{rollcall, start_root};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 fn note(writer: &mut LocalWriter, key: &SigningKey, idx: u64, unit: &str) -> pb::SignedEvent {
     let mut id = [0u8; 16];
@@ -38,28 +36,12 @@ async fn open_session(
     node: ReplicaId,
     key: &SigningKey,
 ) -> (mpsc::Sender<pb::SyncMessage>, tonic::Streaming<pb::SyncMessage>) {
-    let channel = connect::connect(address, node, key).await.expect("connect");
-    let mut client = pb::node_client::NodeClient::new(channel);
-    let (sender, receiver) = mpsc::channel(4);
-    sender
-        .send(pb::SyncMessage { message: Some(pb::sync_message::Message::Hello(pb::SyncHello { heads: vec![] })) })
-        .await
-        .expect("send hello");
-    let inbound = client.sync(ReceiverStream::new(receiver)).await.expect("sync accepted").into_inner();
+    let (sender, inbound, _client) = rollcall_tests::open_sync_session(address, node, key).await;
     (sender, inbound)
 }
 
 async fn next_ack(inbound: &mut tonic::Streaming<pb::SyncMessage>) -> pb::SyncAck {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(30), inbound.message())
-            .await
-            .expect("an answer before the deadline")
-            .expect("stream alive")
-            .expect("not closed");
-        if let Some(pb::sync_message::Message::Ack(ack)) = message.message {
-            return ack;
-        }
-    }
+    rollcall_tests::next_sync_ack(inbound).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,6 +156,18 @@ pub enum AuthorityError {
         /// The author's level.
         level: Level,
     },
+    /// A sign-off of the per-member form by a level other than its stage's.
+    #[error("sign-off {stage} is recorded at {required} level, not at {level} level")]
+    SignOffLevel {
+        /// The stage (English).
+        stage: &'static str,
+        /// The stage (Chinese).
+        stage_zh: &'static str,
+        /// The level that records it.
+        required: Level,
+        /// The author's level.
+        level: Level,
+    },
     /// An infrastructure event arrived without its body.
     #[error("{kind:?} must travel with its body")]
     MissingBody {
@@ -190,6 +202,9 @@ impl AuthorityError {
             }
             AuthorityError::StepLevelNotAllowed { what, level } => {
                 format!("{}不能进行此步骤（{what}）", level.name_zh())
+            }
+            AuthorityError::SignOffLevel { stage_zh, required, level, .. } => {
+                format!("“{stage_zh}”须由{}记录，本节点为{}", required.name_zh(), level.name_zh())
             }
             AuthorityError::MissingBody { .. } => "基础设施事件必须携带正文".into(),
             AuthorityError::InvalidInfrastructure { reason, .. } => format!("登记或吊销事件无效：{reason}"),
@@ -297,7 +312,7 @@ impl Authority {
             return Err(AuthorityError::MissingBody { kind: header.kind });
         }
         if let Some(body) = body {
-            step_level_allowed(header.kind, body, enrollment.level)?;
+            step_level_allowed(header.kind, body, enrollment.level, &header.unit_path)?;
         }
         self.infrastructure_effect(header, body).map(|_| ())
     }
@@ -360,6 +375,16 @@ impl Authority {
         };
         let in_good_standing = enrollment.revoked_after.is_none() && !self.quarantined.contains(key);
         (is_child && in_good_standing).then(|| enrollment.unit.clone())
+    }
+
+    /// A revoked laptop of `local_unit` (not quarantined) may still hand in what it
+    /// signed up to its revocation seq: its unit and that seq. It uploads only; it never
+    /// receives anything again.
+    pub fn revoked_laptop_of(&self, key: &ReplicaId, local_unit: &UnitPath) -> Option<(UnitPath, Seq)> {
+        let enrollment = self.enrollments.get(key)?;
+        let revoked_after = enrollment.revoked_after?;
+        let of_this_unit = enrollment.role == Role::Laptop && &enrollment.unit == local_unit;
+        (of_this_unit && !self.quarantined.contains(key)).then(|| (enrollment.unit.clone(), revoked_after))
     }
 
     /// The enrollment chain of `replica`: (enroller, seq of the enrolling event) from
@@ -504,7 +529,16 @@ enum Effect {
 /// The body-dependent part of authority, checkable from the event alone: a pre-review
 /// is by the reviewer's own level and only a level the type requires; an approval is
 /// at or above the type's approving level (不予承认: the province).
-fn step_level_allowed(kind: EventKind, body: &Bytes, level: Level) -> Result<(), AuthorityError> {
+///
+/// A sign-off is by the level its stage names (本人确认 and 支部初核 at the branch,
+/// 基层党委复核 at the college). A duplicate-relation finding or settlement names only
+/// branches inside the event's own unit.
+fn step_level_allowed(
+    kind: EventKind,
+    body: &Bytes,
+    level: Level,
+    unit_of_event: &UnitPath,
+) -> Result<(), AuthorityError> {
     use crate::audit::case::{approving_level, required_pre_reviews};
     let type_of = |value: i32| proto::DispositionType::try_from(value).unwrap_or(proto::DispositionType::Unspecified);
     match kind {
@@ -517,6 +551,39 @@ fn step_level_allowed(kind: EventKind, body: &Bytes, level: Level) -> Result<(),
                     what: format!("pre-review of {disposition:?} as {claimed:?}"),
                     level,
                 });
+            }
+        }
+        EventKind::FormSignedOff => {
+            let Ok(Body::FormSignedOff(signed)) = Body::decode(kind, body) else { return Ok(()) };
+            let stage = proto::form_signed_off::Stage::try_from(signed.stage).ok();
+            if let Some(stage) = stage
+                && let Some(required) = signoff_level(stage)
+                && required != level
+            {
+                let (stage, stage_zh) = match stage {
+                    proto::form_signed_off::Stage::MemberConfirmed => ("member confirmation", "本人确认"),
+                    proto::form_signed_off::Stage::BranchChecked => ("branch check", "党支部初核"),
+                    _ => ("committee re-check", "基层党委复核"),
+                };
+                return Err(AuthorityError::SignOffLevel { stage, stage_zh, required, level });
+            }
+        }
+        EventKind::DuplicateRelationFound | EventKind::DuplicateRelationSettled => {
+            let named: Vec<String> = match Body::decode(kind, body) {
+                Ok(Body::DuplicateRelationFound(found)) => found.relations.into_iter().map(|c| c.unit_path).collect(),
+                Ok(Body::DuplicateRelationSettled(settled)) => {
+                    std::iter::once(settled.keep_unit).chain(settled.released_units).collect()
+                }
+                _ => return Ok(()),
+            };
+            for unit in named {
+                let inside = UnitPath::parse(&unit).is_ok_and(|unit| unit.is_within(unit_of_event));
+                if !inside {
+                    return Err(AuthorityError::StepLevelNotAllowed {
+                        what: format!("a duplicate-relation finding naming {unit} outside {unit_of_event}"),
+                        level,
+                    });
+                }
             }
         }
         EventKind::DispositionApproved => {
@@ -532,6 +599,18 @@ fn step_level_allowed(kind: EventKind, body: &Bytes, level: Level) -> Result<(),
         _ => {}
     }
     Ok(())
+}
+
+/// The level that signs each stage of the per-member form: the member's own
+/// confirmation and the branch's first check are recorded at the branch, the
+/// grassroots committee's re-check at the college.
+pub fn signoff_level(stage: proto::form_signed_off::Stage) -> Option<Level> {
+    use proto::form_signed_off::Stage as S;
+    match stage {
+        S::MemberConfirmed | S::BranchChecked => Some(Level::Branch),
+        S::CommitteeRechecked => Some(Level::College),
+        S::Unspecified => None,
+    }
 }
 
 /// The levels and roles that may author each kind (DOMAIN.md section 1 and 3).
@@ -551,6 +630,8 @@ pub fn kind_allowed(kind: EventKind, level: Level, role: Role) -> bool {
         K::ReportSubmitted => at_or_above(Level::College),
         K::DispositionPreReviewed | K::DispositionApproved | K::DispositionRejected => at_or_above(Level::College),
         K::DispositionVoted => level == Level::Branch,
+        // The finding and its settlement belong to a level that owns two branches.
+        K::DuplicateRelationFound | K::DuplicateRelationSettled => role == Role::Node && at_or_above(Level::College),
         K::DispositionProposed | K::DispositionInvestigated => level >= Level::College,
         _ => true,
     }

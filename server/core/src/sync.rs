@@ -53,6 +53,20 @@ pub fn plan_sends(
     plan.into_iter().map(|(_, range)| range).collect()
 }
 
+/// True if a replica serving `local_unit` receives `event` in full under
+/// [`scope::shape`]: then a stub of it is refused, never stored.
+pub fn entitled_to_body(authority: &Authority, local_unit: &UnitPath, event: &VerifiedEvent) -> bool {
+    let Some(enrollment) = authority.enrollment(&event.replica()) else { return false };
+    match scope::share(&enrollment.unit, local_unit) {
+        Share::Full => true,
+        Share::Filtered => {
+            crate::body::is_infrastructure(event.header().kind)
+                || scope::body_visible(&event.header().unit_path, local_unit)
+        }
+        Share::Nothing => false,
+    }
+}
+
 /// What to do with a received event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -79,16 +93,21 @@ pub enum Refusal {
     /// Does not extend its chain.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// A stub (header without body) of an event this replica is entitled to hold in
+    /// full: storing it would lose the body here and at every ancestor for good.
+    #[error("seq {0}: an event in this replica's scope must arrive with its body, not as a stub")]
+    StubInScope(Seq),
     /// The event held at that seq could not be read to compare.
     #[error("the event held at seq {0} could not be read")]
     HeldUnreadable(Seq),
 }
 
-/// Decides a received event against the head of its replica's log as held here.
-/// `held_hash` looks up the hash of the event held at a seq at or below the head (the
-/// store in the shell, a vector in the simulation).
+/// Decides a received event against the head of its replica's log as held here, at a
+/// replica serving `local_unit`. `held_hash` looks up the hash of the event held at a
+/// seq at or below the head (the store in the shell, a vector in the simulation).
 pub fn admit(
     authority: &mut Authority,
+    local_unit: &UnitPath,
     head: Head,
     event: &VerifiedEvent,
     held_hash: impl FnOnce(Seq) -> Option<EventHash>,
@@ -102,6 +121,9 @@ pub fn admit(
     }
     if let Err(error) = authority.check(event) {
         return Admission::Refuse(error.into());
+    }
+    if event.body().is_none() && entitled_to_body(authority, local_unit, event) {
+        return Admission::Refuse(Refusal::StubInScope(event.seq()));
     }
     if let Err(error) = check_next(event.replica(), &head, event) {
         return Admission::Refuse(error.into());

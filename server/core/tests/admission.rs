@@ -91,19 +91,22 @@ impl Author {
 /// A receiving replica: authority plus the logs it holds.
 struct Receiver {
     authority: Authority,
+    /// The unit the receiving replica serves (the province unless a test says).
+    unit: UnitPath,
     logs: std::collections::HashMap<ReplicaId, Vec<VerifiedEvent>>,
 }
 
 impl Receiver {
     fn new(root: &SigningKey) -> Receiver {
-        Receiver { authority: Authority::new(replica(root), unit("hb")), logs: Default::default() }
+        Receiver { authority: Authority::new(replica(root), unit("hb")), unit: unit("hb"), logs: Default::default() }
     }
 
     fn receive(&mut self, event: &VerifiedEvent) -> Admission {
         let log = self.logs.entry(event.replica()).or_default();
         let head = log.last().map_or(Head::EMPTY, Head::of);
         let held: Vec<_> = log.iter().map(VerifiedEvent::hash).collect();
-        let admission = admit(&mut self.authority, head, event, |seq| held.get(seq.0 as usize - 1).copied());
+        let admission =
+            admit(&mut self.authority, &self.unit, head, event, |seq| held.get(seq.0 as usize - 1).copied());
         if admission == Admission::Accept {
             self.logs.entry(event.replica()).or_default().push(event.clone());
         }
@@ -366,4 +369,85 @@ fn only_children_in_good_standing_sync_as_children() {
         None,
         "a lost laptop is cut off"
     );
+}
+
+/// Issue 12, item 3: a stub of an event the receiver is entitled to hold in full is
+/// refused (storing it would lose the body here and at every ancestor for good); a stub
+/// outside the receiver's view of bodies is what scope sends, and is accepted.
+#[test]
+fn a_stub_in_scope_is_refused_and_one_out_of_view_is_accepted() {
+    let mut t = tree();
+    // The province holds the laptop's log in full: a stub of it is refused...
+    let mut province = Receiver::new(&t.province.key);
+    province.accept_all(&t.setup);
+    let own = t.laptop.note("hb/u1/c1/b1");
+    let stub = verify(&own.to_stub().to_signed()).expect("a stub verifies");
+    assert!(matches!(province.receive(&stub), Admission::Refuse(Refusal::StubInScope(_))));
+    // ...and the full event after it is stored, not counted as a duplicate of a stub.
+    assert_eq!(province.receive(&own), Admission::Accept);
+
+    // A sibling branch receives the college's log filtered: the college's event about
+    // b1 reaches b2 as a stub, which b2 stores (it may not see b1's bodies).
+    let b2 = Author::new(6);
+    let mut at_b2 = Receiver::new(&t.province.key);
+    at_b2.unit = unit("hb/u1/c1/b2");
+    at_b2.accept_all(&t.setup);
+    at_b2.accept_all(&[t.college.enroll(&b2.key, "hb/u1/c1/b2", Role::Node)]);
+    let about_b1 = t.college.note("hb/u1/c1/b1");
+    let stub = verify(&about_b1.to_stub().to_signed()).expect("a stub verifies");
+    assert_eq!(at_b2.receive(&stub), Admission::Accept);
+    // But a stub of the college's event about b2 itself is refused at b2.
+    let about_b2 = t.college.note("hb/u1/c1/b2");
+    let stub = verify(&about_b2.to_stub().to_signed()).expect("a stub verifies");
+    assert!(matches!(at_b2.receive(&stub), Admission::Refuse(Refusal::StubInScope(_))));
+}
+
+/// Issue 12, item 4: each sign-off only at its level; findings of duplicate relations
+/// only by a node at or above the college, naming only branches inside its unit.
+#[test]
+fn sign_offs_and_findings_are_checked_at_their_levels_on_receipt() {
+    use proto::form_signed_off::Stage as S;
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+    let signoff = |stage: S| {
+        Body::FormSignedOff(proto::FormSignedOff { member_id: "m1".into(), stage: stage as i32, signed_on: None })
+    };
+    // The branch's own stages are fine from the branch and its laptop.
+    let confirmed = t.laptop.event("hb/u1/c1/b1", EventKind::FormSignedOff, signoff(S::MemberConfirmed));
+    assert_eq!(receiver.receive(&confirmed), Admission::Accept);
+    // The committee's re-check signed by the branch is refused; by the college accepted.
+    let mut branch_copy = Author::new(4);
+    branch_copy.writer = t.branch.writer.clone();
+    let forged = branch_copy.event("hb/u1/c1/b1", EventKind::FormSignedOff, signoff(S::CommitteeRechecked));
+    assert!(matches!(refused_by_authority(receiver.receive(&forged)), AuthorityError::SignOffLevel { .. }));
+    let rechecked = t.college.event("hb/u1/c1/b1", EventKind::FormSignedOff, signoff(S::CommitteeRechecked));
+    assert_eq!(receiver.receive(&rechecked), Admission::Accept);
+    // The college may not do the branch's first check.
+    let mut college_copy = Author::new(3);
+    college_copy.writer = t.college.writer.clone();
+    let wrong = college_copy.event("hb/u1/c1/b1", EventKind::FormSignedOff, signoff(S::BranchChecked));
+    assert!(matches!(refused_by_authority(receiver.receive(&wrong)), AuthorityError::SignOffLevel { .. }));
+
+    // A branch may not record a duplicate-relation finding; a college may, naming only
+    // branches within its own unit.
+    let found = |units: &[&str]| {
+        Body::DuplicateRelationFound(proto::DuplicateRelationFound {
+            member_id: "m1".into(),
+            relations: units
+                .iter()
+                .map(|u| proto::RelationClaim { unit_path: (*u).into(), ..Default::default() })
+                .collect(),
+        })
+    };
+    let by_branch = branch_copy.event("hb/u1/c1/b1", EventKind::DuplicateRelationFound, found(&["hb/u1/c1/b1"]));
+    assert!(matches!(refused_by_authority(receiver.receive(&by_branch)), AuthorityError::KindNotAllowed { .. }));
+    let reaching_out =
+        college_copy.event("hb/u1/c1", EventKind::DuplicateRelationFound, found(&["hb/u1/c1/b1", "hb/u1/c2/b2"]));
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&reaching_out)),
+        AuthorityError::StepLevelNotAllowed { .. }
+    ));
+    let fair = t.college.event("hb/u1/c1", EventKind::DuplicateRelationFound, found(&["hb/u1/c1/b1", "hb/u1/c1/b2"]));
+    assert_eq!(receiver.receive(&fair), Admission::Accept);
 }

@@ -101,7 +101,10 @@ fn correction_and_flag_rules() {
     ] {
         let violation = refusal(&mut world, B1, correct(field, value));
         assert!(
-            matches!(violation, R::InvalidValue { .. } | R::FutureDate { .. } | R::InvalidIdNumber { .. }),
+            matches!(
+                violation,
+                R::InvalidValue { .. } | R::FutureDate { .. } | R::InvalidIdNumber { .. } | R::BranchNotCorrectable
+            ),
             "{field:?} {value}: {violation:?}"
         );
     }

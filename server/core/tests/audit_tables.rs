@@ -22,10 +22,14 @@ fn dataset() -> World {
     let mut w = World::new();
     w.ok(PROVINCE, campaign());
     // m1: staff, b1, lost since 2023-01-10 (26 months: 1-5 years), left job, still lost.
+    // m1 and m2 signed their forms before the branch assessed them lost (a lost member
+    // cannot confirm), and the chain went on: 支部初核, then 基层党委复核 by the college.
     w.ok(B1, register("m1", form("甲", Staff, Full, (1970, 1, 1))));
+    sign_whole_chain(&mut w, "m1");
     w.ok(B1, lost("m1", day(2023, 1, 10), S::LeftJob));
     // m2: retired, b1, lost since 2010-05-01 (178 months: 11+ years), residence changed.
     w.ok(B1, register("m2", form("乙", Retired, Full, (1950, 2, 2))));
+    sign_whole_chain(&mut w, "m2");
     w.ok(B1, lost("m2", day(2010, 5, 1), S::ResidenceChanged));
     // m3: graduate, b2, lost since 2024-07-01, located 2025-03-01: found this year.
     w.ok(B2, register("m3", form("丙", Graduate, Full, (1999, 3, 3))));
@@ -73,17 +77,7 @@ fn dataset() -> World {
     w.author_at(B1, Level::College, pre_review("k6", Level::College, T::CancelProbationary, true)).expect("pre-review");
     w.ok(B1, Body::DispositionVoted(vote("k6", 12, 0, 10, 9)));
     w.author_at(B1, Level::College, approve("k6", T::CancelProbationary)).expect("approval");
-    // m1 and m2's forms re-checked by the committee; m1's gender corrected.
-    for id in ["m1", "m2"] {
-        w.ok(
-            B1,
-            Body::FormSignedOff(proto::FormSignedOff {
-                member_id: id.into(),
-                stage: proto::form_signed_off::Stage::CommitteeRechecked as i32,
-                signed_on: day(2025, 3, 20),
-            }),
-        );
-    }
+    // m1's gender corrected.
     w.ok(
         B1,
         Body::RecordCorrected(proto::RecordCorrected {
@@ -95,6 +89,21 @@ fn dataset() -> World {
         }),
     );
     w
+}
+
+/// 本人确认 and 支部初核 at the branch, 基层党委复核 by the college, in that order.
+fn sign_whole_chain(w: &mut World, member_id: &str) {
+    use proto::form_signed_off::Stage as Sign;
+    let chain = [
+        (Sign::MemberConfirmed, Level::Branch),
+        (Sign::BranchChecked, Level::Branch),
+        (Sign::CommitteeRechecked, Level::College),
+    ];
+    for (stage, level) in chain {
+        let signed =
+            proto::FormSignedOff { member_id: member_id.into(), stage: stage as i32, signed_on: day(2025, 3, 20) };
+        w.author_at(B1, level, Body::FormSignedOff(signed)).expect("in order, at its level");
+    }
 }
 
 fn row(values: &[Option<i64>]) -> Vec<Option<i64>> {

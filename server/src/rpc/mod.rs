@@ -80,7 +80,12 @@ impl NodeService {
     fn require_operator<T>(&self, request: &Request<T>) -> Result<(), Status> {
         match peer_key(request) {
             Some(key) if self.operators.contains(&key) => Ok(()),
-            _ => Err(Status::permission_denied("only this node's operators may call this")),
+            Some(key) => Err(Status::permission_denied(format!(
+                "key {} is not an operator of this node: only the keys in [access] operator_keys of its \
+                 rollcall.toml (and the node's own) may call this",
+                key.short()
+            ))),
+            None => Err(Status::unauthenticated("a client certificate is required")),
         }
     }
 }
@@ -141,6 +146,25 @@ fn draft_from_proto(index: usize, draft: pb::EventDraft) -> Result<Draft, Status
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ReadLogResponse, Status>> + Send>>;
 
+/// The drafts' client-chosen ids: all 16 bytes, or none given.
+fn draft_ids_from_proto(drafts: &[pb::EventDraft]) -> Result<Option<Vec<[u8; 16]>>, Status> {
+    if drafts.iter().all(|draft| draft.draft_id.is_empty()) {
+        return Ok(None);
+    }
+    drafts
+        .iter()
+        .enumerate()
+        .map(|(index, draft)| {
+            <[u8; 16]>::try_from(&draft.draft_id[..]).map_err(|_| {
+                Status::invalid_argument(format!(
+                    "draft {index}: draft_id must be 16 bytes on every draft of an append, or absent on all"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 #[tonic::async_trait]
 impl pb::node_server::Node for NodeService {
     #[tracing::instrument(skip_all, fields(n_drafts))]
@@ -157,12 +181,13 @@ impl pb::node_server::Node for NodeService {
                 drafts.len()
             )));
         }
+        let draft_ids = draft_ids_from_proto(&drafts)?;
         let drafts = drafts
             .into_iter()
             .enumerate()
             .map(|(index, draft)| draft_from_proto(index, draft))
             .collect::<Result<Vec<_>, _>>()?;
-        let appended = self.writer.append(drafts).await.map_err(status::append_error)?;
+        let appended = self.writer.append_idempotent(drafts, draft_ids).await.map_err(status::append_error)?;
         Ok(Response::new(pb::AppendResponse {
             replica: self.writer.replica().0.to_vec().into(),
             events: appended
@@ -421,6 +446,13 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(queries::conflicts(&self.read_projection(), &scope)))
     }
 
+    async fn findings(&self, request: Request<pb::FindingsRequest>) -> Result<Response<pb::FindingsResponse>, Status> {
+        let scope = self.reader_scope(&request)?;
+        queries::findings(&self.read_projection(), &scope, request.get_ref())
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
     type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
 
     #[tracing::instrument(skip_all, fields(peer))]
@@ -429,11 +461,18 @@ impl pb::node_server::Node for NodeService {
         request: Request<tonic::Streaming<pb::SyncMessage>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let key = peer_key(&request).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let peer = {
+        let (peer, revoked_after) = {
             let authority = self.sync.authority.read().expect("never poisoned");
-            authority.sync_child_unit(&key, &self.info.unit).map(|unit| sync::Peer { replica: key, unit })
-        }
-        .ok_or_else(|| Status::permission_denied("only enrolled children of this node may sync with it"))?;
+            match authority.sync_child_unit(&key, &self.info.unit) {
+                Some(unit) => (Some(sync::Peer { replica: key, unit, upload_only: false }), None),
+                None => match authority.revoked_laptop_of(&key, &self.info.unit) {
+                    Some((unit, after)) => (Some(sync::Peer { replica: key, unit, upload_only: true }), Some(after)),
+                    None => (None, None),
+                },
+            }
+        };
+        let peer =
+            peer.ok_or_else(|| Status::permission_denied("only enrolled children of this node may sync with it"))?;
         tracing::Span::current().record("peer", tracing::field::display(&peer.unit));
         let inbound = request.into_inner();
         let (outbound, outbound_receiver) = mpsc::channel(sync::OUTBOUND_QUEUE_DEPTH);
@@ -459,7 +498,14 @@ impl pb::node_server::Node for NodeService {
             }
         });
         let stream = tokio_stream::StreamExt::map(ReceiverStream::new(outbound_receiver), Ok);
-        Ok(Response::new(Box::pin(stream)))
+        let mut response = Response::new(Box::pin(stream) as Self::SyncStream);
+        if let Some(after) = revoked_after {
+            tracing::warn!(peer = %key.short(), revoked_after = after.0, "a revoked laptop hands in its work (upload only)");
+            if let Ok(value) = after.0.to_string().parse() {
+                response.metadata_mut().insert(crate::node::REVOKED_AFTER_METADATA, value);
+            }
+        }
+        Ok(response)
     }
 }
 

@@ -156,8 +156,10 @@ pub struct MemberState {
     pub referrals: u32,
     /// Statistics-database discrepancies by field.
     pub discrepancies: BTreeMap<i32, Discrepancy>,
-    /// Bit `s` set: sign-off stage `s` (`form_signed_off::Stage`) was reached.
-    pub signoffs: u32,
+    /// The sign-offs of the per-member form, by stage, each with the stamps it was
+    /// recorded at (a chain counts only in the form's order: 本人确认, then 支部初核,
+    /// then 基层党委复核).
+    pub signoffs: SignOffs,
     /// Contact attempts.
     pub attempts: Attempts,
     /// Latest "located" record.
@@ -243,9 +245,62 @@ pub struct MemberView {
     pub self_separation_candidate: bool,
 }
 
-/// Bit of a sign-off stage.
-pub fn signoff_bit(stage: proto::form_signed_off::Stage) -> u32 {
-    1 << stage as u32
+/// The sign-offs recorded for one member's form, by stage. Kept as sets of stamps so
+/// the chain's validity depends only on the set of events: a stage counts only when an
+/// earlier stage of the chain was recorded before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignOffs {
+    /// 本人确认.
+    pub member_confirmed: Vec<Stamp>,
+    /// 支部初核.
+    pub branch_checked: Vec<Stamp>,
+    /// 基层党委复核.
+    pub committee_rechecked: Vec<Stamp>,
+}
+
+impl SignOffs {
+    /// Records one sign-off.
+    pub fn add(&mut self, stage: proto::form_signed_off::Stage, stamp: Stamp) {
+        use proto::form_signed_off::Stage as S;
+        let stamps = match stage {
+            S::MemberConfirmed => &mut self.member_confirmed,
+            S::BranchChecked => &mut self.branch_checked,
+            S::CommitteeRechecked => &mut self.committee_rechecked,
+            S::Unspecified => return,
+        };
+        if let Err(at) = stamps.binary_search(&stamp) {
+            stamps.insert(at, stamp);
+        }
+    }
+
+    /// The earliest 支部初核 that follows a 本人确认.
+    fn first_valid_branch_check(&self) -> Option<Stamp> {
+        let confirmed = self.member_confirmed.first()?;
+        self.branch_checked.iter().find(|stamp| *stamp > confirmed).copied()
+    }
+
+    /// The branch's first check follows the member's own confirmation.
+    pub fn branch_checked_in_order(&self) -> bool {
+        self.first_valid_branch_check().is_some()
+    }
+
+    /// The whole chain, in order: confirmed, then checked by the branch, then
+    /// re-checked by the committee.
+    pub fn committee_rechecked_in_order(&self) -> bool {
+        self.first_valid_branch_check()
+            .is_some_and(|checked| self.committee_rechecked.last().is_some_and(|rechecked| *rechecked > checked))
+    }
+
+    /// Which stage was reached, any order (for authoring rules and display).
+    pub fn has(&self, stage: proto::form_signed_off::Stage) -> bool {
+        use proto::form_signed_off::Stage as S;
+        match stage {
+            S::MemberConfirmed => !self.member_confirmed.is_empty(),
+            S::BranchChecked => !self.branch_checked.is_empty(),
+            S::CommitteeRechecked => !self.committee_rechecked.is_empty(),
+            S::Unspecified => false,
+        }
+    }
 }
 
 impl MemberState {
@@ -292,10 +347,10 @@ impl MemberState {
         let Some(form) = self.form_in_force() else {
             return MemberView::default();
         };
-        let unit = self
-            .corrected(proto::MemberField::Branch)
-            .and_then(|text| UnitPath::parse(text).ok())
-            .or_else(|| self.registration.get().map(|(unit, _)| unit.clone()));
+        // The relation is where the member was registered: a correction of the branch
+        // field never moves it (a transfer is a management action of the levels that own
+        // both ends), or a branch could count a member at a unit that never holds them.
+        let unit = self.registration.get().map(|(unit, _)| unit.clone());
         let contact = self.contact.get();
         let six_months_before = |date: Option<NaiveDate>| match (date, as_of) {
             (Some(date), Some(as_of)) => dates::whole_months(date, as_of) >= 6,
@@ -376,12 +431,9 @@ impl MemberState {
             retained: self.action(A::RetainAbroad).is_some(),
             stopped,
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
-            // A committee re-check follows the branch's first check.
-            checked: self.signoffs
-                & (signoff_bit(proto::form_signed_off::Stage::BranchChecked)
-                    | signoff_bit(proto::form_signed_off::Stage::CommitteeRechecked))
-                != 0,
-            committee_checked: self.signoffs & signoff_bit(proto::form_signed_off::Stage::CommitteeRechecked) != 0,
+            // Only a chain in the form's order counts (本人确认 → 支部初核 → 基层党委复核).
+            checked: self.signoffs.branch_checked_in_order(),
+            committee_checked: self.signoffs.committee_rechecked_in_order(),
             corrected: !self.corrections.is_empty(),
             open_flags,
             open_discrepancies,

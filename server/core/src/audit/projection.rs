@@ -12,6 +12,17 @@
 //!   order they were built in.
 //! - [`Projection::apply`] returns an [`Undo`]; undoing in reverse order restores the
 //!   projection exactly (the writer undoes a group whose write failed).
+//! - What an event says about a member or a case is filed under the event's own unit
+//!   (its header's, which authority confines to the author's subtree): a member is a
+//!   *relation* (member id, branch) and a case is (unit, case id). An event can only
+//!   change relations and cases at its own unit, so no key can rename, search for or
+//!   dispose of a member held by another branch, whatever its body says. A relation
+//!   without a registration counts nowhere and is listed as a finding
+//!   ([`Finding::Unregistered`]).
+//! - One member registered at several branches (重复组织关系) is counted exactly once:
+//!   at the branch a settlement keeps, else at the branch whose registration is earliest
+//!   by stamp, among the registrations held and those named by findings received
+//!   ([`Finding::Duplicate`]); so every replica that holds the finding counts alike.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -19,7 +30,7 @@ use chrono::NaiveDate;
 
 use crate::audit::case::{Case, CaseView, Step, case_id_of};
 use crate::audit::dates;
-use crate::audit::member::{Lww, MemberState, MemberView, Stamp, signoff_bit};
+use crate::audit::member::{Lww, MemberState, MemberView, Stamp};
 use crate::audit::stats::{Contribution, Counters, contribution};
 use crate::body::Body;
 use crate::conflict::FieldEdits;
@@ -27,9 +38,15 @@ use crate::event::{Header, ReplicaId};
 use crate::proto;
 use crate::unit::{Level, UnitPath};
 
-/// One member and what they are counted as.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One relation of a member (the member as held at one branch) and what it counts as.
+#[derive(Clone, Debug, PartialEq)]
 pub struct MemberEntry {
+    /// The unit its events are filed at (the branch, for a registered relation).
+    pub unit: UnitPath,
+    /// The earliest registration at this unit, if any.
+    pub first_registered: Option<Stamp>,
+    /// Events applied to this relation.
+    pub events: u32,
     /// Folded state.
     pub state: MemberState,
     /// Corrections and their conflicts.
@@ -38,6 +55,125 @@ pub struct MemberEntry {
     pub cases: BTreeSet<String>,
     /// Where the member is counted, and as what.
     pub counted: Option<(UnitPath, Contribution)>,
+}
+
+impl MemberEntry {
+    /// Registered at its unit.
+    pub fn is_registered(&self) -> bool {
+        self.first_registered.is_some()
+    }
+}
+
+/// Every relation of one member id, and the findings about them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemberRecord {
+    /// One entry per unit events about the member were filed at, sorted by unit.
+    pub relations: Vec<MemberEntry>,
+    /// Registrations named by duplicate-relation findings received: unit → stamp.
+    pub claims: BTreeMap<UnitPath, Stamp>,
+    /// The settlement in force, if any.
+    pub settlement: Lww<proto::DuplicateRelationSettled>,
+}
+
+impl MemberRecord {
+    /// The branch the member counts at: a settlement's kept branch when it names a known
+    /// registration, else the earliest registration known (held or claimed).
+    pub fn in_force_unit(&self) -> Option<UnitPath> {
+        if self.claims.is_empty() && self.relations.len() == 1 {
+            let only = &self.relations[0];
+            return only.is_registered().then(|| only.unit.clone());
+        }
+        let mut known: BTreeMap<&UnitPath, Stamp> = self.claims.iter().map(|(unit, stamp)| (unit, *stamp)).collect();
+        for entry in &self.relations {
+            if let Some(first) = entry.first_registered {
+                known.entry(&entry.unit).and_modify(|held| *held = (*held).min(first)).or_insert(first);
+            }
+        }
+        if let Some(settled) = self.settlement.get()
+            && let Ok(keep) = UnitPath::parse(&settled.keep_unit)
+            && known.contains_key(&keep)
+        {
+            return Some(keep);
+        }
+        known.into_iter().min_by_key(|(_, stamp)| *stamp).map(|(unit, _)| unit.clone())
+    }
+
+    /// Branches the member is known to be registered at (held or claimed), sorted.
+    pub fn registered_units(&self) -> BTreeSet<UnitPath> {
+        let held = self.relations.iter().filter(|e| e.is_registered()).map(|e| e.unit.clone());
+        held.chain(self.claims.keys().cloned()).collect()
+    }
+
+    /// The relation at `unit`.
+    pub fn at(&self, unit: &UnitPath) -> Option<&MemberEntry> {
+        self.relations.binary_search_by(|entry| entry.unit.cmp(unit)).ok().map(|index| &self.relations[index])
+    }
+
+    /// The relation to show for the member: the one in force, else the first registered,
+    /// else the first.
+    pub fn primary(&self) -> Option<&MemberEntry> {
+        let in_force = self.in_force_unit();
+        in_force
+            .and_then(|unit| self.at(&unit))
+            .or_else(|| self.relations.iter().find(|entry| entry.is_registered()))
+            .or_else(|| self.relations.first())
+    }
+}
+
+/// What a node can see is wrong with how a member is held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// 重复组织关系: registered at several branches.
+    Duplicate {
+        /// The member.
+        member_id: String,
+        /// Every branch the member is known to be registered at.
+        units: Vec<UnitPath>,
+        /// Where the member is counted.
+        counted_at: Option<UnitPath>,
+        /// A settlement is in force.
+        settled: bool,
+    },
+    /// Events filed at a unit where the member is not registered: counted nowhere.
+    Unregistered {
+        /// The member.
+        member_id: String,
+        /// Where the events were filed.
+        unit: UnitPath,
+        /// How many.
+        events: u32,
+        /// Where the member is registered, as far as this node knows.
+        registered_at: Vec<UnitPath>,
+    },
+}
+
+impl Finding {
+    /// The member the finding is about.
+    pub fn member_id(&self) -> &str {
+        match self {
+            Finding::Duplicate { member_id, .. } | Finding::Unregistered { member_id, .. } => member_id,
+        }
+    }
+}
+
+/// The lowest unit holding every unit of `units` (None for an empty set).
+pub fn lowest_common_ancestor<'a>(units: impl IntoIterator<Item = &'a UnitPath>) -> Option<UnitPath> {
+    let mut common: Option<UnitPath> = None;
+    for unit in units {
+        common = Some(match common {
+            None => unit.clone(),
+            Some(mut held) => {
+                while !unit.is_within(&held) {
+                    match held.parent() {
+                        Some(parent) => held = parent,
+                        None => break,
+                    }
+                }
+                held
+            }
+        });
+    }
+    common
 }
 
 /// A report of tables as submitted.
@@ -77,8 +213,9 @@ impl Campaign {
 /// Everything a node derives from its events.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Projection {
-    members: HashMap<String, MemberEntry>,
-    cases: HashMap<String, Case>,
+    members: HashMap<String, MemberRecord>,
+    /// case id → the unit its events are filed at → the case.
+    cases: HashMap<String, BTreeMap<UnitPath, Case>>,
     units: BTreeMap<UnitPath, Counters>,
     /// Every unit with somebody counted below it (branches included) → the sum of its
     /// subtree, and the number of branches counting somebody in it.
@@ -101,8 +238,8 @@ type ReceiptKey = (UnitPath, ReplicaId);
 #[derive(Debug, Default)]
 #[must_use = "the writer undoes a failed group with it"]
 pub struct Undo {
-    member: Option<(String, Option<MemberEntry>)>,
-    case: Option<(String, Option<Case>)>,
+    member: Option<(String, Option<MemberRecord>)>,
+    case: Option<(String, UnitPath, Option<Case>)>,
     campaign: Option<Lww<Campaign>>,
     report: Option<(ReportKey, Option<Lww<ReportRecord>>)>,
     receipts: Vec<(ReceiptKey, Option<BTreeMap<u64, u64>>)>,
@@ -129,6 +266,8 @@ pub fn member_id_of(body: &Body) -> Option<&str> {
         Body::ViolationReferred(b) => &b.member_id,
         Body::ArchiveMaterialAdded(b) => &b.member_id,
         Body::SpotCheckRecorded(b) => &b.member_id,
+        Body::DuplicateRelationFound(b) => &b.member_id,
+        Body::DuplicateRelationSettled(b) => &b.member_id,
         _ => return None,
     })
 }
@@ -154,14 +293,117 @@ impl Projection {
         self.campaign().and_then(Campaign::as_of)
     }
 
-    /// A member's entry.
+    /// A member's relation to show: the one counted, else the first registered.
     pub fn member(&self, member_id: &str) -> Option<&MemberEntry> {
+        self.members.get(member_id).and_then(MemberRecord::primary)
+    }
+
+    /// The member as held at `unit` (what an event filed at `unit` may speak of).
+    pub fn relation(&self, member_id: &str, unit: &UnitPath) -> Option<&MemberEntry> {
+        self.members.get(member_id).and_then(|record| record.at(unit))
+    }
+
+    /// Every relation and finding of one member id.
+    pub fn member_record(&self, member_id: &str) -> Option<&MemberRecord> {
         self.members.get(member_id)
     }
 
-    /// A member's derived view.
+    /// A member's derived view (of the relation [`Projection::member`] returns).
     pub fn member_view(&self, member_id: &str) -> Option<MemberView> {
-        self.members.get(member_id).map(|entry| entry.state.view(self.as_of()))
+        self.member(member_id).map(|entry| entry.state.view(self.as_of()))
+    }
+
+    /// The member's view as held at `unit`.
+    pub fn relation_view(&self, member_id: &str, unit: &UnitPath) -> Option<MemberView> {
+        self.relation(member_id, unit).map(|entry| entry.state.view(self.as_of()))
+    }
+
+    /// Whether the relation at `unit` is the one the member counts at.
+    pub fn is_in_force(&self, member_id: &str, unit: &UnitPath) -> bool {
+        self.members.get(member_id).and_then(MemberRecord::in_force_unit).as_ref() == Some(unit)
+    }
+
+    /// Findings about members held within `unit`: duplicate relations naming a branch
+    /// within it, and events filed within it about members not registered there;
+    /// sorted by member, then unit.
+    pub fn findings_within(&self, unit: &UnitPath) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (member_id, record) in &self.members {
+            let registered = record.registered_units();
+            if registered.len() > 1 && registered.iter().any(|u| u.is_within(unit)) {
+                findings.push(Finding::Duplicate {
+                    member_id: member_id.clone(),
+                    units: registered.iter().cloned().collect(),
+                    counted_at: record.in_force_unit(),
+                    settled: record.settlement.get().is_some(),
+                });
+            }
+            for entry in &record.relations {
+                if !entry.is_registered() && entry.unit.is_within(unit) {
+                    findings.push(Finding::Unregistered {
+                        member_id: member_id.clone(),
+                        unit: entry.unit.clone(),
+                        events: entry.events,
+                        registered_at: registered.iter().cloned().collect(),
+                    });
+                }
+            }
+        }
+        findings.sort_by(|a, b| a.member_id().cmp(b.member_id()).then_with(|| format!("{a:?}").cmp(&format!("{b:?}"))));
+        findings
+    }
+
+    /// Duplicate relations this node must report: members registered at two or more
+    /// branches it holds whose lowest common ancestor is `local_unit`, when no finding
+    /// received names them all yet. `member_ids` limits the search (the members whose
+    /// registrations just arrived); `None` searches every member (at start-up).
+    pub fn duplicates_to_report(
+        &self,
+        local_unit: &UnitPath,
+        member_ids: Option<&[String]>,
+    ) -> Vec<proto::DuplicateRelationFound> {
+        let mut found = Vec::new();
+        let mut consider = |member_id: &String, record: &MemberRecord| {
+            let held: Vec<&MemberEntry> = record.relations.iter().filter(|e| e.is_registered()).collect();
+            if held.len() < 2 || lowest_common_ancestor(held.iter().map(|e| &e.unit)).as_ref() != Some(local_unit) {
+                return;
+            }
+            if held.iter().all(|e| record.claims.contains_key(&e.unit)) {
+                return;
+            }
+            let relations = held
+                .iter()
+                .filter_map(|entry| {
+                    let stamp = entry.first_registered?;
+                    Some(proto::RelationClaim {
+                        unit_path: entry.unit.to_string(),
+                        replica: bytes::Bytes::copy_from_slice(&stamp.replica.0),
+                        seq: stamp.seq.0,
+                        hlc_wall_ms: stamp.hlc.wall_ms,
+                        hlc_logical: stamp.hlc.logical,
+                    })
+                })
+                .collect();
+            found.push(proto::DuplicateRelationFound { member_id: member_id.clone(), relations });
+        };
+        match member_ids {
+            Some(ids) => {
+                let unique: BTreeSet<&String> = ids.iter().collect();
+                for id in unique {
+                    if let Some(record) = self.members.get(id) {
+                        consider(id, record);
+                    }
+                }
+            }
+            None => {
+                let mut ids: Vec<&String> = self.members.keys().collect();
+                ids.sort();
+                for id in ids {
+                    consider(id, &self.members[id]);
+                }
+            }
+        }
+        found
     }
 
     /// Every field in conflict among the members held at branches within `unit`
@@ -170,6 +412,7 @@ impl Projection {
         let mut conflicts: Vec<_> = self
             .members
             .values()
+            .flat_map(|record| record.relations.iter())
             .flat_map(|entry| entry.edits.conflicts())
             .filter(|conflict| conflict.current.unit.is_within(unit))
             .collect();
@@ -177,9 +420,19 @@ impl Projection {
         conflicts
     }
 
-    /// Every member.
+    /// Every member as counted: the relation in force of each member registered
+    /// somewhere (one per member; registers and lists use it).
     pub fn members(&self) -> impl Iterator<Item = &MemberEntry> {
-        self.members.values()
+        self.members.values().filter_map(|record| {
+            let unit = record.in_force_unit()?;
+            record.at(&unit)
+        })
+    }
+
+    /// Every registered relation, in force or not (a member registered at two branches
+    /// appears twice).
+    pub fn registered_relations(&self) -> impl Iterator<Item = &MemberEntry> {
+        self.members.values().flat_map(|record| record.relations.iter()).filter(|entry| entry.is_registered())
     }
 
     /// Number of members known (registered or not yet).
@@ -187,24 +440,39 @@ impl Projection {
         self.members.len()
     }
 
-    /// A case.
+    /// A case by id: the one whose proposal names a member registered at its unit when
+    /// two units use one id (only a replica bypassing the rules makes that), else the
+    /// first by unit.
     pub fn case(&self, case_id: &str) -> Option<&Case> {
-        self.cases.get(case_id)
+        let by_unit = self.cases.get(case_id)?;
+        by_unit
+            .iter()
+            .find(|(unit, case)| self.relation(&case.view.member_id, unit).is_some_and(MemberEntry::is_registered))
+            .or_else(|| by_unit.iter().next())
+            .map(|(_, case)| case)
+    }
+
+    /// The case `case_id` as filed at `unit`.
+    pub fn case_at(&self, unit: &UnitPath, case_id: &str) -> Option<&Case> {
+        self.cases.get(case_id).and_then(|by_unit| by_unit.get(unit))
     }
 
     /// Every case.
     pub fn cases(&self) -> impl Iterator<Item = &Case> {
-        self.cases.values()
+        self.cases.values().flat_map(|by_unit| by_unit.values())
     }
 
-    /// The views of a member's cases.
+    /// The views of a member's cases (of the relation [`Projection::member`] returns).
     pub fn cases_of(&self, member_id: &str) -> Vec<&CaseView> {
-        self.members
-            .get(member_id)
-            .into_iter()
-            .flat_map(|entry| entry.cases.iter())
-            .filter_map(|id| self.cases.get(id).map(|case| &case.view))
-            .collect()
+        match self.member(member_id) {
+            Some(entry) => self.cases_of_relation(entry),
+            None => Vec::new(),
+        }
+    }
+
+    /// The views of the cases of one relation.
+    pub fn cases_of_relation(&self, entry: &MemberEntry) -> Vec<&CaseView> {
+        entry.cases.iter().filter_map(|id| self.case_at(&entry.unit, id).map(|case| &case.view)).collect()
     }
 
     /// The counters of every branch within `unit` (itself included).
@@ -309,22 +577,52 @@ impl Projection {
             | Body::DispositionFiled(_)
             | Body::DispositionAppealed(_)
             | Body::CorrectionPeriodReviewed(_) => {
+                // A case is filed at its unit: steps at another unit are another case.
                 let case_id = case_id_of(body).unwrap_or_default().to_string();
-                let held = if keep_undo { self.cases.get(&case_id).cloned() } else { None };
-                let case = self.cases.entry(case_id.clone()).or_insert_with(|| Case::new(&case_id));
-                case.add(stamp, Step { unit: header.unit_path.clone(), author_level, body: body.clone() });
+                let unit = &header.unit_path;
+                let by_unit = self.cases.entry(case_id.clone()).or_default();
+                let held = if keep_undo { by_unit.get(unit).cloned() } else { None };
+                let case = by_unit.entry(unit.clone()).or_insert_with(|| Case::new(&case_id));
+                case.add(stamp, Step { unit: unit.clone(), author_level, body: body.clone() });
                 let member_id = case.view.member_id.clone();
                 if keep_undo {
-                    undo.case = Some((case_id.clone(), held));
+                    undo.case = Some((case_id.clone(), unit.clone(), held));
                 }
                 if !member_id.is_empty() {
                     if keep_undo {
                         undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
                     }
-                    let entry = self.entry(&member_id);
+                    let entry = self.relation_entry(&member_id, unit);
                     entry.cases.insert(case_id);
                     self.recount(&member_id);
                 }
+            }
+            Body::DuplicateRelationFound(found) => {
+                if keep_undo {
+                    undo.member = Some((found.member_id.clone(), self.members.get(&found.member_id).cloned()));
+                }
+                let record = self.members.entry(found.member_id.clone()).or_default();
+                for claim in &found.relations {
+                    let (Ok(unit), Ok(replica)) =
+                        (UnitPath::parse(&claim.unit_path), <[u8; 32]>::try_from(&claim.replica[..]))
+                    else {
+                        continue;
+                    };
+                    let claimed = Stamp {
+                        hlc: crate::hlc::HlcTime { wall_ms: claim.hlc_wall_ms, logical: claim.hlc_logical },
+                        replica: ReplicaId(replica),
+                        seq: crate::event::Seq(claim.seq),
+                    };
+                    record.claims.entry(unit).and_modify(|held| *held = (*held).min(claimed)).or_insert(claimed);
+                }
+                self.recount(&found.member_id);
+            }
+            Body::DuplicateRelationSettled(settled) => {
+                if keep_undo {
+                    undo.member = Some((settled.member_id.clone(), self.members.get(&settled.member_id).cloned()));
+                }
+                self.members.entry(settled.member_id.clone()).or_default().settlement.set(stamp, settled.clone());
+                self.recount(&settled.member_id);
             }
             _ => {
                 if let Some(member_id) = member_id_of(body) {
@@ -332,7 +630,11 @@ impl Projection {
                     if keep_undo {
                         undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
                     }
-                    let entry = self.entry(&member_id);
+                    let entry = self.relation_entry(&member_id, &header.unit_path);
+                    entry.events += 1;
+                    if matches!(body, Body::MemberRegistered(_)) {
+                        entry.first_registered = Some(entry.first_registered.map_or(stamp, |held| held.min(stamp)));
+                    }
                     fold_member(entry, header, stamp, body);
                     self.recount(&member_id);
                 }
@@ -348,22 +650,38 @@ impl Projection {
             return;
         }
         self.events_applied -= 1;
-        if let Some((case_id, held)) = undo.case {
+        if let Some((case_id, unit, held)) = undo.case {
+            let by_unit = self.cases.entry(case_id.clone()).or_default();
             match held {
-                Some(case) => self.cases.insert(case_id, case),
-                None => self.cases.remove(&case_id),
-            };
+                Some(case) => {
+                    by_unit.insert(unit, case);
+                }
+                None => {
+                    by_unit.remove(&unit);
+                    if by_unit.is_empty() {
+                        self.cases.remove(&case_id);
+                    }
+                }
+            }
         }
         if let Some((member_id, held)) = undo.member {
-            if let Some((unit, contribution)) = self.members.get(&member_id).and_then(|e| e.counted.clone()) {
+            let counted_now: Vec<(UnitPath, Contribution)> = self
+                .members
+                .get(&member_id)
+                .into_iter()
+                .flat_map(|record| record.relations.iter().filter_map(|e| e.counted.clone()))
+                .collect();
+            for (unit, contribution) in counted_now {
                 self.count(&unit, contribution, -1);
             }
             match held {
-                Some(entry) => {
-                    if let Some((unit, contribution)) = entry.counted.clone() {
+                Some(record) => {
+                    let counted_then: Vec<(UnitPath, Contribution)> =
+                        record.relations.iter().filter_map(|e| e.counted.clone()).collect();
+                    for (unit, contribution) in counted_then {
                         self.count(&unit, contribution, 1);
                     }
-                    self.members.insert(member_id, entry);
+                    self.members.insert(member_id, record);
                 }
                 None => {
                     self.members.remove(&member_id);
@@ -391,10 +709,28 @@ impl Projection {
         }
     }
 
-    fn entry(&mut self, member_id: &str) -> &mut MemberEntry {
-        self.members
-            .entry(member_id.to_string())
-            .or_insert_with(|| MemberEntry { state: MemberState::new(member_id), ..MemberEntry::default() })
+    /// The relation of `member_id` at `unit`, created empty if new.
+    fn relation_entry(&mut self, member_id: &str, unit: &UnitPath) -> &mut MemberEntry {
+        let record = self.members.entry(member_id.to_string()).or_default();
+        let index = match record.relations.binary_search_by(|entry| entry.unit.cmp(unit)) {
+            Ok(index) => index,
+            Err(index) => {
+                record.relations.insert(
+                    index,
+                    MemberEntry {
+                        unit: unit.clone(),
+                        first_registered: None,
+                        events: 0,
+                        state: MemberState::new(member_id),
+                        edits: FieldEdits::default(),
+                        cases: BTreeSet::new(),
+                        counted: None,
+                    },
+                );
+                index
+            }
+        };
+        &mut record.relations[index]
     }
 
     fn count(&mut self, unit: &UnitPath, contribution: Contribution, sign: i32) {
@@ -433,27 +769,37 @@ impl Projection {
         }
     }
 
-    /// Recomputes what a member is counted as, and moves their contribution.
+    /// Recomputes what each relation of a member is counted as (only the relation in
+    /// force counts), and moves the contributions.
     fn recount(&mut self, member_id: &str) {
         let as_of = self.as_of();
-        let Some(entry) = self.members.get(member_id) else { return };
-        let view = entry.state.view(as_of);
-        let cases: Vec<&CaseView> =
-            entry.cases.iter().filter_map(|id| self.cases.get(id).map(|case| &case.view)).collect();
-        let contribution = contribution(&view, &cases, as_of);
-        let counted = view.unit.filter(|_| contribution.metrics != 0).map(|unit| (unit, contribution));
-        if counted == entry.counted {
-            return;
+        let Some(record) = self.members.get(member_id) else { return };
+        let in_force = record.in_force_unit();
+        let mut changes: Vec<(usize, Option<(UnitPath, Contribution)>)> = Vec::new();
+        for (index, entry) in record.relations.iter().enumerate() {
+            let counted = if in_force.as_ref() == Some(&entry.unit) {
+                let view = entry.state.view(as_of);
+                let cases = self.cases_of_relation(entry);
+                let contribution = contribution(&view, &cases, as_of);
+                view.unit.filter(|_| contribution.metrics != 0).map(|_| (entry.unit.clone(), contribution))
+            } else {
+                None
+            };
+            if counted != entry.counted {
+                changes.push((index, counted));
+            }
         }
-        let before = entry.counted.clone();
-        if let Some((unit, contribution)) = before {
-            self.count(&unit, contribution, -1);
-        }
-        if let Some((unit, contribution)) = counted.clone() {
-            self.count(&unit, contribution, 1);
-        }
-        if let Some(entry) = self.members.get_mut(member_id) {
-            entry.counted = counted;
+        for (index, counted) in changes {
+            let before = self.members.get(member_id).and_then(|record| record.relations[index].counted.clone());
+            if let Some((unit, contribution)) = before {
+                self.count(&unit, contribution, -1);
+            }
+            if let Some((unit, contribution)) = counted.clone() {
+                self.count(&unit, contribution, 1);
+            }
+            if let Some(record) = self.members.get_mut(member_id) {
+                record.relations[index].counted = counted;
+            }
         }
     }
 
@@ -494,7 +840,7 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
         }
         Body::FormSignedOff(signed) => {
             if let Ok(stage) = proto::form_signed_off::Stage::try_from(signed.stage) {
-                state.signoffs |= signoff_bit(stage);
+                state.signoffs.add(stage, stamp);
             }
         }
         Body::ContactAttempted(attempt) => state.attempts.add(attempt),

@@ -61,6 +61,73 @@ pub enum RuleViolation {
         /// The id given.
         member_id: String,
     },
+    /// The member is registered at another branch than the event's: what a unit says
+    /// about a member of another unit is refused.
+    #[error(
+        "member {member_id} is registered at {registered_at}, not at {unit}: only that branch (and the levels above it) may record about this member"
+    )]
+    MemberOfAnotherUnit {
+        /// The member.
+        member_id: String,
+        /// Where the event would be filed.
+        unit: String,
+        /// Where the member is registered.
+        registered_at: String,
+    },
+    /// A sign-off out of the form's order (本人确认 → 支部初核 → 基层党委复核).
+    #[error("sign-off {stage} needs {missing} first")]
+    SignOffOrder {
+        /// The stage recorded.
+        stage: &'static str,
+        /// The stage missing before it.
+        missing: &'static str,
+        /// Chinese names of the two.
+        stage_zh: &'static str,
+        /// Chinese name of the missing stage.
+        missing_zh: &'static str,
+    },
+    /// A sign-off already recorded.
+    #[error("sign-off {stage} is already recorded")]
+    SignOffRepeated {
+        /// The stage.
+        stage: &'static str,
+        /// Chinese name.
+        stage_zh: &'static str,
+    },
+    /// 本人确认 of a member the branch cannot reach.
+    #[error("member {member_id} is lost: the member cannot confirm the form until contact is regained")]
+    LostCannotConfirm {
+        /// The member.
+        member_id: String,
+    },
+    /// The branch field moves a relation; that is a transfer, not a correction.
+    #[error("the branch of a member is not corrected: transfer the relation (management action) instead")]
+    BranchNotCorrectable,
+    /// A registration form naming another branch than the one it is filed at.
+    #[error("the form names branch {named}, but it is registered at {unit}")]
+    FormBranchMismatch {
+        /// The branch named in the form.
+        named: String,
+        /// The branch it is filed at.
+        unit: String,
+    },
+    /// A sign-off at a level other than the one its stage belongs to.
+    #[error("sign-off {stage} is recorded by the {required} level")]
+    SignOffLevel {
+        /// The stage.
+        stage: &'static str,
+        /// The level that records it.
+        required: &'static str,
+    },
+    /// A settlement of a duplicate relation that is not one, or keeps a unit the member
+    /// is not registered at.
+    #[error("member {member_id} has no duplicate relation to settle at {unit}")]
+    NotADuplicate {
+        /// The member.
+        member_id: String,
+        /// The unit to keep.
+        unit: String,
+    },
     /// A second registration of one member.
     #[error("member {member_id} is already registered")]
     AlreadyRegistered {
@@ -262,6 +329,20 @@ impl RuleViolation {
             R::Missing { field_zh, .. } => format!("{field_zh}不能为空"),
             R::UnknownMember { member_id } => format!("党员 {member_id} 未在本节点登记"),
             R::AlreadyRegistered { member_id } => format!("党员 {member_id} 已登记，不能重复登记"),
+            R::MemberOfAnotherUnit { member_id, unit, registered_at } => format!(
+                "党员 {member_id} 登记在 {registered_at}，不在 {unit}：只有该党员所在党支部（及其上级）可以记录其情况"
+            ),
+            R::SignOffOrder { stage_zh, missing_zh, .. } => format!("“{stage_zh}”须在“{missing_zh}”之后进行"),
+            R::SignOffRepeated { stage_zh, .. } => format!("“{stage_zh}”已经记录，不必重复"),
+            R::LostCannotConfirm { member_id } => {
+                format!("党员 {member_id} 处于失联状态，取得联系之前不能由本人确认登记表")
+            }
+            R::SignOffLevel { required, .. } => format!("该签字环节须由{}记录", level_zh(required)),
+            R::NotADuplicate { member_id, unit } => {
+                format!("党员 {member_id} 在 {unit} 没有需要处理的重复组织关系")
+            }
+            R::BranchNotCorrectable => "所在党支部不能通过信息更正修改：应办理组织关系转接（规范管理措施）".into(),
+            R::FormBranchMismatch { named, unit } => format!("登记表所填党支部（{named}）与登记单位（{unit}）不一致"),
             R::NotABranch { unit } => format!("党员应登记在党支部（第4级），而不是 {unit}"),
             R::InvalidIdNumber { reason } => format!("公民身份证号无效：{}", id_reason_zh(reason)),
             R::FutureDate { field, date } => format!("{}（{date}）不能晚于今天", field_zh(field)),
@@ -551,15 +632,7 @@ pub fn field_name(field: proto::MemberField) -> &'static str {
 /// The first [`RuleViolation`] the draft breaks.
 pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> Result<(), RuleViolation> {
     let today = context.today;
-    let registered = |member_id: &str| -> Result<(), RuleViolation> {
-        if member_id.trim().is_empty() {
-            return Err(missing("member id"));
-        }
-        match projection.member(member_id) {
-            Some(entry) if entry.state.registration.get().is_some() => Ok(()),
-            _ => Err(RuleViolation::UnknownMember { member_id: member_id.to_string() }),
-        }
-    };
+    let registered = |member_id: &str| registered_here(projection, context, member_id).map(|_| ());
     match body {
         Body::CampaignOpened(campaign) => {
             let kinds = [
@@ -588,17 +661,38 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
             if registration.member_id.trim().is_empty() {
                 return Err(missing("member id"));
             }
-            if projection.member(&registration.member_id).is_some_and(|e| e.state.registration.get().is_some()) {
-                return Err(RuleViolation::AlreadyRegistered { member_id: registration.member_id.clone() });
+            // Registered anywhere this node can see: at this branch a re-registration,
+            // elsewhere a duplicate relation (重复组织关系) refused where it is visible.
+            if let Some(record) = projection.member_record(&registration.member_id)
+                && let Some(held) = record.registered_units().into_iter().next()
+            {
+                if held == context.unit {
+                    return Err(RuleViolation::AlreadyRegistered { member_id: registration.member_id.clone() });
+                }
+                return Err(RuleViolation::MemberOfAnotherUnit {
+                    member_id: registration.member_id.clone(),
+                    unit: context.unit.to_string(),
+                    registered_at: held.to_string(),
+                });
             }
             if context.unit.level() != Some(Level::Branch) {
                 return Err(RuleViolation::NotABranch { unit: context.unit.to_string() });
             }
-            check_form(registration.form.as_ref().ok_or_else(|| missing("name"))?, today)
+            let form = registration.form.as_ref().ok_or_else(|| missing("name"))?;
+            if !form.branch_unit_path.is_empty() && form.branch_unit_path != context.unit.as_str() {
+                return Err(RuleViolation::FormBranchMismatch {
+                    named: form.branch_unit_path.clone(),
+                    unit: context.unit.to_string(),
+                });
+            }
+            check_form(form, today)
         }
         Body::RecordCorrected(correction) => {
             registered(&correction.member_id)?;
             let field = proto::MemberField::try_from(correction.field).unwrap_or(proto::MemberField::Unspecified);
+            if field == proto::MemberField::Branch {
+                return Err(RuleViolation::BranchNotCorrectable);
+            }
             check_field_value(field, &correction.new_value, today)
         }
         Body::RecordFlagged(flag) => {
@@ -629,8 +723,32 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
         Body::StatsDiscrepancyFound(b) => registered(&b.member_id),
         Body::StatsDiscrepancyResolved(b) => registered(&b.member_id),
         Body::FormSignedOff(b) => {
-            registered(&b.member_id)?;
+            let entry = registered_here(projection, context, &b.member_id)?;
+            check_signoff(projection, context, entry, b)?;
             not_future("effective date", dates::opt(b.signed_on.as_ref()), today)
+        }
+        Body::DuplicateRelationFound(found) => {
+            if found.member_id.trim().is_empty() {
+                return Err(missing("member id"));
+            }
+            Ok(())
+        }
+        Body::DuplicateRelationSettled(settled) => {
+            let record = projection
+                .member_record(&settled.member_id)
+                .ok_or_else(|| RuleViolation::UnknownMember { member_id: settled.member_id.clone() })?;
+            let known = record.registered_units();
+            let keep = UnitPath::parse(&settled.keep_unit).ok().filter(|unit| known.contains(unit));
+            if keep.is_none() || known.len() < 2 {
+                return Err(RuleViolation::NotADuplicate {
+                    member_id: settled.member_id.clone(),
+                    unit: settled.keep_unit.clone(),
+                });
+            }
+            if settled.reason.trim().is_empty() {
+                return Err(missing("reason"));
+            }
+            Ok(())
         }
         Body::SpotCheckRecorded(b) => registered(&b.member_id),
         Body::ContactAttempted(attempt) => {
@@ -644,25 +762,22 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
             required_date("attempt date", attempt.attempted_on.as_ref(), today).map(|_| ())
         }
         Body::MemberLocated(located) => {
-            registered(&located.member_id)?;
-            let view = projection.member_view(&located.member_id).unwrap_or_default();
+            let entry = registered_here(projection, context, &located.member_id)?;
+            let view = entry.state.view(projection.as_of());
             if !view.lost {
                 return Err(RuleViolation::NotLost { member_id: located.member_id.clone() });
             }
             required_date("located date", located.located_on.as_ref(), today).map(|_| ())
         }
         Body::ReceivingUnitConfirmed(answer) => {
-            registered(&answer.member_id)?;
-            let pending = projection
-                .member(&answer.member_id)
-                .and_then(|e| e.state.transfer.get())
-                .is_some_and(|t| !t.receipt_received);
+            let entry = registered_here(projection, context, &answer.member_id)?;
+            let pending = entry.state.transfer.get().is_some_and(|t| !t.receipt_received);
             if !pending {
                 return Err(RuleViolation::NoPendingTransfer { member_id: answer.member_id.clone() });
             }
             Ok(())
         }
-        Body::ManagementActionTaken(action) => check_action(projection, action, today),
+        Body::ManagementActionTaken(action) => check_action(projection, context, action, today),
         Body::DispositionProposed(_)
         | Body::DispositionInvestigated(_)
         | Body::DispositionPreReviewed(_)
@@ -676,18 +791,93 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
     }
 }
 
+/// The member as registered at the event's unit; refused when the member is unknown
+/// here or registered only at another unit (an event is filed at its unit and speaks
+/// only of the members held there).
+fn registered_here<'a>(
+    projection: &'a Projection,
+    context: &AuthorContext,
+    member_id: &str,
+) -> Result<&'a crate::audit::projection::MemberEntry, RuleViolation> {
+    if member_id.trim().is_empty() {
+        return Err(missing("member id"));
+    }
+    if let Some(entry) = projection.relation(member_id, &context.unit).filter(|entry| entry.is_registered()) {
+        return Ok(entry);
+    }
+    match projection.member_record(member_id).and_then(|record| record.registered_units().into_iter().next()) {
+        Some(elsewhere) => Err(RuleViolation::MemberOfAnotherUnit {
+            member_id: member_id.to_string(),
+            unit: context.unit.to_string(),
+            registered_at: elsewhere.to_string(),
+        }),
+        None => Err(RuleViolation::UnknownMember { member_id: member_id.to_string() }),
+    }
+}
+
+/// The sign-off chain of the per-member form: 本人确认 (never of a member who is lost),
+/// then 支部初核, then 基层党委复核, each once; the level of each is authority's.
+fn check_signoff(
+    projection: &Projection,
+    context: &AuthorContext,
+    entry: &crate::audit::projection::MemberEntry,
+    signed: &proto::FormSignedOff,
+) -> Result<(), RuleViolation> {
+    use proto::form_signed_off::Stage as S;
+    let stage = S::try_from(signed.stage).unwrap_or(S::Unspecified);
+    let name = |stage: S| match stage {
+        S::MemberConfirmed => ("member confirmation", "本人确认"),
+        S::BranchChecked => ("branch check", "党支部初核"),
+        S::CommitteeRechecked => ("committee re-check", "基层党委复核"),
+        S::Unspecified => ("unspecified", "未指定"),
+    };
+    if stage == S::Unspecified {
+        return Err(missing("stage"));
+    }
+    if let Some(required) = crate::authority::signoff_level(stage)
+        && required != context.level
+    {
+        return Err(RuleViolation::SignOffLevel { stage: name(stage).0, required: required.as_str() });
+    }
+    let signoffs = &entry.state.signoffs;
+    if signoffs.has(stage) {
+        let (stage, stage_zh) = name(stage);
+        return Err(RuleViolation::SignOffRepeated { stage, stage_zh });
+    }
+    let before = match stage {
+        S::MemberConfirmed => {
+            let view = entry.state.view(projection.as_of());
+            if view.lost && !view.found {
+                return Err(RuleViolation::LostCannotConfirm { member_id: signed.member_id.clone() });
+            }
+            None
+        }
+        S::BranchChecked => Some(S::MemberConfirmed),
+        S::CommitteeRechecked => Some(S::BranchChecked),
+        S::Unspecified => None,
+    };
+    let in_order = match stage {
+        S::BranchChecked => signoffs.has(S::MemberConfirmed),
+        S::CommitteeRechecked => signoffs.branch_checked_in_order(),
+        _ => true,
+    };
+    if let Some(before) = before
+        && !in_order
+    {
+        let ((stage, stage_zh), (missing, missing_zh)) = (name(stage), name(before));
+        return Err(RuleViolation::SignOffOrder { stage, missing, stage_zh, missing_zh });
+    }
+    Ok(())
+}
+
 fn check_action(
     projection: &Projection,
+    context: &AuthorContext,
     action: &proto::ManagementActionTaken,
     today: NaiveDate,
 ) -> Result<(), RuleViolation> {
     use proto::ManagementAction as A;
-    if action.member_id.trim().is_empty() {
-        return Err(missing("member id"));
-    }
-    let Some(entry) = projection.member(&action.member_id).filter(|e| e.state.registration.get().is_some()) else {
-        return Err(RuleViolation::UnknownMember { member_id: action.member_id.clone() });
-    };
+    let entry = registered_here(projection, context, &action.member_id)?;
     let view = entry.state.view(projection.as_of());
     let effective = required_date("effective date", action.effective_on.as_ref(), today)?;
     let incomplete = |action: &'static str, missing: &'static str, missing_zh: &'static str| {
@@ -744,7 +934,7 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
     if case_id.trim().is_empty() {
         return Err(missing("case id"));
     }
-    let case = projection.case(case_id);
+    let case = projection.case_at(&context.unit, case_id);
     if let Body::DispositionProposed(proposal) = body {
         return check_proposal(projection, context, proposal, case);
     }
@@ -843,9 +1033,7 @@ fn check_proposal(
     if member_id.trim().is_empty() {
         return Err(missing("member id"));
     }
-    let Some(entry) = projection.member(member_id).filter(|e| e.state.registration.get().is_some()) else {
-        return Err(RuleViolation::UnknownMember { member_id: member_id.clone() });
-    };
+    let entry = registered_here(projection, context, member_id)?;
     let revision = case.is_some_and(|c| c.view.stage == Stage::Proposed && c.view.returned > 0);
     if let Some(case) = case
         && !revision
@@ -854,7 +1042,10 @@ fn check_proposal(
     }
     let open = entry.cases.iter().find(|id| {
         let other = case.is_none_or(|this| &this.case_id != *id);
-        other && projection.case(id).is_some_and(|c| !c.view.stage.is_closed() && c.view.stage != Stage::Unproposed)
+        other
+            && projection
+                .case_at(&context.unit, id)
+                .is_some_and(|c| !c.view.stage.is_closed() && c.view.stage != Stage::Unproposed)
     });
     if let Some(case_id) = open {
         return Err(RuleViolation::OpenCase { member_id: member_id.clone(), case_id: case_id.clone() });
@@ -868,7 +1059,7 @@ fn check_proposal(
         return Err(RuleViolation::ViolationNotReferred { member_id: member_id.clone() });
     }
     let effective_of =
-        |kind: T| projection.cases_of(member_id).iter().any(|c| c.disposition() == kind && c.stage.is_effective());
+        |kind: T| projection.cases_of_relation(entry).iter().any(|c| c.disposition() == kind && c.stage.is_effective());
     match T::try_from(proposal.disposition).unwrap_or(T::Unspecified) {
         T::Unspecified => return Err(missing("disposition")),
         T::WithdrawalRemoval => {

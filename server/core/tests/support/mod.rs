@@ -81,6 +81,29 @@ impl World {
         Ok(())
     }
 
+    /// Applies `body` about `unit_path` as a replica at `level` that bypasses the rules
+    /// would (a compromised key): no rule is checked; authority is the caller's concern.
+    pub fn force(&mut self, unit_path: &str, level: Level, body: Body) {
+        let mut header = self.header(unit_path, level);
+        header.kind = body.kind();
+        let _undo = self.projection.apply(&header, &body, level);
+        self.events.push(Authored { header, body, level });
+    }
+
+    /// A projection of only the events filed within `scope` or on its ancestor path
+    /// with bodies (what a replica at `scope` holds), in authoring order.
+    pub fn seen_from(&self, scope: &str) -> Projection {
+        let scope = unit(scope);
+        let mut projection = Projection::new();
+        for event in &self.events {
+            let at = &event.header.unit_path;
+            if at.is_within(&scope) || scope.is_within(at) {
+                let _undo = projection.apply(&event.header, &event.body, event.level);
+            }
+        }
+        projection
+    }
+
     /// Authors at the unit's own level.
     pub fn author(&mut self, unit_path: &str, body: Body) -> Result<(), RuleViolation> {
         self.author_at(unit_path, level_of(unit_path), body)
