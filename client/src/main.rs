@@ -924,8 +924,17 @@ async fn run(cli: Cli) -> ExitCode {
             .await
         }
         Command::Verify { dir } => {
+            // A node directory: its identity lets verify check the scope of stubs too.
+            let identity = rollcall_server::config::Config::load(&dir, None).ok().map(|config| {
+                rollcall_client::verify::NodeIdentity {
+                    root: config.root_key,
+                    root_unit: config.root_unit.clone(),
+                    unit: config.unit.clone(),
+                    chain: rollcall_server::bundle::read_chain(&dir),
+                }
+            });
             let store_path = if dir.join(STORE_DIR).is_dir() { dir.join(STORE_DIR) } else { dir };
-            match verify_store(&store_path, |n| {
+            match verify_store(&store_path, identity.as_ref(), |n| {
                 if !cli.json {
                     eprintln!("{} {n}", lang.pick("已校验事件", "verified events"));
                 }

@@ -1,12 +1,16 @@
 //! Full verification of a node's store: every event re-read from disk, its signature,
 //! body hash and encodings checked, every chain walked from seq 1, and every stored
-//! head compared with the last event of its log. Stops at the first inconsistency and
-//! says where it is.
+//! head compared with the last event of its log; given the node's identity, every stub
+//! checked to be one the node may hold as a stub (an event in its scope held without its
+//! body is an error: the body is lost here). Stops at the first inconsistency and says
+//! where it is.
 
 use std::path::Path;
 
+use rollcall_core::authority::Authority;
 use rollcall_core::log::{Head, check_next};
-use rollcall_core::{ReplicaId, Seq, codec, verify};
+use rollcall_core::sync::entitled_to_body;
+use rollcall_core::{ReplicaId, Seq, UnitPath, codec, verify};
 use rollcall_server::store::{Store, StoreError};
 
 /// Counts for one replica's log.
@@ -59,14 +63,33 @@ pub enum VerifyFailure {
     },
 }
 
+/// Who the store belongs to, for the scope check of stubs: the province's root and
+/// unit, the node's unit, and the enrollment chain it joined with.
+pub struct NodeIdentity {
+    /// The province's root key.
+    pub root: ReplicaId,
+    /// The province's unit.
+    pub root_unit: UnitPath,
+    /// The node's unit.
+    pub unit: UnitPath,
+    /// The enrollment chain from its bundle.
+    pub chain: Vec<rollcall_core::VerifiedEvent>,
+}
+
 /// Verifies the store at `store_path`, calling `progress` with the running count of
-/// events every 10,000 events.
+/// events every 10,000 events; with `identity`, also that no event in the node's scope
+/// is held as a stub.
 ///
 /// # Errors
 ///
 /// [`VerifyFailure`] at the first inconsistency.
-pub fn verify_store(store_path: &Path, mut progress: impl FnMut(u64)) -> Result<VerifyReport, VerifyFailure> {
+pub fn verify_store(
+    store_path: &Path,
+    identity: Option<&NodeIdentity>,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
     let store = Store::open_read_only(store_path)?;
+    let mut stubs: Vec<rollcall_core::VerifiedEvent> = Vec::new();
     let mut report = VerifyReport::default();
     let mut current: Option<(ReplicaId, Head, ReplicaReport)> = None;
     let mut finished: Vec<(ReplicaId, Head, ReplicaReport)> = Vec::new();
@@ -92,6 +115,9 @@ pub fn verify_store(store_path: &Path, mut progress: impl FnMut(u64)) -> Result<
         *head = Head::of(&event);
         counts.events += 1;
         counts.stubs += u64::from(event.is_stub());
+        if event.is_stub() && identity.is_some() {
+            stubs.push(event);
+        }
         counts.head_seq = seq.0;
         report.events += 1;
         if report.events % 10_000 == 0 {
@@ -117,6 +143,23 @@ pub fn verify_store(store_path: &Path, mut progress: impl FnMut(u64)) -> Result<
     for (replica, head, _) in &finished {
         if !stored_heads.iter().any(|stored| stored.replica == *replica) {
             return Err(VerifyFailure::HeadMismatch { replica: replica.to_hex(), stored: 0, log: head.seq.0 });
+        }
+    }
+    if let Some(identity) = identity {
+        let mut authority = Authority::new(identity.root, identity.root_unit.clone());
+        authority.apply_chain(&identity.chain);
+        for event in store.authority_events_in_ingest_order()? {
+            authority.apply(&event);
+        }
+        if let Some(stub) = stubs.iter().find(|stub| entitled_to_body(&authority, &identity.unit, stub)) {
+            return Err(VerifyFailure::Event {
+                replica: stub.replica().to_hex(),
+                seq: stub.seq().0,
+                reason: format!(
+                    "held without its body, but it is in this node's scope ({}): the body is lost here",
+                    identity.unit
+                ),
+            });
         }
     }
     report.replicas = finished.into_iter().map(|(_, _, counts)| counts).collect();

@@ -17,6 +17,8 @@
           updated: "updated", progress: "progress", lostBuckets: ["6 m–1 y", "1–5 y", "6–10 y", "11+ y"], badToken: "invalid or expired token" },
   };
   const t = (key) => text[lang][key];
+  // Text that comes from people (names, reasons) is escaped before it is shown.
+  const esc = (value) => String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const columns = ["members", "checked", "corrected", "flagged", "flowing", "pocket", "lost", "found", "still_lost",
     "included", "retained", "stopped", "archive_complete", "forms_signed", "open_case"];
 
@@ -146,6 +148,23 @@
     table.querySelectorAll("a[data-unit]").forEach((a) => { a.onclick = (e) => { e.preventDefault(); go(a.dataset.unit); }; });
     $("cases").innerHTML = "<tr><th>" + t("type") + "</th><th>" + t("stage") + "</th><th>" + t("count") + "</th></tr>" +
       overview.cases.map((c) => "<tr><td>" + c.disposition + "</td><td>" + (lang === "zh" ? c.stage_zh : c.stage) + "</td><td>" + c.count + "</td></tr>").join("");
+    renderFindings();
+  }
+
+  function renderFindings() {
+    const zh = lang === "zh";
+    const head = "<tr><th>" + (zh ? "党员" : "member") + "</th><th>" + (zh ? "问题" : "finding") + "</th><th>" +
+      (zh ? "涉及单位" : "units") + "</th><th>" + (zh ? "计入" : "counted at") + "</th><th>" + (zh ? "状态" : "state") + "</th></tr>";
+    const rows = (overview.findings || []).map((f) => {
+      const who = esc(f.name ? f.name + "（" + f.member_id + "）" : f.member_id);
+      if (f.kind === "duplicate_relation") {
+        return "<tr><td>" + who + "</td><td>" + (zh ? "重复组织关系" : "duplicate relation") + "</td><td>" + esc(f.units.join("、")) +
+          "</td><td>" + esc(f.counted_at) + "</td><td>" + (f.settled ? (zh ? "已处理" : "settled") : (zh ? "待处理" : "to settle")) + "</td></tr>";
+      }
+      return "<tr><td>" + who + "</td><td>" + (zh ? "未在本单位登记（" + f.events + "条记录）" : "not registered here (" + f.events + " events)") +
+        "</td><td>" + esc(f.unit) + "</td><td>" + (zh ? "不计入" : "nowhere") + "</td><td>" + esc(f.units.join("、")) + "</td></tr>";
+    });
+    $("findings").innerHTML = rows.length ? head + rows.join("") : "<tr><td>" + (zh ? "没有组织关系问题" : "no findings") + "</td></tr>";
   }
 
   async function renderTable() {

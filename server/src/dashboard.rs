@@ -199,15 +199,16 @@ async fn overview(
         Err(refused) => return refused,
     };
     let now = crate::writer::now_ms();
-    let (rollup, deadlines) = {
+    let (rollup, deadlines, findings) = {
         let projection = dashboard.projection.read().expect("never poisoned");
         let rollup = queries::rollup(&projection, &scope, &query.unit);
         let deadlines = queries::deadlines(&projection, &scope, &query.unit, now);
-        (rollup, deadlines)
+        let findings = queries::findings(&projection, &scope, &pb::FindingsRequest { unit_path: query.unit.clone() });
+        (rollup, deadlines, findings)
     };
-    let (rollup, deadlines) = match (rollup, deadlines) {
-        (Ok(r), Ok(d)) => (r, d),
-        (Err(e), _) | (_, Err(e)) => return query_failed(e),
+    let (rollup, deadlines, findings) = match (rollup, deadlines, findings) {
+        (Ok(r), Ok(d), Ok(f)) => (r, d, f),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return query_failed(e),
     };
     let names: serde_json::Map<String, Value> = rollup
         .total
@@ -234,6 +235,17 @@ async fn overview(
         "cases": rollup.cases.iter().map(|c| json!({
             "disposition": pb::DispositionType::try_from(c.disposition).map_or("", |t| t.as_str_name()),
             "stage": c.stage, "stage_zh": c.stage_zh, "count": c.count,
+        })).collect::<Vec<_>>(),
+        // 重复组织关系 and records filed where the member is not registered.
+        "findings": findings.findings.iter().map(|f| json!({
+            "member_id": f.member_id,
+            "name": f.name,
+            "kind": if f.kind == pb::relation_finding::Kind::DuplicateRelation as i32 { "duplicate_relation" } else { "unregistered" },
+            "units": f.units,
+            "counted_at": f.counted_at,
+            "settled": f.settled,
+            "unit": f.unit_path,
+            "events": f.events,
         })).collect::<Vec<_>>(),
         "cursor": *dashboard.positions.borrow(),
     }))

@@ -91,6 +91,7 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
     let config = dir.join("rollcall.toml");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("{text}\n[dashboard]\naddress = \"127.0.0.1:0\"\n")).expect("config");
+    store_a_finding(&dir);
     let node = NodeProcess::start(&dir);
     wait_until("the dashboard to listen", Duration::from_secs(20), || dir.join("dashboard.addr").exists());
     let address = std::fs::read_to_string(dir.join("dashboard.addr")).expect("address").trim().to_string();
@@ -116,7 +117,8 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
     }
     let metrics = ureq::get(&format!("http://{address}/metrics")).call().expect("metrics").into_string().expect("text");
     assert!(metrics.contains("# TYPE rollcall_ingest_position counter"), "{metrics}");
-    assert!(metrics.contains("rollcall_members 75"), "{metrics}");
+    // 75 generated members and the one of the stored finding.
+    assert!(metrics.contains("rollcall_members 76"), "{metrics}");
 
     let driver = Driver::start();
     driver.go(&format!("http://{address}/"));
@@ -152,6 +154,10 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
         "two universities to drill into"
     );
     assert!(driver.text("paper").contains("合计"), "table 1 as on paper");
+    // The finding is listed; the name a person typed is shown as text, never as markup.
+    assert!(driver.text("findings").contains("未在本单位登记"), "{}", driver.text("findings"));
+    assert!(driver.text("findings").contains("<img src=x onerror=alert(1)>"), "{}", driver.text("findings"));
+    assert_eq!(driver.script("return document.querySelectorAll('#findings img').length;"), 0, "no markup injected");
 
     // A new event reaches the page within 2 seconds, without a reload.
     driver.script("window.__marker = 'same page';");
@@ -184,4 +190,48 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
     eprintln!("screenshot: {}", artifact.display());
     drop(driver);
     assert!(node.stop(), "the node stops cleanly with a live page open");
+}
+
+/// Writes into the node's store, before it first runs, what only a compromised key or a
+/// race between branches produces: a member registered at one branch (with markup in
+/// the name a person typed) and a contact attempt about them filed at another branch.
+fn store_a_finding(dir: &Path) {
+    use rollcall_core::body::Body;
+    use rollcall_core::log::{Draft, Head, LocalWriter};
+    use rollcall_core::{EventId, UnitPath, proto};
+    use rollcall_server::config::{REPLICA_KEY_FILE, read_key, replica_of};
+    let key = read_key(&dir.join(REPLICA_KEY_FILE)).expect("key");
+    let replica = replica_of(&key);
+    let mut writer = LocalWriter::new(replica, Head::EMPTY, rollcall_core::HlcTime::default());
+    let registered = Body::MemberRegistered(proto::MemberRegistered {
+        member_id: "m-marked-up".into(),
+        form: Some(proto::MemberForm {
+            name: "<img src=x onerror=alert(1)>".into(),
+            category: proto::MemberCategory::Full as i32,
+            person_group: proto::PersonGroup::Staff as i32,
+            ..Default::default()
+        }),
+        source: 1,
+    });
+    let attempted = Body::ContactAttempted(proto::ContactAttempted {
+        member_id: "m-marked-up".into(),
+        method: proto::ContactMethod::Phone as i32,
+        ..Default::default()
+    });
+    let events: Vec<_> = [("hb/u1/c1/b1", registered), ("hb/u2/c1/b1", attempted)]
+        .into_iter()
+        .enumerate()
+        .map(|(index, (unit, body))| {
+            let draft = Draft {
+                unit_path: UnitPath::parse(unit).expect("valid"),
+                kind: body.kind(),
+                body: body.encode(),
+                author: "t".into(),
+            };
+            writer.prepare(1_000 + index as u64, EventId([index as u8 + 1; 16]), draft).expect("valid").sign(&key)
+        })
+        .collect();
+    let store = rollcall_server::store::Store::open(&dir.join("store")).expect("store");
+    store.claim_local_replica(replica).expect("claim");
+    store.write_events(&events, 1).expect("write");
 }

@@ -117,3 +117,50 @@ fn a_key_that_is_not_an_operator_is_told_so() {
     assert!(!output.status.success());
     assert!(stderr.contains("does not accept this key"), "{stderr}");
 }
+
+/// `rollcall verify` reports an event of the node's own scope held without its body
+/// (what a stub accepted in scope would have left behind), and accepts the same store
+/// once the event is held in full.
+#[test]
+fn verify_reports_a_body_lost_in_scope() {
+    use rollcall_core::body::Body;
+    use rollcall_core::log::{Draft, Head, LocalWriter};
+    use rollcall_core::{EventId, EventKind, HlcTime, UnitPath, proto};
+    use rollcall_server::config::{REPLICA_KEY_FILE, read_key};
+    use rollcall_server::store::Store;
+
+    let base = tempfile::tempdir().expect("temp dir");
+    let dir = base.path().join("hb");
+    init_node(&dir, "hb", "province");
+    let key = read_key(&dir.join(REPLICA_KEY_FILE)).expect("key");
+    let replica = rollcall_server::config::replica_of(&key);
+    let body = Body::ConductNoted(proto::ConductNoted {
+        member_id: "m1".into(),
+        summary: "表现良好".into(),
+        violation_reported: false,
+    });
+    let draft = Draft {
+        unit_path: UnitPath::parse("hb/u1/c1/b1").expect("valid"),
+        kind: EventKind::ConductNoted,
+        body: body.encode(),
+        author: "t".into(),
+    };
+    let mut writer = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
+    let event = writer.prepare(1_000, EventId([1; 16]), draft).expect("valid").sign(&key);
+    let verify = || rollcall(&["verify", "--dir", dir.to_str().expect("path"), "--lang", "en"]);
+    {
+        let store = Store::open(&dir.join("store")).expect("store");
+        store.claim_local_replica(replica).expect("claim");
+        store.write_events(&[event.to_stub()], 1).expect("write the stub");
+    }
+    let output = verify();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("held without its body"), "{stderr}");
+    {
+        let store = Store::open(&dir.join("store")).expect("store");
+        store.write_events(&[event], 1).expect("write the event in full");
+    }
+    let output = verify();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
