@@ -170,6 +170,11 @@ impl Backend {
         }
     }
 
+    query!(reports, pb::ReportsRequest, pb::ReportsResponse, |projection, scope, request| queries::reports(
+        &projection,
+        scope,
+        &request
+    ));
     query!(findings, pb::FindingsRequest, pb::FindingsResponse, |projection, scope, request| queries::findings(
         &projection,
         scope,

@@ -92,6 +92,7 @@ pub fn kind_name(kind: rollcall_core::EventKind, lang: Lang) -> &'static str {
         K::StatsDiscrepancyResolved => ("差异核实", "discrepancy resolved"),
         K::RecordCorrected => ("信息更正", "correction"),
         K::DuplicateRelationSettled => ("重复组织关系处理", "duplicate relation settled"),
+        K::ReportReturned => ("报表退回", "table returned"),
         _ => ("事件", "event"),
     };
     lang.pick(zh, en)
@@ -586,4 +587,179 @@ pub async fn settle_duplicate(
         reason: reason.to_string(),
     });
     append_one(backend, common, body, author, lang, json!({ "member_id": member_id, "kept": keep })).await
+}
+
+/// Submits this unit's tables: each computed by the node with the checkpoint it was
+/// computed from, signed as one `ReportSubmitted` per table in one append.
+pub async fn submit_reports(backend: &mut Backend, tables: &[u32], author: &str, lang: Lang) -> Outcome {
+    let deadlines = match backend.deadlines(pb::DeadlinesRequest::default()).await {
+        Ok(deadlines) => deadlines,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    if deadlines.campaign_id.is_empty() {
+        return refused(
+            &Refusal {
+                en: "no campaign is open yet: the province opens it with rollcall campaign-open".into(),
+                zh: Some("尚未开启排查工作：由省级用 rollcall campaign-open 开启".into()),
+                rule: true,
+            },
+            lang,
+        );
+    }
+    let mut drafts = Vec::new();
+    let mut unit_path = String::new();
+    for table in tables {
+        let computed = match backend.table(pb::TableRequest { unit_path: String::new(), table: *table }).await {
+            Ok(computed) => computed,
+            Err(refusal) => return refused(&refusal, lang),
+        };
+        if !computed.check_failures.is_empty() {
+            let details =
+                computed.check_failures.iter().map(|f| lang.pick(&f.message_zh, &f.message_en).to_string()).collect();
+            return Outcome::Failed {
+                message: format!(
+                    "{}{table}",
+                    lang.pick("校验未通过，未报送：表", "the checks failed; not submitted: table ")
+                ),
+                json: json!({ "error": "checks failed", "table": table }),
+                details,
+            };
+        }
+        let Ok(unit) = UnitPath::parse(&computed.unit_path) else {
+            return refused(&Refusal { en: "bad unit".into(), zh: None, rule: false }, lang);
+        };
+        unit_path = unit.to_string();
+        let body = Body::ReportSubmitted(pb::ReportSubmitted {
+            campaign_id: deadlines.campaign_id.clone(),
+            table: *table,
+            cells: computed.cells,
+            checkpoint: computed.checkpoint,
+        });
+        drafts.push(Draft { unit_path: unit, kind: body.kind(), body: body.encode(), author: author.to_string() });
+    }
+    match backend.append(drafts).await {
+        Ok(ids) => {
+            let numbers: Vec<String> = tables.iter().map(u32::to_string).collect();
+            Outcome::Done {
+                text: match lang {
+                    Lang::Zh => format!(
+                        "已报送 {unit_path} 表{}；上级收到全部数据后自动核算，用 rollcall report list 查看核验结果\n",
+                        numbers.join("、")
+                    ),
+                    Lang::En => format!(
+                        "submitted tables {} of {unit_path}; the level above recomputes them once it holds the events \
+                         (rollcall report list shows its verdict)\n",
+                        numbers.join(", ")
+                    ),
+                },
+                json: json!({ "unit": unit_path, "tables": tables, "event_ids": ids }),
+            }
+        }
+        Err(refusal) => refused(&refusal, lang),
+    }
+}
+
+/// The submissions of a unit and of the reporting units below it, with the verdicts.
+pub async fn list_reports(backend: &mut Backend, unit: Option<&str>, lang: Lang) -> Outcome {
+    let response = match backend.reports(pb::ReportsRequest { unit_path: unit.unwrap_or_default().to_string() }).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let time = |ms: u64| {
+        if ms == 0 {
+            String::new()
+        } else {
+            chrono::DateTime::from_timestamp_millis(ms as i64)
+                .map(|t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default()
+        }
+    };
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    for report in &response.reports {
+        let state = if lang == Lang::Zh { report.state_zh.clone() } else { report.state.replace('_', " ") };
+        text.push_str(&format!(
+            "{:<24} {}{} {:<10} {} {} {} {}\n",
+            report.unit_path,
+            lang.pick("表", "table "),
+            report.table,
+            state,
+            lang.pick("报送", "submitted"),
+            if report.submitted_at_ms == 0 { "—".to_string() } else { time(report.submitted_at_ms) },
+            lang.pick("上级收到", "received above"),
+            if report.received_at_ms == 0 { "—".to_string() } else { time(report.received_at_ms) },
+        ));
+        for difference in &report.differences {
+            let value = |v: Option<i64>| v.map_or(lang.pick("空", "blank").to_string(), |v| v.to_string());
+            text.push_str(&format!(
+                "    {} {} {} {}: {} {}, {} {}\n",
+                lang.pick("第", "row"),
+                difference.row,
+                lang.pick("行第", "column"),
+                difference.column,
+                lang.pick("报送", "submitted"),
+                value(difference.submitted),
+                lang.pick("核算", "recomputed"),
+                value(difference.recomputed),
+            ));
+        }
+        if !report.return_reason.is_empty() {
+            text.push_str(&format!("    {}: {}\n", lang.pick("退回理由", "returned because"), report.return_reason));
+        }
+        rows.push(json!({
+            "unit": report.unit_path,
+            "table": report.table,
+            "state": report.state,
+            "submitted_at_ms": report.submitted_at_ms,
+            "received_at_ms": report.received_at_ms,
+            "report_seq": report.report_seq,
+            "differences": report.differences.iter().map(|d| json!({
+                "row": d.row, "column": d.column, "submitted": d.submitted, "recomputed": d.recomputed,
+            })).collect::<Vec<_>>(),
+            "return_reason": report.return_reason,
+        }));
+    }
+    if response.reports.is_empty() {
+        text.push_str(lang.pick("没有需要报送报表的单位\n", "no reporting units here\n"));
+    }
+    Outcome::Done { text, json: serde_json::Value::Array(rows) }
+}
+
+/// Returns a unit's current submission of `table`, with the reason (filed at that unit,
+/// so it flows down to it).
+pub async fn return_report(
+    backend: &mut Backend,
+    unit: &str,
+    table: u32,
+    reason: &str,
+    author: &str,
+    lang: Lang,
+) -> Outcome {
+    let response = match backend.reports(pb::ReportsRequest::default()).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let Some(current) = response.reports.iter().find(|r| r.unit_path == unit && r.table == table && r.report_seq > 0)
+    else {
+        return refused(
+            &Refusal {
+                en: format!("{unit} has not submitted table {table} (or is not a unit directly below this node)"),
+                zh: Some(format!("{unit} 未报送表{table}（或不是本节点的直接下级）")),
+                rule: true,
+            },
+            lang,
+        );
+    };
+    let Ok(unit_path) = UnitPath::parse(unit) else {
+        return refused(&Refusal { en: format!("{unit} is not a unit path"), zh: None, rule: false }, lang);
+    };
+    let deadlines = backend.deadlines(pb::DeadlinesRequest::default()).await.unwrap_or_default();
+    let body = Body::ReportReturned(pb::ReportReturned {
+        campaign_id: deadlines.campaign_id,
+        table,
+        report_replica: current.report_replica.clone(),
+        report_seq: current.report_seq,
+        reason: reason.to_string(),
+    });
+    append_one(backend, unit_path, body, author, lang, json!({ "unit": unit, "table": table })).await
 }

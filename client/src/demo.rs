@@ -351,52 +351,95 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
         events += append_at_levels(cluster, drafts).await?;
         wait_converged(cluster).await?;
     }
-    // Each university submits tables 1-3 as computed on the heads it holds; the
-    // province's receipts then show when they arrived.
-    for node in cluster.nodes.iter().filter(|n| n.level == Level::University) {
-        let mut university = client(&node.dir).await?;
-        let checkpoint = university.heads(pb::HeadsRequest {}).await.map_err(|s| step(s.message()))?.into_inner().heads;
-        let mut drafts = Vec::new();
-        for table in 1..=3 {
-            let computed = university
-                .table(pb::TableRequest { unit_path: node.unit.to_string(), table })
-                .await
-                .map_err(|s| step(s.message()))?
-                .into_inner();
-            let body = rollcall_core::body::Body::ReportSubmitted(pb::ReportSubmitted {
-                campaign_id: format!("demo-{year}"),
-                table,
-                cells: computed.cells,
-                checkpoint: checkpoint.clone(),
-            });
-            drafts.push(rollcall_core::log::Draft {
-                unit_path: node.unit.clone(),
-                kind: body.kind(),
-                body: body.encode(),
-                author: "高校党委组织部".into(),
-            });
-        }
-        events += drafts.len();
-        append(&mut university, &drafts).await?;
+    // Each university submits tables 1-3 the way its staff would (rollcall report
+    // submit); the province recomputes each from the events at its checkpoint. The
+    // province returns the first university's table 2 (a check it wants redone), which
+    // the university resubmits; the deadlines shown are then judged on verified
+    // submissions and the province's receipts.
+    let cli = sibling_binary("rollcall");
+    let universities: Vec<&DemoNode> = cluster.nodes.iter().filter(|n| n.level == Level::University).collect();
+    for node in &universities {
+        run(
+            &cli,
+            &[
+                "report",
+                "submit",
+                "--node-dir",
+                &node.dir.display().to_string(),
+                "--table",
+                "all",
+                "--author",
+                "高校党委组织部",
+            ],
+        )?;
+        events += 3;
     }
     wait_converged(cluster).await?;
-    // The province signs a receipt at most once a second: wait for the one that covers
-    // the universities' reports, so the deadlines shown are judged on it.
-    let started = Instant::now();
-    loop {
-        let status = root
-            .deadlines(pb::DeadlinesRequest { unit_path: province.unit.to_string() })
-            .await
-            .map_err(|s| step(s.message()))?
-            .into_inner();
-        let received = status.deadlines.iter().any(|d| {
-            d.kind == pb::DeadlineKind::UniversityTables as i32
-                && d.blockers.iter().all(|b| b.reason != "tables_not_received")
-        });
-        if received || started.elapsed() > DEADLINE {
-            break;
+    let province_dir = province.dir.display().to_string();
+    let all_verified = |reports: &serde_json::Value, states: &[&str]| {
+        reports.as_array().is_some_and(|rows| {
+            rows.iter().filter(|r| r["unit"] != province.unit.as_str()).all(|r| {
+                states.contains(&r["state"].as_str().unwrap_or_default())
+                    && r["received_at_ms"].as_u64().unwrap_or(0) > 0
+            })
+        })
+    };
+    let wait_for_verdicts = |states: &'static [&'static str]| {
+        let province_dir = province_dir.clone();
+        let cli = cli.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let listed = run(&cli, &["report", "list", "--node-dir", &province_dir, "--json"])?;
+                let reports: serde_json::Value = serde_json::from_str(&listed).map_err(step)?;
+                if all_verified(&reports, states) {
+                    return Ok::<(), DemoError>(());
+                }
+                if started.elapsed() > DEADLINE {
+                    return Err(step(format!(
+                        "the province did not verify the universities' tables in time: {listed}"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    wait_for_verdicts(&["verified"]).await?;
+    if let Some(first) = universities.first() {
+        run(
+            &cli,
+            &[
+                "report",
+                "return",
+                "--node-dir",
+                &province_dir,
+                "--unit",
+                first.unit.as_str(),
+                "--table",
+                "2",
+                "--reason",
+                "请核实失联党员的失联时间后重新报送",
+                "--author",
+                "省委教育工委组织处",
+            ],
+        )?;
+        wait_converged(cluster).await?;
+        run(
+            &cli,
+            &[
+                "report",
+                "submit",
+                "--node-dir",
+                &first.dir.display().to_string(),
+                "--table",
+                "2",
+                "--author",
+                "高校党委组织部",
+            ],
+        )?;
+        events += 2;
+        wait_converged(cluster).await?;
+        wait_for_verdicts(&["verified"]).await?;
     }
     Ok(events)
 }

@@ -283,6 +283,9 @@ enum Command {
     /// 导入登记表或党内统计数据库导出表（XLSX/CSV，中文表头）/ import the member form or the statistics-database export.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// 报表：报送、查看核验结果、退回 / tables: submit, see the level above's verification, return.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// 与党内统计数据库的差异：列出、逐项核实 / statistics-database discrepancies: list and resolve.
     #[command(subcommand)]
     Statsdb(StatsdbCommand),
@@ -448,6 +451,53 @@ enum MemberCommand {
         /// 最多显示 / show at most.
         #[arg(long, default_value_t = 200)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// 报送本单位的表1-3（按当前数据计算并签名，上级收到后自动核算）/ submit this unit's tables 1-3
+    /// (computed now and signed; the level above recomputes them when it holds the events).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall report submit --node-dir /srv/whu --table all\n  rollcall report list --node-dir /srv/whu"
+    )]
+    Submit {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 1、2、3 或 all / 1, 2, 3 or all.
+        #[arg(long, default_value = "all")]
+        table: String,
+        /// 填报人 / the person submitting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 本单位及下级单位的报送和核验情况 / this unit's and the units below's submissions and verdicts.
+    List {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位（默认本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// 退回下级单位报送的报表（须说明理由；对方重新报送）/ return a table a unit below submitted (with the reason).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall report return --node-dir /srv/hb --unit hb/whu --table 2 --reason 失联人数与排查记录不符"
+    )]
+    Return {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 报送单位 / the unit that submitted it.
+        #[arg(long)]
+        unit: String,
+        /// 表号 / the table.
+        #[arg(long)]
+        table: u32,
+        /// 退回理由 / the reason.
+        #[arg(long)]
+        reason: String,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
     },
 }
 
@@ -1235,6 +1285,41 @@ async fn run(cli: Cli) -> ExitCode {
                 }
                 Err(message) => fail(&format!("{}: {message}", lang.pick("更正失败", "correction failed")), 1),
             }
+        }
+        Command::Report(ReportCommand::Submit { node, table, author }) => {
+            let tables: Vec<u32> = match table.as_str() {
+                "all" => vec![1, 2, 3],
+                "1" | "2" | "3" => vec![table.parse().expect("a digit")],
+                other => {
+                    return fail(&format!("--table {other}: {}", lang.pick("应为 1、2、3 或 all", "expected 1, 2, 3 or all")), 2);
+                }
+            };
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::submit_reports(&mut backend, &tables, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Report(ReportCommand::List { node, unit }) => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::list_reports(&mut backend, unit.as_deref(), lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Report(ReportCommand::Return { node, unit, table, reason, author }) => {
+            if reason.trim().is_empty() {
+                return fail(&lang.pick("--reason 不能为空", "--reason is required"), 2);
+            }
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome =
+                    rollcall_client::commands::return_report(&mut backend, &unit, table, &reason, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
         }
         Command::Findings { node, unit } => {
             with_backend(&node, lang, cli.json, |backend| async move {

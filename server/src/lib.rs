@@ -27,6 +27,7 @@ pub mod export;
 pub mod node;
 pub mod projection;
 pub mod queries;
+pub mod reports;
 pub mod rpc;
 pub mod store;
 pub mod subscribe;

@@ -240,9 +240,17 @@ impl Node {
         S: Stream<Item = Result<IO, io::Error>> + Send + 'static,
     {
         let context = self.sync_context();
-        let Node { store, projection, writer, info, writer_thread, operators, parent, key, .. } = self;
+        let Node { store, projection, writer, info, writer_thread, operators, parent, key, authority, .. } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
         let stop_receiver_for_service = stop_receiver.clone();
+        let verifier = crate::reports::Verifier {
+            store: store.clone(),
+            writer: writer.clone(),
+            authority,
+            projection: projection.clone(),
+            local_unit: info.unit.clone(),
+        };
+        let verifier_task = tokio::spawn(verifier.run(stop_receiver.clone()));
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
@@ -279,6 +287,7 @@ impl Node {
         if let Some(task) = parent_task {
             let _ = task.await;
         }
+        let _ = verifier_task.await;
         served?;
         // Every writer handle was owned by the service and the sync tasks, now dropped:
         // the thread drains its queue and ends.

@@ -13,7 +13,9 @@ use rollcall_core::audit::deadlines;
 use rollcall_core::audit::member::MemberView;
 use rollcall_core::audit::stats::{Counters, GROUPS, Metric};
 use rollcall_core::audit::tables::{self, REGISTER_COLUMNS, Register};
-use rollcall_core::{UnitPath, proto as pb};
+use std::collections::BTreeSet;
+
+use rollcall_core::{Level, UnitPath, proto as pb};
 
 /// Why a query was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -264,14 +266,7 @@ pub fn table(
     let template = tables::template(number).ok_or(QueryError::NoTable(number))?;
     let table = tables::compute(template, projection, &unit);
     let failures = tables::check(template, &table.cells);
-    let mut cells = Vec::new();
-    for (row, values) in table.cells.iter().enumerate() {
-        for (column, value) in values.iter().enumerate() {
-            if let Some(value) = value {
-                cells.push(pb::TableCell { row: row as u32, column: column as u32, value: Some(*value) });
-            }
-        }
-    }
+    let cells = tables::cells_of(&table);
     Ok(pb::TableResponse {
         table: number,
         title_zh: template.title_zh.to_string(),
@@ -298,7 +293,70 @@ pub fn table(
                 message_en: f.message_en,
             })
             .collect(),
+        checkpoint: projection
+            .checkpoint()
+            .into_iter()
+            .map(|(replica, seq)| pb::ReplicaHead {
+                replica: bytes::Bytes::copy_from_slice(&replica.0),
+                seq,
+                hash: bytes::Bytes::new(),
+            })
+            .collect(),
     })
+}
+
+/// Tables 1-3 of `request.unit_path` (default: `scope`) and of the reporting units
+/// directly below it (universities and colleges report; branches do not), each with the
+/// level above's verdict.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn reports(
+    projection: &Projection,
+    scope: &UnitPath,
+    request: &pb::ReportsRequest,
+) -> Result<pb::ReportsResponse, QueryError> {
+    use rollcall_core::audit::projection::ReportState;
+    let unit = unit_in_scope(&request.unit_path, scope)?;
+    let reports_at = |level: Option<Level>| level.is_some_and(|level| level <= Level::College);
+    let mut units: BTreeSet<UnitPath> = projection
+        .child_rollups(&unit)
+        .into_iter()
+        .map(|(child, _)| child)
+        .chain(projection.reporting_units_within(&unit).into_iter().filter(|u| u.parent().as_ref() == Some(&unit)))
+        .filter(|child| child != &unit && reports_at(child.level()))
+        .collect();
+    if reports_at(unit.level()) {
+        units.insert(unit.clone());
+    }
+    let mut reports = Vec::new();
+    for reporter in units {
+        for table in 1..=3 {
+            let status = projection.report_status(&reporter, table);
+            let report = status.report;
+            let received = report.and_then(|r| match reporter.parent() {
+                Some(_) => projection.received_at(&reporter, r.replica, r.seq),
+                None => Some(r.wall_ms),
+            });
+            reports.push(pb::ReportStatusItem {
+                unit_path: reporter.to_string(),
+                table,
+                state: status.state.as_str().into(),
+                state_zh: status.state.name_zh().into(),
+                submitted_at_ms: report.map_or(0, |r| r.wall_ms),
+                received_at_ms: received.unwrap_or(0),
+                report_replica: report.map(|r| bytes::Bytes::copy_from_slice(&r.replica.0)).unwrap_or_default(),
+                report_seq: report.map_or(0, |r| r.seq),
+                differences: match status.state {
+                    ReportState::Differs => status.verdict.map(|v| v.differences.clone()).unwrap_or_default(),
+                    _ => Vec::new(),
+                },
+                return_reason: status.returned.map(|r| r.reason.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(pb::ReportsResponse { reports })
 }
 
 /// A register.
@@ -366,6 +424,7 @@ pub fn deadlines(
     Ok(pb::DeadlinesResponse {
         deadlines: statuses,
         campaign: projection.campaign().map(|c| c.opened.name.clone()).unwrap_or_default(),
+        campaign_id: projection.campaign().map(|c| c.opened.campaign_id.clone()).unwrap_or_default(),
         now_ms,
     })
 }

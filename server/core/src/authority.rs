@@ -308,6 +308,17 @@ impl Authority {
                 role: enrollment.role.as_str(),
             });
         }
+        if matches!(header.kind, EventKind::ReportVerified | EventKind::ReportReturned)
+            && header.unit_path.parent().as_ref() != Some(&enrollment.unit)
+        {
+            return Err(AuthorityError::StepLevelNotAllowed {
+                what: format!(
+                    "verifying or returning the tables of {}, which is not a unit directly below",
+                    header.unit_path
+                ),
+                level: enrollment.level,
+            });
+        }
         if is_infrastructure(header.kind) && body.is_none() {
             return Err(AuthorityError::MissingBody { kind: header.kind });
         }
@@ -628,6 +639,8 @@ pub fn kind_allowed(kind: EventKind, level: Level, role: Role) -> bool {
         K::EquivocationProof => true,
         K::CampaignOpened | K::SpotCheckRecorded => level == Level::Province,
         K::ReportSubmitted => at_or_above(Level::College),
+        // The level above a reporting unit verifies and returns its tables.
+        K::ReportVerified | K::ReportReturned => role == Role::Node && at_or_above(Level::University),
         K::DispositionPreReviewed | K::DispositionApproved | K::DispositionRejected => at_or_above(Level::College),
         K::DispositionVoted => level == Level::Branch,
         // The finding and its settlement belong to a level that owns two branches.

@@ -93,6 +93,8 @@ bodies! {
     ArchiveMaterialAdded => ArchiveMaterialAdded,
     ReportSubmitted => ReportSubmitted,
     SpotCheckRecorded => SpotCheckRecorded,
+    ReportVerified => ReportVerified,
+    ReportReturned => ReportReturned,
 }
 
 /// Why a body was refused.
@@ -160,6 +162,8 @@ pub const ALL_KINDS: &[EventKind] = &[
     EventKind::ArchiveMaterialAdded,
     EventKind::ReportSubmitted,
     EventKind::SpotCheckRecorded,
+    EventKind::ReportVerified,
+    EventKind::ReportReturned,
 ];
 
 /// The Chinese name of a kind, for messages people read.
@@ -201,5 +205,7 @@ pub fn kind_name_zh(kind: EventKind) -> &'static str {
         K::ArchiveMaterialAdded => "档案材料",
         K::ReportSubmitted => "报送报表",
         K::SpotCheckRecorded => "抽查",
+        K::ReportVerified => "报表核验",
+        K::ReportReturned => "报表退回",
     }
 }

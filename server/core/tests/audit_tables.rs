@@ -217,15 +217,22 @@ fn deadlines_are_judged_on_state_and_receipts() {
     assert_eq!((dispositions.done, dispositions.total), (0, 1), "approved but not filed");
     assert_eq!(of(proto::DeadlineKind::ProvinceTables).state, State::NotApplicable);
 
-    // The university submits; the province's receipt makes it count.
+    // The university submits; the province's receipt and its verification make it count.
+    let mut submitted = Vec::new();
     for table in 1..=3 {
         w.ok(
             "hb/u1",
             Body::ReportSubmitted(proto::ReportSubmitted { campaign_id: "2025".into(), table, ..Default::default() }),
         );
+        let header = &w.events.last().expect("report").header;
+        submitted.push((table, header.replica, header.seq.0));
     }
     let pending = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
-    assert_eq!(pending[0].blockers[0].reason, "tables_not_received");
+    let reasons = |status: &[deadlines::DeadlineStatus]| -> Vec<&'static str> {
+        status[0].blockers.iter().map(|b| b.reason).collect()
+    };
+    assert!(reasons(&pending).contains(&"tables_not_received"), "{:?}", reasons(&pending));
+    assert!(reasons(&pending).contains(&"tables_unverified"), "{:?}", reasons(&pending));
     let university = w.events.last().expect("report").header.replica;
     let seq = w.events.last().expect("report").header.seq.0;
     // The province's receipt about the university (a receipt's unit is the child's).
@@ -238,8 +245,58 @@ fn deadlines_are_judged_on_state_and_receipts() {
         }),
     )
     .expect("receipt");
+    let received = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
+    assert_eq!(reasons(&received), vec!["tables_unverified"], "received, not yet verified");
+    // The province recomputes: table 2 differs, table 3 it returns, table 1 is equal.
+    let verdict = |table: u32, replica: rollcall_core::ReplicaId, seq: u64, equal: bool| {
+        Body::ReportVerified(proto::ReportVerified {
+            campaign_id: "2025".into(),
+            table,
+            report_replica: replica.0.to_vec().into(),
+            report_seq: seq,
+            equal,
+            differences: if equal {
+                vec![]
+            } else {
+                vec![proto::CellDifference { row: 1, column: 2, submitted: Some(3), recomputed: Some(4) }]
+            },
+        })
+    };
+    let (replica, seq1) = (submitted[0].1, submitted[0].2);
+    w.author_at("hb/u1", Level::Province, verdict(1, replica, seq1, true)).expect("verdict 1");
+    w.author_at("hb/u1", Level::Province, verdict(2, replica, submitted[1].2, false)).expect("verdict 2");
+    let returned = Body::ReportReturned(proto::ReportReturned {
+        campaign_id: "2025".into(),
+        table: 3,
+        report_replica: replica.0.to_vec().into(),
+        report_seq: submitted[2].2,
+        reason: "处置数与案件不符".into(),
+    });
+    w.author_at("hb/u1", Level::Province, returned.clone()).expect("return");
+    assert!(w.author_at("hb/u1", Level::Province, returned).is_err(), "returned once");
+    let judged = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
+    assert_eq!(reasons(&judged), vec!["tables_returned", "tables_differ"]);
+    // The university resubmits tables 2 and 3; the province verifies them equal.
+    for table in [2, 3] {
+        w.ok(
+            "hb/u1",
+            Body::ReportSubmitted(proto::ReportSubmitted { campaign_id: "2025".into(), table, ..Default::default() }),
+        );
+        let header = w.events.last().expect("report").header.clone();
+        w.author_at("hb/u1", Level::Province, verdict(table, header.replica, header.seq.0, true)).expect("verdict");
+    }
+    let seq = w.events.iter().rev().find(|e| e.header.replica == university).expect("report").header.seq.0;
+    w.author_at(
+        "hb/u1",
+        Level::Province,
+        Body::Receipt(proto::Receipt {
+            heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
+            stored_at_ms: april_first,
+        }),
+    )
+    .expect("receipt");
     let done = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
-    assert_eq!(done[0].state, State::Done);
+    assert_eq!(done[0].state, State::Done, "{:?}", reasons(&done));
     let province = deadlines::status(&w.projection, &unit("hb"), april_first);
     assert_eq!(province[0].state, State::Done, "the only university is done");
     // After 8-31 an unfinished disposition is overdue.

@@ -446,6 +446,13 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(queries::conflicts(&self.read_projection(), &scope)))
     }
 
+    async fn reports(&self, request: Request<pb::ReportsRequest>) -> Result<Response<pb::ReportsResponse>, Status> {
+        let scope = self.reader_scope(&request)?;
+        queries::reports(&self.read_projection(), &scope, request.get_ref())
+            .map(Response::new)
+            .map_err(status::query_error)
+    }
+
     async fn findings(&self, request: Request<pb::FindingsRequest>) -> Result<Response<pb::FindingsResponse>, Status> {
         let scope = self.reader_scope(&request)?;
         queries::findings(&self.read_projection(), &scope, request.get_ref())

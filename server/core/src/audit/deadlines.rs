@@ -12,7 +12,7 @@
 use chrono::NaiveDate;
 
 use crate::audit::dates;
-use crate::audit::projection::Projection;
+use crate::audit::projection::{Projection, ReportState};
 use crate::audit::stats::Metric;
 use crate::proto::DeadlineKind;
 use crate::unit::{Level, UnitPath};
@@ -180,8 +180,17 @@ fn tables_progress(projection: &Projection, unit: &UnitPath, due_ms: u64, level:
     for reporter in &reporters {
         let mut missing = 0;
         let mut late = 0;
+        let (mut returned, mut differing, mut unverified) = (0, 0, 0);
         for table in 1..=3 {
-            match projection.report(reporter, table) {
+            let status = projection.report_status(reporter, table);
+            match status.state {
+                ReportState::Returned => returned += 1,
+                ReportState::Differs => differing += 1,
+                // The province's own tables have nobody above to verify them.
+                ReportState::Submitted if reporter.parent().is_some() => unverified += 1,
+                _ => {}
+            }
+            match status.report {
                 None => missing += 1,
                 Some(report) => {
                     // Receipts are about the child they acknowledge (their unit is the
@@ -196,8 +205,17 @@ fn tables_progress(projection: &Projection, unit: &UnitPath, due_ms: u64, level:
                 }
             }
         }
-        if missing == 0 && late == 0 {
+        if missing == 0 && late == 0 && returned == 0 && differing == 0 && unverified == 0 {
             done += 1;
+        }
+        for (count, reason, reason_zh, reason_en) in [
+            (returned, "tables_returned", "报表被退回，待重新报送", "tables returned, to resubmit"),
+            (differing, "tables_differ", "报表与上级核算不一致", "tables differ from the recomputation above"),
+            (unverified, "tables_unverified", "报表待上级核验", "tables awaiting verification above"),
+        ] {
+            if count > 0 {
+                blockers.push(Blocker { unit: reporter.clone(), count, reason, reason_zh, reason_en });
+            }
         }
         if missing > 0 {
             blockers.push(Blocker {

@@ -187,6 +187,62 @@ pub struct ReportRecord {
     pub wall_ms: u64,
     /// The cells.
     pub cells: Vec<proto::TableCell>,
+    /// The heads the table was computed on.
+    pub checkpoint: Vec<proto::ReplicaHead>,
+    /// The campaign it reports on.
+    pub campaign_id: String,
+}
+
+/// Where a unit's submission of one table stands, as the level above judged it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportState {
+    /// 未报送.
+    NotSubmitted,
+    /// 已报送: awaiting the level above's recomputation.
+    Submitted,
+    /// 已核验: the level above recomputed it at its checkpoint and found it equal.
+    Verified,
+    /// 有差异: the recomputation differs (the cells are listed).
+    Differs,
+    /// 被退回: the level above sent it back; the unit resubmits.
+    Returned,
+}
+
+impl ReportState {
+    /// Stable English name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportState::NotSubmitted => "not_submitted",
+            ReportState::Submitted => "submitted",
+            ReportState::Verified => "verified",
+            ReportState::Differs => "differs",
+            ReportState::Returned => "returned",
+        }
+    }
+
+    /// Chinese name.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            ReportState::NotSubmitted => "未报送",
+            ReportState::Submitted => "已报送（待核验）",
+            ReportState::Verified => "已核验",
+            ReportState::Differs => "有差异",
+            ReportState::Returned => "被退回",
+        }
+    }
+}
+
+/// A unit's submission of one table and the level above's judgement of it.
+#[derive(Clone, Debug)]
+pub struct ReportStatus<'a> {
+    /// Where it stands.
+    pub state: ReportState,
+    /// The submission in force.
+    pub report: Option<&'a ReportRecord>,
+    /// The verification of that submission.
+    pub verdict: Option<&'a proto::ReportVerified>,
+    /// Its return, if it was sent back.
+    pub returned: Option<&'a proto::ReportReturned>,
 }
 
 /// The campaign in force.
@@ -224,9 +280,16 @@ pub struct Projection {
     children: HashMap<UnitPath, BTreeSet<UnitPath>>,
     campaign: Lww<Campaign>,
     reports: BTreeMap<(UnitPath, u32), Lww<ReportRecord>>,
+    /// The level above's verifications, by reporting unit and table.
+    verdicts: BTreeMap<(UnitPath, u32), Lww<proto::ReportVerified>>,
+    /// The level above's returns, by reporting unit and table.
+    returns: BTreeMap<(UnitPath, u32), Lww<proto::ReportReturned>>,
     /// (unit the receipt acknowledges, replica covered) → seq → earliest stored_at.
     receipts: BTreeMap<(UnitPath, ReplicaId), BTreeMap<u64, u64>>,
     events_applied: u64,
+    /// The highest seq applied of each replica (events with bodies): with the state
+    /// above, a consistent checkpoint for a report.
+    heads: HashMap<ReplicaId, u64>,
 }
 
 /// (reporting unit, table number).
@@ -242,8 +305,11 @@ pub struct Undo {
     case: Option<(String, UnitPath, Option<Case>)>,
     campaign: Option<Lww<Campaign>>,
     report: Option<(ReportKey, Option<Lww<ReportRecord>>)>,
+    verdict: Option<(ReportKey, Option<Lww<proto::ReportVerified>>)>,
+    returned: Option<(ReportKey, Option<Lww<proto::ReportReturned>>)>,
     receipts: Vec<(ReceiptKey, Option<BTreeMap<u64, u64>>)>,
     counted: bool,
+    head_before: Option<(ReplicaId, Option<u64>)>,
 }
 
 /// The member an event is about, if any.
@@ -276,6 +342,14 @@ impl Projection {
     /// An empty projection.
     pub fn new() -> Projection {
         Projection::default()
+    }
+
+    /// The highest seq applied of each replica, sorted by replica: the checkpoint of
+    /// everything this projection holds (a report computed from it names it).
+    pub fn checkpoint(&self) -> Vec<(ReplicaId, u64)> {
+        let mut heads: Vec<(ReplicaId, u64)> = self.heads.iter().map(|(replica, seq)| (*replica, *seq)).collect();
+        heads.sort_unstable();
+        heads
     }
 
     /// Number of events applied.
@@ -511,6 +585,44 @@ impl Projection {
         self.reports.get(&(unit.clone(), table)).and_then(Lww::get)
     }
 
+    /// Where `unit`'s submission of `table` stands: a verification or return counts only
+    /// for the submission it names (a resubmission starts afresh).
+    pub fn report_status(&self, unit: &UnitPath, table: u32) -> ReportStatus<'_> {
+        let key = (unit.clone(), table);
+        let report = self.reports.get(&key).and_then(Lww::get);
+        let about_it = |replica: &[u8], seq: u64| report.is_some_and(|r| r.replica.0[..] == *replica && r.seq == seq);
+        let verdict = self.verdicts.get(&key).and_then(Lww::get).filter(|v| about_it(&v.report_replica, v.report_seq));
+        let returned = self.returns.get(&key).and_then(Lww::get).filter(|r| about_it(&r.report_replica, r.report_seq));
+        let state = match (report, returned, verdict) {
+            (None, _, _) => ReportState::NotSubmitted,
+            (Some(_), Some(_), _) => ReportState::Returned,
+            (Some(_), None, Some(verdict)) if verdict.equal => ReportState::Verified,
+            (Some(_), None, Some(_)) => ReportState::Differs,
+            (Some(_), None, None) => ReportState::Submitted,
+        };
+        ReportStatus { state, report, verdict, returned }
+    }
+
+    /// The submissions of the units directly below `unit` that it has not verified yet
+    /// (nor returned): (reporting unit, table, submission).
+    pub fn reports_awaiting_verification(&self, unit: &UnitPath) -> Vec<(UnitPath, u32, ReportRecord)> {
+        self.reports
+            .iter()
+            .filter(|((reporter, _), _)| reporter.parent().as_ref() == Some(unit))
+            .filter_map(|((reporter, table), record)| {
+                let status = self.report_status(reporter, *table);
+                (status.state == ReportState::Submitted)
+                    .then(|| record.get().map(|report| (reporter.clone(), *table, report.clone())))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// Every reporting unit that submitted something within `unit` (itself included).
+    pub fn reporting_units_within(&self, unit: &UnitPath) -> BTreeSet<UnitPath> {
+        self.reports.keys().map(|(reporter, _)| reporter.clone()).filter(|reporter| reporter.is_within(unit)).collect()
+    }
+
     /// When the level above `child` first stored `replica`'s events up to `seq`, by the
     /// receipts it signed about `child` (ms since the epoch).
     pub fn received_at(&self, child: &UnitPath, replica: ReplicaId, seq: u64) -> Option<u64> {
@@ -532,6 +644,11 @@ impl Projection {
         self.events_applied += 1;
         let stamp = Stamp::of(header);
         let mut undo = Undo::default();
+        let head = self.heads.entry(header.replica).or_default();
+        if keep_undo {
+            undo.head_before = Some((header.replica, (*head != 0).then_some(*head)));
+        }
+        *head = (*head).max(header.seq.0);
         match body {
             Body::CampaignOpened(opened) => {
                 undo.campaign = keep_undo.then(|| self.campaign.clone());
@@ -554,8 +671,24 @@ impl Projection {
                         seq: header.seq.0,
                         wall_ms: header.hlc.wall_ms,
                         cells: report.cells.clone(),
+                        checkpoint: report.checkpoint.clone(),
+                        campaign_id: report.campaign_id.clone(),
                     },
                 );
+            }
+            Body::ReportVerified(verdict) => {
+                let key = (header.unit_path.clone(), verdict.table);
+                if keep_undo {
+                    undo.verdict = Some((key.clone(), self.verdicts.get(&key).cloned()));
+                }
+                self.verdicts.entry(key).or_default().set(stamp, verdict.clone());
+            }
+            Body::ReportReturned(returned) => {
+                let key = (header.unit_path.clone(), returned.table);
+                if keep_undo {
+                    undo.returned = Some((key.clone(), self.returns.get(&key).cloned()));
+                }
+                self.returns.entry(key).or_default().set(stamp, returned.clone());
             }
             Body::Receipt(receipt) => {
                 for head in &receipt.heads {
@@ -650,6 +783,12 @@ impl Projection {
             return;
         }
         self.events_applied -= 1;
+        if let Some((replica, before)) = undo.head_before {
+            match before {
+                Some(seq) => self.heads.insert(replica, seq),
+                None => self.heads.remove(&replica),
+            };
+        }
         if let Some((case_id, unit, held)) = undo.case {
             let by_unit = self.cases.entry(case_id.clone()).or_default();
             match held {
@@ -699,6 +838,18 @@ impl Projection {
             match held {
                 Some(report) => self.reports.insert(key, report),
                 None => self.reports.remove(&key),
+            };
+        }
+        if let Some((key, held)) = undo.verdict {
+            match held {
+                Some(verdict) => self.verdicts.insert(key, verdict),
+                None => self.verdicts.remove(&key),
+            };
+        }
+        if let Some((key, held)) = undo.returned {
+            match held {
+                Some(returned) => self.returns.insert(key, returned),
+                None => self.returns.remove(&key),
             };
         }
         for (key, held) in undo.receipts.into_iter().rev() {

@@ -128,6 +128,14 @@ pub enum RuleViolation {
         /// The unit to keep.
         unit: String,
     },
+    /// A return of a table that was not submitted, or was returned already.
+    #[error("{unit} has no submission of table {table} to return (none, or a later one, or returned already)")]
+    NoReportToReturn {
+        /// The reporting unit.
+        unit: String,
+        /// The table.
+        table: u32,
+    },
     /// A second registration of one member.
     #[error("member {member_id} is already registered")]
     AlreadyRegistered {
@@ -340,6 +348,9 @@ impl RuleViolation {
             R::SignOffLevel { required, .. } => format!("该签字环节须由{}记录", level_zh(required)),
             R::NotADuplicate { member_id, unit } => {
                 format!("党员 {member_id} 在 {unit} 没有需要处理的重复组织关系")
+            }
+            R::NoReportToReturn { unit, table } => {
+                format!("{unit} 没有可退回的表{table}（未报送、已有新报送或已退回）")
             }
             R::BranchNotCorrectable => "所在党支部不能通过信息更正修改：应办理组织关系转接（规范管理措施）".into(),
             R::FormBranchMismatch { named, unit } => format!("登记表所填党支部（{named}）与登记单位（{unit}）不一致"),
@@ -787,6 +798,28 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
         | Body::DispositionFiled(_)
         | Body::DispositionAppealed(_)
         | Body::CorrectionPeriodReviewed(_) => check_step(projection, context, body),
+        Body::ReportVerified(verdict) => {
+            if !(1..=3).contains(&verdict.table) {
+                return Err(RuleViolation::NoSuchTable { table: verdict.table });
+            }
+            Ok(())
+        }
+        Body::ReportReturned(returned) => {
+            if !(1..=3).contains(&returned.table) {
+                return Err(RuleViolation::NoSuchTable { table: returned.table });
+            }
+            if returned.reason.trim().is_empty() {
+                return Err(missing("reason"));
+            }
+            let status = projection.report_status(&context.unit, returned.table);
+            let current = status.report.is_some_and(|report| {
+                report.replica.0[..] == returned.report_replica[..] && report.seq == returned.report_seq
+            });
+            if !current || status.state == crate::audit::projection::ReportState::Returned {
+                return Err(RuleViolation::NoReportToReturn { unit: context.unit.to_string(), table: returned.table });
+            }
+            Ok(())
+        }
         Body::ReplicaEnrolled(_) | Body::ReplicaRevoked(_) | Body::Receipt(_) | Body::EquivocationProof(_) => Ok(()),
     }
 }

@@ -439,3 +439,36 @@ pub fn situation_name_zh(situation: i32) -> &'static str {
         S::Unspecified => "",
     }
 }
+
+/// The cells of a table as a report carries them: every non-blank cell, row by row.
+pub fn cells_of(table: &Table) -> Vec<proto::TableCell> {
+    let mut cells = Vec::new();
+    for (row, values) in table.cells.iter().enumerate() {
+        for (column, value) in values.iter().enumerate() {
+            if let Some(value) = value {
+                cells.push(proto::TableCell { row: row as u32, column: column as u32, value: Some(*value) });
+            }
+        }
+    }
+    cells
+}
+
+/// Every cell where a submitted table and its recomputation differ (a blank is absent),
+/// ordered by row then column.
+pub fn differences(submitted: &[proto::TableCell], recomputed: &[proto::TableCell]) -> Vec<proto::CellDifference> {
+    use std::collections::BTreeMap;
+    let index = |cells: &[proto::TableCell]| -> BTreeMap<(u32, u32), Option<i64>> {
+        cells.iter().map(|cell| ((cell.row, cell.column), cell.value)).collect()
+    };
+    let (submitted, recomputed) = (index(submitted), index(recomputed));
+    let mut keys: Vec<(u32, u32)> = submitted.keys().chain(recomputed.keys()).copied().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|(row, column)| {
+            let (left, right) =
+                (submitted.get(&(row, column)).copied().flatten(), recomputed.get(&(row, column)).copied().flatten());
+            (left != right).then_some(proto::CellDifference { row, column, submitted: left, recomputed: right })
+        })
+        .collect()
+}

@@ -1,0 +1,144 @@
+//! Verification of the tables submitted by the units directly below this node (issue 13):
+//! as soon as the node holds every event up to a submission's checkpoint, it recomputes
+//! the table from exactly those events and records a signed `ReportVerified` at the
+//! reporting unit (equal, or every differing cell), which flows down to that unit.
+//!
+//! Invariants:
+//! - a recomputation reads only the events at or below the checkpoint's heads, so it
+//!   gives what the reporting unit computed from the same events (the projection is a
+//!   function of the set of events), whatever arrived since;
+//! - one verdict per submission: a submission with a verdict or a return is not
+//!   verified again; a resubmission is a new submission;
+//! - the verifier only reads the store and appends through the writer, so it can never
+//!   hold the writer up (recomputation runs on a blocking thread).
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use rollcall_core::audit::Projection;
+use rollcall_core::audit::projection::ReportRecord;
+use rollcall_core::audit::tables;
+use rollcall_core::authority::Authority;
+use rollcall_core::body::Body;
+use rollcall_core::log::Draft;
+use rollcall_core::{ReplicaId, Seq, UnitPath, proto};
+use tokio::sync::watch;
+
+use crate::store::{Store, StoreError};
+use crate::writer::WriterHandle;
+
+/// Recomputes `table` for `unit` from the events of `store` at `report`'s checkpoint and
+/// compares it with the submitted cells. `None` while the store does not hold every event
+/// of the checkpoint yet.
+///
+/// # Errors
+///
+/// [`StoreError`] on read failure.
+pub fn verify_report(
+    store: &Store,
+    authority: &Authority,
+    unit: &UnitPath,
+    table: u32,
+    report: &ReportRecord,
+) -> Result<Option<proto::ReportVerified>, StoreError> {
+    let Some(template) = tables::template(table) else { return Ok(None) };
+    let mut heads = Vec::with_capacity(report.checkpoint.len());
+    for head in &report.checkpoint {
+        let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+        let held = store.head(replica)?.map_or(0, |stored| stored.head.seq.0);
+        if held < head.seq {
+            return Ok(None);
+        }
+        heads.push((replica, head.seq));
+    }
+    let mut projection = Projection::new();
+    for (replica, seq) in heads {
+        let Some(level) = authority.enrollment(&replica).map(|enrollment| enrollment.level) else { continue };
+        for event in store.read_log_without_signatures(replica, Seq(1), seq as usize)? {
+            let Some(bytes) = event.body() else { continue };
+            if let Ok(body) = Body::decode(event.header().kind, bytes) {
+                projection.apply_for_good(event.header(), &body, level);
+            }
+        }
+    }
+    let recomputed = tables::cells_of(&tables::compute(template, &projection, unit));
+    let differences = tables::differences(&report.cells, &recomputed);
+    Ok(Some(proto::ReportVerified {
+        campaign_id: report.campaign_id.clone(),
+        table,
+        report_replica: bytes::Bytes::copy_from_slice(&report.replica.0),
+        report_seq: report.seq,
+        equal: differences.is_empty(),
+        differences,
+    }))
+}
+
+/// What the verifier needs of a node.
+#[derive(Clone)]
+pub struct Verifier {
+    /// The store.
+    pub store: Store,
+    /// The writer, to record verdicts.
+    pub writer: WriterHandle,
+    /// The enrollment state (levels of the writers of the checkpoint's events).
+    pub authority: Arc<RwLock<Authority>>,
+    /// The node's projection (which submissions await a verdict).
+    pub projection: Arc<RwLock<Projection>>,
+    /// The node's unit: it verifies the units directly below it.
+    pub local_unit: UnitPath,
+}
+
+impl Verifier {
+    /// Verifies every submission below that it can, now and after every durable write,
+    /// until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut positions = self.writer.ingest_position();
+        // Submissions whose verdict could not be recorded (logged): not retried in a loop.
+        let mut given_up: HashSet<(UnitPath, u32, u64)> = HashSet::new();
+        loop {
+            self.verify_pending(&mut given_up).await;
+            tokio::select! {
+                changed = positions.changed() => if changed.is_err() { return },
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+        }
+    }
+
+    async fn verify_pending(&self, given_up: &mut HashSet<(UnitPath, u32, u64)>) {
+        let pending = self.projection.read().expect("never poisoned").reports_awaiting_verification(&self.local_unit);
+        for (unit, table, report) in pending {
+            let key = (unit.clone(), table, report.seq);
+            if given_up.contains(&key) {
+                continue;
+            }
+            let (store, authority, reporting_unit) = (self.store.clone(), self.authority.clone(), unit.clone());
+            let verdict = tokio::task::spawn_blocking(move || {
+                let authority = authority.read().expect("never poisoned").clone();
+                verify_report(&store, &authority, &reporting_unit, table, &report)
+            })
+            .await;
+            let verdict = match verdict {
+                Ok(Ok(Some(verdict))) => verdict,
+                Ok(Ok(None)) => continue, // Not every event of the checkpoint is here yet.
+                Ok(Err(error)) => {
+                    tracing::error!(%error, unit = %unit, table, "reading the events of a submitted table");
+                    given_up.insert(key);
+                    continue;
+                }
+                Err(_) => return,
+            };
+            let equal = verdict.equal;
+            let differences = verdict.differences.len();
+            let body = Body::ReportVerified(verdict);
+            let draft =
+                Draft { unit_path: unit.clone(), kind: body.kind(), body: body.encode(), author: "rollcall".into() };
+            match self.writer.append(vec![draft]).await {
+                Ok(_) => tracing::info!(unit = %unit, table, equal, differences, "submitted table verified"),
+                Err(error) => {
+                    tracing::warn!(%error, unit = %unit, table, "could not record the verification of a submitted table");
+                    given_up.insert(key);
+                }
+            }
+        }
+    }
+}
