@@ -181,14 +181,55 @@ pub async fn record_case_step(backend: &mut Backend, step: &CaseStep, author: &s
         }
         (_, None) => unreachable!("every step but a proposal names its case"),
     };
+    // A case id nobody can guess or reuse: time-ordered, with 74 random bits.
     let body = record::case_body(step, &CaseContext { disposition, level }, || {
-        format!("K{}", base36(rollcall_server::writer::now_ms()))
+        format!("K{}", base36(u128::from_be_bytes(*uuid::Uuid::now_v7().as_bytes())))
     });
     let case_id = rollcall_core::audit::case::case_id_of(&body).unwrap_or_default().to_string();
-    append_one(backend, unit, body, author, lang, json!({ "case_id": case_id })).await
+    let vote = match &body {
+        Body::DispositionVoted(vote) => Some(vote.clone()),
+        _ => None,
+    };
+    let outcome = append_one(backend, unit, body, author, lang, json!({ "case_id": case_id })).await;
+    let Outcome::Done { text, json: mut value } = outcome else { return outcome };
+    // Say where the step led: the case id the next steps need, and the stage now.
+    let stage = backend
+        .members(pb::MembersRequest { case_id: case_id.clone(), limit: 1, ..Default::default() })
+        .await
+        .ok()
+        .and_then(|found| found.members.into_iter().next())
+        .and_then(|member| member.cases.into_iter().find(|c| c.case_id == case_id));
+    let mut text = text;
+    if let Some(stage) = &stage {
+        text.push_str(&match lang {
+            Lang::Zh => format!("案件 {case_id}：现为“{}”\n", stage.stage_zh),
+            Lang::En => format!("case {case_id}: now {}\n", stage.stage.replace('_', " ")),
+        });
+        if let Some(object) = value.as_object_mut() {
+            object.insert("stage".into(), json!(stage.stage));
+        }
+    }
+    if let (Some(vote), Some(stage)) = (vote, &stage)
+        && stage.stage == rollcall_core::audit::case::Stage::VoteFailed.as_str()
+    {
+        let count = rollcall_core::audit::case::count_vote(&vote);
+        let needed = count.should_attend / 2 + 1;
+        text.push_str(&match lang {
+            Lang::Zh => format!(
+                "支部大会未通过：赞成 {} 票，应到会 {} 人，须超过半数即至少 {needed} 票。案件就此结束；如有新的事实，可重新提出处置意见\n",
+                vote.votes_for, count.should_attend
+            ),
+            Lang::En => format!(
+                "the branch meeting did not pass it: {} in favour of {} who should attend; at least {needed} were needed. \
+                 The case is closed; a new proposal may be made on new facts\n",
+                vote.votes_for, count.should_attend
+            ),
+        });
+    }
+    Outcome::Done { text, json: value }
 }
 
-fn base36(mut value: u64) -> String {
+fn base36(mut value: u128) -> String {
     let digits = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut out = Vec::new();
     while value > 0 {

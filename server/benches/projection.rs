@@ -268,7 +268,7 @@ fn main() {
     let authority = Authority::new(root, province);
     let rates: Vec<f64> = (0..3)
         .map(|_| {
-            let (_, rebuilt) = rollcall_server::projection::rebuild(&store, &authority).expect("rebuild");
+            let (_, rebuilt) = rollcall_server::projection::rebuild(&store, &authority, None).expect("rebuild");
             rebuilt.events as f64 / (rebuilt.millis.max(1) as f64 / 1000.0)
         })
         .collect();

@@ -125,7 +125,7 @@ impl Node {
         for event in store.authority_events_in_ingest_order()? {
             authority.apply(&event);
         }
-        let (projection, rebuilt) = crate::projection::rebuild(&store, &authority)?;
+        let (projection, rebuilt) = crate::projection::rebuild(&store, &authority, Some(&config.unit))?;
         tracing::info!(
             events = rebuilt.events,
             applied = rebuilt.applied,

@@ -37,15 +37,20 @@ pub struct Rebuilt {
     pub millis: u64,
 }
 
-/// Recomputes the projection from every event in `store`. Authors' levels come from
+/// Recomputes the projection from every event in `store`, for the node serving `scope`
+/// (`None`: a projection of everything, as a test makes). Authors' levels come from
 /// `authority` (every stored event's author is enrolled there: it was checked at ingest).
 ///
 /// # Errors
 ///
 /// [`StoreError`] on a read failure or an undecodable stored event.
-pub fn rebuild(store: &Store, authority: &Authority) -> Result<(Projection, Rebuilt), StoreError> {
+pub fn rebuild(
+    store: &Store,
+    authority: &Authority,
+    scope: Option<&rollcall_core::UnitPath>,
+) -> Result<(Projection, Rebuilt), StoreError> {
     let started = Instant::now();
-    let mut projection = Projection::new();
+    let mut projection = scope.map_or_else(Projection::new, |unit| Projection::for_unit(unit.clone()));
     let (mut events, mut applied) = (0u64, 0u64);
     store.for_each_raw(|replica, seq, value| -> Result<(), StoreError> {
         events += 1;
@@ -78,7 +83,7 @@ pub fn rebuild_and_compare(
 ) -> Result<rollcall_proto::v1::RebuildResponse, StoreError> {
     let mut current = shared.write().expect("the projection lock is never poisoned");
     let authority = authority.read().expect("the authority lock is never poisoned").clone();
-    let (rebuilt, figures) = rebuild(store, &authority)?;
+    let (rebuilt, figures) = rebuild(store, &authority, current.scope())?;
     let changed = rebuilt != *current;
     if changed {
         tracing::warn!("the rebuilt projection differs from the incremental one; installing the rebuilt one");

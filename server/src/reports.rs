@@ -51,7 +51,7 @@ pub fn verify_report(
         }
         heads.push((replica, head.seq));
     }
-    let mut projection = Projection::new();
+    let mut projection = Projection::for_unit(unit.clone());
     for (replica, seq) in heads {
         let Some(level) = authority.enrollment(&replica).map(|enrollment| enrollment.level) else { continue };
         for event in store.read_log_without_signatures(replica, Seq(1), seq as usize)? {

@@ -113,6 +113,9 @@ pub enum AppendError {
         /// Ids in the request.
         drafts: usize,
     },
+    /// Two drafts of one append carry the same id.
+    #[error("two drafts of this append carry the same draft id")]
+    RepeatedDraftId,
     /// The same draft id is being written by another request right now.
     #[error("a draft with this id is being recorded by another request; retry")]
     InFlight,
@@ -314,7 +317,7 @@ pub fn start_as_root(
     root_unit: UnitPath,
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), root_unit.clone());
-    let (projection, _) = crate::projection::rebuild(&store, &authority)?;
+    let (projection, _) = crate::projection::rebuild(&store, &authority, Some(&root_unit))?;
     start(store, key, root_unit, Arc::new(RwLock::new(authority)), Arc::new(RwLock::new(projection)))
 }
 
@@ -580,9 +583,9 @@ impl WriterThread {
     }
 
     /// Applies received events, now durable, to the projection (they are never taken
-    /// back, so nothing is kept to undo them). Returns the members whose registrations
-    /// arrived (a duplicate relation may need reporting).
-    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) -> Vec<String> {
+    /// back, so nothing is kept to undo them). Returns the registrations that arrived,
+    /// (member, branch) in the order stored (a duplicate relation may need reporting).
+    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) -> Vec<(String, UnitPath)> {
         let authority = self.authority();
         let mut projection = self.projection.write().expect("never poisoned");
         let mut registered = Vec::new();
@@ -594,7 +597,7 @@ impl WriterThread {
             };
             if let Ok(body) = Body::decode(header.kind, bytes) {
                 if let Body::MemberRegistered(registration) = &body {
-                    registered.push(registration.member_id.clone());
+                    registered.push((registration.member_id.clone(), header.unit_path.clone()));
                 }
                 projection.apply_for_good(header, &body, level);
             }
@@ -606,13 +609,12 @@ impl WriterThread {
     /// branches whose lowest common ancestor is this node's unit, not yet reported
     /// (`member_ids`: only those; `None`: every member). The finding is filed at this
     /// unit, so it flows down in full to every branch it names.
-    fn report_duplicates(&mut self, member_ids: Option<&[String]>) {
+    fn report_duplicates(&mut self, arrived: Option<&[(String, UnitPath)]>) {
         let Some(level) = self.local_unit.level() else { return };
         if level > rollcall_core::Level::College {
             return;
         }
-        let findings =
-            self.projection.read().expect("never poisoned").duplicates_to_report(&self.local_unit, member_ids);
+        let findings = self.projection.read().expect("never poisoned").duplicates_to_report(&self.local_unit, arrived);
         if findings.is_empty() {
             return;
         }
@@ -641,11 +643,14 @@ impl WriterThread {
         if in_group.iter().any(|(held, _)| ids.contains(held)) {
             return Err(AppendError::InFlight);
         }
+        let distinct: std::collections::HashSet<&[u8; 16]> = ids.iter().collect();
+        if distinct.len() < ids.len() {
+            return Err(AppendError::RepeatedDraftId);
+        }
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.store.draft_seq(id).map_err(|error| AppendError::StoreFailed(error.to_string()))? {
-                Some(seq) => found.push(seq),
-                None => break,
+            if let Some(seq) = self.store.draft_seq(id).map_err(|error| AppendError::StoreFailed(error.to_string()))? {
+                found.push(seq);
             }
         }
         if found.is_empty() {

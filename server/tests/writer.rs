@@ -54,7 +54,7 @@ fn a_failed_write_leaves_nothing_behind() {
     let province = ReplicaId(province_key.verifying_key().to_bytes());
     let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
     let (projection, _) =
-        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock")).expect("rebuild");
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
     let projection = Arc::new(RwLock::new(projection));
     let (handle, join) =
         writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone()).expect("writer");
@@ -105,6 +105,7 @@ fn a_failed_write_leaves_nothing_behind() {
 
     drop(handle);
     join.join().expect("the writer thread ends cleanly");
-    let (rebuilt, _) = rollcall_server::projection::rebuild(&store, &authority.read().expect("lock")).expect("rebuild");
+    let (rebuilt, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
     assert_eq!(rebuilt.member_count(), 4, "the store and the projection agree");
 }

@@ -97,7 +97,26 @@ fn a_laptop_records_offline_and_follows_the_procedure_through_syncs() {
         "预备期内失联，多方查找无果",
     ]);
     let case = proposed["case_id"].as_str().expect("case id").to_string();
-    ok(&["case", "investigate", "--dir", &laptop, "--case", &case, "--report", "经查无法联系本人", "--unreachable"]);
+    assert_eq!(proposed["stage"], "proposed", "the step says where it led: {proposed}");
+    let investigated = rollcall(&[
+        "case",
+        "investigate",
+        "--dir",
+        &laptop,
+        "--case",
+        &case,
+        "--report",
+        "经查无法联系本人",
+        "--unreachable",
+    ]);
+    let text = String::from_utf8_lossy(&investigated.stdout);
+    assert!(text.contains(&format!("案件 {case}：现为“已调查核实”")), "the case id and the new stage: {text}");
+    // A vote before the college's pre-review: the refusal names what is missing.
+    let early =
+        rollcall(&["case", "vote", "--dir", &laptop, "--case", &case, "--total", "9", "--present", "8", "--for", "8"]);
+    assert_eq!(early.status.code(), Some(1));
+    let refusal = String::from_utf8_lossy(&early.stderr);
+    assert!(refusal.contains("还缺院系党委的预审"), "{refusal}");
     assert_eq!(stage("--dir", &laptop, &member).as_deref(), Some("investigated"));
     assert!(stage("--node-dir", &college.dir_arg(), &member).is_none(), "nothing left the laptop yet");
 

@@ -87,7 +87,7 @@ impl SimReplica {
 
     /// The audit projection of every event held with its body, as a node rebuilds it.
     fn projection(&self) -> Projection {
-        let mut projection = Projection::new();
+        let mut projection = Projection::for_unit(self.unit.clone());
         for (replica, log) in &self.logs {
             let Some(level) = self.authority.enrollment(replica).map(|e| e.level) else { continue };
             for event in log {

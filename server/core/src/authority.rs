@@ -352,10 +352,9 @@ impl Authority {
                     self.quarantined.remove(&replica);
                 }
                 Effect::Quarantine(replica) => {
-                    let revoked = self.enrollments.get(&replica).is_some_and(|e| e.revoked_after.is_some());
-                    if !revoked {
-                        self.quarantined.insert(replica);
-                    }
+                    // Revoked or not: a revoked laptop may still hand in its work, and a
+                    // key that forks must not, whatever order proof and revocation took.
+                    self.quarantined.insert(replica);
                 }
             }
         }

@@ -438,6 +438,7 @@ fn sign_offs_and_findings_are_checked_at_their_levels_on_receipt() {
                 .iter()
                 .map(|u| proto::RelationClaim { unit_path: (*u).into(), ..Default::default() })
                 .collect(),
+            counted_at: units[0].into(),
         })
     };
     let by_branch = branch_copy.event("hb/u1/c1/b1", EventKind::DuplicateRelationFound, found(&["hb/u1/c1/b1"]));

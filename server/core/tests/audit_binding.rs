@@ -268,3 +268,62 @@ fn the_branch_of_a_member_is_not_moved_by_a_correction() {
     let elsewhere = proto::MemberForm { branch_unit_path: B2.into(), ..member_form("赵六") };
     assert!(matches!(world.author(B1, register("m3", elsewhere)), Err(R::FormBranchMismatch { .. })));
 }
+
+/// A compromised branch key backdates a registration of another branch's member (its
+/// own clock says 1970): the lowest common ancestor's finding keeps the member where it
+/// was held first, and every side counts alike (review of issue 12).
+#[test]
+fn a_backdated_registration_does_not_take_a_member_away() {
+    let mut world = two_branches();
+    world.ok(B2, correct_name("m2", "李四四"));
+    world.force_at(B1, Level::Branch, register("m2", member_form("李四")), 1);
+    let owed = world.projection.duplicates_to_report(&unit(U1), Some(&[("m2".to_string(), unit(B1))]));
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].counted_at, B2, "the registration held before the backdated one");
+    world.force(U1, Level::University, Body::DuplicateRelationFound(owed[0].clone()));
+    assert_eq!(world.projection.member("m2").expect("m2").unit, unit(B2));
+    assert_eq!(world.projection.rollup(&unit(C1)).total(Metric::Members), 1, "only m1 at c1");
+    for scope in [C1, C2, B1, B2] {
+        assert_eq!(figures(&world.seen_from(scope), scope), figures(&world.projection, scope), "{scope}");
+    }
+    // A college's own finding or settlement below the university's decides nothing above
+    // it: c1 "keeps" m2 at b1, the university's finding still counts it at b2 everywhere.
+    world.force(
+        C1,
+        Level::College,
+        Body::DuplicateRelationSettled(proto::DuplicateRelationSettled {
+            member_id: "m2".into(),
+            keep_unit: B1.into(),
+            released_units: vec![],
+            reason: "c1".into(),
+        }),
+    );
+    assert_eq!(world.projection.member("m2").expect("m2").unit, unit(B2));
+    for scope in [C1, C2, B1, B2] {
+        assert_eq!(figures(&world.seen_from(scope), scope), figures(&world.projection, scope), "{scope}");
+    }
+}
+
+/// Findings by two colleges about their own branches do not stop the university from
+/// recording its own, which decides (review of issue 12).
+#[test]
+fn lower_findings_do_not_silence_the_common_ancestor() {
+    let mut world = two_branches();
+    for (at, name) in [("hb/u1/c1/b9", "甲"), ("hb/u1/c2/b9", "乙")] {
+        world.force(at, Level::Branch, register("m2", member_form(name)));
+    }
+    world.force(B1, Level::Branch, register("m2", member_form("丙")));
+    for college in [C1, C2] {
+        let owed = world.seen_from(college).duplicates_to_report(&unit(college), None);
+        assert_eq!(owed.len(), 1, "{college} owes a finding about its own two branches");
+        world.force(college, Level::College, Body::DuplicateRelationFound(owed[0].clone()));
+    }
+    let owed = world.projection.duplicates_to_report(&unit(U1), None);
+    assert_eq!(owed.len(), 1, "the university still owes its own finding");
+    world.force(U1, Level::University, Body::DuplicateRelationFound(owed[0].clone()));
+    let counted: Vec<_> = world.projection.registered_relations().filter(|e| e.counted.is_some()).collect();
+    assert_eq!(counted.iter().filter(|e| e.state.member_id == "m2").count(), 1, "counted once");
+    for scope in [C1, C2] {
+        assert_eq!(figures(&world.seen_from(scope), scope), figures(&world.projection, scope), "{scope}");
+    }
+}

@@ -568,3 +568,41 @@ fn authority_checks_the_level_of_pre_reviews_and_approvals_on_every_replica() {
         Err(AuthorityError::StepLevelNotAllowed { .. })
     ));
 }
+
+/// Every refusal of a step out of order names what must happen first (issue 13).
+#[test]
+fn a_step_out_of_order_names_what_is_missing() {
+    let mut world = world_with_member(proto::MemberCategory::Full);
+    world.ok(B1, lost("m1", day(2023, 1, 1), proto::LostSituation::LeftJob));
+    let missing_zh = |world: &mut World, unit: &str, level: Level, body: Body| match world.author_at(unit, level, body)
+    {
+        Err(R::OutOfOrder { missing_zh, missing, .. }) => {
+            assert!(!missing.is_empty());
+            missing_zh
+        }
+        other => panic!("expected a step out of order, got {other:?}"),
+    };
+    world.ok(B1, Body::DispositionProposed(propose("k1", "m1", T::PersuadeToWithdraw)));
+    let unanimous = || Body::DispositionVoted(vote("k1", 7, 0, 7, 7));
+    assert_eq!(missing_zh(&mut world, B1, Level::Branch, unanimous()), "须先由党支部调查核实");
+    world.ok(B1, investigate("k1"));
+    assert_eq!(missing_zh(&mut world, B1, Level::Branch, unanimous()), "还缺院系党委和高校党委（书面）的预审");
+    world
+        .author_at(B1, Level::College, pre_review("k1", Level::College, T::PersuadeToWithdraw, true))
+        .expect("college");
+    let refused = world.author_at(B1, Level::Branch, unanimous()).expect_err("the university has not pre-reviewed");
+    assert!(refused.message_zh().contains("还缺高校党委（书面）的预审"), "{}", refused.message_zh());
+    world
+        .author_at(B1, Level::University, pre_review("k1", Level::University, T::PersuadeToWithdraw, true))
+        .expect("uni");
+    assert_eq!(
+        missing_zh(&mut world, B1, Level::College, approve("k1", T::PersuadeToWithdraw)),
+        "须先经支部大会表决通过"
+    );
+    // 3 of 7 in favour: the meeting does not pass it, and the case is closed.
+    world.ok(B1, Body::DispositionVoted(vote("k1", 7, 0, 7, 3)));
+    assert_eq!(
+        missing_zh(&mut world, B1, Level::College, approve("k1", T::PersuadeToWithdraw)),
+        "支部大会未通过，案件已结束；如有新的事实，可重新提出处置意见"
+    );
+}

@@ -19,10 +19,14 @@
 //!   dispose of a member held by another branch, whatever its body says. A relation
 //!   without a registration counts nowhere and is listed as a finding
 //!   ([`Finding::Unregistered`]).
-//! - One member registered at several branches (重复组织关系) is counted exactly once:
-//!   at the branch a settlement keeps, else at the branch whose registration is earliest
-//!   by stamp, among the registrations held and those named by findings received
-//!   ([`Finding::Duplicate`]); so every replica that holds the finding counts alike.
+//! - One member registered at several branches (重复组织关系) is counted exactly once.
+//!   The decision filed at the highest unit decides (a settlement before a finding at
+//!   the same unit): its kept or `counted_at` branch, when that branch's registration
+//!   is held here or lies outside this projection's scope (a choice of a branch inside
+//!   the scope that holds no registration there is ignored). Without a decision, the
+//!   earliest registration held by stamp counts (transient: the lowest common ancestor
+//!   records a finding as soon as it holds two). Every replica holding the decision
+//!   counts alike; no author's clock decides once a finding exists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -69,33 +73,60 @@ impl MemberEntry {
 pub struct MemberRecord {
     /// One entry per unit events about the member were filed at, sorted by unit.
     pub relations: Vec<MemberEntry>,
-    /// Registrations named by duplicate-relation findings received: unit → stamp.
+    /// Registrations named by duplicate-relation findings received: unit → stamp (shown
+    /// as where else the member is registered; never what decides).
     pub claims: BTreeMap<UnitPath, Stamp>,
-    /// The settlement in force, if any.
-    pub settlement: Lww<proto::DuplicateRelationSettled>,
+    /// Findings, by the unit that filed them.
+    pub findings: BTreeMap<UnitPath, Lww<proto::DuplicateRelationFound>>,
+    /// Settlements, by the unit that filed them.
+    pub settlements: BTreeMap<UnitPath, Lww<proto::DuplicateRelationSettled>>,
 }
 
 impl MemberRecord {
-    /// The branch the member counts at: a settlement's kept branch when it names a known
-    /// registration, else the earliest registration known (held or claimed).
-    pub fn in_force_unit(&self) -> Option<UnitPath> {
-        if self.claims.is_empty() && self.relations.len() == 1 {
-            let only = &self.relations[0];
-            return only.is_registered().then(|| only.unit.clone());
+    /// The branch the member counts at, for a projection whose events cover `scope`
+    /// (`None`: everything). See the module's invariant.
+    pub fn in_force_unit(&self, scope: Option<&UnitPath>) -> Option<UnitPath> {
+        if self.findings.is_empty() && self.settlements.is_empty() {
+            if self.relations.len() == 1 {
+                let only = &self.relations[0];
+                return only.is_registered().then(|| only.unit.clone());
+            }
+            return self.earliest_held();
         }
-        let mut known: BTreeMap<&UnitPath, Stamp> = self.claims.iter().map(|(unit, stamp)| (unit, *stamp)).collect();
-        for entry in &self.relations {
-            if let Some(first) = entry.first_registered {
-                known.entry(&entry.unit).and_modify(|held| *held = (*held).min(first)).or_insert(first);
+        let applies = |unit: &UnitPath| {
+            self.at(unit).is_some_and(MemberEntry::is_registered) || scope.is_some_and(|scope| !unit.is_within(scope))
+        };
+        let mut decisions: Vec<(usize, u8, &UnitPath, &str)> = Vec::new();
+        for (filed_at, settled) in &self.settlements {
+            if let Some(settled) = settled.get() {
+                decisions.push((filed_at.depth(), 0, filed_at, &settled.keep_unit));
             }
         }
-        if let Some(settled) = self.settlement.get()
-            && let Ok(keep) = UnitPath::parse(&settled.keep_unit)
-            && known.contains_key(&keep)
-        {
-            return Some(keep);
+        for (filed_at, found) in &self.findings {
+            if let Some(found) = found.get() {
+                decisions.push((filed_at.depth(), 1, filed_at, &found.counted_at));
+            }
         }
-        known.into_iter().min_by_key(|(_, stamp)| *stamp).map(|(unit, _)| unit.clone())
+        decisions.sort();
+        decisions
+            .into_iter()
+            .filter_map(|(_, _, _, choice)| UnitPath::parse(choice).ok())
+            .find(|choice| applies(choice))
+            .or_else(|| self.earliest_held())
+    }
+
+    /// The registration held with the earliest stamp.
+    fn earliest_held(&self) -> Option<UnitPath> {
+        self.relations
+            .iter()
+            .filter_map(|entry| entry.first_registered.map(|stamp| (stamp, &entry.unit)))
+            .min()
+            .map(|(_, unit)| unit.clone())
+    }
+
+    /// A settlement is in force.
+    pub fn is_settled(&self) -> bool {
+        self.settlements.values().any(|settled| settled.get().is_some())
     }
 
     /// Branches the member is known to be registered at (held or claimed), sorted.
@@ -111,8 +142,8 @@ impl MemberRecord {
 
     /// The relation to show for the member: the one in force, else the first registered,
     /// else the first.
-    pub fn primary(&self) -> Option<&MemberEntry> {
-        let in_force = self.in_force_unit();
+    pub fn primary(&self, scope: Option<&UnitPath>) -> Option<&MemberEntry> {
+        let in_force = self.in_force_unit(scope);
         in_force
             .and_then(|unit| self.at(&unit))
             .or_else(|| self.relations.iter().find(|entry| entry.is_registered()))
@@ -290,6 +321,9 @@ pub struct Projection {
     /// The highest seq applied of each replica (events with bodies): with the state
     /// above, a consistent checkpoint for a report.
     heads: HashMap<ReplicaId, u64>,
+    /// The unit whose node holds these events (`None`: all of them, as in tests): which
+    /// branches' registrations this projection is entitled to hold.
+    scope: Option<UnitPath>,
 }
 
 /// (reporting unit, table number).
@@ -344,6 +378,17 @@ impl Projection {
         Projection::default()
     }
 
+    /// The unit whose node holds these events, if set.
+    pub fn scope(&self) -> Option<&UnitPath> {
+        self.scope.as_ref()
+    }
+
+    /// An empty projection for the node serving `unit` (it holds every registration
+    /// within `unit`'s subtree, and none outside it).
+    pub fn for_unit(unit: UnitPath) -> Projection {
+        Projection { scope: Some(unit), ..Projection::default() }
+    }
+
     /// The highest seq applied of each replica, sorted by replica: the checkpoint of
     /// everything this projection holds (a report computed from it names it).
     pub fn checkpoint(&self) -> Vec<(ReplicaId, u64)> {
@@ -369,7 +414,7 @@ impl Projection {
 
     /// A member's relation to show: the one counted, else the first registered.
     pub fn member(&self, member_id: &str) -> Option<&MemberEntry> {
-        self.members.get(member_id).and_then(MemberRecord::primary)
+        self.members.get(member_id).and_then(|record| record.primary(self.scope.as_ref()))
     }
 
     /// The member as held at `unit` (what an event filed at `unit` may speak of).
@@ -394,7 +439,7 @@ impl Projection {
 
     /// Whether the relation at `unit` is the one the member counts at.
     pub fn is_in_force(&self, member_id: &str, unit: &UnitPath) -> bool {
-        self.members.get(member_id).and_then(MemberRecord::in_force_unit).as_ref() == Some(unit)
+        self.members.get(member_id).and_then(|record| record.in_force_unit(self.scope.as_ref())).as_ref() == Some(unit)
     }
 
     /// Findings about members held within `unit`: duplicate relations naming a branch
@@ -408,8 +453,8 @@ impl Projection {
                 findings.push(Finding::Duplicate {
                     member_id: member_id.clone(),
                     units: registered.iter().cloned().collect(),
-                    counted_at: record.in_force_unit(),
-                    settled: record.settlement.get().is_some(),
+                    counted_at: record.in_force_unit(self.scope.as_ref()),
+                    settled: record.is_settled(),
                 });
             }
             for entry in &record.relations {
@@ -428,23 +473,39 @@ impl Projection {
     }
 
     /// Duplicate relations this node must report: members registered at two or more
-    /// branches it holds whose lowest common ancestor is `local_unit`, when no finding
-    /// received names them all yet. `member_ids` limits the search (the members whose
-    /// registrations just arrived); `None` searches every member (at start-up).
+    /// branches it holds whose lowest common ancestor is `local_unit`, unless a finding
+    /// this unit filed already names them all. `arrived` limits the search to the members
+    /// whose registrations just arrived, (member, branch) in the order they were stored:
+    /// the member counts at a branch whose registration was held before (or, among those
+    /// that arrived together, first), never by an author's clock. `None` searches every
+    /// member (at start-up, when arrival order is gone: the earliest stamp counts).
     pub fn duplicates_to_report(
         &self,
         local_unit: &UnitPath,
-        member_ids: Option<&[String]>,
+        arrived: Option<&[(String, UnitPath)]>,
     ) -> Vec<proto::DuplicateRelationFound> {
         let mut found = Vec::new();
-        let mut consider = |member_id: &String, record: &MemberRecord| {
+        let mut consider = |member_id: &String, record: &MemberRecord, just_arrived: &[&UnitPath]| {
             let held: Vec<&MemberEntry> = record.relations.iter().filter(|e| e.is_registered()).collect();
             if held.len() < 2 || lowest_common_ancestor(held.iter().map(|e| &e.unit)).as_ref() != Some(local_unit) {
                 return;
             }
-            if held.iter().all(|e| record.claims.contains_key(&e.unit)) {
+            let reported = record.findings.get(local_unit).and_then(Lww::get).is_some_and(|finding| {
+                held.iter().all(|e| finding.relations.iter().any(|claim| claim.unit_path == e.unit.as_str()))
+            });
+            if reported {
                 return;
             }
+            let held_before = held
+                .iter()
+                .filter(|e| !just_arrived.contains(&&e.unit))
+                .filter_map(|e| e.first_registered.map(|stamp| (stamp, &e.unit)))
+                .min()
+                .map(|(_, unit)| unit.clone());
+            let first_arrived =
+                just_arrived.iter().find(|unit| held.iter().any(|e| &&e.unit == *unit)).map(|u| (*u).clone());
+            let counted_at =
+                held_before.or(first_arrived).or_else(|| record.earliest_held()).unwrap_or_else(|| local_unit.clone());
             let relations = held
                 .iter()
                 .filter_map(|entry| {
@@ -458,14 +519,20 @@ impl Projection {
                     })
                 })
                 .collect();
-            found.push(proto::DuplicateRelationFound { member_id: member_id.clone(), relations });
+            found.push(proto::DuplicateRelationFound {
+                member_id: member_id.clone(),
+                relations,
+                counted_at: counted_at.to_string(),
+            });
         };
-        match member_ids {
-            Some(ids) => {
-                let unique: BTreeSet<&String> = ids.iter().collect();
-                for id in unique {
+        match arrived {
+            Some(arrived) => {
+                let members: BTreeSet<&String> = arrived.iter().map(|(member, _)| member).collect();
+                for id in members {
+                    let just_arrived: Vec<&UnitPath> =
+                        arrived.iter().filter(|(member, _)| member == id).map(|(_, unit)| unit).collect();
                     if let Some(record) = self.members.get(id) {
-                        consider(id, record);
+                        consider(id, record, &just_arrived);
                     }
                 }
             }
@@ -473,7 +540,7 @@ impl Projection {
                 let mut ids: Vec<&String> = self.members.keys().collect();
                 ids.sort();
                 for id in ids {
-                    consider(id, &self.members[id]);
+                    consider(id, &self.members[id], &[]);
                 }
             }
         }
@@ -498,7 +565,7 @@ impl Projection {
     /// somewhere (one per member; registers and lists use it).
     pub fn members(&self) -> impl Iterator<Item = &MemberEntry> {
         self.members.values().filter_map(|record| {
-            let unit = record.in_force_unit()?;
+            let unit = record.in_force_unit(self.scope.as_ref())?;
             record.at(&unit)
         })
     }
@@ -748,13 +815,16 @@ impl Projection {
                     };
                     record.claims.entry(unit).and_modify(|held| *held = (*held).min(claimed)).or_insert(claimed);
                 }
+                record.findings.entry(header.unit_path.clone()).or_default().set(stamp, found.clone());
                 self.recount(&found.member_id);
             }
             Body::DuplicateRelationSettled(settled) => {
                 if keep_undo {
                     undo.member = Some((settled.member_id.clone(), self.members.get(&settled.member_id).cloned()));
                 }
-                self.members.entry(settled.member_id.clone()).or_default().settlement.set(stamp, settled.clone());
+                let filed_at = header.unit_path.clone();
+                let record = self.members.entry(settled.member_id.clone()).or_default();
+                record.settlements.entry(filed_at).or_default().set(stamp, settled.clone());
                 self.recount(&settled.member_id);
             }
             _ => {
@@ -925,7 +995,7 @@ impl Projection {
     fn recount(&mut self, member_id: &str) {
         let as_of = self.as_of();
         let Some(record) = self.members.get(member_id) else { return };
-        let in_force = record.in_force_unit();
+        let in_force = record.in_force_unit(self.scope.as_ref());
         let mut changes: Vec<(usize, Option<(UnitPath, Contribution)>)> = Vec::new();
         for (index, entry) in record.relations.iter().enumerate() {
             let counted = if in_force.as_ref() == Some(&entry.unit) {

@@ -228,13 +228,17 @@ pub enum RuleViolation {
         /// The case.
         case_id: String,
     },
-    /// A step that does not fit the case's stage.
-    #[error("case {case_id} is at stage {stage}: this step is not next")]
+    /// A step that does not fit the case's stage, with what must happen first.
+    #[error("case {case_id} is at stage {stage}: this step is not next ({missing})")]
     OutOfOrder {
         /// The case.
         case_id: String,
         /// Its stage.
         stage: Stage,
+        /// What is missing, or who must act, in English.
+        missing: String,
+        /// The same in Chinese.
+        missing_zh: String,
     },
     /// The unqualified-member dispositions need one of the six grounds.
     #[error("this disposition needs at least one of the six grounds of 中组发〔2014〕21号")]
@@ -369,8 +373,8 @@ impl RuleViolation {
             R::OpenCase { member_id, case_id } => format!("党员 {member_id} 已有进行中的处置案件（{case_id}）"),
             R::CaseExists { case_id } => format!("案件编号 {case_id} 已存在"),
             R::UnknownCase { case_id } => format!("本节点没有案件 {case_id}"),
-            R::OutOfOrder { case_id, stage } => {
-                format!("案件 {case_id} 当前为“{}”，不能进行此步骤", stage.name_zh())
+            R::OutOfOrder { case_id, stage, missing_zh, .. } => {
+                format!("案件 {case_id} 当前为“{}”，不能进行此步骤：{missing_zh}", stage.name_zh())
             }
             R::GroundsRequired => "须注明中组发〔2014〕21号规定的六种不合格情形之一".into(),
             R::NotRequested => "退党除名须以党员本人要求退党为起因".into(),
@@ -756,6 +760,17 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
                     unit: settled.keep_unit.clone(),
                 });
             }
+            // Every registration known here is kept or released: a settlement decides
+            // the whole duplicate, never part of it.
+            let named: Vec<&str> = std::iter::once(settled.keep_unit.as_str())
+                .chain(settled.released_units.iter().map(String::as_str))
+                .collect();
+            if let Some(left_out) = known.iter().find(|unit| !named.contains(&unit.as_str())) {
+                return Err(RuleViolation::NotADuplicate {
+                    member_id: settled.member_id.clone(),
+                    unit: format!("{} (the settlement leaves out {left_out})", settled.keep_unit),
+                });
+            }
             if settled.reason.trim().is_empty() {
                 return Err(missing("reason"));
             }
@@ -1031,9 +1046,72 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
         Step { unit: context.unit.clone(), author_level: context.level, body: with_case_type(body, disposition) },
     );
     if next.ignored_steps > view.ignored_steps {
-        return Err(RuleViolation::OutOfOrder { case_id: case_id.to_string(), stage: view.stage });
+        let (missing, missing_zh) = what_comes_first(view, body);
+        return Err(RuleViolation::OutOfOrder { case_id: case_id.to_string(), stage: view.stage, missing, missing_zh });
     }
     Ok(())
+}
+
+/// What must happen before `body` can be recorded on a case at `view`'s stage, and who
+/// does it (English, Chinese): the refusal of a step out of order names it.
+fn what_comes_first(view: &crate::audit::case::CaseView, body: &Body) -> (String, String) {
+    let level_zh = |level: Level| match level {
+        Level::University => "高校党委（书面）",
+        Level::College => "院系党委",
+        Level::Province => "省级",
+        Level::Branch => "党支部",
+    };
+    let missing_reviews = || {
+        let required = required_pre_reviews(view.disposition());
+        let missing: Vec<Level> = required.iter().copied().filter(|l| !view.pre_reviewed_by.contains(l)).collect();
+        (
+            format!(
+                "the pre-review of {} is missing",
+                missing
+                    .iter()
+                    .map(|l| if *l == Level::University { "the university (written)" } else { l.as_str() })
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            format!("还缺{}的预审", missing.iter().map(|l| level_zh(*l)).collect::<Vec<_>>().join("和")),
+        )
+    };
+    let pair = |en: &str, zh: &str| (en.to_string(), zh.to_string());
+    match view.stage {
+        Stage::Unproposed => pair("the proposal has not reached this node", "尚未收到处置意见"),
+        Stage::VoteFailed => pair(
+            "the branch meeting did not pass it and the case is closed; a new proposal may be made on new facts",
+            "支部大会未通过，案件已结束；如有新的事实，可重新提出处置意见",
+        ),
+        Stage::Filed | Stage::Corrected | Stage::NotCorrected | Stage::Overturned => {
+            pair("the case is closed", "案件已结束")
+        }
+        Stage::Proposed => match body {
+            Body::DispositionProposed(_) => pair("the case is already proposed", "已提出处置意见"),
+            _ => pair("the investigation (调查核实) by the branch comes first", "须先由党支部调查核实"),
+        },
+        Stage::Investigated => match body {
+            Body::DispositionPreReviewed(_) => {
+                pair("this level's pre-review is not required or is recorded already", "本级预审不需要或已经记录")
+            }
+            _ => missing_reviews(),
+        },
+        Stage::PreReviewed => match body {
+            Body::DispositionVoted(_) => pair("one vote per round is recorded already", "本轮已表决"),
+            _ => pair("the branch meeting's vote comes first", "须先经支部大会表决通过"),
+        },
+        Stage::Voted => pair(
+            &format!("the approval by the {} comes first", approving_level(view.disposition()).as_str()),
+            &format!("须先经{}集体研究审批", level_zh(approving_level(view.disposition()))),
+        ),
+        Stage::Approved => pair(
+            "the approval is recorded; filing and notifying the member come next",
+            "已审批，下一步为备案并通知本人",
+        ),
+        Stage::CorrectionPeriod => {
+            pair("the correction period is running; its review comes next", "限期改正期间，下一步为期满审查")
+        }
+    }
 }
 
 /// Pre-reviews and approvals carry the case's type; fill it for the order check so the

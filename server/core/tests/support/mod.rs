@@ -90,11 +90,20 @@ impl World {
         self.events.push(Authored { header, body, level });
     }
 
+    /// [`World::force`] with the author's clock set to `wall_ms` (a backdated event).
+    pub fn force_at(&mut self, unit_path: &str, level: Level, body: Body, wall_ms: u64) {
+        let mut header = self.header(unit_path, level);
+        header.kind = body.kind();
+        header.hlc.wall_ms = wall_ms;
+        let _undo = self.projection.apply(&header, &body, level);
+        self.events.push(Authored { header, body, level });
+    }
+
     /// A projection of only the events filed within `scope` or on its ancestor path
     /// with bodies (what a replica at `scope` holds), in authoring order.
     pub fn seen_from(&self, scope: &str) -> Projection {
         let scope = unit(scope);
-        let mut projection = Projection::new();
+        let mut projection = Projection::for_unit(scope.clone());
         for event in &self.events {
             let at = &event.header.unit_path;
             if at.is_within(&scope) || scope.is_within(at) {
