@@ -1685,11 +1685,15 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
     if let Ok(output) = shown {
         print!("{}", String::from_utf8_lossy(&output.stdout));
     }
-    let shown = std::process::Command::new(&exe)
-        .args(["--lang", if lang == Lang::Zh { "zh" } else { "en" }, "deadlines", "--node-dir", &province])
-        .output();
-    if let Ok(output) = shown {
-        print!("{}", String::from_utf8_lossy(&output.stdout));
+    for command in [&["deadlines"][..], &["report", "list"][..]] {
+        let shown = std::process::Command::new(&exe)
+            .args(["--lang", if lang == Lang::Zh { "zh" } else { "en" }])
+            .args(command)
+            .args(["--node-dir", &province])
+            .output();
+        if let Ok(output) = shown {
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+        }
     }
     println!();
     println!(
@@ -1727,6 +1731,8 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
     println!("  {} rollup --node-dir {province}", exe.display());
     println!("  {} table 1 --node-dir {province} --out 表1.xlsx", exe.display());
     println!("  {} member list --dir {} --lost", exe.display(), laptop.display());
+    println!("  {} report list --node-dir {province}", exe.display());
+    println!("  {} findings --node-dir {province}", exe.display());
     // Stop on a blocking thread: this runtime must keep running so that our own idle
     // connections answer the nodes' graceful shutdown.
     let stop = |cluster: rollcall_client::demo::Cluster| {
