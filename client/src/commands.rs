@@ -731,6 +731,14 @@ pub async fn list_reports(backend: &mut Backend, unit: Option<&str>, lang: Lang)
             if report.received_at_ms == 0 { "—".to_string() } else { time(report.received_at_ms) },
         ));
         for difference in &report.differences {
+            if difference.submitted.is_none() && difference.recomputed.is_none() {
+                text.push_str(lang.pick(
+                    "    报送所依据的数据少于上级已确认收到的数据（漏掉了下级的记录），请按全部数据重新报送\n",
+                    "    the submission was computed from less than the level above had acknowledged receiving \
+                     (a unit's records left out): resubmit it from all the data\n",
+                ));
+                continue;
+            }
             let value = |v: Option<i64>| v.map_or(lang.pick("空", "blank").to_string(), |v| v.to_string());
             text.push_str(&format!(
                 "    {} {} {} {}: {} {}, {} {}\n",

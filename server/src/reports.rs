@@ -4,6 +4,11 @@
 //! reporting unit (equal, or every differing cell), which flows down to that unit.
 //!
 //! Invariants:
+//! - a checkpoint must cover what this node had acknowledged of the unit's subtree: it
+//!   names this node's own log (the reporting unit computed after hearing from it), and
+//!   for every receipt this node signed about the unit up to that point of its log, at
+//!   least the heads the receipt acknowledged. So a unit cannot leave a branch's events
+//!   out of a submission and still have it verified (a 有差异 verdict says what is short);
 //! - a recomputation reads only the events at or below the checkpoint's heads, so it
 //!   gives what the reporting unit computed from the same events (the projection is a
 //!   function of the set of events), whatever arrived since;
@@ -42,6 +47,16 @@ pub fn verify_report(
     report: &ReportRecord,
 ) -> Result<Option<proto::ReportVerified>, StoreError> {
     let Some(template) = tables::template(table) else { return Ok(None) };
+    if let Some(short) = checkpoint_short_of_receipts(store, unit, report)? {
+        return Ok(Some(proto::ReportVerified {
+            campaign_id: report.campaign_id.clone(),
+            table,
+            report_replica: bytes::Bytes::copy_from_slice(&report.replica.0),
+            report_seq: report.seq,
+            equal: false,
+            differences: vec![short],
+        }));
+    }
     let mut heads = Vec::with_capacity(report.checkpoint.len());
     for head in &report.checkpoint {
         let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
@@ -71,6 +86,46 @@ pub fn verify_report(
         equal: differences.is_empty(),
         differences,
     }))
+}
+
+/// The first way `report`'s checkpoint falls short of what this node (the parent of
+/// `unit`) had acknowledged: it must name this node's own log, and reach every head of
+/// every receipt this node signed about `unit` up to that seq of its log. The shortfall
+/// is given as a difference of the whole table (row and column 0, no values), which the
+/// CLI shows; `None` when the checkpoint covers it all.
+fn checkpoint_short_of_receipts(
+    store: &Store,
+    unit: &UnitPath,
+    report: &ReportRecord,
+) -> Result<Option<proto::CellDifference>, StoreError> {
+    let short = Some(proto::CellDifference { row: 0, column: 0, submitted: None, recomputed: None });
+    let Some(parent) = store.local_replica()? else { return Ok(None) };
+    let checkpoint: std::collections::HashMap<ReplicaId, u64> = report
+        .checkpoint
+        .iter()
+        .filter_map(|head| <[u8; 32]>::try_from(&head.replica[..]).ok().map(|r| (ReplicaId(r), head.seq)))
+        .collect();
+    let Some(parent_seq) = checkpoint.get(&parent).copied() else {
+        tracing::warn!(unit = %unit, "a submitted table's checkpoint does not name the level above's log");
+        return Ok(short);
+    };
+    for event in store.read_log_without_signatures(parent, Seq(1), parent_seq as usize)? {
+        if event.header().kind != rollcall_core::EventKind::Receipt || &event.header().unit_path != unit {
+            continue;
+        }
+        let Some(Ok(Body::Receipt(receipt))) = event.body().map(|bytes| Body::decode(event.header().kind, bytes))
+        else {
+            continue;
+        };
+        for head in &receipt.heads {
+            let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+            if checkpoint.get(&replica).copied().unwrap_or(0) < head.seq {
+                tracing::warn!(unit = %unit, replica = %replica.short(), acknowledged = head.seq, "a submitted table's checkpoint leaves out events the level above had acknowledged");
+                return Ok(short);
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// What the verifier needs of a node.

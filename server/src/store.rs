@@ -230,6 +230,20 @@ impl Store {
         }
     }
 
+    /// The replica this store belongs to, once recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn local_replica(&self) -> Result<Option<ReplicaId>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), META_LOCAL_REPLICA).map_err(|e| self.rocks(e))? {
+            None => Ok(None),
+            Some(value) => <[u8; 32]>::try_from(value.as_slice()).map(|bytes| Some(ReplicaId(bytes))).map_err(|_| {
+                StoreError::CorruptIndex { what: "meta", detail: "the local replica is not 32 bytes".into() }
+            }),
+        }
+    }
+
     /// Records the local replica on first use and refuses a store of another replica.
     ///
     /// # Errors

@@ -152,6 +152,36 @@ async fn a_submission_is_recomputed_returned_and_resubmitted() {
     assert!(listed.contains("有差异") && listed.contains("报送 2") && listed.contains("核算 3"), "{listed}");
     assert!(tables_deadline(&u1)["blockers"].to_string().contains("tables_differ"));
 
+    // A checkpoint that leaves the branch's log out (so a recomputation would see no
+    // members at all) falls short of what the province acknowledged: never verified.
+    let b1_key = b1.replica();
+    let without_branch: Vec<pb::ReplicaHead> =
+        fresh.checkpoint.iter().filter(|h| h.replica.as_ref() != b1_key.0.as_slice()).cloned().collect();
+    assert!(without_branch.len() < fresh.checkpoint.len(), "the checkpoint named the branch's log");
+    let body = Body::ReportSubmitted(proto::ReportSubmitted {
+        campaign_id: year.clone(),
+        table: 3,
+        cells: vec![],
+        checkpoint: without_branch,
+    });
+    let draft = Draft {
+        unit_path: UnitPath::parse("hb/u1").expect("valid"),
+        kind: body.kind(),
+        body: body.encode(),
+        author: "leaves a branch out".into(),
+    };
+    operator.append(rollcall_client::idempotent_append_request(&[draft])).await.expect("appended");
+    wait_until("the province refuses to verify a checkpoint short of its receipts", CONVERGE, || {
+        let verdict = report_of(&hb, "hb/u1", 3);
+        verdict["state"] == "differs"
+            && verdict["differences"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|c| c["row"] == 0 && c["column"] == 0 && c["submitted"].is_null() && c["recomputed"].is_null())
+            })
+    });
+    ok(&["report", "submit", "--node-dir", &u1.dir_arg(), "--table", "3"]);
+    wait_until("an honest resubmission is verified", CONVERGE, || report_of(&hb, "hb/u1", 3)["state"] == "verified");
+
     // The province returns it; the university sees why, resubmits, and it is verified.
     let refused = rollcall(&[
         "report",
