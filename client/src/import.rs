@@ -561,6 +561,39 @@ pub fn parse_members(
         };
         let joined = reader.date(Column::JoinedDate, true, today);
         let full = reader.date(Column::FullMemberDate, false, today);
+        // Cross-checks between cells: the ID number's sex digit (the 17th: odd for men,
+        // even for women), a probationary member with a full-membership date, joining
+        // before 18.
+        if let (Some(gender), Some(_)) = (gender, id_birth)
+            && let Some(digit) = id_text.chars().nth(16).and_then(|c| c.to_digit(10))
+        {
+            let male_by_id = digit % 2 == 1;
+            if male_by_id != (gender == pb::Gender::Male) {
+                reader.error(
+                    Column::Gender,
+                    format!("与身份证号第17位（{digit}，奇数为男、偶数为女）不一致"),
+                    format!("contradicts the ID number's 17th digit ({digit}: odd for men, even for women)"),
+                );
+            }
+        }
+        if category == Some(pb::MemberCategory::Probationary) && full.is_some() {
+            reader.error(
+                Column::FullMemberDate,
+                "预备党员不应有转为正式党员日期（已转正的应填“正式党员”）".into(),
+                "a probationary member has no full-membership date (a member who has it is 正式党员)".into(),
+            );
+        }
+        if let (Some(birth), Some(joined)) =
+            (birth.as_ref().and_then(dates::naive), joined.as_ref().and_then(dates::naive))
+            && joined >= birth
+            && dates::whole_months(birth, joined) < 18 * 12
+        {
+            reader.error(
+                Column::JoinedDate,
+                format!("入党时未满18周岁（出生 {birth}，入党 {joined}）"),
+                format!("joined before the age of 18 (born {birth}, joined {joined})"),
+            );
+        }
         let job_text = reader.text(Column::Job).to_string();
         let job = if job_text.is_empty() {
             Some(0)

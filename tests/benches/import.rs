@@ -27,7 +27,8 @@ fn main() {
         let lost = i % 8 == 0;
         let values = [
             "王建华".to_string(),
-            if i % 2 == 0 { "男" } else { "女" }.into(),
+            // The ID number's 17th digit says the sex (odd: 男); the import checks it.
+            if (i / 100) % 2 == 1 { "男" } else { "女" }.into(),
             "汉族".into(),
             id,
             format!("{year:04}-{:02}-{:02}", 1 + i % 12, 1 + i % 28),

@@ -78,7 +78,7 @@ fn rows() -> Vec<Vec<String>> {
         ),
         row("赵四", "女", "42010219860404004", "1986-04-04", "正式党员", "hb/u1/c2/b2", "是", "2018-02-01", "在校学生"),
         row("钱五", "男", "42010219870505005", "1987-05-05", "正式党员", "hb/u1/c2/b2", "否", "", "教职工"),
-        row("孙六", "女", "42010219880606006", "1988-06-06", "预备党员", "hb/u1/c1/b1", "否", "", "教职工"),
+        row("孙六", "女", "42010219860606006", "1986-06-06", "预备党员", "hb/u1/c1/b1", "否", "", "教职工"),
     ]
 }
 
@@ -294,6 +294,23 @@ fn bad_input_is_refused_precisely_and_nothing_is_written() {
     data[0][8] = "2099-07-01".into();
     write_xlsx(&future, &HEADERS, &data);
     cases.push(("date in the future", future, vec!["第3行 I列（加入党组织日期）：日期 2099-07-01 晚于今天"]));
+
+    // Cells that contradict each other, each named by row and column.
+    let contradictions = f.base.join("contradictions.xlsx");
+    let mut data = rows();
+    data[0][1] = "女".into(); // 张一's ID number ends its serial in 1: a man.
+    data[5][9] = "2007-07-01".into(); // 孙六 is probationary.
+    data[2][8] = "2002-07-01".into(); // 李三, born 1985-03-03, would have joined at 17.
+    write_xlsx(&contradictions, &HEADERS, &data);
+    cases.push((
+        "contradicting cells",
+        contradictions,
+        vec![
+            "第3行 B列（性别）：与身份证号第17位（1，奇数为男、偶数为女）不一致",
+            "第8行 J列（转为正式党员日期）：预备党员不应有转为正式党员日期",
+            "第5行 I列（加入党组织日期）：入党时未满18周岁（出生 1985-03-03，入党 2002-07-01）",
+        ],
+    ));
 
     let duplicate = f.base.join("duplicate.xlsx");
     let mut data = rows();
