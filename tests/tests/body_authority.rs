@@ -38,9 +38,11 @@ fn id_number(first17: &str) -> String {
 /// One row of the member form (the 19 columns of `FORM_HEADERS`).
 fn form_row(name: &str, id17: &str, birth: &str, branch: &str) -> Vec<String> {
     let id = id_number(id17);
+    // The sex the ID number's 17th digit says (odd: 男); the import checks it.
+    let sex = if id17.ends_with(['1', '3', '5', '7', '9']) { "男" } else { "女" };
     [
         name,
-        "男",
+        sex,
         "汉族",
         &id,
         birth,
@@ -254,6 +256,36 @@ async fn a_branch_key_speaks_only_for_its_own_members() {
     assert_eq!(ack.accepted, 1, "the full event after its refused stub: {ack:?}");
     assert!(ack.rejections.iter().any(|r| r.reason.contains("is recorded at college level")), "{ack:?}");
     drop(sender);
+    // The same attacks through Append with the branch node's own operator key: the
+    // audit rules refuse them where they are authored.
+    let b1_target = rollcall_client::target::Target::from_node_dir(&b1.dir).expect("target");
+    let mut b1_operator = rollcall_client::NodeClient::new(b1_target.connect().await.expect("connect"));
+    let attack = |body: Body| Draft {
+        unit_path: UnitPath::parse(B1).expect("valid"),
+        kind: body.kind(),
+        body: body.encode(),
+        author: "adversary".into(),
+    };
+    let about_m3 = attack(Body::RecordCorrected(proto::RecordCorrected {
+        member_id: m3.clone(),
+        field: proto::MemberField::Name as i32,
+        new_value: "王五".into(),
+        reason: "x".into(),
+        settles: vec![],
+    }));
+    let status =
+        b1_operator.append(rollcall_client::append_request(&[about_m3])).await.expect_err("not a member of b1");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("not registered"), "{status:?}");
+    let recheck = attack(Body::FormSignedOff(proto::FormSignedOff {
+        member_id: m1.clone(),
+        stage: proto::form_signed_off::Stage::CommitteeRechecked as i32,
+        signed_on: None,
+    }));
+    let status = b1_operator.append(rollcall_client::append_request(&[recheck])).await.expect_err("the college's");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("is recorded at college level"), "{status:?}");
+
     // The laptop key may sync with its branch, not act as the branch's operator.
     let status = client
         .append(pb::AppendRequest { drafts: vec![] })

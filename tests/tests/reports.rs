@@ -25,9 +25,10 @@ fn import(node: &ClusterNode, base: &std::path::Path, name: &str, rows: &[(&str,
     text.push('\n');
     for (person, id17, birth) in rows {
         let id = id_number(id17);
+        let sex = if id17.ends_with(['1', '3', '5', '7', '9']) { "男" } else { "女" };
         let row = [
             *person,
-            "女",
+            sex,
             "汉族",
             &id,
             *birth,
