@@ -32,9 +32,13 @@ use tokio::sync::watch;
 use crate::store::{Store, StoreError};
 use crate::writer::WriterHandle;
 
+/// A projection rebuilt at one unit's checkpoint, kept for the next table of the same
+/// submission (tables 1-3 are submitted together, on one checkpoint).
+pub type CheckpointCache = Option<(UnitPath, Vec<proto::ReplicaHead>, Projection)>;
+
 /// Recomputes `table` for `unit` from the events of `store` at `report`'s checkpoint and
 /// compares it with the submitted cells. `None` while the store does not hold every event
-/// of the checkpoint yet.
+/// of the checkpoint yet. `cache` keeps the rebuilt projection for the next call.
 ///
 /// # Errors
 ///
@@ -45,6 +49,7 @@ pub fn verify_report(
     unit: &UnitPath,
     table: u32,
     report: &ReportRecord,
+    cache: &mut CheckpointCache,
 ) -> Result<Option<proto::ReportVerified>, StoreError> {
     let Some(template) = tables::template(table) else { return Ok(None) };
     if let Some(short) = checkpoint_short_of_receipts(store, unit, report)? {
@@ -66,17 +71,22 @@ pub fn verify_report(
         }
         heads.push((replica, head.seq));
     }
-    let mut projection = Projection::for_unit(unit.clone());
-    for (replica, seq) in heads {
-        let Some(level) = authority.enrollment(&replica).map(|enrollment| enrollment.level) else { continue };
-        for event in store.read_log_without_signatures(replica, Seq(1), seq as usize)? {
-            let Some(bytes) = event.body() else { continue };
-            if let Ok(body) = Body::decode(event.header().kind, bytes) {
-                projection.apply_for_good(event.header(), &body, level);
+    let cached = cache.as_ref().is_some_and(|(at, checkpoint, _)| at == unit && checkpoint == &report.checkpoint);
+    if !cached {
+        let mut projection = Projection::for_unit(unit.clone());
+        for (replica, seq) in heads {
+            let Some(level) = authority.enrollment(&replica).map(|enrollment| enrollment.level) else { continue };
+            for event in store.read_log_without_signatures(replica, Seq(1), seq as usize)? {
+                let Some(bytes) = event.body() else { continue };
+                if let Ok(body) = Body::decode(event.header().kind, bytes) {
+                    projection.apply_for_good(event.header(), &body, level);
+                }
             }
         }
+        *cache = Some((unit.clone(), report.checkpoint.clone(), projection));
     }
-    let recomputed = tables::cells_of(&tables::compute(template, &projection, unit));
+    let Some((_, _, projection)) = cache.as_ref() else { return Ok(None) };
+    let recomputed = tables::cells_of(&tables::compute(template, projection, unit));
     let differences = tables::differences(&report.cells, &recomputed);
     Ok(Some(proto::ReportVerified {
         campaign_id: report.campaign_id.clone(),
@@ -160,27 +170,43 @@ impl Verifier {
     }
 
     async fn verify_pending(&self, given_up: &mut HashSet<(UnitPath, u32, u64)>) {
-        let pending = self.projection.read().expect("never poisoned").reports_awaiting_verification(&self.local_unit);
-        for (unit, table, report) in pending {
-            let key = (unit.clone(), table, report.seq);
-            if given_up.contains(&key) {
-                continue;
-            }
-            let (store, authority, reporting_unit) = (self.store.clone(), self.authority.clone(), unit.clone());
-            let verdict = tokio::task::spawn_blocking(move || {
-                let authority = authority.read().expect("never poisoned").clone();
-                verify_report(&store, &authority, &reporting_unit, table, &report)
-            })
-            .await;
+        let pending: Vec<(UnitPath, u32, ReportRecord)> = self
+            .projection
+            .read()
+            .expect("never poisoned")
+            .reports_awaiting_verification(&self.local_unit)
+            .into_iter()
+            .filter(|(unit, table, report)| !given_up.contains(&(unit.clone(), *table, report.seq)))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let (store, authority) = (self.store.clone(), self.authority.clone());
+        // One blocking job for the batch: tables 1-3 of one submission share a checkpoint,
+        // so its events are read and applied once.
+        let verdicts = tokio::task::spawn_blocking(move || {
+            let authority = authority.read().expect("never poisoned").clone();
+            let mut cache: CheckpointCache = None;
+            pending
+                .into_iter()
+                .map(|(unit, table, report)| {
+                    let verdict = verify_report(&store, &authority, &unit, table, &report, &mut cache);
+                    ((unit, table, report.seq), verdict)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(verdicts) = verdicts else { return };
+        for (key, verdict) in verdicts {
+            let (unit, table) = (key.0.clone(), key.1);
             let verdict = match verdict {
-                Ok(Ok(Some(verdict))) => verdict,
-                Ok(Ok(None)) => continue, // Not every event of the checkpoint is here yet.
-                Ok(Err(error)) => {
+                Ok(Some(verdict)) => verdict,
+                Ok(None) => continue, // Not every event of the checkpoint is here yet.
+                Err(error) => {
                     tracing::error!(%error, unit = %unit, table, "reading the events of a submitted table");
                     given_up.insert(key);
                     continue;
                 }
-                Err(_) => return,
             };
             let equal = verdict.equal;
             let differences = verdict.differences.len();

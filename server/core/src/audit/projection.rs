@@ -324,6 +324,10 @@ pub struct Projection {
     /// The unit whose node holds these events (`None`: all of them, as in tests): which
     /// branches' registrations this projection is entitled to hold.
     scope: Option<UnitPath>,
+    /// Members with a finding (more than one relation, or a relation without a
+    /// registration): what `findings_within` reads instead of every member. Kept from each
+    /// member's state, so it is a function of the events too.
+    with_findings: BTreeSet<String>,
 }
 
 /// (reporting unit, table number).
@@ -447,7 +451,8 @@ impl Projection {
     /// sorted by member, then unit.
     pub fn findings_within(&self, unit: &UnitPath) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for (member_id, record) in &self.members {
+        let flagged = self.with_findings.iter().filter_map(|id| self.members.get(id).map(|record| (id, record)));
+        for (member_id, record) in flagged {
             let registered = record.registered_units();
             if registered.len() > 1 && registered.iter().any(|u| u.is_within(unit)) {
                 findings.push(Finding::Duplicate {
@@ -890,12 +895,13 @@ impl Projection {
                     for (unit, contribution) in counted_then {
                         self.count(&unit, contribution, 1);
                     }
-                    self.members.insert(member_id, record);
+                    self.members.insert(member_id.clone(), record);
                 }
                 None => {
                     self.members.remove(&member_id);
                 }
             }
+            self.note_findings(&member_id);
         }
         if let Some(campaign) = undo.campaign {
             let before = self.as_of();
@@ -992,7 +998,24 @@ impl Projection {
 
     /// Recomputes what each relation of a member is counted as (only the relation in
     /// force counts), and moves the contributions.
+    /// Whether a member has a finding, kept in `with_findings`.
+    fn note_findings(&mut self, member_id: &str) {
+        let has = self.members.get(member_id).is_some_and(|record| {
+            record.relations.len() > 1
+                || !record.claims.is_empty()
+                || record.relations.iter().any(|entry| !entry.is_registered())
+        });
+        if has {
+            if !self.with_findings.contains(member_id) {
+                self.with_findings.insert(member_id.to_string());
+            }
+        } else {
+            self.with_findings.remove(member_id);
+        }
+    }
+
     fn recount(&mut self, member_id: &str) {
+        self.note_findings(member_id);
         let as_of = self.as_of();
         let Some(record) = self.members.get(member_id) else { return };
         let in_force = record.in_force_unit(self.scope.as_ref());
