@@ -812,3 +812,82 @@ pub async fn return_report(
     });
     append_one(backend, unit_path, body, author, lang, json!({ "unit": unit, "table": table })).await
 }
+
+/// The campaign in force: name, id, as-of date, the four deadlines, and the rules the
+/// audit applies (the notice's; not yet settable by a province, see issue 13).
+pub async fn show_campaign(backend: &mut Backend, lang: Lang) -> Outcome {
+    use rollcall_core::audit::rules::{
+        SELF_SEPARATION_MIN_ATTEMPTS as ATTEMPTS, SELF_SEPARATION_MIN_CHANNELS as CHANNELS,
+        SELF_SEPARATION_MIN_MONTHS as MONTHS,
+    };
+    let deadlines = match backend.deadlines(pb::DeadlinesRequest::default()).await {
+        Ok(deadlines) => deadlines,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    if deadlines.campaign_id.is_empty() {
+        return refused(
+            &Refusal {
+                en: "no campaign is open yet: the province opens it with rollcall campaign-open".into(),
+                zh: Some("尚未开启排查工作：由省级用 rollcall campaign-open 开启".into()),
+                rule: true,
+            },
+            lang,
+        );
+    }
+    let as_of = match backend.rollup(pb::RollupRequest::default()).await {
+        Ok(rollup) => rollup.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default(),
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let date =
+        |d: Option<&pb::Date>| d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let mut text = match lang {
+        Lang::Zh => format!(
+            "排查工作：{}（编号 {}）\n统计截止日期：{as_of}\n时间节点：\n",
+            deadlines.campaign, deadlines.campaign_id
+        ),
+        Lang::En => {
+            format!("campaign: {} (id {})\nas of: {as_of}\ndeadlines:\n", deadlines.campaign, deadlines.campaign_id)
+        }
+    };
+    for deadline in &deadlines.deadlines {
+        text.push_str(&format!(
+            "  {}  {}\n",
+            date(deadline.due.as_ref()),
+            lang.pick(&deadline.name_zh, &deadline.name_en)
+        ));
+    }
+    text.push_str(&match lang {
+        Lang::Zh => format!(
+            "适用规则（通知的规定）：\n  失联党员：连续6个月以上未参加组织生活、未交纳党费\n  \
+             失联党员作自行脱党除名：查找记录至少{ATTEMPTS}次、{CHANNELS}种以上方式、跨度{MONTHS}个月以上\n  \
+             支部大会表决：到会人数超过应到会人数的一半，赞成票超过应到会人数的一半，无记名投票\n"
+        ),
+        Lang::En => format!(
+            "rules in force (the notice's):\n  lost: no organisation life and no dues for 6 months or more\n  \
+             removal for self-separation of a lost member: at least {ATTEMPTS} documented attempts through \
+             {CHANNELS} or more channels over {MONTHS} months or more\n  \
+             branch meeting: more than half of those who should attend present, more than half of them in favour, \
+             secret ballot\n"
+        ),
+    });
+    let json = json!({
+        "campaign": deadlines.campaign,
+        "campaign_id": deadlines.campaign_id,
+        "as_of": as_of,
+        "deadlines": deadlines.deadlines.iter().map(|d| json!({
+            "kind": pb::DeadlineKind::try_from(d.kind).map_or("unspecified", |k| k.as_str_name()),
+            "name_zh": d.name_zh,
+            "name_en": d.name_en,
+            "due": date(d.due.as_ref()),
+        })).collect::<Vec<_>>(),
+        "rules": {
+            "lost_after_months": 6,
+            "self_separation_min_attempts": ATTEMPTS,
+            "self_separation_min_channels": CHANNELS,
+            "self_separation_min_months": MONTHS,
+            "meeting_quorum": "more than half of those who should attend",
+            "meeting_majority": "more than half of those who should attend",
+        },
+    });
+    Outcome::Done { text, json }
+}

@@ -238,6 +238,12 @@ enum Command {
         #[arg(long, default_value = "operator")]
         author: String,
     },
+    /// 查看排查工作：名称、统计截止日期、时间节点和适用的规则 / show the campaign: its name, as-of date,
+    /// deadlines and the rules in force.
+    CampaignShow {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// 查看党员 / show or list members.
     #[command(subcommand)]
     Member(MemberCommand),
@@ -601,6 +607,14 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::CampaignOpen { node, year, as_of, name, author } => {
             campaign_open(&node, lang, cli.json, year, as_of, name, author).await
+        }
+        Command::CampaignShow { node } => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::show_campaign(&mut backend, lang).await;
+                (backend, outcome)
+            })
+            .await
         }
         Command::Check { node, check, author } => {
             let (member, body) = rollcall_client::record::check_body(&check);

@@ -166,6 +166,13 @@ fn loaded() -> Fixture {
         "2026-03-01",
     ]);
     ok(&["record", "action", "--dir", &f.dir, "--member", &li, "--kind", "include", "--on", "2026-03-02"]);
+    // The campaign as an official reads it: name, as-of date, the four deadlines, the rules.
+    let shown = ok(&["campaign-show", "--dir", &f.dir]);
+    for expected in
+        ["统计截止日期：2026-03-31", "2026-04-15", "2026-08-31", "查找记录至少3次、2种以上方式、跨度6个月以上"]
+    {
+        assert!(shown.contains(expected), "{expected:?} in {shown}");
+    }
     // The sign-off chain is recorded at the branch and the college (tests/body_authority.rs);
     // this province node records neither.
     let refused = rollcall(&["record", "signoff", "--dir", &f.dir, "--member", &zhang, "--stage", "committee"]);
