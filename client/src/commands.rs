@@ -630,6 +630,15 @@ pub async fn settle_duplicate(
     append_one(backend, common, body, author, lang, json!({ "member_id": member_id, "kept": keep })).await
 }
 
+/// The refusal when no campaign is open yet.
+fn no_campaign() -> Refusal {
+    Refusal {
+        en: "no campaign is open yet: the province opens it with rollcall campaign-open".into(),
+        zh: Some("尚未开启排查工作：由省级用 rollcall campaign-open 开启".into()),
+        rule: true,
+    }
+}
+
 /// Submits this unit's tables: each computed by the node with the checkpoint it was
 /// computed from, signed as one `ReportSubmitted` per table in one append.
 pub async fn submit_reports(backend: &mut Backend, tables: &[u32], author: &str, lang: Lang) -> Outcome {
@@ -638,14 +647,7 @@ pub async fn submit_reports(backend: &mut Backend, tables: &[u32], author: &str,
         Err(refusal) => return refused(&refusal, lang),
     };
     if deadlines.campaign_id.is_empty() {
-        return refused(
-            &Refusal {
-                en: "no campaign is open yet: the province opens it with rollcall campaign-open".into(),
-                zh: Some("尚未开启排查工作：由省级用 rollcall campaign-open 开启".into()),
-                rule: true,
-            },
-            lang,
-        );
+        return refused(&no_campaign(), lang);
     }
     let mut drafts = Vec::new();
     let mut unit_path = String::new();
@@ -825,14 +827,7 @@ pub async fn show_campaign(backend: &mut Backend, lang: Lang) -> Outcome {
         Err(refusal) => return refused(&refusal, lang),
     };
     if deadlines.campaign_id.is_empty() {
-        return refused(
-            &Refusal {
-                en: "no campaign is open yet: the province opens it with rollcall campaign-open".into(),
-                zh: Some("尚未开启排查工作：由省级用 rollcall campaign-open 开启".into()),
-                rule: true,
-            },
-            lang,
-        );
+        return refused(&no_campaign(), lang);
     }
     let as_of = match backend.rollup(pb::RollupRequest::default()).await {
         Ok(rollup) => rollup.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default(),

@@ -250,7 +250,11 @@ async fn session_loop<S>(
 where
     S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
 {
-    let local_heads = read_heads(&context.store).await?;
+    let mut local_heads = read_heads(&context.store).await?;
+    if peer.upload_only {
+        // A revoked laptop learns nothing but how much of its own log is held here.
+        local_heads.retain(|head| head.replica.as_ref() == peer.replica.0.as_slice());
+    }
     send(outbound, pb::sync_message::Message::Hello(pb::SyncHello { heads: local_heads })).await?;
     let hello = match next_message(inbound).await? {
         Some(pb::sync_message::Message::Hello(hello)) => hello,

@@ -344,3 +344,57 @@ pub async fn next_sync_ack(
         }
     }
 }
+
+/// A valid citizen ID number from its first 17 characters (the check digit appended).
+pub fn id_number(first17: &str) -> String {
+    format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(first17))
+}
+
+/// One row of the per-member form (the columns of `FORM_HEADERS`) for a full member who
+/// joined in 2005, with the sex its ID number's 17th digit says (odd: 男; the import
+/// checks it).
+pub fn form_row(name: &str, id17: &str, birth: &str, branch: &str) -> Vec<String> {
+    let id = id_number(id17);
+    let sex = if id17.ends_with(['1', '3', '5', '7', '9']) { "男" } else { "女" };
+    [
+        name,
+        sex,
+        "汉族",
+        &id,
+        birth,
+        "大学本科",
+        "正式党员",
+        branch,
+        "2005-07-01",
+        "2006-07-01",
+        "",
+        "13800000000",
+        "湖北省武汉市",
+        "正常",
+        "否",
+        "",
+        "否",
+        "",
+        "教职工",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Writes `rows` as a CSV member form at `path` and imports it at `node` through the CLI.
+///
+/// # Panics
+///
+/// If the import does not take every row.
+pub fn import_form(node: &ClusterNode, path: &Path, rows: &[Vec<String>]) {
+    let mut text = rollcall_client::import::FORM_HEADERS.join(",");
+    text.push('\n');
+    for row in rows {
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write csv");
+    let imported = rollcall_json(&["import", "members", path.to_str().expect("path"), "--node-dir", &node.dir_arg()]);
+    assert_eq!(imported["imported"].as_u64(), Some(rows.len() as u64), "{imported}");
+}

@@ -24,59 +24,17 @@ use rollcall_core::body::Body;
 use rollcall_core::log::{Draft, Head, LocalWriter};
 use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, UnitPath, codec, proto};
 use rollcall_proto::v1 as pb;
-use rollcall_tests::{ClusterNode, enroll_laptop, rollcall, rollcall_json, start_child, start_root, wait_until};
+use rollcall_tests::{
+    ClusterNode, enroll_laptop, form_row, id_number, rollcall, rollcall_json, start_child, start_root, wait_until,
+};
 use tokio::sync::mpsc;
 
 const B1: &str = "hb/u1/c1/b1";
 const B2: &str = "hb/u1/c2/b2";
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn id_number(first17: &str) -> String {
-    format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(first17))
-}
-
-/// One row of the member form (the 19 columns of `FORM_HEADERS`).
-fn form_row(name: &str, id17: &str, birth: &str, branch: &str) -> Vec<String> {
-    let id = id_number(id17);
-    // The sex the ID number's 17th digit says (odd: 男); the import checks it.
-    let sex = if id17.ends_with(['1', '3', '5', '7', '9']) { "男" } else { "女" };
-    [
-        name,
-        sex,
-        "汉族",
-        &id,
-        birth,
-        "大学本科",
-        "正式党员",
-        branch,
-        "2005-07-01",
-        "2006-07-01",
-        "",
-        "13800000000",
-        "湖北省武汉市",
-        "正常",
-        "否",
-        "",
-        "否",
-        "",
-        "教职工",
-    ]
-    .into_iter()
-    .map(str::to_string)
-    .collect()
-}
-
 fn import(node: &ClusterNode, base: &Path, rows: &[Vec<String>]) {
-    let path = base.join(format!("{}.csv", node.unit.replace('/', "_")));
-    let mut text = rollcall_client::import::FORM_HEADERS.join(",");
-    text.push('\n');
-    for row in rows {
-        text.push_str(&row.join(","));
-        text.push('\n');
-    }
-    std::fs::write(&path, text).expect("write csv");
-    let imported = rollcall_json(&["import", "members", path.to_str().expect("path"), "--node-dir", &node.dir_arg()]);
-    assert_eq!(imported["imported"].as_u64(), Some(rows.len() as u64), "{imported}");
+    rollcall_tests::import_form(node, &base.join(format!("{}.csv", node.unit.replace('/', "_"))), rows);
 }
 
 fn ok(args: &[&str]) -> String {

@@ -15,44 +15,31 @@ use rollcall_tests::{ClusterNode, rollcall, rollcall_json, start_child, start_ro
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn id_number(first17: &str) -> String {
-    format!("{first17}{}", rollcall_core::audit::rules::id_check_digit(first17))
+fn import(node: &ClusterNode, base: &std::path::Path, name: &str, rows: &[(&str, &str, &str)]) {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|(person, id17, birth)| rollcall_tests::form_row(person, id17, birth, &node.unit)).collect();
+    rollcall_tests::import_form(node, &base.join(name), &rows);
 }
 
-fn import(node: &ClusterNode, base: &std::path::Path, name: &str, rows: &[(&str, &str, &str)]) {
-    let path = base.join(name);
-    let mut text = rollcall_client::import::FORM_HEADERS.join(",");
-    text.push('\n');
-    for (person, id17, birth) in rows {
-        let id = id_number(id17);
-        let sex = if id17.ends_with(['1', '3', '5', '7', '9']) { "男" } else { "女" };
-        let row = [
-            *person,
-            sex,
-            "汉族",
-            &id,
-            *birth,
-            "大学本科",
-            "正式党员",
-            &node.unit,
-            "2005-07-01",
-            "2006-07-01",
-            "",
-            "13800000000",
-            "湖北省武汉市",
-            "正常",
-            "否",
-            "",
-            "否",
-            "",
-            "教职工",
-        ];
-        text.push_str(&row.join(","));
-        text.push('\n');
-    }
-    std::fs::write(&path, text).expect("write csv");
-    let imported = rollcall_json(&["import", "members", path.to_str().expect("path"), "--node-dir", &node.dir_arg()]);
-    assert_eq!(imported["imported"].as_u64(), Some(rows.len() as u64), "{imported}");
+/// A `ReportSubmitted` of hb/u1 with the cells and checkpoint given, appended through the
+/// university's operator as any client could (not computed by the node).
+async fn submit_raw(
+    operator: &mut rollcall_client::NodeClient<tonic::transport::Channel>,
+    campaign_id: &str,
+    table: u32,
+    cells: Vec<proto::TableCell>,
+    checkpoint: Vec<pb::ReplicaHead>,
+    author: &str,
+) {
+    let body =
+        Body::ReportSubmitted(proto::ReportSubmitted { campaign_id: campaign_id.into(), table, cells, checkpoint });
+    let draft = Draft {
+        unit_path: UnitPath::parse("hb/u1").expect("valid"),
+        kind: body.kind(),
+        body: body.encode(),
+        author: author.into(),
+    };
+    operator.append(rollcall_client::idempotent_append_request(&[draft])).await.expect("appended");
 }
 
 fn ok(args: &[&str]) -> String {
@@ -127,19 +114,7 @@ async fn a_submission_is_recomputed_returned_and_resubmitted() {
     wait_until("the university holds the new member", CONVERGE, || rollup_members(&u1) == 3);
     let fresh =
         operator.table(pb::TableRequest { unit_path: String::new(), table: 1 }).await.expect("table").into_inner();
-    let body = Body::ReportSubmitted(proto::ReportSubmitted {
-        campaign_id: year.clone(),
-        table: 1,
-        cells: stale.cells.clone(),
-        checkpoint: fresh.checkpoint.clone(),
-    });
-    let draft = Draft {
-        unit_path: UnitPath::parse("hb/u1").expect("valid"),
-        kind: body.kind(),
-        body: body.encode(),
-        author: "stale spreadsheet".into(),
-    };
-    operator.append(rollcall_client::idempotent_append_request(&[draft])).await.expect("appended");
+    submit_raw(&mut operator, &year, 1, stale.cells.clone(), fresh.checkpoint.clone(), "stale spreadsheet").await;
     wait_until("the province finds the stale table differs", CONVERGE, || {
         report_of(&hb, "hb/u1", 1)["state"] == "differs"
     });
@@ -159,19 +134,7 @@ async fn a_submission_is_recomputed_returned_and_resubmitted() {
     let without_branch: Vec<pb::ReplicaHead> =
         fresh.checkpoint.iter().filter(|h| h.replica.as_ref() != b1_key.0.as_slice()).cloned().collect();
     assert!(without_branch.len() < fresh.checkpoint.len(), "the checkpoint named the branch's log");
-    let body = Body::ReportSubmitted(proto::ReportSubmitted {
-        campaign_id: year.clone(),
-        table: 3,
-        cells: vec![],
-        checkpoint: without_branch,
-    });
-    let draft = Draft {
-        unit_path: UnitPath::parse("hb/u1").expect("valid"),
-        kind: body.kind(),
-        body: body.encode(),
-        author: "leaves a branch out".into(),
-    };
-    operator.append(rollcall_client::idempotent_append_request(&[draft])).await.expect("appended");
+    submit_raw(&mut operator, &year, 3, vec![], without_branch, "leaves a branch out").await;
     wait_until("the province refuses to verify a checkpoint short of its receipts", CONVERGE, || {
         let verdict = report_of(&hb, "hb/u1", 3);
         verdict["state"] == "differs"

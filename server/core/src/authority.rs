@@ -308,6 +308,14 @@ impl Authority {
                 role: enrollment.role.as_str(),
             });
         }
+        // A unit reports its own tables: a report filed at a unit below would be judged by
+        // the reporter's own level (which holds the events to make it say anything).
+        if header.kind == EventKind::ReportSubmitted && header.unit_path != enrollment.unit {
+            return Err(AuthorityError::StepLevelNotAllowed {
+                what: format!("submitting the tables of {}, which is not the author's own unit", header.unit_path),
+                level: enrollment.level,
+            });
+        }
         if matches!(header.kind, EventKind::ReportVerified | EventKind::ReportReturned)
             && header.unit_path.parent().as_ref() != Some(&enrollment.unit)
         {

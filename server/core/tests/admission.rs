@@ -452,3 +452,38 @@ fn sign_offs_and_findings_are_checked_at_their_levels_on_receipt() {
     let fair = t.college.event("hb/u1/c1", EventKind::DuplicateRelationFound, found(&["hb/u1/c1/b1", "hb/u1/c1/b2"]));
     assert_eq!(receiver.receive(&fair), Admission::Accept);
 }
+
+/// A unit submits only its own tables; only the level directly above verifies or returns
+/// them (review of issue 13).
+#[test]
+fn reports_are_filed_by_their_unit_and_judged_by_its_parent() {
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+    let report =
+        |table| Body::ReportSubmitted(proto::ReportSubmitted { campaign_id: "c".into(), table, ..Default::default() });
+    let own = t.college.event("hb/u1/c1", EventKind::ReportSubmitted, report(1));
+    assert_eq!(receiver.receive(&own), Admission::Accept);
+    let mut university_copy = Author::new(2);
+    university_copy.writer = t.university.writer.clone();
+    let for_the_college = university_copy.event("hb/u1/c1", EventKind::ReportSubmitted, report(2));
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&for_the_college)),
+        AuthorityError::StepLevelNotAllowed { .. }
+    ));
+    let verdict = |table| {
+        Body::ReportVerified(proto::ReportVerified {
+            campaign_id: "c".into(),
+            table,
+            equal: true,
+            ..Default::default()
+        })
+    };
+    let by_the_province = t.province.event("hb/u1/c1", EventKind::ReportVerified, verdict(1));
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&by_the_province)),
+        AuthorityError::StepLevelNotAllowed { .. }
+    ));
+    let by_the_parent = t.university.event("hb/u1/c1", EventKind::ReportVerified, verdict(1));
+    assert_eq!(receiver.receive(&by_the_parent), Admission::Accept);
+}

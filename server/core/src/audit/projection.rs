@@ -73,9 +73,6 @@ impl MemberEntry {
 pub struct MemberRecord {
     /// One entry per unit events about the member were filed at, sorted by unit.
     pub relations: Vec<MemberEntry>,
-    /// Registrations named by duplicate-relation findings received: unit → stamp (shown
-    /// as where else the member is registered; never what decides).
-    pub claims: BTreeMap<UnitPath, Stamp>,
     /// Findings, by the unit that filed them.
     pub findings: BTreeMap<UnitPath, Lww<proto::DuplicateRelationFound>>,
     /// Settlements, by the unit that filed them.
@@ -132,7 +129,13 @@ impl MemberRecord {
     /// Branches the member is known to be registered at (held or claimed), sorted.
     pub fn registered_units(&self) -> BTreeSet<UnitPath> {
         let held = self.relations.iter().filter(|e| e.is_registered()).map(|e| e.unit.clone());
-        held.chain(self.claims.keys().cloned()).collect()
+        // Where else it is registered: the branches the findings received name.
+        let named = self
+            .findings
+            .values()
+            .filter_map(Lww::get)
+            .flat_map(|found| found.relations.iter().filter_map(|claim| UnitPath::parse(&claim.unit_path).ok()));
+        held.chain(named).collect()
     }
 
     /// The relation at `unit`.
@@ -152,7 +155,7 @@ impl MemberRecord {
 }
 
 /// What a node can see is wrong with how a member is held.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Finding {
     /// 重复组织关系: registered at several branches.
     Duplicate {
@@ -436,16 +439,6 @@ impl Projection {
         self.member(member_id).map(|entry| entry.state.view(self.as_of()))
     }
 
-    /// The member's view as held at `unit`.
-    pub fn relation_view(&self, member_id: &str, unit: &UnitPath) -> Option<MemberView> {
-        self.relation(member_id, unit).map(|entry| entry.state.view(self.as_of()))
-    }
-
-    /// Whether the relation at `unit` is the one the member counts at.
-    pub fn is_in_force(&self, member_id: &str, unit: &UnitPath) -> bool {
-        self.members.get(member_id).and_then(|record| record.in_force_unit(self.scope.as_ref())).as_ref() == Some(unit)
-    }
-
     /// Findings about members held within `unit`: duplicate relations naming a branch
     /// within it, and events filed within it about members not registered there;
     /// sorted by member, then unit.
@@ -473,7 +466,7 @@ impl Projection {
                 }
             }
         }
-        findings.sort_by(|a, b| a.member_id().cmp(b.member_id()).then_with(|| format!("{a:?}").cmp(&format!("{b:?}"))));
+        findings.sort_by(|a, b| a.member_id().cmp(b.member_id()).then_with(|| a.cmp(b)));
         findings
     }
 
@@ -807,19 +800,6 @@ impl Projection {
                     undo.member = Some((found.member_id.clone(), self.members.get(&found.member_id).cloned()));
                 }
                 let record = self.members.entry(found.member_id.clone()).or_default();
-                for claim in &found.relations {
-                    let (Ok(unit), Ok(replica)) =
-                        (UnitPath::parse(&claim.unit_path), <[u8; 32]>::try_from(&claim.replica[..]))
-                    else {
-                        continue;
-                    };
-                    let claimed = Stamp {
-                        hlc: crate::hlc::HlcTime { wall_ms: claim.hlc_wall_ms, logical: claim.hlc_logical },
-                        replica: ReplicaId(replica),
-                        seq: crate::event::Seq(claim.seq),
-                    };
-                    record.claims.entry(unit).and_modify(|held| *held = (*held).min(claimed)).or_insert(claimed);
-                }
                 record.findings.entry(header.unit_path.clone()).or_default().set(stamp, found.clone());
                 self.recount(&found.member_id);
             }
@@ -1002,7 +982,7 @@ impl Projection {
     fn note_findings(&mut self, member_id: &str) {
         let has = self.members.get(member_id).is_some_and(|record| {
             record.relations.len() > 1
-                || !record.claims.is_empty()
+                || !record.findings.is_empty()
                 || record.relations.iter().any(|entry| !entry.is_registered())
         });
         if has {
