@@ -10,10 +10,11 @@ use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath};
 use rollcall_server::store::{SCHEMA_VERSION, Store, StoreError};
 use rollcall_server::writer;
 
+/// Reports of the province's own tables (a unit reports only its own).
 fn drafts(n: usize) -> Vec<Draft> {
     (0..n)
         .map(|idx| Draft {
-            unit_path: UnitPath::parse("hb/whu").expect("valid"),
+            unit_path: UnitPath::parse("hb").expect("valid"),
             kind: EventKind::ReportSubmitted,
             body: rollcall_core::body::Body::ReportSubmitted(rollcall_core::proto::ReportSubmitted {
                 campaign_id: format!("c{idx}"),
