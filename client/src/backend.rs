@@ -175,6 +175,11 @@ impl Backend {
         scope,
         &request
     ));
+    query!(units, pb::UnitsRequest, pb::UnitsResponse, |projection, scope, request| queries::units(
+        &projection,
+        scope,
+        &request
+    ));
     query!(findings, pb::FindingsRequest, pb::FindingsResponse, |projection, scope, request| queries::findings(
         &projection,
         scope,

@@ -212,11 +212,20 @@ pub async fn record_case_step(backend: &mut Backend, step: &CaseStep, author: &s
     if let (Some(vote), Some(stage)) = (vote, &stage)
         && stage.stage == rollcall_core::audit::case::Stage::VoteFailed.as_str()
     {
-        let count = rollcall_core::audit::case::count_vote(&vote);
-        let needed = count.should_attend / 2 + 1;
+        let policy = backend
+            .deadlines(pb::DeadlinesRequest::default())
+            .await
+            .ok()
+            .map(|d| rollcall_core::audit::policy::Policy::from_proto(d.policy.as_ref()))
+            .unwrap_or_default();
+        let count = rollcall_core::audit::case::count_vote(&vote, &policy);
+        let needed = (1..=count.should_attend)
+            .find(|votes| rollcall_core::audit::policy::Policy::more_than(*votes, count.should_attend, policy.majority_percent))
+            .unwrap_or(count.should_attend);
+        let share = if policy.majority_percent == 50 { "半数".to_string() } else { format!("{}%", policy.majority_percent) };
         text.push_str(&match lang {
             Lang::Zh => format!(
-                "支部大会未通过：赞成 {} 票，应到会 {} 人，须超过半数即至少 {needed} 票。案件就此结束；如有新的事实，可重新提出处置意见\n",
+                "支部大会未通过：赞成 {} 票，应到会 {} 人，须超过{share}即至少 {needed} 票。案件就此结束；如有新的事实，可重新提出处置意见\n",
                 vote.votes_for, count.should_attend
             ),
             Lang::En => format!(
@@ -513,6 +522,8 @@ pub async fn import_statsdb(backend: &mut Backend, path: &Path, author: &str, la
 /// text for people and JSON for scripts.
 pub async fn findings(backend: &mut Backend, unit: Option<&str>, lang: Lang) -> Outcome {
     let request = pb::FindingsRequest { unit_path: unit.unwrap_or_default().to_string() };
+    let names = unit_names(backend).await;
+    let named = |path: &str| crate::render::unit_display(names.get(path).map_or("", String::as_str), path);
     let response = match backend.findings(request).await {
         Ok(response) => response,
         Err(refusal) => return refused(&refusal, lang),
@@ -533,15 +544,15 @@ pub async fn findings(backend: &mut Backend, unit: Option<&str>, lang: Lang) -> 
                 "{} {who}: {} {}; {} {} [{state}]\n",
                 lang.pick("重复组织关系", "duplicate relation"),
                 lang.pick("登记于", "registered at"),
-                finding.units.join("、"),
+                finding.units.iter().map(|u| named(u)).collect::<Vec<_>>().join("、"),
                 lang.pick("计入", "counted at"),
-                finding.counted_at,
+                named(&finding.counted_at),
             ));
         } else {
             let registered = if finding.units.is_empty() {
                 lang.pick("未知", "unknown").to_string()
             } else {
-                finding.units.join("、")
+                finding.units.iter().map(|u| named(u)).collect::<Vec<_>>().join("、")
             };
             text.push_str(&format!(
                 "{} {who}: {} {} {}（{} {registered}），{}\n",
@@ -723,7 +734,7 @@ pub async fn list_reports(backend: &mut Backend, unit: Option<&str>, lang: Lang)
         let state = if lang == Lang::Zh { report.state_zh.clone() } else { report.state.replace('_', " ") };
         text.push_str(&format!(
             "{:<24} {}{} {:<10} {} {} {} {}\n",
-            report.unit_path,
+            crate::render::unit_display(&report.unit_name, &report.unit_path),
             lang.pick("表", "table "),
             report.table,
             state,
@@ -759,6 +770,7 @@ pub async fn list_reports(backend: &mut Backend, unit: Option<&str>, lang: Lang)
         }
         rows.push(json!({
             "unit": report.unit_path,
+            "unit_name": report.unit_name,
             "table": report.table,
             "state": report.state,
             "submitted_at_ms": report.submitted_at_ms,
@@ -815,13 +827,10 @@ pub async fn return_report(
     append_one(backend, unit_path, body, author, lang, json!({ "unit": unit, "table": table })).await
 }
 
-/// The campaign in force: name, id, as-of date, the four deadlines, and the rules the
-/// audit applies (the notice's; not yet settable by a province, see issue 13).
+/// The campaign in force: name, id, as-of date, the four deadlines, and the policy the
+/// rules apply (the notice's unless the province changed it).
 pub async fn show_campaign(backend: &mut Backend, lang: Lang) -> Outcome {
-    use rollcall_core::audit::rules::{
-        SELF_SEPARATION_MIN_ATTEMPTS as ATTEMPTS, SELF_SEPARATION_MIN_CHANNELS as CHANNELS,
-        SELF_SEPARATION_MIN_MONTHS as MONTHS,
-    };
+    use rollcall_core::audit::policy::{FIELDS, Policy};
     let deadlines = match backend.deadlines(pb::DeadlinesRequest::default()).await {
         Ok(deadlines) => deadlines,
         Err(refusal) => return refused(&refusal, lang),
@@ -851,20 +860,29 @@ pub async fn show_campaign(backend: &mut Backend, lang: Lang) -> Outcome {
             lang.pick(&deadline.name_zh, &deadline.name_en)
         ));
     }
+    let policy = Policy::from_proto(deadlines.policy.as_ref());
+    let source = match (deadlines.policy_changes, lang) {
+        (0, Lang::Zh) => "通知的规定".to_string(),
+        (0, Lang::En) => "the notice's".to_string(),
+        (n, Lang::Zh) => format!("省级已调整{n}次"),
+        (n, Lang::En) => format!("changed by the province {n} time(s)"),
+    };
     text.push_str(&match lang {
-        Lang::Zh => format!(
-            "适用规则（通知的规定）：\n  失联党员：连续6个月以上未参加组织生活、未交纳党费\n  \
-             失联党员作自行脱党除名：查找记录至少{ATTEMPTS}次、{CHANNELS}种以上方式、跨度{MONTHS}个月以上\n  \
-             支部大会表决：到会人数超过应到会人数的一半，赞成票超过应到会人数的一半，无记名投票\n"
-        ),
-        Lang::En => format!(
-            "rules in force (the notice's):\n  lost: no organisation life and no dues for 6 months or more\n  \
-             removal for self-separation of a lost member: at least {ATTEMPTS} documented attempts through \
-             {CHANNELS} or more channels over {MONTHS} months or more\n  \
-             branch meeting: more than half of those who should attend present, more than half of them in favour, \
-             secret ballot\n"
-        ),
+        Lang::Zh => format!("适用政策（{source}）：\n"),
+        Lang::En => format!("policy in force ({source}):\n"),
     });
+    for ((key, field_zh, _, _), value) in FIELDS.iter().zip(policy.values()) {
+        let default = Policy::NOTICE.values()[FIELDS.iter().position(|f| f.0 == *key).unwrap_or(0)];
+        let mark = if value == default { "" } else { lang.pick("（已调整）", " (changed)") };
+        text.push_str(&match lang {
+            Lang::Zh => format!("  {field_zh}：{value}{mark}\n"),
+            Lang::En => format!("  {key}: {value}{mark}\n"),
+        });
+    }
+    text.push_str(lang.pick(
+        "  支部大会表决：无记名投票；到会、赞成均按应到会人数计算\n",
+        "  branch meeting: secret ballot; quorum and majority are shares of those who should attend\n",
+    ));
     let json = json!({
         "campaign": deadlines.campaign,
         "campaign_id": deadlines.campaign_id,
@@ -875,14 +893,155 @@ pub async fn show_campaign(backend: &mut Backend, lang: Lang) -> Outcome {
             "name_en": d.name_en,
             "due": date(d.due.as_ref()),
         })).collect::<Vec<_>>(),
-        "rules": {
-            "lost_after_months": 6,
-            "self_separation_min_attempts": ATTEMPTS,
-            "self_separation_min_channels": CHANNELS,
-            "self_separation_min_months": MONTHS,
-            "meeting_quorum": "more than half of those who should attend",
-            "meeting_majority": "more than half of those who should attend",
-        },
+        "policy": FIELDS.iter().zip(policy.values()).map(|((key, _, _, _), value)| (key.to_string(), json!(value)))
+            .collect::<serde_json::Map<_, _>>(),
+        "policy_changes": deadlines.policy_changes,
     });
     Outcome::Done { text, json }
+}
+
+/// The province changes the campaign's policy: the fields given replace those in force
+/// (the others stay), from now on, at every level.
+pub async fn change_policy(
+    backend: &mut Backend,
+    changes: &[(&'static str, u32)],
+    reason: &str,
+    author: &str,
+    lang: Lang,
+) -> Outcome {
+    use rollcall_core::audit::policy::{FIELDS, Policy};
+    let deadlines = match backend.deadlines(pb::DeadlinesRequest::default()).await {
+        Ok(deadlines) => deadlines,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    if deadlines.campaign_id.is_empty() {
+        return refused(&no_campaign(), lang);
+    }
+    if changes.is_empty() {
+        return refused(
+            &Refusal {
+                en: "name at least one field to change (see --help)".into(),
+                zh: Some("请至少指定一项要调整的政策（见 --help）".into()),
+                rule: false,
+            },
+            lang,
+        );
+    }
+    let mut values = Policy::from_proto(deadlines.policy.as_ref()).values();
+    for (key, value) in changes {
+        if let Some(index) = FIELDS.iter().position(|f| f.0 == *key) {
+            values[index] = *value;
+        }
+    }
+    let policy = pb::Policy {
+        self_separation_attempts: values[0],
+        self_separation_methods: values[1],
+        self_separation_months: values[2],
+        quorum_percent: values[3],
+        majority_percent: values[4],
+        lost_contact_months: values[5],
+        pocket_months: values[6],
+    };
+    let unit = match backend.unit().await.map(|u| UnitPath::parse(&u)) {
+        Ok(Ok(unit)) => unit,
+        _ => return refused(&Refusal { en: "cannot read the node's unit".into(), zh: None, rule: false }, lang),
+    };
+    let body = Body::PolicyChanged(pb::PolicyChanged {
+        campaign_id: deadlines.campaign_id.clone(),
+        policy: Some(policy),
+        reason: reason.to_string(),
+    });
+    let extra = json!({ "policy": FIELDS.iter().zip(values).map(|(f, v)| (f.0.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>() });
+    match append_one(backend, unit, body, author, lang, extra).await {
+        Outcome::Done { mut text, json } => {
+            text.push_str(lang.pick(
+                "各级自本事件起按新政策判断（此前记录的表决仍按当时的政策计算）\n",
+                "every level judges by the new policy from this event on (votes recorded before it keep the policy then in force)\n",
+            ));
+            Outcome::Done { text, json }
+        }
+        failed => failed,
+    }
+}
+
+/// The level above names (or renames) a unit below it: its official name, short name,
+/// 党组织 type and code. The root may name its own unit.
+pub async fn name_unit(backend: &mut Backend, named: pb::UnitNamed, author: &str, lang: Lang) -> Outcome {
+    if let Err(violation) = rollcall_core::audit::rules::check_unit_name(&named) {
+        return refused(&Refusal { en: violation.to_string(), zh: Some(violation.message_zh()), rule: true }, lang);
+    }
+    let Ok(unit) = UnitPath::parse(&named.unit_path) else {
+        return refused(&Refusal { en: format!("{} is not a unit path", named.unit_path), zh: None, rule: false }, lang);
+    };
+    let extra = json!({ "unit": named.unit_path, "name": named.name, "short_name": named.short_name,
+        "org_type": named.org_type, "org_code": named.org_code });
+    let label = if named.short_name.is_empty() { named.name.clone() } else { named.short_name.clone() };
+    match append_one(backend, unit.clone(), Body::UnitNamed(named), author, lang, extra).await {
+        Outcome::Done { text, json } => Outcome::Done {
+            text: format!("{text}{} {unit} = {label}\n", lang.pick("单位名称：", "unit name:")),
+            json,
+        },
+        failed => failed,
+    }
+}
+
+/// The units in scope with their names and 党组织 codes.
+pub async fn list_units(backend: &mut Backend, unit: Option<&str>, lang: Lang) -> Outcome {
+    let response = match backend.units(pb::UnitsRequest { unit_path: unit.unwrap_or_default().to_string() }).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let headings: Vec<String> = [("单位", "unit"), ("名称", "name"), ("简称", "short name"), ("党组织类型", "type"), ("党组织代码", "code")]
+        .iter()
+        .map(|(zh, en)| lang.pick(zh, en).to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = response
+        .units
+        .iter()
+        .map(|u| {
+            let org_type = pb::OrgType::try_from(u.org_type).unwrap_or(pb::OrgType::Unspecified);
+            vec![
+                u.unit_path.clone(),
+                if u.named { u.name.clone() } else { lang.pick("（未登记名称）", "(never named)").to_string() },
+                u.short_name.clone(),
+                format!("{} {}", u.org_type, org_type_name(org_type, lang)),
+                u.org_code.clone(),
+            ]
+        })
+        .collect();
+    let json = json!(response.units.iter().map(|u| json!({
+        "unit": u.unit_path, "name": u.name, "short_name": u.short_name, "org_type": u.org_type,
+        "org_code": u.org_code, "named": u.named,
+    })).collect::<Vec<_>>());
+    Outcome::Done { text: crate::render::grid(&headings, &rows), json }
+}
+
+/// Every unit in the caller's scope → its short name (named units only).
+pub async fn unit_names(backend: &mut Backend) -> HashMap<String, String> {
+    backend
+        .units(pb::UnitsRequest::default())
+        .await
+        .map(|response| {
+            response
+                .units
+                .into_iter()
+                .filter(|u| u.named)
+                .map(|u| (u.unit_path, if u.short_name.is_empty() { u.name } else { u.short_name }))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Chinese (or English) name of a 党组织 type.
+pub fn org_type_name(org_type: pb::OrgType, lang: Lang) -> &'static str {
+    use pb::OrgType as O;
+    match org_type {
+        O::Committee => lang.pick("党委", "Party committee"),
+        O::WorkingCommittee => lang.pick("党工委", "working committee"),
+        O::GeneralBranch => lang.pick("党总支", "general branch"),
+        O::Branch => lang.pick("党支部", "branch"),
+        O::JointBranch => lang.pick("联合党支部", "joint branch"),
+        O::Unspecified => "",
+    }
 }

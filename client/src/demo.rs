@@ -193,7 +193,32 @@ pub fn start_hierarchy(base: &Path, scale: &Scale, progress: &dyn Fn(&str)) -> R
             run(&node_bin, &["join", "--dir", &dir_arg, "--bundle", &bundle])?;
         }
         cluster.nodes.push(start_node(&dir, &unit, level)?);
-        progress(&format!("{} {unit}", level.name_zh()));
+        // The level above records the unit's official name (the province names itself).
+        let named = generate::unit_name(&unit);
+        let namer = unit.parent().and_then(|parent| cluster.node(&parent)).map_or(dir.clone(), |p| p.dir.clone());
+        let org_type = named.org_type.to_string();
+        run(
+            &cli,
+            &[
+                "unit",
+                "name",
+                "--node-dir",
+                &namer.display().to_string(),
+                "--unit",
+                unit.as_str(),
+                "--name",
+                &named.name,
+                "--short-name",
+                &named.short_name,
+                "--org-type",
+                &org_type,
+                "--org-code",
+                &named.org_code,
+                "--author",
+                "组织部",
+            ],
+        )?;
+        progress(&format!("{} {} {unit}", level.name_zh(), named.short_name));
     }
     Ok(cluster)
 }
@@ -310,6 +335,7 @@ pub async fn load(cluster: &Cluster, scale: &Scale, year: i32, progress: &dyn Fn
             deadline(pb::DeadlineKind::Dispositions, 143),
         ],
         as_of: Some(pb::Date { year, month: 3, day: 31 }),
+        policy: None,
     });
     append(
         &mut root,

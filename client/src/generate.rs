@@ -105,6 +105,53 @@ pub fn hierarchy(scale: &Scale) -> Vec<(UnitPath, Level)> {
     units
 }
 
+/// The province's universities, in order (a demo larger than this list reuses them with a number).
+const UNIVERSITIES: &[&str] = &[
+    "武汉大学", "华中科技大学", "武汉理工大学", "华中师范大学", "中南财经政法大学", "华中农业大学", "中国地质大学（武汉）",
+    "湖北大学", "武汉科技大学", "长江大学", "三峡大学", "湖北工业大学",
+];
+/// Colleges (学院), in order.
+const COLLEGES: &[&str] = &[
+    "计算机学院", "数学与统计学院", "文学院", "化学与分子科学学院", "物理科学与技术学院", "经济与管理学院", "法学院",
+    "外国语言文学学院", "马克思主义学院", "机械工程学院", "电气与自动化学院", "生命科学学院",
+];
+/// Branches (党支部) of a college, in order.
+const BRANCHES: &[&str] = &[
+    "教工第一党支部", "本科生第一党支部", "研究生第一党支部", "离退休党支部", "教工第二党支部", "本科生第二党支部",
+    "研究生第二党支部", "博士研究生党支部", "行政党支部", "实验中心党支部",
+];
+
+fn nth_name(list: &[&str], index: usize) -> String {
+    let base = list[index % list.len()];
+    match index / list.len() {
+        0 => base.to_string(),
+        round => format!("{base}（{}）", round + 1),
+    }
+}
+
+/// The official name of each unit of [`hierarchy`], as the level above records it:
+/// 中共湖北省委教育工作委员会 (省委教育工委, 612), 中共武汉大学委员会 (武汉大学党委, 611),
+/// 中共武汉大学计算机学院委员会 (计算机学院党委, 611), 武汉大学计算机学院教工第一党支部 (631).
+/// The 党组织代码 is made up from the unit's position (the national system's codes are
+/// not public).
+pub fn unit_name(unit: &UnitPath) -> pb::UnitNamed {
+    let segments: Vec<&str> = unit.as_str().split('/').collect();
+    let index = |segment: &str| segment[1..].parse::<usize>().unwrap_or(1).saturating_sub(1);
+    let university = segments.get(1).map(|s| nth_name(UNIVERSITIES, index(s)));
+    let college = segments.get(2).map(|s| nth_name(COLLEGES, index(s)));
+    let branch = segments.get(3).map(|s| nth_name(BRANCHES, index(s)));
+    let code: String = std::iter::once("4200".to_string())
+        .chain(segments[1..].iter().map(|s| format!("{:03}", index(s) + 1)))
+        .collect();
+    let (name, short_name, org_type) = match (university, college, branch) {
+        (Some(u), Some(c), Some(b)) => (format!("{u}{c}{b}"), format!("{c}{b}"), pb::OrgType::Branch),
+        (Some(u), Some(c), None) => (format!("中共{u}{c}委员会"), format!("{c}党委"), pb::OrgType::Committee),
+        (Some(u), None, _) => (format!("中共{u}委员会"), format!("{u}党委"), pb::OrgType::Committee),
+        _ => ("中共湖北省委教育工作委员会".to_string(), "省委教育工委".to_string(), pb::OrgType::WorkingCommittee),
+    };
+    pb::UnitNamed { unit_path: unit.to_string(), name, short_name, org_type: org_type as i32, org_code: code }
+}
+
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
     "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "于",

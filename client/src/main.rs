@@ -100,6 +100,19 @@ enum Command {
         /// 凭证文件 / where to write the bundle.
         #[arg(long)]
         out: PathBuf,
+        /// 下级单位全称（同时登记单位名称，见 rollcall unit name）/ the child unit's official name (also
+        /// records it, as rollcall unit name does).
+        #[arg(long)]
+        name: Option<String>,
+        /// 简称 / its short name.
+        #[arg(long, default_value = "")]
+        short_name: String,
+        /// 党组织类型：611、612、621、631、632 / its 党组织 type code.
+        #[arg(long)]
+        org_type: Option<i32>,
+        /// 党组织代码 / its code in the national system.
+        #[arg(long, default_value = "")]
+        org_code: String,
     },
     /// 初始化本机笔记本节点（党支部书记离线使用）/ create this laptop's node (a branch secretary works offline).
     #[command(
@@ -244,6 +257,46 @@ enum Command {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// 省级调整排查政策（只改所列各项，自本事件起各级适用）/ the province changes the campaign's
+    /// policy (only the fields given; every level applies it from this event on).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall policy-set --node-dir demo/hb --lost-contact-months 12 --reason 省委组织部通知\n\n当前政策见 rollcall campaign-show / the policy in force: rollcall campaign-show"
+    )]
+    PolicySet {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 自行脱党除名所需查找次数（通知：3）/ search attempts before removal for self-separation (notice: 3).
+        #[arg(long)]
+        self_separation_attempts: Option<u32>,
+        /// 所需查找方式种数（通知：2）/ different search methods needed (notice: 2).
+        #[arg(long)]
+        self_separation_methods: Option<u32>,
+        /// 所需查找跨度（月，通知：6）/ months the search must span (notice: 6).
+        #[arg(long)]
+        self_separation_months: Option<u32>,
+        /// 到会须超过应到会人数的百分比（通知：50）/ quorum, per cent of those who should attend (notice: 50).
+        #[arg(long)]
+        quorum_percent: Option<u32>,
+        /// 赞成须超过应到会人数的百分比（通知：50）/ majority, per cent of those who should attend (notice: 50).
+        #[arg(long)]
+        majority_percent: Option<u32>,
+        /// 认定失联的月数（通知：6）/ months without organisation life or dues before a member is lost (notice: 6).
+        #[arg(long)]
+        lost_contact_months: Option<u32>,
+        /// 认定“口袋”党员的月数（通知：6）/ months a transfer letter may go without receipt (notice: 6).
+        #[arg(long)]
+        pocket_months: Option<u32>,
+        /// 调整依据 / why (e.g. the notice that sets it).
+        #[arg(long)]
+        reason: String,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 单位名称：登记或更改下级单位的全称、简称、党组织类型和代码；查看名称 / unit names: record or change
+    /// a unit's official name, short name, 党组织 type and code; list them.
+    #[command(subcommand)]
+    Unit(UnitCommand),
     /// 查看党员 / show or list members.
     #[command(subcommand)]
     Member(MemberCommand),
@@ -414,6 +467,45 @@ enum Command {
         /// 操作人 / the person acting.
         #[arg(long, default_value = "demo-operator")]
         author: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitCommand {
+    /// 登记或更改单位名称（由上级单位记录；省级可登记本级）/ name or rename a unit (recorded by a
+    /// level above it; the province may name its own).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall unit name --node-dir /srv/whu --unit hb/whu/cs --name 中共武汉大学计算机学院委员会 --short-name 计算机学院党委 --org-type 611\n  rollcall unit name --node-dir /srv/cs --unit hb/whu/cs/b01 --name 计算机学院教工第一党支部 --org-type 631\n\n党组织类型 / types: 611 党委, 612 党工委, 621 党总支, 631 党支部, 632 联合党支部"
+    )]
+    Name {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位 / the unit, e.g. hb/whu/cs.
+        #[arg(long)]
+        unit: UnitPath,
+        /// 全称 / the official name.
+        #[arg(long)]
+        name: String,
+        /// 简称 / the short name.
+        #[arg(long, default_value = "")]
+        short_name: String,
+        /// 党组织类型：611、612、621、631、632 / the 党组织 type code.
+        #[arg(long)]
+        org_type: i32,
+        /// 党组织代码（全国党员管理信息系统）/ the organisation's code in the national system.
+        #[arg(long, default_value = "")]
+        org_code: String,
+        /// 操作人 / the person acting.
+        #[arg(long, default_value = "operator")]
+        author: String,
+    },
+    /// 本单位、上级及下级单位的名称 / the names of this unit, the units above and below.
+    List {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 单位（默认本节点）/ the unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
     },
 }
 
@@ -607,6 +699,58 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::CampaignOpen { node, year, as_of, name, author } => {
             campaign_open(&node, lang, cli.json, year, as_of, name, author).await
+        }
+        Command::PolicySet {
+            node,
+            self_separation_attempts,
+            self_separation_methods,
+            self_separation_months,
+            quorum_percent,
+            majority_percent,
+            lost_contact_months,
+            pocket_months,
+            reason,
+            author,
+        } => {
+            if reason.trim().is_empty() {
+                return fail(&lang.pick("--reason 不能为空", "--reason is required"), 2);
+            }
+            let changes: Vec<(&'static str, u32)> = [
+                ("self_separation_attempts", self_separation_attempts),
+                ("self_separation_methods", self_separation_methods),
+                ("self_separation_months", self_separation_months),
+                ("quorum_percent", quorum_percent),
+                ("majority_percent", majority_percent),
+                ("lost_contact_months", lost_contact_months),
+                ("pocket_months", pocket_months),
+            ]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|value| (key, value)))
+            .collect();
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome =
+                    rollcall_client::commands::change_policy(&mut backend, &changes, &reason, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Unit(UnitCommand::Name { node, unit, name, short_name, org_type, org_code, author }) => {
+            let named = pb::UnitNamed { unit_path: unit.to_string(), name, short_name, org_type, org_code };
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::name_unit(&mut backend, named, &author, lang).await;
+                (backend, outcome)
+            })
+            .await
+        }
+        Command::Unit(UnitCommand::List { node, unit }) => {
+            with_backend(&node, lang, cli.json, |backend| async move {
+                let mut backend = backend;
+                let outcome = rollcall_client::commands::list_units(&mut backend, unit.as_deref(), lang).await;
+                (backend, outcome)
+            })
+            .await
         }
         Command::CampaignShow { node } => {
             with_backend(&node, lang, cli.json, |backend| async move {
@@ -1075,13 +1219,51 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(status) => fail(&format!("{}: {}", lang.pick("节点拒绝", "node refused"), status.message()), 1),
             }
         }
-        Command::Enroll { node, child_key, unit, role, valid_days, label, parent_address, out } => {
+        Command::Enroll {
+            node,
+            child_key,
+            unit,
+            role,
+            valid_days,
+            label,
+            parent_address,
+            out,
+            name,
+            short_name,
+            org_type,
+            org_code,
+        } => {
             let target = match resolve_target(&node) {
                 Ok(target) => target,
                 Err(code) => return code,
             };
+            // The name is checked before anything is recorded, so a bad name enrolls nothing.
+            let named = name.map(|name| pb::UnitNamed {
+                unit_path: unit.to_string(),
+                name,
+                short_name,
+                org_type: org_type.unwrap_or_else(|| default_org_type(&unit)),
+                org_code,
+            });
+            if let Some(named) = &named
+                && let Err(violation) = rollcall_core::audit::rules::check_unit_name(named)
+            {
+                return fail(&lang.pick(&violation.message_zh(), &violation.to_string()), 2);
+            }
             match enroll(&target, &child_key, &unit, role, valid_days, &label, parent_address, &out).await {
                 Ok(bundle) => {
+                    if let Some(named) = named {
+                        let code = with_backend(&node, lang, cli.json, |backend| async move {
+                            let mut backend = backend;
+                            let outcome =
+                                rollcall_client::commands::name_unit(&mut backend, named, "operator", lang).await;
+                            (backend, outcome)
+                        })
+                        .await;
+                        if code != ExitCode::SUCCESS {
+                            return code;
+                        }
+                    }
                     if cli.json {
                         println!(
                             "{}",
@@ -1884,6 +2066,7 @@ async fn campaign_open(
             deadline(pb::DeadlineKind::Dispositions, 8, 31),
         ],
         as_of: Some(as_of),
+        policy: None,
     });
     let mut backend = match backend(node).await {
         Ok(backend) => backend,
@@ -1904,6 +2087,14 @@ async fn campaign_open(
         |ids: &Vec<String>| serde_json::json!({ "event_id": ids.first() }),
         |_, lang| format!("{} {year}\n", lang.pick("已开启排查工作：", "campaign opened:")),
     )
+}
+
+/// The 党组织 type a unit of this level usually is: 党委 above a branch, 党支部 at one.
+fn default_org_type(unit: &UnitPath) -> i32 {
+    match unit.level() {
+        Some(rollcall_core::unit::Level::Branch) => pb::OrgType::Branch as i32,
+        _ => pb::OrgType::Committee as i32,
+    }
 }
 
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {

@@ -43,6 +43,12 @@ pub fn grid(headings: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A unit as people read it: its name, then its path in brackets (the path is what
+/// `--unit` takes); the path alone when the unit was never named.
+pub fn unit_display(name: &str, path: &str) -> String {
+    if name.is_empty() { path.to_string() } else { format!("{name}（{path}）") }
+}
+
 /// A table as text.
 pub fn table_text(table: &pb::TableResponse, lang: Lang) -> String {
     let sheet = crate::export::table_sheet(table, lang == Lang::Zh);
@@ -84,9 +90,17 @@ pub fn table_json(table: &pb::TableResponse) -> Value {
         "table": table.table,
         "title": table.title_zh,
         "unit": table.unit_path,
+        "unit_name": table.unit_name,
         "as_of": date(table.as_of.as_ref()),
         "columns": table.columns.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
-        "rows": table.rows.iter().zip(cells).map(|(label, cells)| json!({ "label": label.name_zh, "cells": cells })).collect::<Vec<_>>(),
+        "rows": table.rows.iter().zip(cells).map(|(label, cells)| {
+            let mut row = json!({ "label": label.name_zh, "cells": cells });
+            if !label.unit_path.is_empty() {
+                row["unit"] = json!(label.unit_path);
+            }
+            row
+        }).collect::<Vec<_>>(),
+        "definitions": table.columns.iter().map(|c| json!({ "key": c.key, "group": c.group_zh, "heading": c.name_zh, "zh": c.definition_zh, "en": c.definition_en })).collect::<Vec<_>>(),
         "check_failures": table.check_failures.iter().map(|f| f.message_en.clone()).collect::<Vec<_>>(),
     })
 }
@@ -123,8 +137,9 @@ pub fn rollup_text(rollup: &pb::RollupResponse, lang: Lang) -> String {
         cells.extend(ROLLUP_METRICS.iter().map(|key| metric(r, key).to_string()));
         cells
     };
-    let mut rows = vec![row(format!("{} {}", lang.pick("合计", "total"), total.unit_path), total)];
-    rows.extend(rollup.children.iter().map(|child| row(child.unit_path.clone(), child)));
+    let mut rows =
+        vec![row(format!("{} {}", lang.pick("合计", "total"), unit_display(&total.unit_name, &total.unit_path)), total)];
+    rows.extend(rollup.children.iter().map(|child| row(unit_display(&child.unit_name, &child.unit_path), child)));
     let mut out = match lang {
         Lang::Zh => format!("统计截止日期：{}\n", date(rollup.as_of.as_ref())),
         Lang::En => format!("as of: {}\n", date(rollup.as_of.as_ref())),
@@ -149,7 +164,7 @@ pub fn rollup_json(rollup: &pb::RollupResponse) -> Value {
     let unit = |r: &pb::UnitRollup| {
         let metrics: serde_json::Map<String, Value> =
             r.metrics.iter().map(|m| (m.key.clone(), Value::from(m.value))).collect();
-        json!({ "unit": r.unit_path, "organisations": r.organisations, "metrics": metrics })
+        json!({ "unit": r.unit_path, "unit_name": r.unit_name, "organisations": r.organisations, "metrics": metrics })
     };
     json!({
         "as_of": date(rollup.as_of.as_ref()),
@@ -227,7 +242,7 @@ pub fn deadlines_text(response: &pb::DeadlinesResponse, lang: Lang) -> String {
         for blocker in &deadline.blockers {
             out.push_str(&format!(
                 "  {}  {} {}\n",
-                blocker.unit_path,
+                unit_display(&blocker.unit_name, &blocker.unit_path),
                 lang.pick(&blocker.reason_zh, &blocker.reason_en),
                 blocker.count
             ));
@@ -247,7 +262,7 @@ pub fn deadlines_json(response: &pb::DeadlinesResponse) -> Value {
             "state": d.state,
             "done": d.done,
             "total": d.total,
-            "blockers": d.blockers.iter().map(|b| json!({ "unit": b.unit_path, "reason": b.reason, "count": b.count })).collect::<Vec<_>>(),
+            "blockers": d.blockers.iter().map(|b| json!({ "unit": b.unit_path, "unit_name": b.unit_name, "reason": b.reason, "count": b.count })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -278,7 +293,7 @@ pub fn member_text(member: &pb::MemberResponse, lang: Lang) -> String {
     let form = member.form.clone().unwrap_or_default();
     let derived = member.derived.clone().unwrap_or_default();
     let mut lines = vec![
-        format!("{}  {}  ({})", form.name, member.member_id, member.unit_path),
+        format!("{}  {}  {}", form.name, member.member_id, unit_display(&member.unit_name, &member.unit_path)),
         format!("{}: {}", lang.pick("公民身份证号", "ID number"), mask(&form.id_number, 6, 4)),
         format!("{}: {}", lang.pick("联系电话", "phone"), mask(&form.phone, 3, 4)),
         format!("{}: {}", lang.pick("出生日期", "birth date"), date(form.birth_date.as_ref())),
@@ -329,6 +344,7 @@ pub fn member_json(member: &pb::MemberResponse) -> Value {
     json!({
         "member_id": member.member_id,
         "unit": member.unit_path,
+        "unit_name": member.unit_name,
         "name": form.name,
         "id_number": form.id_number,
         "lost": derived.lost && !derived.found,
@@ -360,7 +376,7 @@ pub fn members_text(response: &pb::MembersResponse, lang: Lang) -> String {
             vec![
                 m.member_id.clone(),
                 m.name.clone(),
-                m.unit_path.clone(),
+                unit_display(&m.unit_name, &m.unit_path),
                 flags(&m.derived.clone().unwrap_or_default(), lang),
                 case,
             ]

@@ -59,6 +59,16 @@
     document.querySelectorAll("#table-select option").forEach((o) => { o.textContent = (lang === "zh" ? "表" : "Table ") + o.value; });
   }
 
+  // A unit as officials know it: its recorded short name (escaped), the path as the tooltip.
+  function unitLabel(path) {
+    const name = overview && overview.unit_names && overview.unit_names[path];
+    return name ? '<span title="' + esc(path) + '">' + esc(name) + "</span>" : esc(path);
+  }
+  function unitText(path) {
+    const name = overview && overview.unit_names && overview.unit_names[path];
+    return name || path;
+  }
+
   function metric(rollup, key) { return rollup && rollup.metrics ? (rollup.metrics[key] || 0) : 0; }
   function name(key) {
     const names = overview && overview.metric_names[key];
@@ -74,7 +84,8 @@
       const path = parts.slice(0, i).join("/");
       const a = document.createElement("a");
       a.href = "?unit=" + encodeURIComponent(path);
-      a.textContent = path;
+      a.textContent = unitText(path);
+      a.title = path;
       a.onclick = (e) => { e.preventDefault(); go(path); };
       nav.appendChild(a);
       if (i < parts.length) { const s = document.createElement("span"); s.className = "sep"; s.textContent = "›"; nav.appendChild(s); }
@@ -99,7 +110,7 @@
       card.className = "deadline";
       card.dataset.state = d.state;
       card.dataset.kind = d.kind;
-      const blockers = d.blockers.slice(0, 6).map((b) => "<li>" + b.unit + " · " + (lang === "zh" ? b.reason_zh : b.reason_en) + " " + b.count + "</li>").join("");
+      const blockers = d.blockers.slice(0, 6).map((b) => "<li>" + unitLabel(b.unit) + " · " + (lang === "zh" ? b.reason_zh : b.reason_en) + " " + b.count + "</li>").join("");
       card.innerHTML = '<div class="name"></div><div>' + d.due + '</div><div class="state"></div>' +
         '<div class="countdown" data-due="' + d.due_at_ms + '"></div><div>' + t("progress") + " " + (d.total ? d.done + "/" + d.total : "–") + "</div><ul>" + blockers + "</ul>";
       card.querySelector(".name").textContent = lang === "zh" ? d.name_zh : d.name_en;
@@ -141,10 +152,10 @@
   function renderRollup() {
     const table = $("rollup");
     const head = "<tr><th>" + t("unit") + "</th><th>" + t("orgs") + "</th>" + columns.map((c) => "<th>" + name(c) + "</th>").join("") + "</tr>";
-    const row = (r, label, link) => "<tr><td>" + (link ? '<a href="?unit=' + encodeURIComponent(r.unit) + '" data-unit="' + r.unit + '">' + label + "</a>" : label) +
+    const row = (r, label, link) => "<tr><td>" + (link ? '<a href="?unit=' + encodeURIComponent(r.unit) + '" data-unit="' + esc(r.unit) + '">' + label + "</a>" : label) +
       "</td><td>" + r.organisations + "</td>" + columns.map((c) => "<td>" + metric(r, c) + "</td>").join("") + "</tr>";
-    table.innerHTML = head + row(overview.total, t("total") + " " + overview.unit, false) +
-      overview.children.filter((c) => c.unit !== overview.unit).map((c) => row(c, c.unit, true)).join("");
+    table.innerHTML = head + row(overview.total, t("total") + " " + unitLabel(overview.unit), false) +
+      overview.children.filter((c) => c.unit !== overview.unit).map((c) => row(c, unitLabel(c.unit), true)).join("");
     table.querySelectorAll("a[data-unit]").forEach((a) => { a.onclick = (e) => { e.preventDefault(); go(a.dataset.unit); }; });
     $("cases").innerHTML = "<tr><th>" + t("type") + "</th><th>" + t("stage") + "</th><th>" + t("count") + "</th></tr>" +
       overview.cases.map((c) => "<tr><td>" + c.disposition + "</td><td>" + (lang === "zh" ? c.stage_zh : c.stage) + "</td><td>" + c.count + "</td></tr>").join("");
@@ -158,13 +169,32 @@
     const rows = (overview.findings || []).map((f) => {
       const who = esc(f.name ? f.name + "（" + f.member_id + "）" : f.member_id);
       if (f.kind === "duplicate_relation") {
-        return "<tr><td>" + who + "</td><td>" + (zh ? "重复组织关系" : "duplicate relation") + "</td><td>" + esc(f.units.join("、")) +
-          "</td><td>" + esc(f.counted_at) + "</td><td>" + (f.settled ? (zh ? "已处理" : "settled") : (zh ? "待处理" : "to settle")) + "</td></tr>";
+        return "<tr><td>" + who + "</td><td>" + (zh ? "重复组织关系" : "duplicate relation") + "</td><td>" + f.units.map(unitLabel).join("、") +
+          "</td><td>" + unitLabel(f.counted_at) + "</td><td>" + (f.settled ? (zh ? "已处理" : "settled") : (zh ? "待处理" : "to settle")) + "</td></tr>";
       }
       return "<tr><td>" + who + "</td><td>" + (zh ? "未在本单位登记（" + f.events + "条记录）" : "not registered here (" + f.events + " events)") +
-        "</td><td>" + esc(f.unit) + "</td><td>" + (zh ? "不计入" : "nowhere") + "</td><td>" + esc(f.units.join("、")) + "</td></tr>";
+        "</td><td>" + unitLabel(f.unit) + "</td><td>" + (zh ? "不计入" : "nowhere") + "</td><td>" + f.units.map(unitLabel).join("、") + "</td></tr>";
     });
     $("findings").innerHTML = rows.length ? head + rows.join("") : "<tr><td>" + (zh ? "没有组织关系问题" : "no findings") + "</td></tr>";
+    renderReports();
+  }
+
+  // Per unit and table: 未报送 / 已报送 / 已核验 / 有差异 / 被退回, 逾期 when received above
+  // after the deadline (or not at all and the day is past), with the receipt time.
+  function renderReports() {
+    const zh = lang === "zh";
+    const when = (ms) => ms ? new Date(ms + 8 * 3600000).toISOString().slice(0, 16).replace("T", " ") : "—";
+    const head = "<tr><th>" + t("unit") + "</th><th>" + (zh ? "表" : "table") + "</th><th>" + (zh ? "状态" : "state") +
+      "</th><th>" + (zh ? "报送时间" : "submitted") + "</th><th>" + (zh ? "上级收到" : "received above") + "</th><th>" +
+      (zh ? "说明" : "note") + "</th></tr>";
+    const rows = (overview.reports || []).map((r) => {
+      const state = (zh ? r.state_zh : r.state.replace("_", " ")) + (r.late ? (zh ? "（逾期）" : " (late)") : "");
+      const note = r.return_reason ? esc((zh ? "退回理由：" : "returned: ") + r.return_reason)
+        : (r.differences ? (zh ? r.differences + "个单元格不一致" : r.differences + " cells differ") : "");
+      return '<tr data-state="' + esc(r.state) + '" data-late="' + r.late + '"><td>' + unitLabel(r.unit) + "</td><td>" + r.table +
+        "</td><td>" + esc(state) + "</td><td>" + when(r.submitted_at_ms) + "</td><td>" + when(r.received_at_ms) + "</td><td>" + note + "</td></tr>";
+    });
+    $("reports").innerHTML = rows.length ? head + rows.join("") : "<tr><td>" + (zh ? "本单位及下级无须报送报表" : "no reporting units here") + "</td></tr>";
   }
 
   async function renderTable() {

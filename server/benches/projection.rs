@@ -114,6 +114,7 @@ fn campaign() -> Body {
             deadline(K::Dispositions, 8, 31),
         ],
         as_of: date(2025, 3, 31),
+        policy: None,
     })
 }
 

@@ -199,17 +199,42 @@ async fn overview(
         Err(refused) => return refused,
     };
     let now = crate::writer::now_ms();
-    let (rollup, deadlines, findings) = {
+    let (rollup, deadlines, findings, reports, units) = {
         let projection = dashboard.projection.read().expect("never poisoned");
         let rollup = queries::rollup(&projection, &scope, &query.unit);
         let deadlines = queries::deadlines(&projection, &scope, &query.unit, now);
         let findings = queries::findings(&projection, &scope, &pb::FindingsRequest { unit_path: query.unit.clone() });
-        (rollup, deadlines, findings)
+        let reports = queries::reports(&projection, &scope, &pb::ReportsRequest { unit_path: query.unit.clone() });
+        let units = queries::units(&projection, &scope, &pb::UnitsRequest::default());
+        (rollup, deadlines, findings, reports, units)
     };
-    let (rollup, deadlines, findings) = match (rollup, deadlines, findings) {
-        (Ok(r), Ok(d), Ok(f)) => (r, d, f),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return query_failed(e),
+    let (rollup, deadlines, findings, reports, units) = match (rollup, deadlines, findings, reports, units) {
+        (Ok(r), Ok(d), Ok(f), Ok(p), Ok(u)) => (r, d, f, p, u),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (_, _, _, Err(e), _) | (.., Err(e)) => {
+            return query_failed(e);
+        }
     };
+    // Each 4-15 / 4-20 table: its state, and whether it missed the deadline (received
+    // above after the due day ends, or not received and the day is past).
+    let tables_due = deadlines
+        .deadlines
+        .iter()
+        .filter(|d| d.kind == pb::DeadlineKind::UniversityTables as i32 || d.kind == pb::DeadlineKind::ProvinceTables as i32)
+        .map(|d| (d.kind, d.due_at_ms))
+        .collect::<Vec<_>>();
+    let due_for = |unit: &str| {
+        let kind = match rollcall_core::UnitPath::parse(unit).ok().and_then(|u| u.level()) {
+            Some(rollcall_core::Level::Province) => pb::DeadlineKind::ProvinceTables as i32,
+            _ => pb::DeadlineKind::UniversityTables as i32,
+        };
+        tables_due.iter().find(|(k, _)| *k == kind).map(|(_, due)| *due)
+    };
+    let unit_names: serde_json::Map<String, Value> = units
+        .units
+        .iter()
+        .filter(|u| u.named)
+        .map(|u| (u.unit_path.clone(), json!(if u.short_name.is_empty() { &u.name } else { &u.short_name })))
+        .collect();
     let names: serde_json::Map<String, Value> = rollup
         .total
         .iter()
@@ -247,6 +272,17 @@ async fn overview(
             "unit": f.unit_path,
             "events": f.events,
         })).collect::<Vec<_>>(),
+        "unit_names": unit_names,
+        // Tables 1-3 of this unit and of the reporting units directly below it.
+        "reports": reports.reports.iter().map(|r| {
+            let due = due_for(&r.unit_path);
+            let late = due.is_some_and(|due| if r.received_at_ms == 0 { now > due } else { r.received_at_ms > due });
+            json!({
+                "unit": r.unit_path, "table": r.table, "state": r.state, "state_zh": r.state_zh,
+                "submitted_at_ms": r.submitted_at_ms, "received_at_ms": r.received_at_ms,
+                "differences": r.differences.len(), "return_reason": r.return_reason, "late": late,
+            })
+        }).collect::<Vec<_>>(),
         "cursor": *dashboard.positions.borrow(),
     }))
     .into_response()

@@ -59,6 +59,7 @@ fn pick<'a>(zh: bool, chinese: &'a str, english: &'a str) -> &'a str {
 /// A table as a sheet, in Chinese (`zh`) or English.
 pub fn table_sheet(table: &pb::TableResponse, zh: bool) -> Sheet {
     let as_of = table.as_of.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let unit_name = if table.unit_name.is_empty() { &table.unit_path } else { &table.unit_name };
     let mut headings = vec![
         pick(zh, if table.table == 1 { "单位" } else { "类别" }, if table.table == 1 { "unit" } else { "group" })
             .to_string(),
@@ -85,9 +86,9 @@ pub fn table_sheet(table: &pb::TableResponse, zh: bool) -> Sheet {
             + " "
             + pick(zh, &table.title_zh, &table.title_en),
         subtitle: if zh {
-            format!("填报单位：{}    统计截止日期：{as_of}", table.unit_path)
+            format!("填报单位（盖章）：{}    统计截止日期：{as_of}", unit_name)
         } else {
-            format!("unit: {}    as of: {as_of}", table.unit_path)
+            format!("unit: {}    as of: {as_of}", unit_name)
         },
         headings,
         rows,

@@ -119,7 +119,7 @@ fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb
 pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Result<pb::MemberResponse, QueryError> {
     let no_member = || QueryError::NoMember(member_id.to_string());
     let entry = projection.member(member_id).ok_or_else(no_member)?;
-    let view = entry.state.view(projection.as_of());
+    let view = entry.state.view(projection.as_of(), &projection.policy());
     let unit = view.unit.clone().filter(|unit| unit.is_within(scope)).ok_or_else(no_member)?;
     Ok(pb::MemberResponse {
         member_id: member_id.to_string(),
@@ -129,7 +129,13 @@ pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Res
         cases: cases_of(projection, member_id),
         conflicts: entry.edits.conflicts().len() as u32,
         discrepancies: discrepancies_of(&entry.state),
+        unit_name: name_of(projection, &unit),
     })
+}
+
+/// The short name recorded for `unit` (empty when it was never named).
+fn name_of(projection: &Projection, unit: &UnitPath) -> String {
+    projection.unit_name(unit).map(|_| projection.unit_label(unit)).unwrap_or_default()
 }
 
 /// Members of a subtree, filtered, sorted by unit then name.
@@ -144,6 +150,7 @@ pub fn members(
 ) -> Result<pb::MembersResponse, QueryError> {
     let unit = unit_in_scope(&request.unit_path, scope)?;
     let as_of = projection.as_of();
+    let policy = projection.policy();
     let mut items = Vec::new();
     let by_case = (!request.case_id.is_empty())
         .then(|| projection.case(&request.case_id).map(|case| case.view.member_id.clone()).unwrap_or_default());
@@ -156,7 +163,7 @@ pub fn members(
             Box::new(projection.members())
         };
     for entry in chosen {
-        let view = entry.state.view(as_of);
+        let view = entry.state.view(as_of, &policy);
         let Some(member_unit) = view.unit.clone().filter(|u| u.is_within(&unit)) else { continue };
         let Some(form) = entry.state.form() else { continue };
         let cases = cases_of(projection, &entry.state.member_id);
@@ -188,6 +195,7 @@ pub fn members(
             cases,
             discrepancies: discrepancies_of(&entry.state),
             form: request.include_forms.then(|| form.clone()),
+            unit_name: name_of(projection, &member_unit),
         });
     }
     items.sort_by(|a, b| (&a.unit_path, &a.name, &a.member_id).cmp(&(&b.unit_path, &b.name, &b.member_id)));
@@ -196,7 +204,8 @@ pub fn members(
     Ok(pb::MembersResponse { members: items, total })
 }
 
-fn unit_rollup(unit: &UnitPath, counters: &Counters, organisations: usize) -> pb::UnitRollup {
+fn unit_rollup(projection: &Projection, unit: &UnitPath, counters: &Counters) -> pb::UnitRollup {
+    let organisations = projection.organisations_within(unit);
     let metric_value = |metric: Metric, key: String, value: u32| pb::MetricValue {
         key,
         name_zh: metric.name_zh().to_string(),
@@ -217,6 +226,7 @@ fn unit_rollup(unit: &UnitPath, counters: &Counters, organisations: usize) -> pb
         organisations: organisations as u64,
         metrics: Metric::ALL.iter().map(|m| metric_value(*m, m.key().to_string(), counters.total(*m))).collect(),
         by_group,
+        unit_name: name_of(projection, unit),
     }
 }
 
@@ -227,11 +237,11 @@ fn unit_rollup(unit: &UnitPath, counters: &Counters, organisations: usize) -> pb
 /// [`QueryError`] for a unit outside `scope`.
 pub fn rollup(projection: &Projection, scope: &UnitPath, unit_path: &str) -> Result<pb::RollupResponse, QueryError> {
     let unit = unit_in_scope(unit_path, scope)?;
-    let total = unit_rollup(&unit, &projection.rollup(&unit), projection.organisations_within(&unit));
+    let total = unit_rollup(projection, &unit, &projection.rollup(&unit));
     let children = projection
         .child_rollups(&unit)
         .into_iter()
-        .map(|(child, counters)| unit_rollup(&child, &counters, projection.organisations_within(&child)))
+        .map(|(child, counters)| unit_rollup(projection, &child, &counters))
         .collect();
     let mut counts: std::collections::BTreeMap<(i32, Stage), u64> = std::collections::BTreeMap::new();
     for case in projection.cases() {
@@ -276,13 +286,29 @@ pub fn table(
         columns: template
             .columns
             .iter()
-            .map(|c| pb::TableColumn { key: c.key().into(), name_zh: c.name_zh().into(), name_en: c.name_en().into() })
+            .map(|c| {
+                let definition = c.definition();
+                pb::TableColumn {
+                    key: c.key().into(),
+                    name_zh: c.name_zh().into(),
+                    name_en: c.name_en().into(),
+                    group_zh: definition.map(|d| d.group_zh).unwrap_or_default().into(),
+                    definition_zh: definition.map(|d| d.zh).unwrap_or_default().into(),
+                    definition_en: definition.map(|d| d.en).unwrap_or_default().into(),
+                }
+            })
             .collect(),
         rows: table
             .rows
             .iter()
-            .map(|(zh, en)| pb::TableRowLabel { name_zh: zh.clone(), name_en: en.clone() })
+            .zip(&table.row_units)
+            .map(|((zh, en), unit)| pb::TableRowLabel {
+                name_zh: zh.clone(),
+                name_en: en.clone(),
+                unit_path: unit.as_ref().map(ToString::to_string).unwrap_or_default(),
+            })
             .collect(),
+        unit_name: projection.unit_name(&unit).map(|_| projection.unit_official_name(&unit)).unwrap_or_default(),
         cells,
         check_failures: failures
             .into_iter()
@@ -353,6 +379,7 @@ pub fn reports(
                     _ => Vec::new(),
                 },
                 return_reason: status.returned.map(|r| r.reason.clone()).unwrap_or_default(),
+                unit_name: name_of(projection, &reporter),
             });
         }
     }
@@ -377,7 +404,7 @@ pub fn register(
         title_en: which.title_en().into(),
         columns: REGISTER_COLUMNS
             .iter()
-            .map(|(zh, en)| pb::TableColumn { key: (*en).into(), name_zh: (*zh).into(), name_en: (*en).into() })
+            .map(|(zh, en)| pb::TableColumn { key: (*en).into(), name_zh: (*zh).into(), name_en: (*en).into(), ..Default::default() })
             .collect(),
         rows: tables::register(projection, &unit, which).into_iter().map(|cells| pb::RegisterRow { cells }).collect(),
     })
@@ -412,6 +439,7 @@ pub fn deadlines(
                 .blockers
                 .into_iter()
                 .map(|b| pb::DeadlineBlocker {
+                    unit_name: name_of(projection, &b.unit),
                     unit_path: b.unit.to_string(),
                     count: b.count,
                     reason: b.reason.into(),
@@ -426,6 +454,8 @@ pub fn deadlines(
         campaign: projection.campaign().map(|c| c.opened.name.clone()).unwrap_or_default(),
         campaign_id: projection.campaign().map(|c| c.opened.campaign_id.clone()).unwrap_or_default(),
         now_ms,
+        policy: projection.campaign().map(|_| projection.policy().to_proto()),
+        policy_changes: projection.policies().len().saturating_sub(1) as u32,
     })
 }
 
@@ -470,6 +500,45 @@ pub fn findings(
         })
         .collect();
     Ok(pb::FindingsResponse { findings })
+}
+
+/// The units known within `request.unit_path` (default: `scope`), with their names.
+///
+/// # Errors
+///
+/// [`QueryError`] for a unit outside `scope`.
+pub fn units(
+    projection: &Projection,
+    scope: &UnitPath,
+    request: &pb::UnitsRequest,
+) -> Result<pb::UnitsResponse, QueryError> {
+    let unit = unit_in_scope(&request.unit_path, scope)?;
+    let mut known = projection.known_units();
+    // The ancestors of the scope are named too (a college shows its university's name).
+    let mut above = unit.parent();
+    while let Some(ancestor) = above {
+        above = ancestor.parent();
+        if projection.unit_name(&ancestor).is_some() {
+            known.insert(ancestor);
+        }
+    }
+    let units = known
+        .into_iter()
+        .filter(|known| known.is_within(&unit) || unit.is_within(known))
+        .map(|known| {
+            let named = projection.unit_name(&known);
+            pb::UnitInfo {
+                unit_path: known.to_string(),
+                level: known.level().map_or(0, |level| level.to_proto() as i32),
+                name: named.map(|n| n.name.clone()).unwrap_or_default(),
+                short_name: named.map(|n| n.short_name.clone()).unwrap_or_default(),
+                org_type: rollcall_core::audit::projection::org_type_of(&known, named) as i32,
+                org_code: named.map(|n| n.org_code.clone()).unwrap_or_default(),
+                named: named.is_some(),
+            }
+        })
+        .collect();
+    Ok(pb::UnitsResponse { units })
 }
 
 /// The field conflicts (concurrent corrections) among the members of `scope`'s

@@ -327,6 +327,16 @@ impl Authority {
                 level: enrollment.level,
             });
         }
+        // A unit is named by a level above it; only the root names itself (nobody is above).
+        if header.kind == EventKind::UnitNamed
+            && header.unit_path == enrollment.unit
+            && enrollment.level != Level::Province
+        {
+            return Err(AuthorityError::StepLevelNotAllowed {
+                what: format!("naming its own unit {}, which the level above names", header.unit_path),
+                level: enrollment.level,
+            });
+        }
         if is_infrastructure(header.kind) && body.is_none() {
             return Err(AuthorityError::MissingBody { kind: header.kind });
         }
@@ -604,6 +614,15 @@ fn step_level_allowed(
                 }
             }
         }
+        EventKind::UnitNamed => {
+            let Ok(Body::UnitNamed(named)) = Body::decode(kind, body) else { return Ok(()) };
+            if named.unit_path != unit_of_event.as_str() {
+                return Err(AuthorityError::StepLevelNotAllowed {
+                    what: format!("a name for {} filed at {unit_of_event}", named.unit_path),
+                    level,
+                });
+            }
+        }
         EventKind::DispositionApproved => {
             let Ok(Body::DispositionApproved(approval)) = Body::decode(kind, body) else { return Ok(()) };
             let disposition = type_of(approval.disposition);
@@ -644,7 +663,9 @@ pub fn kind_allowed(kind: EventKind, level: Level, role: Role) -> bool {
         K::Unspecified => false,
         K::ReplicaEnrolled | K::ReplicaRevoked | K::Receipt => role == Role::Node,
         K::EquivocationProof => true,
-        K::CampaignOpened | K::SpotCheckRecorded => level == Level::Province,
+        K::CampaignOpened | K::PolicyChanged | K::SpotCheckRecorded => level == Level::Province,
+        // A unit's name is recorded by a node above it (a college names its branches).
+        K::UnitNamed => role == Role::Node && at_or_above(Level::College),
         K::ReportSubmitted => at_or_above(Level::College),
         // The level above a reporting unit verifies and returns its tables.
         K::ReportVerified | K::ReportReturned => role == Role::Node && at_or_above(Level::University),

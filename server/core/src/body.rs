@@ -64,6 +64,8 @@ bodies! {
     Receipt => Receipt,
     EquivocationProof => EquivocationProof,
     CampaignOpened => CampaignOpened,
+    UnitNamed => UnitNamed,
+    PolicyChanged => PolicyChanged,
     MemberRegistered => MemberRegistered,
     RecordCorrected => RecordCorrected,
     RecordFlagged => RecordFlagged,
@@ -123,6 +125,8 @@ pub fn is_infrastructure(kind: EventKind) -> bool {
             | EventKind::Receipt
             | EventKind::EquivocationProof
             | EventKind::CampaignOpened
+            | EventKind::UnitNamed
+            | EventKind::PolicyChanged
     )
 }
 
@@ -133,6 +137,8 @@ pub const ALL_KINDS: &[EventKind] = &[
     EventKind::Receipt,
     EventKind::EquivocationProof,
     EventKind::CampaignOpened,
+    EventKind::UnitNamed,
+    EventKind::PolicyChanged,
     EventKind::MemberRegistered,
     EventKind::RecordCorrected,
     EventKind::RecordFlagged,
@@ -176,6 +182,8 @@ pub fn kind_name_zh(kind: EventKind) -> &'static str {
         K::Receipt => "回执",
         K::EquivocationProof => "重复签发证明",
         K::CampaignOpened => "开启排查工作",
+        K::UnitNamed => "单位名称登记",
+        K::PolicyChanged => "排查政策调整",
         K::MemberRegistered => "党员登记",
         K::RecordCorrected => "信息更正",
         K::RecordFlagged => "待查明标记",

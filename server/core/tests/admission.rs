@@ -487,3 +487,48 @@ fn reports_are_filed_by_their_unit_and_judged_by_its_parent() {
     let by_the_parent = t.university.event("hb/u1/c1", EventKind::ReportVerified, verdict(1));
     assert_eq!(receiver.receive(&by_the_parent), Admission::Accept);
 }
+
+/// Goal (issue 13): a unit is named by a level above it (the root names itself), every
+/// receiver checks it; only the province changes the policy.
+#[test]
+fn units_are_named_from_above_and_the_policy_by_the_province() {
+    let mut t = tree();
+    let mut receiver = Receiver::new(&t.province.key);
+    receiver.accept_all(&t.setup);
+    let named = |unit_path: &str, org_type: proto::OrgType| {
+        Body::UnitNamed(proto::UnitNamed {
+            unit_path: unit_path.into(),
+            name: "中共某单位委员会".into(),
+            short_name: "某单位".into(),
+            org_type: org_type as i32,
+            org_code: String::new(),
+        })
+    };
+    let root_itself = t.province.event("hb", EventKind::UnitNamed, named("hb", proto::OrgType::WorkingCommittee));
+    assert_eq!(receiver.receive(&root_itself), Admission::Accept);
+    let by_parent = t.college.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
+    assert_eq!(receiver.receive(&by_parent), Admission::Accept);
+    let by_grandparent = t.university.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
+    assert_eq!(receiver.receive(&by_grandparent), Admission::Accept);
+    // A unit does not name itself, a branch names nothing, a laptop names nothing.
+    let itself = t.college.event("hb/u1/c1", EventKind::UnitNamed, named("hb/u1/c1", proto::OrgType::Committee));
+    assert!(matches!(refused_by_authority(receiver.receive(&itself)), AuthorityError::StepLevelNotAllowed { .. }));
+    let branch = t.branch.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
+    assert!(matches!(refused_by_authority(receiver.receive(&branch)), AuthorityError::KindNotAllowed { .. }));
+    let laptop = t.laptop.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
+    assert!(matches!(refused_by_authority(receiver.receive(&laptop)), AuthorityError::KindNotAllowed { .. }));
+    // The body names the unit the event is filed at: a name for a sibling's unit filed
+    // at one's own child is refused.
+    let elsewhere = t.university.event("hb/u1/c1", EventKind::UnitNamed, named("hb/u2/c9", proto::OrgType::Committee));
+    assert!(matches!(refused_by_authority(receiver.receive(&elsewhere)), AuthorityError::StepLevelNotAllowed { .. }));
+    // The policy is the province's.
+    let policy = Body::PolicyChanged(proto::PolicyChanged {
+        campaign_id: "c".into(),
+        policy: Some(proto::Policy { lost_contact_months: 12, ..Default::default() }),
+        reason: "r".into(),
+    });
+    let by_university = t.university.event("hb/u1", EventKind::PolicyChanged, policy.clone());
+    assert!(matches!(refused_by_authority(receiver.receive(&by_university)), AuthorityError::KindNotAllowed { .. }));
+    let by_province = t.province.event("hb", EventKind::PolicyChanged, policy);
+    assert_eq!(receiver.receive(&by_province), Admission::Accept);
+}

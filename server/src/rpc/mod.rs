@@ -370,6 +370,12 @@ impl pb::node_server::Node for NodeService {
             .map_err(status::query_error)
     }
 
+    async fn units(&self, request: Request<pb::UnitsRequest>) -> Result<Response<pb::UnitsResponse>, Status> {
+        let scope = self.reader_scope(&request)?;
+        let projection = self.read_projection();
+        queries::units(&projection, &scope, request.get_ref()).map(Response::new).map_err(status::query_error)
+    }
+
     async fn rebuild(&self, request: Request<pb::RebuildRequest>) -> Result<Response<pb::RebuildResponse>, Status> {
         self.require_operator(&request)?;
         let (store, projection, authority) = (self.store.clone(), self.projection.clone(), self.sync.authority.clone());

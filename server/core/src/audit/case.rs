@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 
 use crate::audit::dates;
 use crate::audit::member::Stamp;
+use crate::audit::policy::{Policy, PolicyHistory};
 use crate::body::Body;
 use crate::proto;
 use crate::proto::DispositionType as T;
@@ -131,7 +132,7 @@ pub fn approving_level(disposition: T) -> Level {
 
 /// A vote's arithmetic (DOMAIN.md section 3): quorum is more than half of those who
 /// should attend present; the motion passes with more than half of those who should
-/// attend (not of those present) in favour.
+/// attend (not of those present) in favour. "Half" is the policy's (the notice's: 50%).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VoteCount {
     /// Full members who should attend (应到会): total minus excluded.
@@ -143,12 +144,13 @@ pub struct VoteCount {
 }
 
 /// Counts a vote.
-pub fn count_vote(vote: &proto::DispositionVoted) -> VoteCount {
+pub fn count_vote(vote: &proto::DispositionVoted, policy: &Policy) -> VoteCount {
     let should_attend = vote.full_members_total.saturating_sub(vote.excluded);
+    let quorum = should_attend > 0 && Policy::more_than(vote.present, should_attend, policy.quorum_percent);
     VoteCount {
         should_attend,
-        quorum: should_attend > 0 && vote.present * 2 > should_attend,
-        passed: should_attend > 0 && vote.present * 2 > should_attend && vote.votes_for * 2 > should_attend,
+        quorum,
+        passed: quorum && Policy::more_than(vote.votes_for, should_attend, policy.majority_percent),
     }
 }
 
@@ -213,24 +215,29 @@ impl Case {
     }
 
     /// Adds a step and refolds.
-    pub fn add(&mut self, stamp: Stamp, step: Step) {
+    pub fn add(&mut self, stamp: Stamp, step: Step, policies: &PolicyHistory) {
         self.steps.insert(stamp, step);
-        self.view = fold(self.steps.values());
+        self.refold(policies);
+    }
+
+    /// Folds the steps again (after the policy history changed).
+    pub fn refold(&mut self, policies: &PolicyHistory) {
+        self.view = fold(&self.steps, policies);
     }
 
     /// The stage the case would reach with one more step (for authoring rules).
-    pub fn with_step(&self, stamp: Stamp, step: Step) -> CaseView {
+    pub fn with_step(&self, stamp: Stamp, step: Step, policies: &PolicyHistory) -> CaseView {
         let mut steps = self.steps.clone();
         steps.insert(stamp, step);
-        fold(steps.values())
+        fold(&steps, policies)
     }
 }
 
-/// Folds steps in order.
-pub fn fold<'a>(steps: impl Iterator<Item = &'a Step>) -> CaseView {
+/// Folds steps in stamp order, each judged by the policy in force at its stamp.
+pub fn fold(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> CaseView {
     let mut view = CaseView::default();
-    for step in steps {
-        if !advance(&mut view, step) {
+    for (stamp, step) in steps {
+        if !advance(&mut view, step, &policies.at(stamp)) {
             view.ignored_steps += 1;
         }
     }
@@ -238,7 +245,7 @@ pub fn fold<'a>(steps: impl Iterator<Item = &'a Step>) -> CaseView {
 }
 
 /// Applies one step; false when it does not fit the stage.
-fn advance(view: &mut CaseView, step: &Step) -> bool {
+fn advance(view: &mut CaseView, step: &Step, policy: &Policy) -> bool {
     match &step.body {
         Body::DispositionProposed(proposal) => {
             let first = view.stage == Stage::Unproposed;
@@ -290,7 +297,7 @@ fn advance(view: &mut CaseView, step: &Step) -> bool {
             if view.stage != Stage::PreReviewed || view.votes_this_round > 0 {
                 return false;
             }
-            let count = count_vote(vote);
+            let count = count_vote(vote, policy);
             if !count.quorum || !vote.secret_ballot {
                 return false;
             }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::audit::dates;
+use crate::audit::policy::Policy;
 use crate::event::{Header, ReplicaId, Seq};
 use crate::hlc::HlcTime;
 use crate::proto;
@@ -150,6 +151,8 @@ pub struct MemberState {
     pub transfer: Lww<proto::TransferStubChecked>,
     /// Latest answer from a receiving unit.
     pub receiving: Lww<proto::ReceivingUnitConfirmed>,
+    /// A conduct note was recorded (五核查之五).
+    pub conduct_noted: bool,
     /// Conduct notes that report a violation.
     pub violations_reported: u32,
     /// Referrals to the discipline commission or police.
@@ -223,8 +226,14 @@ pub struct MemberView {
     pub stopped: bool,
     /// Included in management after being found.
     pub included: bool,
-    /// Five checks done: branch first check signed.
+    /// 五核查 done (the column definitions of table 1, [`crate::audit::tables::DEFINITIONS`]):
+    /// the roster (the branch's 支部初核, or a correction or flag of the record), the
+    /// archive (a review), dues and organisation life (a contact assessment) and conduct
+    /// (a note) are recorded. The fourth check, of transfer-letter stubs, is of the
+    /// branch's stub book, not of each member on its roll.
     pub checked: bool,
+    /// The form is signed: 本人确认 then 支部初核, in order.
+    pub form_confirmed: bool,
     /// Form re-checked by the committee.
     pub committee_checked: bool,
     /// Some field was corrected.
@@ -341,8 +350,9 @@ impl MemberState {
     }
 
     /// Derives the view as of `as_of` (the campaign's as-of date; `None` before a
-    /// campaign is opened: nothing is judged lost or pocket by date).
-    pub fn view(&self, as_of: Option<NaiveDate>) -> MemberView {
+    /// campaign is opened: nothing is judged lost or pocket by date), with the months
+    /// of the policy in force.
+    pub fn view(&self, as_of: Option<NaiveDate>, policy: &Policy) -> MemberView {
         use proto::ManagementAction as A;
         let Some(form) = self.form_in_force() else {
             return MemberView::default();
@@ -352,8 +362,8 @@ impl MemberState {
         // both ends), or a branch could count a member at a unit that never holds them.
         let unit = self.registration.get().map(|(unit, _)| unit.clone());
         let contact = self.contact.get();
-        let six_months_before = |date: Option<NaiveDate>| match (date, as_of) {
-            (Some(date), Some(as_of)) => dates::whole_months(date, as_of) >= 6,
+        let months_before = |date: Option<NaiveDate>, months: i64| match (date, as_of) {
+            (Some(date), Some(as_of)) => dates::whole_months(date, as_of) >= months,
             _ => false,
         };
         let last_life = contact.and_then(|c| dates::opt(c.last_org_life.as_ref()));
@@ -364,7 +374,7 @@ impl MemberState {
             (one, other) => one.or(other),
         };
         let assessed_lost = contact.is_some_and(|c| c.status == proto::ContactStatus::LostStatus as i32);
-        let derived_lost = six_months_before(last_contact);
+        let derived_lost = months_before(last_contact, policy.lost_contact_months);
         let form_lost = form.lost;
         let lost = assessed_lost || derived_lost || form_lost;
         let lost_since = if lost { last_contact.or_else(|| dates::opt(form.lost_since.as_ref())) } else { None };
@@ -381,7 +391,7 @@ impl MemberState {
             let out = dates::opt(t.transferred_out_on.as_ref());
             let valid_until = dates::opt(t.letter_valid_until.as_ref());
             let expired = matches!((valid_until, as_of), (Some(until), Some(as_of)) if until < as_of);
-            !t.receipt_received && (expired || six_months_before(out))
+            !t.receipt_received && (expired || months_before(out, policy.pocket_months))
         });
         let pocket_resolved = pocket
             && (self.receiving.get().is_some_and(|r| r.relation_registered)
@@ -432,7 +442,11 @@ impl MemberState {
             stopped,
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
             // Only a chain in the form's order counts (本人确认 → 支部初核 → 基层党委复核).
-            checked: self.signoffs.branch_checked_in_order(),
+            checked: (!self.signoffs.branch_checked.is_empty() || !self.corrections.is_empty() || !self.flags.is_empty())
+                && self.archive_review.get().is_some()
+                && contact.is_some()
+                && self.conduct_noted,
+            form_confirmed: self.signoffs.branch_checked_in_order(),
             committee_checked: self.signoffs.committee_rechecked_in_order(),
             corrected: !self.corrections.is_empty(),
             open_flags,
@@ -441,9 +455,10 @@ impl MemberState {
             archive_complete,
             suspected_irregular,
             unreferred_violation: self.violations_reported > self.referrals,
-            self_separation_candidate: six_months_before(last_life)
-                || six_months_before(last_dues)
-                || six_months_before(last_work),
+            // 党章: "连续六个月" — the constitution's, not the province's to set.
+            self_separation_candidate: months_before(last_life, 6)
+                || months_before(last_dues, 6)
+                || months_before(last_work, 6),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod case;
 pub mod dates;
 pub mod deadlines;
 pub mod member;
+pub mod policy;
 pub mod projection;
 pub mod rules;
 pub mod stats;

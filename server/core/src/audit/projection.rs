@@ -35,6 +35,7 @@ use chrono::NaiveDate;
 use crate::audit::case::{Case, CaseView, Step, case_id_of};
 use crate::audit::dates;
 use crate::audit::member::{Lww, MemberState, MemberView, Stamp};
+use crate::audit::policy::{Policy, PolicyHistory};
 use crate::audit::stats::{Contribution, Counters, contribution};
 use crate::body::Body;
 use crate::conflict::FieldEdits;
@@ -331,6 +332,40 @@ pub struct Projection {
     /// registration): what `findings_within` reads instead of every member. Kept from each
     /// member's state, so it is a function of the events too.
     with_findings: BTreeSet<String>,
+    /// Each unit's official name, as recorded by the levels above it (latest stamp).
+    unit_names: BTreeMap<UnitPath, Lww<proto::UnitNamed>>,
+    /// Units a replica was enrolled at (with the number of enrollments): with the named
+    /// units and the units counting somebody, the organisations table 1 counts.
+    enrolled_units: BTreeMap<UnitPath, u32>,
+    /// The campaign's policy and every change of it, by stamp.
+    policies: PolicyHistory,
+}
+
+/// 党组织数 by type: 党委 (and 党工委), 党总支, 党支部 (and 联合党支部).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrganisationCounts {
+    /// 党委.
+    pub committees: u32,
+    /// 党总支.
+    pub general_branches: u32,
+    /// 党支部.
+    pub branches: u32,
+}
+
+/// A unit's 党组织类型: as named, else what its level usually is (a university or a
+/// college has a 党委, a branch unit is a 党支部; the province's own is not counted).
+pub fn org_type_of(unit: &UnitPath, named: Option<&proto::UnitNamed>) -> proto::OrgType {
+    if let Some(named) = named
+        && let Ok(org_type) = proto::OrgType::try_from(named.org_type)
+        && org_type != proto::OrgType::Unspecified
+    {
+        return org_type;
+    }
+    match unit.level() {
+        Some(Level::University | Level::College) => proto::OrgType::Committee,
+        Some(Level::Branch) => proto::OrgType::Branch,
+        _ => proto::OrgType::Unspecified,
+    }
 }
 
 /// (reporting unit, table number).
@@ -351,6 +386,9 @@ pub struct Undo {
     receipts: Vec<(ReceiptKey, Option<BTreeMap<u64, u64>>)>,
     counted: bool,
     head_before: Option<(ReplicaId, Option<u64>)>,
+    unit_name: Option<(UnitPath, Option<Lww<proto::UnitNamed>>)>,
+    enrolled_unit: Option<UnitPath>,
+    policy: Option<Stamp>,
 }
 
 /// The member an event is about, if any.
@@ -419,6 +457,76 @@ impl Projection {
         self.campaign().and_then(Campaign::as_of)
     }
 
+    /// The policy in force now (the notice's before any campaign).
+    pub fn policy(&self) -> Policy {
+        self.policies.current()
+    }
+
+    /// Every policy recorded, by stamp.
+    pub fn policies(&self) -> &PolicyHistory {
+        &self.policies
+    }
+
+    /// The name recorded for `unit`, if any.
+    pub fn unit_name(&self, unit: &UnitPath) -> Option<&proto::UnitNamed> {
+        self.unit_names.get(unit).and_then(Lww::get)
+    }
+
+    /// What people call `unit`: its short name, else its official name, else its path.
+    pub fn unit_label(&self, unit: &UnitPath) -> String {
+        match self.unit_name(unit) {
+            Some(named) if !named.short_name.is_empty() => named.short_name.clone(),
+            Some(named) if !named.name.is_empty() => named.name.clone(),
+            _ => unit.as_str().to_string(),
+        }
+    }
+
+    /// The unit's official name (for 填报单位), else its short name, else its path.
+    pub fn unit_official_name(&self, unit: &UnitPath) -> String {
+        match self.unit_name(unit) {
+            Some(named) if !named.name.is_empty() => named.name.clone(),
+            _ => self.unit_label(unit),
+        }
+    }
+
+    /// Every unit this projection knows of: enrolled, named, or counting somebody, and
+    /// the units above each (a branch's college exists).
+    pub fn known_units(&self) -> BTreeSet<UnitPath> {
+        let mut known = BTreeSet::new();
+        for unit in self.enrolled_units.keys().chain(self.unit_names.keys()).chain(self.units.keys()) {
+            let mut path = Some(unit.clone());
+            while let Some(current) = path {
+                path = current.parent();
+                if !known.insert(current) {
+                    break;
+                }
+            }
+        }
+        known
+    }
+
+    /// The organisations in `unit`'s subtree, `unit` itself included or not.
+    pub fn organisations(&self, unit: &UnitPath, include_self: bool) -> OrganisationCounts {
+        let mut counts = OrganisationCounts::default();
+        for known in self.known_units() {
+            if !known.is_within(unit) || (!include_self && known == *unit) {
+                continue;
+            }
+            match org_type_of(&known, self.unit_name(&known)) {
+                proto::OrgType::Committee | proto::OrgType::WorkingCommittee => counts.committees += 1,
+                proto::OrgType::GeneralBranch => counts.general_branches += 1,
+                proto::OrgType::Branch | proto::OrgType::JointBranch => counts.branches += 1,
+                proto::OrgType::Unspecified => {}
+            }
+        }
+        counts
+    }
+
+    /// The known units directly below `unit`.
+    pub fn known_children(&self, unit: &UnitPath) -> BTreeSet<UnitPath> {
+        self.known_units().into_iter().filter(|known| known.parent().as_ref() == Some(unit)).collect()
+    }
+
     /// A member's relation to show: the one counted, else the first registered.
     pub fn member(&self, member_id: &str) -> Option<&MemberEntry> {
         self.members.get(member_id).and_then(|record| record.primary(self.scope.as_ref()))
@@ -436,7 +544,7 @@ impl Projection {
 
     /// A member's derived view (of the relation [`Projection::member`] returns).
     pub fn member_view(&self, member_id: &str) -> Option<MemberView> {
-        self.member(member_id).map(|entry| entry.state.view(self.as_of()))
+        self.member(member_id).map(|entry| entry.state.view(self.as_of(), &self.policy()))
     }
 
     /// Findings about members held within `unit`: duplicate relations naming a branch
@@ -717,11 +825,33 @@ impl Projection {
         match body {
             Body::CampaignOpened(opened) => {
                 undo.campaign = keep_undo.then(|| self.campaign.clone());
-                let before = self.as_of();
+                undo.policy = Some(stamp);
+                let before = (self.as_of(), self.policy());
                 self.campaign
                     .set(stamp, Campaign { opened: opened.clone(), opened_on: dates::cst_day(header.hlc.wall_ms) });
-                if self.as_of() != before {
+                self.policies.set(stamp, Policy::from_proto(opened.policy.as_ref()));
+                self.refold_cases();
+                if (self.as_of(), self.policy()) != before {
                     self.recount_all();
+                }
+            }
+            Body::PolicyChanged(changed) => {
+                undo.policy = Some(stamp);
+                self.policies.set(stamp, Policy::from_proto(changed.policy.as_ref()));
+                self.refold_cases();
+                self.recount_all();
+            }
+            Body::UnitNamed(named) => {
+                let unit = header.unit_path.clone();
+                if keep_undo {
+                    undo.unit_name = Some((unit.clone(), self.unit_names.get(&unit).cloned()));
+                }
+                self.unit_names.entry(unit).or_default().set(stamp, named.clone());
+            }
+            Body::ReplicaEnrolled(enrolled) => {
+                if let Ok(unit) = UnitPath::parse(&enrolled.unit_path) {
+                    *self.enrolled_units.entry(unit.clone()).or_default() += 1;
+                    undo.enrolled_unit = Some(unit);
                 }
             }
             Body::ReportSubmitted(report) => {
@@ -781,7 +911,7 @@ impl Projection {
                 let by_unit = self.cases.entry(case_id.clone()).or_default();
                 let held = if keep_undo { by_unit.get(unit).cloned() } else { None };
                 let case = by_unit.entry(unit.clone()).or_insert_with(|| Case::new(&case_id));
-                case.add(stamp, Step { unit: unit.clone(), author_level, body: body.clone() });
+                case.add(stamp, Step { unit: unit.clone(), author_level, body: body.clone() }, &self.policies);
                 let member_id = case.view.member_id.clone();
                 if keep_undo {
                     undo.case = Some((case_id.clone(), unit.clone(), held));
@@ -883,12 +1013,27 @@ impl Projection {
             }
             self.note_findings(&member_id);
         }
-        if let Some(campaign) = undo.campaign {
-            let before = self.as_of();
-            self.campaign = campaign;
-            if self.as_of() != before {
-                self.recount_all();
+        if let Some((unit, held)) = undo.unit_name {
+            match held {
+                Some(named) => self.unit_names.insert(unit, named),
+                None => self.unit_names.remove(&unit),
+            };
+        }
+        if let Some(unit) = undo.enrolled_unit
+            && let Some(count) = self.enrolled_units.get_mut(&unit)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.enrolled_units.remove(&unit);
             }
+        }
+        if let Some(campaign) = undo.campaign {
+            self.campaign = campaign;
+        }
+        if let Some(stamp) = undo.policy {
+            self.policies.remove(&stamp);
+            self.refold_cases();
+            self.recount_all();
         }
         if let Some((key, held)) = undo.report {
             match held {
@@ -997,12 +1142,13 @@ impl Projection {
     fn recount(&mut self, member_id: &str) {
         self.note_findings(member_id);
         let as_of = self.as_of();
+        let policy = self.policy();
         let Some(record) = self.members.get(member_id) else { return };
         let in_force = record.in_force_unit(self.scope.as_ref());
         let mut changes: Vec<(usize, Option<(UnitPath, Contribution)>)> = Vec::new();
         for (index, entry) in record.relations.iter().enumerate() {
             let counted = if in_force.as_ref() == Some(&entry.unit) {
-                let view = entry.state.view(as_of);
+                let view = entry.state.view(as_of, &policy);
                 let cases = self.cases_of_relation(entry);
                 let contribution = contribution(&view, &cases, as_of);
                 view.unit.filter(|_| contribution.metrics != 0).map(|_| (entry.unit.clone(), contribution))
@@ -1023,6 +1169,16 @@ impl Projection {
             }
             if let Some(record) = self.members.get_mut(member_id) {
                 record.relations[index].counted = counted;
+            }
+        }
+    }
+
+    /// Folds every case again, each step by the policy in force at its stamp.
+    fn refold_cases(&mut self) {
+        let policies = &self.policies;
+        for by_unit in self.cases.values_mut() {
+            for case in by_unit.values_mut() {
+                case.refold(policies);
             }
         }
     }
@@ -1052,7 +1208,12 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
         Body::ContactStatusAssessed(contact) => state.contact.set(stamp, contact.clone()),
         Body::TransferStubChecked(stub) => state.transfer.set(stamp, stub.clone()),
         Body::ReceivingUnitConfirmed(answer) => state.receiving.set(stamp, answer.clone()),
-        Body::ConductNoted(note) if note.violation_reported => state.violations_reported += 1,
+        Body::ConductNoted(note) => {
+            state.conduct_noted = true;
+            if note.violation_reported {
+                state.violations_reported += 1;
+            }
+        }
         Body::ViolationReferred(_) => state.referrals += 1,
         Body::StatsDiscrepancyFound(found) => {
             let slot = state.discrepancies.entry(found.field).or_default();

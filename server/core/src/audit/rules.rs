@@ -37,12 +37,6 @@ pub struct AuthorContext {
     pub stamp: Stamp,
 }
 
-/// Contact attempts a lost member needs before 自行脱党除名: at least this many...
-pub const SELF_SEPARATION_MIN_ATTEMPTS: u32 = 3;
-/// ...through at least this many channels (direct, people, departments, other)...
-pub const SELF_SEPARATION_MIN_CHANNELS: u32 = 2;
-/// ...spread over at least this many months.
-pub const SELF_SEPARATION_MIN_MONTHS: i64 = 6;
 
 /// A rule that refuses a draft.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -251,11 +245,17 @@ pub enum RuleViolation {
     NoSixMonthGap,
     /// 自行脱党除名 for a lost member without documented search.
     #[error(
-        "self-separation of a lost member needs at least {SELF_SEPARATION_MIN_ATTEMPTS} documented attempts through \
-         {SELF_SEPARATION_MIN_CHANNELS} or more methods over {SELF_SEPARATION_MIN_MONTHS} months; on record: \
+        "self-separation of a lost member needs at least {need_attempts} documented attempts through \
+         {need_channels} or more methods over {need_months} months (the campaign's policy); on record: \
          {attempts} attempts, {channels} methods, {months} months"
     )]
     SearchNotDocumented {
+        /// Attempts the policy requires.
+        need_attempts: u32,
+        /// Methods the policy requires.
+        need_channels: u32,
+        /// Months the policy requires.
+        need_months: i64,
         /// Attempts on record.
         attempts: u32,
         /// Channels used.
@@ -297,8 +297,10 @@ pub enum RuleViolation {
     #[error("the university's pre-review must be written")]
     NotWritten,
     /// The branch meeting had no quorum.
-    #[error("no quorum: {present} present of {should_attend} who should attend (more than half needed)")]
+    #[error("no quorum: {present} present of {should_attend} who should attend (more than {percent}% needed)")]
     NoQuorum {
+        /// The policy's quorum, in per cent of 应到会.
+        percent: u32,
         /// Present.
         present: u32,
         /// Should attend.
@@ -325,6 +327,23 @@ pub enum RuleViolation {
     /// The campaign needs its deadlines.
     #[error("a campaign needs its year, as-of date and the four deadlines (4-15, 4-20, 5-31, 8-31)")]
     CampaignIncomplete,
+    /// A unit's name is incomplete or malformed.
+    #[error("unit name: {detail}")]
+    UnitName {
+        /// What is wrong.
+        detail: String,
+        /// The same in Chinese.
+        detail_zh: String,
+    },
+    /// A policy field outside the bounds a province may set.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::audit::policy::PolicyError),
+    /// A policy change needs the campaign it changes.
+    #[error("no campaign {campaign_id} is in force here to change the policy of")]
+    PolicyWithoutCampaign {
+        /// The campaign named.
+        campaign_id: String,
+    },
     /// Tables are numbered 1 to 3.
     #[error("table {table} does not exist: tables are 1, 2 and 3")]
     NoSuchTable {
@@ -379,11 +398,13 @@ impl RuleViolation {
             R::GroundsRequired => "须注明中组发〔2014〕21号规定的六种不合格情形之一".into(),
             R::NotRequested => "退党除名须以党员本人要求退党为起因".into(),
             R::NoSixMonthGap => "自行脱党除名须有连续6个月不参加组织生活、不交纳党费或不做党分配的工作".into(),
-            R::SearchNotDocumented { attempts, channels, months } => format!(
-                "失联党员作自行脱党除名，须有至少{SELF_SEPARATION_MIN_ATTEMPTS}次、{SELF_SEPARATION_MIN_CHANNELS}种以上方式、\
-                 跨度{SELF_SEPARATION_MIN_MONTHS}个月以上的查找记录（经多方努力确实无法取得联系）；现有记录：{attempts}次、\
-                 {channels}种方式、{months}个月"
-            ),
+            R::SearchNotDocumented { attempts, channels, months, need_attempts, need_channels, need_months } => {
+                format!(
+                    "失联党员作自行脱党除名，须有至少{need_attempts}次、{need_channels}种以上方式、\
+                     跨度{need_months}个月以上的查找记录（经多方努力确实无法取得联系；本次排查政策）；现有记录：{attempts}次、\
+                     {channels}种方式、{months}个月"
+                )
+            }
             R::NotProbationary => "只有预备党员才能取消预备党员资格".into(),
             R::NoIrregularFinding => "不予承认须有档案审核认定的违规入党、假党员或身份存疑".into(),
             R::NoPersuasion => "劝而不退除名须先有经批准的劝退".into(),
@@ -393,8 +414,9 @@ impl RuleViolation {
             R::TalkRequired => "调查核实须有两名正式党员谈话记录，或无法联系的记录".into(),
             R::PreReviewLevel { required, .. } => format!("该处置须由{required}级预审，且预审级别须与本节点级别一致"),
             R::NotWritten => "高校党委组织部的预审须为书面预审".into(),
-            R::NoQuorum { present, should_attend } => {
-                format!("支部大会不足法定人数：应到会{should_attend}人，实到{present}人（须超过半数）")
+            R::NoQuorum { present, should_attend, percent } => {
+                let share = if *percent == 50 { "半数".to_string() } else { format!("{percent}%") };
+                format!("支部大会不足法定人数：应到会{should_attend}人，实到{present}人（须超过{share}）")
             }
             R::VoteFigures { detail } => format!("表决数字不一致：{detail}"),
             R::SecretBallotRequired => "组织处置须无记名投票表决".into(),
@@ -404,6 +426,13 @@ impl RuleViolation {
                 "排查工作须设年度、统计截止日期和4个时间节点（4月15日、4月20日、5月底、8月底）".into()
             }
             R::NoSuchTable { table } => format!("没有表{table}：只有表1、表2、表3"),
+            R::UnitName { detail_zh, .. } => format!("单位名称：{detail_zh}"),
+            R::Policy(error) => {
+                format!("排查政策“{}”为{}，应在{}至{}之间", error.field_zh, error.value, error.low, error.high)
+            }
+            R::PolicyWithoutCampaign { campaign_id } => {
+                format!("本节点没有正在进行的排查工作 {campaign_id}，无法调整其政策")
+            }
         }
     }
 
@@ -515,6 +544,63 @@ pub fn id_check_digit(first17: &str) -> char {
     const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
     let sum: u32 = first17.chars().zip(WEIGHTS).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
     CHECK[(sum % 11) as usize]
+}
+
+/// The longest official name accepted (the national system's field holds 100 characters).
+pub const UNIT_NAME_MAX_CHARS: usize = 100;
+
+/// Checks a unit's name as recorded by the level above.
+///
+/// # Errors
+///
+/// [`RuleViolation::UnitName`] saying what is wrong, in both languages.
+pub fn check_unit_name(named: &proto::UnitNamed) -> Result<(), RuleViolation> {
+    let wrong = |detail: &str, detail_zh: &str| {
+        Err(RuleViolation::UnitName { detail: detail.to_string(), detail_zh: detail_zh.to_string() })
+    };
+    let name = named.name.trim();
+    if name.is_empty() {
+        return wrong("the official name is empty", "须填写单位全称");
+    }
+    if name.chars().count() > UNIT_NAME_MAX_CHARS || named.short_name.chars().count() > UNIT_NAME_MAX_CHARS {
+        return wrong("a name is longer than 100 characters", "名称不能超过100个字");
+    }
+    if name != named.name || named.short_name.trim() != named.short_name {
+        return wrong("a name begins or ends with spaces", "名称首尾不能有空格");
+    }
+    if named.name.chars().chain(named.short_name.chars()).any(char::is_control) {
+        return wrong("a name holds a control character", "名称不能含控制字符");
+    }
+    match proto::OrgType::try_from(named.org_type) {
+        Ok(proto::OrgType::Unspecified) | Err(_) => {
+            return wrong(
+                "the organisation type is not one of 611, 612, 621, 631, 632",
+                "党组织类型应为611（党委）、612（党工委）、621（党总支）、631（党支部）或632（联合党支部）",
+            );
+        }
+        Ok(org_type) => {
+            use proto::OrgType as O;
+            let level = UnitPath::parse(&named.unit_path).ok().and_then(|unit| unit.level());
+            let fits = match level {
+                Some(Level::Province) => matches!(org_type, O::Committee | O::WorkingCommittee),
+                Some(Level::University) => org_type == O::Committee,
+                Some(Level::College) => matches!(org_type, O::Committee | O::GeneralBranch),
+                Some(Level::Branch) => matches!(org_type, O::Branch | O::JointBranch),
+                None => false,
+            };
+            if !fits {
+                return wrong(
+                    "the organisation type does not fit the unit's level (a branch is 631 or 632, a college 611 or \
+                     621, a university 611, the province 611 or 612)",
+                    "党组织类型与单位层级不符（党支部为631或632，院系为611或621，高校为611，省级为611或612）",
+                );
+            }
+        }
+    }
+    if named.org_code.len() > 32 || !named.org_code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return wrong("the organisation code is at most 32 letters and digits", "党组织代码应为不超过32位的字母或数字");
+    }
+    Ok(())
 }
 
 fn missing(field: &'static str) -> RuleViolation {
@@ -664,8 +750,22 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
             if !complete || campaign.campaign_id.is_empty() {
                 return Err(RuleViolation::CampaignIncomplete);
             }
+            if let Some(policy) = &campaign.policy {
+                crate::audit::policy::Policy::validate(policy)?;
+            }
             Ok(())
         }
+        Body::PolicyChanged(changed) => {
+            if projection.campaign().is_none_or(|campaign| campaign.opened.campaign_id != changed.campaign_id) {
+                return Err(RuleViolation::PolicyWithoutCampaign { campaign_id: changed.campaign_id.clone() });
+            }
+            crate::audit::policy::Policy::validate(&changed.policy.clone().unwrap_or_default())?;
+            if changed.reason.trim().is_empty() {
+                return Err(missing("reason"));
+            }
+            Ok(())
+        }
+        Body::UnitNamed(named) => check_unit_name(named),
         Body::ReportSubmitted(report) => {
             if !(1..=3).contains(&report.table) {
                 return Err(RuleViolation::NoSuchTable { table: report.table });
@@ -789,7 +889,7 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
         }
         Body::MemberLocated(located) => {
             let entry = registered_here(projection, context, &located.member_id)?;
-            let view = entry.state.view(projection.as_of());
+            let view = entry.state.view(projection.as_of(), &projection.policy());
             if !view.lost {
                 return Err(RuleViolation::NotLost { member_id: located.member_id.clone() });
             }
@@ -894,7 +994,7 @@ fn check_signoff(
     }
     let before = match stage {
         S::MemberConfirmed => {
-            let view = entry.state.view(projection.as_of());
+            let view = entry.state.view(projection.as_of(), &projection.policy());
             if view.lost && !view.found {
                 return Err(RuleViolation::LostCannotConfirm { member_id: signed.member_id.clone() });
             }
@@ -926,7 +1026,7 @@ fn check_action(
 ) -> Result<(), RuleViolation> {
     use proto::ManagementAction as A;
     let entry = registered_here(projection, context, &action.member_id)?;
-    let view = entry.state.view(projection.as_of());
+    let view = entry.state.view(projection.as_of(), &projection.policy());
     let effective = required_date("effective date", action.effective_on.as_ref(), today)?;
     let incomplete = |action: &'static str, missing: &'static str, missing_zh: &'static str| {
         Err(RuleViolation::ActionIncomplete { action, missing, missing_zh })
@@ -1024,9 +1124,14 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
             if vote.votes_for + vote.votes_against + vote.abstentions > vote.present {
                 return Err(RuleViolation::VoteFigures { detail: "more votes than members present" });
             }
-            let count = count_vote(vote);
+            let policy = projection.policies().at(&context.stamp);
+            let count = count_vote(vote, &policy);
             if !count.quorum {
-                return Err(RuleViolation::NoQuorum { present: vote.present, should_attend: count.should_attend });
+                return Err(RuleViolation::NoQuorum {
+                    present: vote.present,
+                    should_attend: count.should_attend,
+                    percent: policy.quorum_percent,
+                });
             }
             required_date("meeting date", vote.meeting_on.as_ref(), today)?;
         }
@@ -1044,6 +1149,7 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
     let next = case.with_step(
         context.stamp,
         Step { unit: context.unit.clone(), author_level: context.level, body: with_case_type(body, disposition) },
+        projection.policies(),
     );
     if next.ignored_steps > view.ignored_steps {
         let (missing, missing_zh) = what_comes_first(view, body);
@@ -1165,7 +1271,7 @@ fn check_proposal(
         return Err(missing("facts"));
     }
     not_future("effective date", dates::opt(proposal.proposed_on.as_ref()), context.today)?;
-    let view = entry.state.view(projection.as_of());
+    let view = entry.state.view(projection.as_of(), &projection.policy());
     if view.unreferred_violation {
         return Err(RuleViolation::ViolationNotReferred { member_id: member_id.clone() });
     }
@@ -1195,11 +1301,19 @@ fn check_proposal(
             if view.lost && !view.found {
                 let attempts = &entry.state.attempts;
                 let (count, channels, months) = (attempts.count, attempts.channels(), attempts.span_months());
-                if count < SELF_SEPARATION_MIN_ATTEMPTS
-                    || channels < SELF_SEPARATION_MIN_CHANNELS
-                    || months < SELF_SEPARATION_MIN_MONTHS
+                let policy = projection.policy();
+                if count < policy.self_separation_attempts
+                    || channels < policy.self_separation_methods
+                    || months < policy.self_separation_months
                 {
-                    return Err(RuleViolation::SearchNotDocumented { attempts: count, channels, months });
+                    return Err(RuleViolation::SearchNotDocumented {
+                        attempts: count,
+                        channels,
+                        months,
+                        need_attempts: policy.self_separation_attempts,
+                        need_channels: policy.self_separation_methods,
+                        need_months: policy.self_separation_months,
+                    });
                 }
             }
         }

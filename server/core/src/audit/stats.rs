@@ -85,6 +85,7 @@ metrics! {
     SituationAbroad => "situation_abroad", "出国（境）", "abroad";
     SituationResidence => "situation_residence", "居住地改变", "residence changed";
     SituationOther => "situation_other", "其他情形", "other situation";
+    FormsConfirmed => "forms_confirmed", "登记表已签字确认", "forms confirmed and checked";
     FormsSigned => "forms_signed", "登记表已复核", "forms re-checked";
     OpenDiscrepancies => "open_discrepancies", "统计库差异未核实", "statistics discrepancies open";
     SelfSeparationCandidate => "self_separation_candidate", "连续6个月未过组织生活等", "six-month gap (to judge)";
@@ -217,6 +218,7 @@ pub fn contribution(view: &MemberView, cases: &[&CaseView], as_of: Option<NaiveD
     set(Metric::Stopped, view.stopped);
     set(Metric::Lost, view.lost || view.found);
     set(Metric::Found, view.found);
+    set(Metric::FormsConfirmed, view.form_confirmed);
     set(Metric::FormsSigned, view.committee_checked);
     set(Metric::OpenDiscrepancies, view.open_discrepancies > 0);
     set(Metric::SelfSeparationCandidate, view.self_separation_candidate);

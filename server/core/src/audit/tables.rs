@@ -11,7 +11,7 @@
 use chrono::NaiveDate;
 
 use crate::audit::dates;
-use crate::audit::projection::Projection;
+use crate::audit::projection::{OrganisationCounts, Projection};
 use crate::audit::stats::{Counters, Metric};
 use crate::proto;
 use crate::proto::PersonGroup as G;
@@ -29,8 +29,12 @@ pub enum Rows {
 /// What a column counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Column {
-    /// Branch organisations counting members.
-    Organisations,
+    /// 党委 (and 党工委) in the row's subtree.
+    Committees,
+    /// 党总支 in the row's subtree.
+    GeneralBranches,
+    /// 党支部 (and 联合党支部) in the row's subtree.
+    Branches,
     /// A metric.
     Metric(Metric),
 }
@@ -39,24 +43,105 @@ impl Column {
     /// Chinese heading.
     pub fn name_zh(self) -> &'static str {
         match self {
-            Column::Organisations => "党组织数",
-            Column::Metric(metric) => metric.name_zh(),
+            Column::Committees => "党委",
+            Column::GeneralBranches => "党总支",
+            Column::Branches => "党支部",
+            Column::Metric(metric) => definition(metric.key()).map_or(metric.name_zh(), |d| d.heading_zh),
         }
     }
     /// English heading.
     pub fn name_en(self) -> &'static str {
         match self {
-            Column::Organisations => "organisations",
+            Column::Committees => "Party committees",
+            Column::GeneralBranches => "general branches",
+            Column::Branches => "branches",
             Column::Metric(metric) => metric.name_en(),
         }
     }
     /// Stable key.
     pub fn key(self) -> &'static str {
         match self {
-            Column::Organisations => "organisations",
+            Column::Committees => "org_committees",
+            Column::GeneralBranches => "org_general_branches",
+            Column::Branches => "org_branches",
             Column::Metric(metric) => metric.key(),
         }
     }
+    /// The column's definition (what exactly it counts), when it has one.
+    pub fn definition(self) -> Option<&'static Definition> {
+        definition(self.key())
+    }
+}
+
+/// What one column of a table counts, shipped with the templates (the legend sheet of
+/// an exported table, `rollcall table --legend`, `TableColumn.definition_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Definition {
+    /// The column's key.
+    pub key: &'static str,
+    /// The grouped heading it sits under (empty: none).
+    pub group_zh: &'static str,
+    /// Its heading under that group.
+    pub heading_zh: &'static str,
+    /// What it counts, in Chinese.
+    pub zh: &'static str,
+    /// What it counts, in English.
+    pub en: &'static str,
+}
+
+const fn def(
+    key: &'static str,
+    group_zh: &'static str,
+    heading_zh: &'static str,
+    zh: &'static str,
+    en: &'static str,
+) -> Definition {
+    Definition { key, group_zh, heading_zh, zh, en }
+}
+
+/// Every column definition of table 1 (and of the metrics tables 2 and 3 share). A
+/// member is counted once, at the branch holding the relation in force, and only while
+/// on the roll (not transferred out).
+pub const DEFINITIONS: &[Definition] = &[
+    def("org_committees", "党组织数", "党委", "本行所列单位（含其下级）中的党委、党工委个数（党组织类型611、612；未登记名称的高校、院系按党委计）",
+        "Party committees (611, 612) in the row's unit and below; a university or college never named counts as one"),
+    def("org_general_branches", "党组织数", "党总支", "本行所列单位（含其下级）中的党总支个数（党组织类型621）",
+        "general Party branches (621) in the row's unit and below"),
+    def("org_branches", "党组织数", "党支部", "本行所列单位（含其下级）中的党支部、联合党支部个数（党组织类型631、632；未登记名称的第4级单位按党支部计）",
+        "Party branches (631, 632) in the row's unit and below; a level-4 unit never named counts as one"),
+    def("members", "党员数", "总数", "在册党员人数（组织关系在本单位，未转出）", "members on the roll (relation held here, not transferred out)"),
+    def("full", "党员数", "正式党员", "在册党员中人员类别为正式党员的人数", "members on the roll who are full members"),
+    def("probationary", "党员数", "预备党员", "在册党员中人员类别为预备党员的人数", "members on the roll who are probationary"),
+    def("checked", "核查情况", "已核查",
+        "“五核查”已记录的党员人数：核查党员名册（支部初核签字，或已更正、已标记待查明）、核查党员档案（档案核查）、核查党费和组织生活记录（联系状态核查）、核查现实表现（现实表现核查）均已记录；核查组织关系介绍信存根按支部存根簿进行，不逐人计",
+        "members whose five checks are recorded: the roster (the branch's first check signed, or a correction or flag recorded), the archive (reviewed), dues and organisation life (contact status assessed), and conduct (noted); the fourth check, of transfer-letter stubs, is of the branch's stub book, not of each member"),
+    def("corrected", "核查情况", "信息已更正", "党员名册信息经核查作过更正的党员人数", "members with at least one roster correction"),
+    def("archive_incomplete", "核查情况", "档案不全", "档案核查后入党材料不齐全的党员人数（预备党员不要求转正申请书）",
+        "members whose archive review found required admission materials missing"),
+    def("suspected_irregular", "核查情况", "疑似违规入党", "档案核查认定身份存疑、违规入党或疑似假党员的人数",
+        "members whose archive review found doubtful identity, irregular admission or a suspected fake"),
+    def("flowing", "流动党员", "总数", "登记表或联系状态核查认定为流动党员的人数", "members recorded as flowing (on the form or by assessment)"),
+    def("flowing_card", "流动党员", "持流动党员活动证", "流动党员中持有流动党员活动证的人数", "flowing members holding a flowing-member card"),
+    def("pocket", "口袋党员", "总数",
+        "组织关系介绍信开出后未收到回执，且介绍信已过有效期或开出已满政策规定月数（默认6个月）的党员人数",
+        "members whose transfer letter has no receipt and expired, or is older than the policy's months (6 by default)"),
+    def("pocket_resolved", "口袋党员", "已解决", "口袋党员中接收单位已确认接收或已补转组织关系的人数",
+        "pocket members whose receiving unit confirmed the relation, or whose transfer was re-issued"),
+    def("retained", "", "保留组织关系", "出国（境）经批准保留组织关系的党员人数", "members abroad whose relation is retained"),
+    def("lost", "失联党员", "排查出的",
+        "排查中认定为失联的党员人数（联系状态核查认定失联，或截至统计截止日期最后一次参加组织生活、交纳党费已满政策规定月数，默认6个月，或登记表填写失联），含其后取得联系的",
+        "members found lost in the audit (assessed lost, or no organisation life or dues for the policy's months, 6 by default, by the as-of date, or lost on the form), including those found since"),
+    def("found", "失联党员", "经查找取得联系", "失联党员中经查找已取得联系的人数", "lost members located by the search"),
+    def("still_lost", "失联党员", "仍然无法取得联系", "失联党员中经查找仍然无法取得联系的人数", "lost members still unreachable"),
+    def("forms_confirmed", "登记表", "已签字确认", "《党员基本情况登记表》经党员本人确认并经党支部初核签字的人数",
+        "members whose form is confirmed by the member and checked by the branch, in that order"),
+    def("forms_signed", "登记表", "已复核", "登记表在本人确认、支部初核之后经基层党委复核的人数",
+        "members whose form was re-checked by the grassroots committee after both"),
+];
+
+/// The definition of the column with `key`.
+pub fn definition(key: &str) -> Option<&'static Definition> {
+    DEFINITIONS.iter().find(|d| d.key == key)
 }
 
 /// A check of a table.
@@ -114,7 +199,9 @@ pub const TABLE_1: Template = Template {
     title_en: "Audit of organisational relationships: summary",
     rows: Rows::ChildUnits,
     columns: &[
-        Column::Organisations,
+        Column::Committees,
+        Column::GeneralBranches,
+        Column::Branches,
         Column::Metric(Metric::Members),
         Column::Metric(Metric::Full),
         Column::Metric(Metric::Probationary),
@@ -130,11 +217,13 @@ pub const TABLE_1: Template = Template {
         Column::Metric(Metric::Lost),
         Column::Metric(Metric::Found),
         Column::Metric(Metric::StillLost),
+        Column::Metric(Metric::FormsConfirmed),
         Column::Metric(Metric::FormsSigned),
     ],
     checks: &[
         Check::TotalRowIsSum,
         Check::ColumnIsSum { total: Metric::Members, parts: &[Metric::Full, Metric::Probationary] },
+        Check::ColumnIsSum { total: Metric::Lost, parts: &[Metric::Found, Metric::StillLost] },
     ],
 };
 
@@ -207,6 +296,8 @@ pub struct Table {
     pub as_of: Option<NaiveDate>,
     /// Row labels (Chinese, English); row 0 is the total.
     pub rows: Vec<(String, String)>,
+    /// The unit each row of table 1 is about (`None`: the total, or a group row).
+    pub row_units: Vec<Option<UnitPath>>,
     /// Cells by row then column; `None` is blank.
     pub cells: Vec<Vec<Option<i64>>>,
 }
@@ -216,39 +307,68 @@ fn blank_if_zero(value: u32) -> Option<i64> {
 }
 
 /// Fills table `template` for `unit` from `projection`.
+///
+/// Table 1 has a row per unit directly below `unit` (every unit known there: enrolled,
+/// named or counting somebody, so a branch with nobody counted still counts as a
+/// 党组织), and a row for members held at `unit` itself when there are any; its total
+/// row counts the organisations below `unit`, not `unit` itself.
 pub fn compute(template: &'static Template, projection: &Projection, unit: &UnitPath) -> Table {
     let mut rows = vec![("合计".to_string(), "total".to_string())];
+    let mut row_units = vec![None];
     let mut cells = Vec::new();
     match template.rows {
         Rows::Groups(groups) => {
             let counters = projection.rollup(unit);
-            let organisations = projection.organisations_within(unit) as u32;
+            let organisations = OrganisationCounts::default();
             cells.push(row_of(template, &counters, None, organisations));
             for (zh, en, members) in groups {
                 rows.push(((*zh).to_string(), (*en).to_string()));
+                row_units.push(None);
                 cells.push(row_of(template, &counters, Some(members), organisations));
             }
         }
         Rows::ChildUnits => {
             let total = projection.rollup(unit);
-            cells.push(row_of(template, &total, None, projection.organisations_within(unit) as u32));
+            cells.push(row_of(template, &total, None, projection.organisations(unit, false)));
+            let mut children: std::collections::BTreeMap<UnitPath, Counters> =
+                projection.known_children(unit).into_iter().map(|child| (child, Counters::default())).collect();
+            let mut own = None;
             for (child, counters) in projection.child_rollups(unit) {
-                let organisations = projection.organisations_within(&child) as u32;
-                let label = child.as_str().rsplit('/').next().unwrap_or_default().to_string();
+                if child == *unit {
+                    own = Some(counters);
+                } else {
+                    children.insert(child, counters);
+                }
+            }
+            if let Some(counters) = own {
+                rows.push(("本级直属".to_string(), "held directly".to_string()));
+                row_units.push(Some(unit.clone()));
+                cells.push(row_of(template, &counters, None, OrganisationCounts::default()));
+            }
+            for (child, counters) in children {
+                let label = projection.unit_label(&child);
                 rows.push((label.clone(), label));
-                cells.push(row_of(template, &counters, None, organisations));
+                cells.push(row_of(template, &counters, None, projection.organisations(&child, true)));
+                row_units.push(Some(child));
             }
         }
     }
-    Table { template, unit: unit.clone(), as_of: projection.as_of(), rows, cells }
+    Table { template, unit: unit.clone(), as_of: projection.as_of(), rows, row_units, cells }
 }
 
-fn row_of(template: &Template, counters: &Counters, groups: Option<&[G]>, organisations: u32) -> Vec<Option<i64>> {
+fn row_of(
+    template: &Template,
+    counters: &Counters,
+    groups: Option<&[G]>,
+    organisations: OrganisationCounts,
+) -> Vec<Option<i64>> {
     template
         .columns
         .iter()
         .map(|column| match column {
-            Column::Organisations => blank_if_zero(organisations),
+            Column::Committees => blank_if_zero(organisations.committees),
+            Column::GeneralBranches => blank_if_zero(organisations.general_branches),
+            Column::Branches => blank_if_zero(organisations.branches),
             Column::Metric(metric) => blank_if_zero(match groups {
                 None => counters.total(*metric),
                 Some(groups) => groups.iter().map(|group| counters.get(*metric, *group)).sum(),
@@ -378,10 +498,11 @@ pub const REGISTER_COLUMNS: &[(&str, &str)] = &[
 /// The rows of a register for `unit`'s subtree, sorted by branch then name.
 pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Vec<Vec<String>> {
     let as_of = projection.as_of();
-    let mut rows: Vec<Vec<String>> = projection
+    let policy = projection.policy();
+    let mut rows: Vec<(UnitPath, Vec<String>)> = projection
         .members()
         .filter_map(|entry| {
-            let view = entry.state.view(as_of);
+            let view = entry.state.view(as_of, &policy);
             let branch = view.unit.clone()?;
             let wanted = match which {
                 Register::Found => view.found,
@@ -396,8 +517,8 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Ve
                 Ok(proto::Gender::Female) => "女",
                 _ => "",
             };
-            Some(vec![
-                branch.to_string(),
+            Some((branch.clone(), vec![
+                projection.unit_label(&branch),
                 form.name.clone(),
                 gender.to_string(),
                 form.birth_date.as_ref().map(dates::display).unwrap_or_default(),
@@ -406,11 +527,11 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Ve
                 situation_name_zh(view.situation).to_string(),
                 entry.state.attempts.count.to_string(),
                 view.found_on.map(|d| d.to_string()).unwrap_or_default(),
-            ])
+            ]))
         })
         .collect();
     rows.sort();
-    rows
+    rows.into_iter().map(|(_, row)| row).collect()
 }
 
 /// Chinese name of a person group.

@@ -153,6 +153,7 @@ pub fn campaign() -> Body {
             deadline(K::Dispositions, 8, 31),
         ],
         as_of: day(2025, 3, 31),
+        policy: None,
     })
 }
 
