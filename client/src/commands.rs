@@ -220,9 +220,12 @@ pub async fn record_case_step(backend: &mut Backend, step: &CaseStep, author: &s
             .unwrap_or_default();
         let count = rollcall_core::audit::case::count_vote(&vote, &policy);
         let needed = (1..=count.should_attend)
-            .find(|votes| rollcall_core::audit::policy::Policy::more_than(*votes, count.should_attend, policy.majority_percent))
+            .find(|votes| {
+                rollcall_core::audit::policy::Policy::more_than(*votes, count.should_attend, policy.majority_percent)
+            })
             .unwrap_or(count.should_attend);
-        let share = if policy.majority_percent == 50 { "半数".to_string() } else { format!("{}%", policy.majority_percent) };
+        let share =
+            if policy.majority_percent == 50 { "半数".to_string() } else { format!("{}%", policy.majority_percent) };
         text.push_str(&match lang {
             Lang::Zh => format!(
                 "支部大会未通过：赞成 {} 票，应到会 {} 人，须超过{share}即至少 {needed} 票。案件就此结束；如有新的事实，可重新提出处置意见\n",
@@ -972,7 +975,10 @@ pub async fn name_unit(backend: &mut Backend, named: pb::UnitNamed, author: &str
         return refused(&Refusal { en: violation.to_string(), zh: Some(violation.message_zh()), rule: true }, lang);
     }
     let Ok(unit) = UnitPath::parse(&named.unit_path) else {
-        return refused(&Refusal { en: format!("{} is not a unit path", named.unit_path), zh: None, rule: false }, lang);
+        return refused(
+            &Refusal { en: format!("{} is not a unit path", named.unit_path), zh: None, rule: false },
+            lang,
+        );
     };
     let extra = json!({ "unit": named.unit_path, "name": named.name, "short_name": named.short_name,
         "org_type": named.org_type, "org_code": named.org_code });
@@ -992,10 +998,11 @@ pub async fn list_units(backend: &mut Backend, unit: Option<&str>, lang: Lang) -
         Ok(response) => response,
         Err(refusal) => return refused(&refusal, lang),
     };
-    let headings: Vec<String> = [("单位", "unit"), ("名称", "name"), ("简称", "short name"), ("党组织类型", "type"), ("党组织代码", "code")]
-        .iter()
-        .map(|(zh, en)| lang.pick(zh, en).to_string())
-        .collect();
+    let headings: Vec<String> =
+        [("单位", "unit"), ("名称", "name"), ("简称", "short name"), ("党组织类型", "type"), ("党组织代码", "code")]
+            .iter()
+            .map(|(zh, en)| lang.pick(zh, en).to_string())
+            .collect();
     let rows: Vec<Vec<String>> = response
         .units
         .iter()
@@ -1010,10 +1017,16 @@ pub async fn list_units(backend: &mut Backend, unit: Option<&str>, lang: Lang) -
             ]
         })
         .collect();
-    let json = json!(response.units.iter().map(|u| json!({
-        "unit": u.unit_path, "name": u.name, "short_name": u.short_name, "org_type": u.org_type,
-        "org_code": u.org_code, "named": u.named,
-    })).collect::<Vec<_>>());
+    let json = json!(
+        response
+            .units
+            .iter()
+            .map(|u| json!({
+                "unit": u.unit_path, "name": u.name, "short_name": u.short_name, "org_type": u.org_type,
+                "org_code": u.org_code, "named": u.named,
+            }))
+            .collect::<Vec<_>>()
+    );
     Outcome::Done { text: crate::render::grid(&headings, &rows), json }
 }
 

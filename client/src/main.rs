@@ -1245,6 +1245,15 @@ async fn run(cli: Cli) -> ExitCode {
                 org_type: org_type.unwrap_or_else(|| default_org_type(&unit)),
                 org_code,
             });
+            if named.is_some() && role != Role::Node {
+                return fail(
+                    &lang.pick(
+                        "--name 只用于登记下级单位的节点（--role node）：笔记本和查看者属于已有单位",
+                        "--name is for a child unit's node (--role node): laptops and viewers belong to a unit already named",
+                    ),
+                    2,
+                );
+            }
             if let Some(named) = &named
                 && let Err(violation) = rollcall_core::audit::rules::check_unit_name(named)
             {

@@ -100,7 +100,7 @@ pub fn table_json(table: &pb::TableResponse) -> Value {
             }
             row
         }).collect::<Vec<_>>(),
-        "definitions": table.columns.iter().map(|c| json!({ "key": c.key, "group": c.group_zh, "heading": c.name_zh, "zh": c.definition_zh, "en": c.definition_en })).collect::<Vec<_>>(),
+        "definitions": table.columns.iter().filter(|c| !c.definition_zh.is_empty()).map(|c| json!({ "key": c.key, "group": c.group_zh, "heading": c.name_zh, "zh": c.definition_zh, "en": c.definition_en })).collect::<Vec<_>>(),
         "check_failures": table.check_failures.iter().map(|f| f.message_en.clone()).collect::<Vec<_>>(),
     })
 }
@@ -137,8 +137,10 @@ pub fn rollup_text(rollup: &pb::RollupResponse, lang: Lang) -> String {
         cells.extend(ROLLUP_METRICS.iter().map(|key| metric(r, key).to_string()));
         cells
     };
-    let mut rows =
-        vec![row(format!("{} {}", lang.pick("合计", "total"), unit_display(&total.unit_name, &total.unit_path)), total)];
+    let mut rows = vec![row(
+        format!("{} {}", lang.pick("合计", "total"), unit_display(&total.unit_name, &total.unit_path)),
+        total,
+    )];
     rows.extend(rollup.children.iter().map(|child| row(unit_display(&child.unit_name, &child.unit_path), child)));
     let mut out = match lang {
         Lang::Zh => format!("统计截止日期：{}\n", date(rollup.as_of.as_ref())),

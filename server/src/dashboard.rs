@@ -219,7 +219,9 @@ async fn overview(
     let tables_due = deadlines
         .deadlines
         .iter()
-        .filter(|d| d.kind == pb::DeadlineKind::UniversityTables as i32 || d.kind == pb::DeadlineKind::ProvinceTables as i32)
+        .filter(|d| {
+            d.kind == pb::DeadlineKind::UniversityTables as i32 || d.kind == pb::DeadlineKind::ProvinceTables as i32
+        })
         .map(|d| (d.kind, d.due_at_ms))
         .collect::<Vec<_>>();
     let due_for = |unit: &str| {

@@ -64,7 +64,12 @@ pub fn table_sheet(table: &pb::TableResponse, zh: bool) -> Sheet {
         pick(zh, if table.table == 1 { "单位" } else { "类别" }, if table.table == 1 { "unit" } else { "group" })
             .to_string(),
     ];
-    headings.extend(table.columns.iter().map(|c| pick(zh, &c.name_zh, &c.name_en).to_string()));
+    // A leaf heading under a grouped one (党员数 › 总数) carries its group until the
+    // exported sheets merge the grouped headings over their columns.
+    headings.extend(table.columns.iter().map(|c| match (zh, c.group_zh.is_empty()) {
+        (true, false) => format!("{}·{}", c.group_zh, c.name_zh),
+        _ => pick(zh, &c.name_zh, &c.name_en).to_string(),
+    }));
     let mut rows: Vec<Vec<Cell>> = table
         .rows
         .iter()

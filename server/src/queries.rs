@@ -287,10 +287,10 @@ pub fn table(
             .columns
             .iter()
             .map(|c| {
-                let definition = c.definition();
+                let definition = template.definition_of(*c);
                 pb::TableColumn {
                     key: c.key().into(),
-                    name_zh: c.name_zh().into(),
+                    name_zh: template.heading_zh(*c).into(),
                     name_en: c.name_en().into(),
                     group_zh: definition.map(|d| d.group_zh).unwrap_or_default().into(),
                     definition_zh: definition.map(|d| d.zh).unwrap_or_default().into(),
@@ -404,7 +404,12 @@ pub fn register(
         title_en: which.title_en().into(),
         columns: REGISTER_COLUMNS
             .iter()
-            .map(|(zh, en)| pb::TableColumn { key: (*en).into(), name_zh: (*zh).into(), name_en: (*en).into(), ..Default::default() })
+            .map(|(zh, en)| pb::TableColumn {
+                key: (*en).into(),
+                name_zh: (*zh).into(),
+                name_en: (*en).into(),
+                ..Default::default()
+            })
             .collect(),
         rows: tables::register(projection, &unit, which).into_iter().map(|cells| pb::RegisterRow { cells }).collect(),
     })

@@ -168,9 +168,13 @@ fn loaded() -> Fixture {
     ok(&["record", "action", "--dir", &f.dir, "--member", &li, "--kind", "include", "--on", "2026-03-02"]);
     // The campaign as an official reads it: name, as-of date, the four deadlines, the rules.
     let shown = ok(&["campaign-show", "--dir", &f.dir]);
-    for expected in
-        ["统计截止日期：2026-03-31", "2026-04-15", "2026-08-31", "查找记录至少3次、2种以上方式、跨度6个月以上"]
-    {
+    for expected in [
+        "统计截止日期：2026-03-31",
+        "2026-04-15",
+        "2026-08-31",
+        "适用政策（通知的规定）",
+        "自行脱党除名所需查找次数：3",
+    ] {
         assert!(shown.contains(expected), "{expected:?} in {shown}");
     }
     // The sign-off chain is recorded at the branch and the college (tests/body_authority.rs);

@@ -508,7 +508,8 @@ fn units_are_named_from_above_and_the_policy_by_the_province() {
     assert_eq!(receiver.receive(&root_itself), Admission::Accept);
     let by_parent = t.college.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
     assert_eq!(receiver.receive(&by_parent), Admission::Accept);
-    let by_grandparent = t.university.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
+    let by_grandparent =
+        t.university.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Branch));
     assert_eq!(receiver.receive(&by_grandparent), Admission::Accept);
     // A unit does not name itself, a branch names nothing, a laptop names nothing.
     let itself = t.college.event("hb/u1/c1", EventKind::UnitNamed, named("hb/u1/c1", proto::OrgType::Committee));

@@ -306,7 +306,14 @@ fn procedure_refuses_every_step_out_of_order_or_out_of_rule() {
     let no_facts = proto::DispositionProposed { facts: String::new(), ..propose("c1", "m1", d) };
     assert!(matches!(refusal(&mut world, B1, Body::DispositionProposed(no_facts)), R::Missing { field: "facts", .. }));
     match refusal(&mut world, B1, Body::DispositionProposed(propose("c1", "m1", d))) {
-        R::SearchNotDocumented { attempts: 0, channels: 0, months: 0, need_attempts: 3, need_channels: 2, need_months: 6 } => {}
+        R::SearchNotDocumented {
+            attempts: 0,
+            channels: 0,
+            months: 0,
+            need_attempts: 3,
+            need_channels: 2,
+            need_months: 6,
+        } => {}
         other => panic!("{other:?}"),
     }
     use proto::ContactMethod as M;
@@ -314,11 +321,26 @@ fn procedure_refuses_every_step_out_of_order_or_out_of_rule() {
     world.ok(B1, attempt("m1", M::Sms, day(2024, 7, 1)));
     world.ok(B1, attempt("m1", M::HomeVisit, day(2025, 1, 1)));
     match refusal(&mut world, B1, Body::DispositionProposed(propose("c1", "m1", d))) {
-        R::SearchNotDocumented { attempts: 3, channels: 1, months: 7, need_attempts: 3, need_channels: 2, need_months: 6 } => {}
+        R::SearchNotDocumented {
+            attempts: 3,
+            channels: 1,
+            months: 7,
+            need_attempts: 3,
+            need_channels: 2,
+            need_months: 6,
+        } => {}
         other => panic!("one channel only: {other:?}"),
     }
     world.ok(B1, attempt("m1", M::ThroughDepartment, day(2025, 2, 1)));
-    let message = R::SearchNotDocumented { attempts: 3, channels: 1, months: 7, need_attempts: 3, need_channels: 2, need_months: 6 }.message_zh();
+    let message = R::SearchNotDocumented {
+        attempts: 3,
+        channels: 1,
+        months: 7,
+        need_attempts: 3,
+        need_channels: 2,
+        need_months: 6,
+    }
+    .message_zh();
     assert!(message.contains("经多方努力确实无法取得联系"), "{message}");
 
     // A reported violation is referred, never replaced by a disposition.
@@ -530,7 +552,14 @@ fn every_violation_speaks_both_languages() {
     let samples = [
         R::Missing { field: "name", field_zh: "姓名" },
         R::NoQuorum { present: 3, should_attend: 8, percent: 50 },
-        R::SearchNotDocumented { attempts: 1, channels: 1, months: 0, need_attempts: 3, need_channels: 2, need_months: 6 },
+        R::SearchNotDocumented {
+            attempts: 1,
+            channels: 1,
+            months: 0,
+            need_attempts: 3,
+            need_channels: 2,
+            need_months: 6,
+        },
         R::ApprovalLevel { required: "province" },
         R::ProbationaryNotStopped,
     ];

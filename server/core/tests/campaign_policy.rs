@@ -24,7 +24,11 @@ fn staff(name: &str) -> proto::MemberForm {
 }
 
 fn change_policy(policy: proto::Policy) -> Body {
-    Body::PolicyChanged(proto::PolicyChanged { campaign_id: "2025".into(), policy: Some(policy), reason: "省委组织部通知".into() })
+    Body::PolicyChanged(proto::PolicyChanged {
+        campaign_id: "2025".into(),
+        policy: Some(policy),
+        reason: "省委组织部通知".into(),
+    })
 }
 
 /// A correction-period case of `member` at B1 brought to the vote.
@@ -34,7 +38,12 @@ fn case_to_the_vote(world: &mut World, case_id: &str, member: &str) {
     proposal.trigger = proto::DispositionTrigger::AuditFinding as i32;
     world.ok(B1, Body::DispositionProposed(proposal));
     world.ok(B1, investigate(case_id));
-    world.author_at(B1, Level::College, pre_review(case_id, Level::College, proto::DispositionType::CorrectionPeriod, true))
+    world
+        .author_at(
+            B1,
+            Level::College,
+            pre_review(case_id, Level::College, proto::DispositionType::CorrectionPeriod, true),
+        )
         .expect("college pre-review");
 }
 
@@ -150,13 +159,20 @@ fn table_one_counts_the_five_checks() {
     world.ok(B1, register("m1", staff("张三")));
     world.ok(B1, register("m2", staff("李四")));
     let signoff = |member: &str, stage: S| {
-        Body::FormSignedOff(proto::FormSignedOff { member_id: member.into(), stage: stage as i32, signed_on: day(2025, 3, 20) })
+        Body::FormSignedOff(proto::FormSignedOff {
+            member_id: member.into(),
+            stage: stage as i32,
+            signed_on: day(2025, 3, 20),
+        })
     };
-    let archive = |member: &str| {
-        Body::ArchiveReviewed(proto::ArchiveReviewed { member_id: member.into(), ..Default::default() })
-    };
+    let archive =
+        |member: &str| Body::ArchiveReviewed(proto::ArchiveReviewed { member_id: member.into(), ..Default::default() });
     let conduct = |member: &str| {
-        Body::ConductNoted(proto::ConductNoted { member_id: member.into(), summary: "表现正常".into(), violation_reported: false })
+        Body::ConductNoted(proto::ConductNoted {
+            member_id: member.into(),
+            summary: "表现正常".into(),
+            violation_reported: false,
+        })
     };
     let contact = |member: &str| {
         Body::ContactStatusAssessed(proto::ContactStatusAssessed {
@@ -196,10 +212,15 @@ fn table_one_counts_the_five_checks() {
     assert_eq!(total[column("checked")], Some(2));
     assert_eq!(total[column("forms_confirmed")], Some(1));
     assert_eq!(total[column("forms_signed")], Some(1));
-    assert!(tables::check(&tables::TABLE_1, &table.cells).is_empty(), "{:?}", tables::check(&tables::TABLE_1, &table.cells));
+    assert!(
+        tables::check(&tables::TABLE_1, &table.cells).is_empty(),
+        "{:?}",
+        tables::check(&tables::TABLE_1, &table.cells)
+    );
     // Every column of table 1 has its definition, and the definitions name the five checks.
     for column in tables::TABLE_1.columns {
-        let definition = column.definition().unwrap_or_else(|| panic!("{} has no definition", column.key()));
+        let definition =
+            tables::TABLE_1.definition_of(*column).unwrap_or_else(|| panic!("{} has no definition", column.key()));
         assert!(!definition.zh.is_empty() && !definition.en.is_empty());
     }
     assert!(tables::definition("checked").expect("checked").zh.contains("五核查"));
@@ -237,9 +258,19 @@ fn named_units_label_table_one_and_count_its_organisations() {
     });
     assert!(matches!(world.author_at(C1, Level::University, code), Err(R::UnitName { .. })));
     // C1 is a 党总支, C2 never named (a 党委 by its level); B1 named, B2 not.
-    world.author_at(C1, Level::University, named(C1, "中共某大学计算机学院总支部委员会", "计算机学院党总支", proto::OrgType::GeneralBranch))
+    world
+        .author_at(
+            C1,
+            Level::University,
+            named(C1, "中共某大学计算机学院总支部委员会", "计算机学院党总支", proto::OrgType::GeneralBranch),
+        )
         .expect("named");
-    world.author_at(B1, Level::College, named(B1, "某大学计算机学院教工第一党支部", "教工第一党支部", proto::OrgType::Branch))
+    world
+        .author_at(
+            B1,
+            Level::College,
+            named(B1, "某大学计算机学院教工第一党支部", "教工第一党支部", proto::OrgType::Branch),
+        )
         .expect("named");
     let table = tables::compute(&tables::TABLE_1, &world.projection, &unit(U1));
     let labels: Vec<&str> = table.rows.iter().map(|(zh, _)| zh.as_str()).collect();
@@ -251,7 +282,12 @@ fn named_units_label_table_one_and_count_its_organisations() {
     assert!(tables::check(&tables::TABLE_1, &table.cells).is_empty());
     assert_eq!(table.row_units[1].as_ref().map(|u| u.as_str()), Some(C1));
     // A rename: the latest stamp is in force, whatever the order.
-    world.author_at(C1, Level::University, named(C1, "中共某大学计算机学院委员会", "计算机学院党委", proto::OrgType::Committee))
+    world
+        .author_at(
+            C1,
+            Level::University,
+            named(C1, "中共某大学计算机学院委员会", "计算机学院党委", proto::OrgType::Committee),
+        )
         .expect("renamed");
     assert_eq!(world.projection.unit_label(&unit(C1)), "计算机学院党委");
     let reversed: Vec<usize> = (0..world.events.len()).rev().collect();

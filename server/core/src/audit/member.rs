@@ -442,7 +442,9 @@ impl MemberState {
             stopped,
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
             // Only a chain in the form's order counts (本人确认 → 支部初核 → 基层党委复核).
-            checked: (!self.signoffs.branch_checked.is_empty() || !self.corrections.is_empty() || !self.flags.is_empty())
+            checked: (!self.signoffs.branch_checked.is_empty()
+                || !self.corrections.is_empty()
+                || !self.flags.is_empty())
                 && self.archive_review.get().is_some()
                 && contact.is_some()
                 && self.conduct_noted,

@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn bounds_name_the_field() {
         let bad = proto::Policy { quorum_percent: 30, ..Default::default() };
-        let error = Policy::validate(&bad).unwrap_err();
+        let Err(error) = Policy::validate(&bad) else { panic!("30% is below the bounds") };
         assert_eq!((error.field, error.value, error.low), ("quorum_percent", 30, 50));
         assert!(Policy::validate(&Policy::NOTICE.to_proto()).is_ok());
     }

@@ -37,7 +37,6 @@ pub struct AuthorContext {
     pub stamp: Stamp,
 }
 
-
 /// A rule that refuses a draft.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RuleViolation {
@@ -759,7 +758,7 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
             if projection.campaign().is_none_or(|campaign| campaign.opened.campaign_id != changed.campaign_id) {
                 return Err(RuleViolation::PolicyWithoutCampaign { campaign_id: changed.campaign_id.clone() });
             }
-            crate::audit::policy::Policy::validate(&changed.policy.clone().unwrap_or_default())?;
+            crate::audit::policy::Policy::validate(&changed.policy.unwrap_or_default())?;
             if changed.reason.trim().is_empty() {
                 return Err(missing("reason"));
             }

@@ -46,7 +46,7 @@ impl Column {
             Column::Committees => "党委",
             Column::GeneralBranches => "党总支",
             Column::Branches => "党支部",
-            Column::Metric(metric) => definition(metric.key()).map_or(metric.name_zh(), |d| d.heading_zh),
+            Column::Metric(metric) => metric.name_zh(),
         }
     }
     /// English heading.
@@ -103,40 +103,140 @@ const fn def(
 /// member is counted once, at the branch holding the relation in force, and only while
 /// on the roll (not transferred out).
 pub const DEFINITIONS: &[Definition] = &[
-    def("org_committees", "党组织数", "党委", "本行所列单位（含其下级）中的党委、党工委个数（党组织类型611、612；未登记名称的高校、院系按党委计）",
-        "Party committees (611, 612) in the row's unit and below; a university or college never named counts as one"),
-    def("org_general_branches", "党组织数", "党总支", "本行所列单位（含其下级）中的党总支个数（党组织类型621）",
-        "general Party branches (621) in the row's unit and below"),
-    def("org_branches", "党组织数", "党支部", "本行所列单位（含其下级）中的党支部、联合党支部个数（党组织类型631、632；未登记名称的第4级单位按党支部计）",
-        "Party branches (631, 632) in the row's unit and below; a level-4 unit never named counts as one"),
-    def("members", "党员数", "总数", "在册党员人数（组织关系在本单位，未转出）", "members on the roll (relation held here, not transferred out)"),
+    def(
+        "org_committees",
+        "党组织数",
+        "党委",
+        "本行所列单位（含其下级）中的党委、党工委个数（党组织类型611、612；未登记名称的高校、院系按党委计）",
+        "Party committees (611, 612) in the row's unit and below; a university or college never named counts as one",
+    ),
+    def(
+        "org_general_branches",
+        "党组织数",
+        "党总支",
+        "本行所列单位（含其下级）中的党总支个数（党组织类型621）",
+        "general Party branches (621) in the row's unit and below",
+    ),
+    def(
+        "org_branches",
+        "党组织数",
+        "党支部",
+        "本行所列单位（含其下级）中的党支部、联合党支部个数（党组织类型631、632；未登记名称的第4级单位按党支部计）",
+        "Party branches (631, 632) in the row's unit and below; a level-4 unit never named counts as one",
+    ),
+    def(
+        "members",
+        "党员数",
+        "总数",
+        "在册党员人数（组织关系在本单位，未转出）",
+        "members on the roll (relation held here, not transferred out)",
+    ),
     def("full", "党员数", "正式党员", "在册党员中人员类别为正式党员的人数", "members on the roll who are full members"),
-    def("probationary", "党员数", "预备党员", "在册党员中人员类别为预备党员的人数", "members on the roll who are probationary"),
-    def("checked", "核查情况", "已核查",
+    def(
+        "probationary",
+        "党员数",
+        "预备党员",
+        "在册党员中人员类别为预备党员的人数",
+        "members on the roll who are probationary",
+    ),
+    def(
+        "checked",
+        "核查情况",
+        "已核查",
         "“五核查”已记录的党员人数：核查党员名册（支部初核签字，或已更正、已标记待查明）、核查党员档案（档案核查）、核查党费和组织生活记录（联系状态核查）、核查现实表现（现实表现核查）均已记录；核查组织关系介绍信存根按支部存根簿进行，不逐人计",
-        "members whose five checks are recorded: the roster (the branch's first check signed, or a correction or flag recorded), the archive (reviewed), dues and organisation life (contact status assessed), and conduct (noted); the fourth check, of transfer-letter stubs, is of the branch's stub book, not of each member"),
-    def("corrected", "核查情况", "信息已更正", "党员名册信息经核查作过更正的党员人数", "members with at least one roster correction"),
-    def("archive_incomplete", "核查情况", "档案不全", "档案核查后入党材料不齐全的党员人数（预备党员不要求转正申请书）",
-        "members whose archive review found required admission materials missing"),
-    def("suspected_irregular", "核查情况", "疑似违规入党", "档案核查认定身份存疑、违规入党或疑似假党员的人数",
-        "members whose archive review found doubtful identity, irregular admission or a suspected fake"),
-    def("flowing", "流动党员", "总数", "登记表或联系状态核查认定为流动党员的人数", "members recorded as flowing (on the form or by assessment)"),
-    def("flowing_card", "流动党员", "持流动党员活动证", "流动党员中持有流动党员活动证的人数", "flowing members holding a flowing-member card"),
-    def("pocket", "口袋党员", "总数",
+        "members whose five checks are recorded: the roster (the branch's first check signed, or a correction or flag recorded), the archive (reviewed), dues and organisation life (contact status assessed), and conduct (noted); the fourth check, of transfer-letter stubs, is of the branch's stub book, not of each member",
+    ),
+    def(
+        "corrected",
+        "核查情况",
+        "信息已更正",
+        "党员名册信息经核查作过更正的党员人数",
+        "members with at least one roster correction",
+    ),
+    def(
+        "archive_incomplete",
+        "核查情况",
+        "档案不全",
+        "档案核查后入党材料不齐全的党员人数（预备党员不要求转正申请书）",
+        "members whose archive review found required admission materials missing",
+    ),
+    def(
+        "suspected_irregular",
+        "核查情况",
+        "疑似违规入党",
+        "档案核查认定身份存疑、违规入党或疑似假党员的人数",
+        "members whose archive review found doubtful identity, irregular admission or a suspected fake",
+    ),
+    def(
+        "flowing",
+        "流动党员",
+        "总数",
+        "登记表或联系状态核查认定为流动党员的人数",
+        "members recorded as flowing (on the form or by assessment)",
+    ),
+    def(
+        "flowing_card",
+        "流动党员",
+        "持流动党员活动证",
+        "流动党员中持有流动党员活动证的人数",
+        "flowing members holding a flowing-member card",
+    ),
+    def(
+        "pocket",
+        "口袋党员",
+        "总数",
         "组织关系介绍信开出后未收到回执，且介绍信已过有效期或开出已满政策规定月数（默认6个月）的党员人数",
-        "members whose transfer letter has no receipt and expired, or is older than the policy's months (6 by default)"),
-    def("pocket_resolved", "口袋党员", "已解决", "口袋党员中接收单位已确认接收或已补转组织关系的人数",
-        "pocket members whose receiving unit confirmed the relation, or whose transfer was re-issued"),
-    def("retained", "", "保留组织关系", "出国（境）经批准保留组织关系的党员人数", "members abroad whose relation is retained"),
-    def("lost", "失联党员", "排查出的",
+        "members whose transfer letter has no receipt and expired, or is older than the policy's months (6 by default)",
+    ),
+    def(
+        "pocket_resolved",
+        "口袋党员",
+        "已解决",
+        "口袋党员中接收单位已确认接收或已补转组织关系的人数",
+        "pocket members whose receiving unit confirmed the relation, or whose transfer was re-issued",
+    ),
+    def(
+        "retained",
+        "",
+        "保留组织关系",
+        "出国（境）经批准保留组织关系的党员人数",
+        "members abroad whose relation is retained",
+    ),
+    def(
+        "lost",
+        "失联党员",
+        "排查出的",
         "排查中认定为失联的党员人数（联系状态核查认定失联，或截至统计截止日期最后一次参加组织生活、交纳党费已满政策规定月数，默认6个月，或登记表填写失联），含其后取得联系的",
-        "members found lost in the audit (assessed lost, or no organisation life or dues for the policy's months, 6 by default, by the as-of date, or lost on the form), including those found since"),
-    def("found", "失联党员", "经查找取得联系", "失联党员中经查找已取得联系的人数", "lost members located by the search"),
-    def("still_lost", "失联党员", "仍然无法取得联系", "失联党员中经查找仍然无法取得联系的人数", "lost members still unreachable"),
-    def("forms_confirmed", "登记表", "已签字确认", "《党员基本情况登记表》经党员本人确认并经党支部初核签字的人数",
-        "members whose form is confirmed by the member and checked by the branch, in that order"),
-    def("forms_signed", "登记表", "已复核", "登记表在本人确认、支部初核之后经基层党委复核的人数",
-        "members whose form was re-checked by the grassroots committee after both"),
+        "members found lost in the audit (assessed lost, or no organisation life or dues for the policy's months, 6 by default, by the as-of date, or lost on the form), including those found since",
+    ),
+    def(
+        "found",
+        "失联党员",
+        "经查找取得联系",
+        "失联党员中经查找已取得联系的人数",
+        "lost members located by the search",
+    ),
+    def(
+        "still_lost",
+        "失联党员",
+        "仍然无法取得联系",
+        "失联党员中经查找仍然无法取得联系的人数",
+        "lost members still unreachable",
+    ),
+    def(
+        "forms_confirmed",
+        "登记表",
+        "已签字确认",
+        "《党员基本情况登记表》经党员本人确认并经党支部初核签字的人数",
+        "members whose form is confirmed by the member and checked by the branch, in that order",
+    ),
+    def(
+        "forms_signed",
+        "登记表",
+        "已复核",
+        "登记表在本人确认、支部初核之后经基层党委复核的人数",
+        "members whose form was re-checked by the grassroots committee after both",
+    ),
 ];
 
 /// The definition of the column with `key`.
@@ -274,6 +374,20 @@ pub const TABLE_3: Template = Template {
     ],
     checks: &[Check::TotalRowIsSum],
 };
+
+impl Template {
+    /// The definition of a column in this template: table 1's columns are defined in
+    /// [`DEFINITIONS`] (tables 2 and 3 follow the Ministry's layouts, whose headings
+    /// say what they count).
+    pub fn definition_of(&self, column: Column) -> Option<&'static Definition> {
+        if self.number == 1 { column.definition() } else { None }
+    }
+
+    /// A column's heading in this template (under its group, if it has one).
+    pub fn heading_zh(&self, column: Column) -> &'static str {
+        self.definition_of(column).map_or(column.name_zh(), |d| d.heading_zh)
+    }
+}
 
 /// The template of table `number`.
 pub fn template(number: u32) -> Option<&'static Template> {
@@ -517,17 +631,20 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Ve
                 Ok(proto::Gender::Female) => "女",
                 _ => "",
             };
-            Some((branch.clone(), vec![
-                projection.unit_label(&branch),
-                form.name.clone(),
-                gender.to_string(),
-                form.birth_date.as_ref().map(dates::display).unwrap_or_default(),
-                group_name_zh(view.group).to_string(),
-                view.lost_since.map(|d| d.to_string()).unwrap_or_default(),
-                situation_name_zh(view.situation).to_string(),
-                entry.state.attempts.count.to_string(),
-                view.found_on.map(|d| d.to_string()).unwrap_or_default(),
-            ]))
+            Some((
+                branch.clone(),
+                vec![
+                    projection.unit_label(&branch),
+                    form.name.clone(),
+                    gender.to_string(),
+                    form.birth_date.as_ref().map(dates::display).unwrap_or_default(),
+                    group_name_zh(view.group).to_string(),
+                    view.lost_since.map(|d| d.to_string()).unwrap_or_default(),
+                    situation_name_zh(view.situation).to_string(),
+                    entry.state.attempts.count.to_string(),
+                    view.found_on.map(|d| d.to_string()).unwrap_or_default(),
+                ],
+            ))
         })
         .collect();
     rows.sort();
