@@ -210,7 +210,8 @@ impl Backend {
         &projection,
         scope,
         &request.unit_path,
-        request.still_lost
+        request.still_lost,
+        request.show_personal
     ));
     query!(deadlines, pb::DeadlinesRequest, pb::DeadlinesResponse, |projection, scope, request| queries::deadlines(
         &projection,

@@ -296,7 +296,15 @@ pub async fn import_members(
         return file_failed(&import::FileError::Empty { path: path.display().to_string() }, lang);
     }
     let today = rollcall_core::audit::dates::cst_day(rollcall_server::writer::now_ms());
-    let (mut rows, mut errors) = import::parse_members(&sheet, &columns, unit, today);
+    let as_of = match backend.rollup(pb::RollupRequest::default()).await {
+        Ok(rollup) => rollup.as_of.as_ref().and_then(rollcall_core::audit::dates::naive),
+        Err(refusal) => return refused(&refusal, lang),
+    };
+    let (mut rows, mut errors) = import::parse_members_as_of(&sheet, &columns, unit, today, as_of);
+    if rows.is_empty() && errors.is_empty() {
+        // Only blank rows (a handed-out form with 所在党支部 pre-filled and nothing else).
+        return file_failed(&import::FileError::Empty { path: path.display().to_string() }, lang);
+    }
     // Already registered at the node: a duplicate, named by row.
     let ids: Vec<String> = rows.iter().map(|r| r.member_id.clone()).collect();
     let existing: HashSet<String> = match backend

@@ -29,7 +29,7 @@ pub enum FileError {
         detail: String,
     },
     /// Nothing in it.
-    #[error("{path}: the file is empty")]
+    #[error("{path}: the file is empty (no member filled in)")]
     Empty {
         /// The file.
         path: String,
@@ -49,7 +49,7 @@ impl FileError {
     pub fn message_zh(&self) -> String {
         match self {
             FileError::Unreadable { path, detail } => format!("{path}：无法读取（{detail}）"),
-            FileError::Empty { path } => format!("{path}：文件为空"),
+            FileError::Empty { path } => format!("{path}：文件为空（没有填写任何党员）"),
             FileError::MissingColumn { path, header } => {
                 format!("{path}：表头中没有“{header}”列（表头应为登记表的中文列名）")
             }
@@ -485,11 +485,30 @@ pub fn parse_members(
     default_unit: Option<&UnitPath>,
     today: NaiveDate,
 ) -> (Vec<MemberRow>, Vec<CellError>) {
+    parse_members_as_of(sheet, columns, default_unit, today, None)
+}
+
+/// [`parse_members`] for a campaign whose tables are as of `as_of`: a joining,
+/// full-membership or loss-of-contact date after it is named by row and column too (the
+/// form describes the member at the campaign's cut-off; a later date belongs to the next
+/// campaign, or is a typing error).
+pub fn parse_members_as_of(
+    sheet: &Sheet,
+    columns: &HashMap<Column, usize>,
+    default_unit: Option<&UnitPath>,
+    today: NaiveDate,
+    as_of: Option<NaiveDate>,
+) -> (Vec<MemberRow>, Vec<CellError>) {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let branch_column = columns.get(&Column::Branch).copied();
     for (index, cells) in sheet.rows.iter().enumerate() {
         let sheet_row = sheet.header_row + 1 + index;
+        // A blank row of a handed-out form has only its pre-filled 所在党支部: not a member.
+        if cells.iter().enumerate().all(|(column, text)| text.is_empty() || Some(column) == branch_column) {
+            continue;
+        }
         let mut reader = RowReader { sheet_row, cells, columns, headers: &sheet.headers, errors: Vec::new() };
         let name = reader.required(Column::Name);
         let gender = reader.choice(Column::Gender, member::parse_gender, "男或女", "男 or 女");
@@ -648,6 +667,28 @@ pub fn parse_members(
                 );
             } else {
                 seen.insert(id_text.clone(), sheet_row);
+            }
+        }
+        if let Some(as_of) = as_of {
+            for (column, date, what_zh, what_en) in [
+                (Column::JoinedDate, &joined, "截至该日尚未入党", "not yet a member then"),
+                (
+                    Column::FullMemberDate,
+                    &full,
+                    "截至该日仍为预备党员，应填“预备党员”且不填转正日期",
+                    "still probationary then",
+                ),
+                (Column::LostSince, &lost_since, "截至该日尚未失去联系", "not yet out of contact then"),
+            ] {
+                if let Some(date) = date.as_ref().and_then(dates::naive)
+                    && date > as_of
+                {
+                    reader.error(
+                        column,
+                        format!("{date} 晚于本次排查的统计截止日期 {as_of}（{what_zh}）"),
+                        format!("{date} is after the campaign's as-of date {as_of} ({what_en})"),
+                    );
+                }
             }
         }
         let given_id = reader.text(Column::MemberId).to_string();

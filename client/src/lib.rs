@@ -27,6 +27,7 @@ pub mod record;
 pub mod render;
 pub mod sample;
 pub mod target;
+pub mod template;
 pub mod verify;
 
 pub use rollcall_proto::v1::node_client::NodeClient;

@@ -297,6 +297,9 @@ enum Command {
     /// a unit's official name, short name, 党组织 type and code; list them.
     #[command(subcommand)]
     Unit(UnitCommand),
+    /// 空白表格：党员基本情况登记表（带下拉列表和填写说明）/ blank forms to fill in: the per-member form.
+    #[command(subcommand)]
+    Template(TemplateCommand),
     /// 查看党员 / show or list members.
     #[command(subcommand)]
     Member(MemberCommand),
@@ -384,6 +387,10 @@ enum Command {
         /// 导出文件（.xlsx 或 .csv）/ write to this file (.xlsx or .csv).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// 显示完整身份证号（仅限本节点操作员；默认隐去出生日期和顺序码）/ full ID numbers (operators
+        /// only; masked by default).
+        #[arg(long)]
+        show_personal: bool,
     },
     /// 时间节点进度：已完成 / 按计划 / 有风险 / 已逾期 / where a unit stands against each deadline.
     Deadlines {
@@ -471,6 +478,26 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum TemplateCommand {
+    /// 空白《党员基本情况登记表》：下拉列表、填写说明、示例；填好后用 rollcall import members 导入 / the
+    /// blank per-member form (drop-downs, instructions, an example); fill it in and import it.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall template members --out 登记表.xlsx --unit hb/whu/cs/b01\n  rollcall import members 登记表.xlsx --node-dir /srv/b01"
+    )]
+    Members {
+        /// 输出文件（.xlsx）/ the file to write (.xlsx).
+        #[arg(long)]
+        out: PathBuf,
+        /// 预填的所在党支部 / the branch to pre-fill in every row.
+        #[arg(long)]
+        unit: Option<UnitPath>,
+        /// 空白行数 / blank rows.
+        #[arg(long, default_value_t = 200)]
+        rows: u32,
+    },
+}
+
+#[derive(Subcommand)]
 enum UnitCommand {
     /// 登记或更改单位名称（由上级单位记录；省级可登记本级）/ name or rename a unit (recorded by a
     /// level above it; the province may name its own).
@@ -517,6 +544,10 @@ enum MemberCommand {
         node: NodeArgs,
         /// 党员编号 / the member id.
         member_id: String,
+        /// 显示完整身份证号（默认隐去中间位，--json 亦然）/ the full ID number (masked by default,
+        /// in --json too).
+        #[arg(long)]
+        show_personal: bool,
     },
     /// 列出党员（可筛选）/ list members, filtered.
     #[command(
@@ -735,6 +766,36 @@ async fn run(cli: Cli) -> ExitCode {
             })
             .await
         }
+        Command::Template(TemplateCommand::Members { out, unit, rows }) => {
+            if out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("xlsx") {
+                return fail(&lang.pick("--out 应以 .xlsx 结尾", "--out must end in .xlsx"), 2);
+            }
+            if let Some(unit) = &unit
+                && unit.level() != Some(rollcall_core::unit::Level::Branch)
+            {
+                return fail(
+                    &format!("--unit {unit}: {}", lang.pick("应为党支部（第4级）", "expected a branch (level 4)")),
+                    2,
+                );
+            }
+            match rollcall_client::template::write_member_form(&out, unit.as_ref().map(UnitPath::as_str), rows.clamp(1, 10_000)) {
+                Ok(()) => {
+                    if cli.json {
+                        println!("{}", serde_json::json!({ "written": out.display().to_string(), "rows": rows }));
+                    } else {
+                        println!(
+                            "{} {}（{} {rows} {}）",
+                            lang.pick("已生成", "written"),
+                            out.display(),
+                            lang.pick("空白行", "blank rows:"),
+                            lang.pick("行", "")
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&format!("{}: {error}", out.display()), 1),
+            }
+        }
         Command::Unit(UnitCommand::Name { node, unit, name, short_name, org_type, org_code, author }) => {
             let named = pb::UnitNamed { unit_path: unit.to_string(), name, short_name, org_type, org_code };
             with_backend(&node, lang, cli.json, |backend| async move {
@@ -885,13 +946,13 @@ async fn run(cli: Cli) -> ExitCode {
             })
             .await
         }
-        Command::Member(MemberCommand::Show { node, member_id }) => {
+        Command::Member(MemberCommand::Show { node, member_id, show_personal }) => {
             query(
                 &node,
                 lang,
                 cli.json,
                 async |backend| backend.member(pb::MemberRequest { member_id }).await,
-                rollcall_client::render::member_json,
+                move |member: &pb::MemberResponse| rollcall_client::render::member_json(member, show_personal),
                 rollcall_client::render::member_text,
             )
             .await
@@ -962,18 +1023,17 @@ async fn run(cli: Cli) -> ExitCode {
                 rollcall_client::render::table_text,
             )
         }
-        Command::Register { node, which, unit, out } => {
+        Command::Register { node, which, unit, out, show_personal } => {
             let mut backend = match backend(&node).await {
                 Ok(backend) => backend,
                 Err(code) => return code,
             };
             let unit = unit.unwrap_or_default();
             let still_lost = matches!(which, RegisterKind::StillLost);
-            let result = backend.register(pb::RegisterRequest { unit_path: unit.clone(), still_lost }).await;
-            let unit = if unit.is_empty() { backend.unit().await.unwrap_or_default() } else { unit };
+            let result = backend.register(pb::RegisterRequest { unit_path: unit, still_lost, show_personal }).await;
             backend.close().await;
             let sheet = match &result {
-                Ok(register) => rollcall_client::export::register_sheet(register, &unit, lang == Lang::Zh),
+                Ok(register) => rollcall_client::export::register_sheet(register, lang == Lang::Zh),
                 Err(refusal) => return fail(&refusal.message(lang), 1),
             };
             if let Some(path) = &out {
@@ -989,8 +1049,9 @@ async fn run(cli: Cli) -> ExitCode {
                     .map(|row| {
                         row.iter()
                             .map(|c| match c {
-                                rollcall_client::export::Cell::Text(t) => t.clone(),
-                                other => format!("{other:?}"),
+                                rollcall_client::export::Cell::Text(t) => serde_json::json!(t),
+                                rollcall_client::export::Cell::Number(n) => serde_json::json!(n),
+                                rollcall_client::export::Cell::Blank => serde_json::json!(""),
                             })
                             .collect::<Vec<_>>()
                     })
@@ -1004,7 +1065,8 @@ async fn run(cli: Cli) -> ExitCode {
                         row.iter()
                             .map(|c| match c {
                                 rollcall_client::export::Cell::Text(t) => t.clone(),
-                                _ => String::new(),
+                                rollcall_client::export::Cell::Number(n) => n.to_string(),
+                                rollcall_client::export::Cell::Blank => String::new(),
                             })
                             .collect()
                     })
@@ -1279,18 +1341,37 @@ async fn run(cli: Cli) -> ExitCode {
                             serde_json::json!({ "bundle": out.display().to_string(), "unit": bundle.unit, "role": bundle.role })
                         );
                     } else {
+                        let (role_zh, next_zh, next_en) = match role {
+                            Role::Node => (
+                                "节点",
+                                format!("在下级服务器上执行：rollcall-node join --dir 节点目录 --bundle {}", out.display()),
+                                format!("on the child's server run: rollcall-node join --dir DIR --bundle {}", out.display()),
+                            ),
+                            Role::Laptop => (
+                                "笔记本",
+                                format!("在该笔记本上执行：rollcall join --dir ~/.rollcall --bundle {}", out.display()),
+                                format!("on the laptop run: rollcall join --dir ~/.rollcall --bundle {}", out.display()),
+                            ),
+                            Role::Viewer => (
+                                "查看者",
+                                format!(
+                                    "将凭证 {} 交给查看者；其用自己的密钥签发查看令牌（rollcall dashboard-token --key 查看者密钥）",
+                                    out.display()
+                                ),
+                                format!(
+                                    "hand {} to the viewer, who signs dashboard tokens with its own key (rollcall dashboard-token --key VIEWER.key)",
+                                    out.display()
+                                ),
+                            ),
+                        };
                         println!(
-                            "{} {} ({}) → {}",
+                            "{} {}（{}）→ {}",
                             lang.pick("已登记", "enrolled"),
                             bundle.unit,
-                            bundle.role,
+                            lang.pick(role_zh, &bundle.role),
                             out.display()
                         );
-                        println!(
-                            "{}: rollcall-node join --dir DIR --bundle {}",
-                            lang.pick("下级执行", "on the child run"),
-                            out.display()
-                        );
+                        println!("{}", lang.pick(&next_zh, &next_en));
                     }
                     ExitCode::SUCCESS
                 }
@@ -2088,13 +2169,22 @@ async fn campaign_open(
     let draft =
         rollcall_core::log::Draft { unit_path: unit, kind: EventKind::CampaignOpened, body: body.encode(), author };
     let result = backend.append(vec![draft]).await;
+    // Say what was opened: the name, the as-of date and the four deadlines, as
+    // campaign-show reads them back from the node.
+    let shown = match &result {
+        Ok(_) => match rollcall_client::commands::show_campaign(&mut backend, lang).await {
+            rollcall_client::commands::Outcome::Done { text, .. } => text,
+            rollcall_client::commands::Outcome::Failed { .. } => String::new(),
+        },
+        Err(_) => String::new(),
+    };
     backend.close().await;
     print_or_fail(
         lang,
         json,
         result,
         |ids: &Vec<String>| serde_json::json!({ "event_id": ids.first() }),
-        |_, lang| format!("{} {year}\n", lang.pick("已开启排查工作：", "campaign opened:")),
+        move |_, lang| format!("{}\n{shown}", lang.pick("已开启排查工作。", "campaign opened.")),
     )
 }
 

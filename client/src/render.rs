@@ -24,11 +24,27 @@ pub fn grid(headings: &[String], rows: &[Vec<String>]) -> String {
             widths[column] = widths[column].max(width(cell));
         }
     }
+    // Counts right-aligned, text left-aligned (the first column is always text).
+    let numeric: Vec<bool> = (0..columns)
+        .map(|column| {
+            column > 0
+                && rows.iter().all(|row| {
+                    row.get(column).is_none_or(|cell| {
+                        cell.is_empty()
+                            || cell == "-"
+                            || cell.contains('/') && cell.split('/').all(|p| p.parse::<i64>().is_ok())
+                            || cell.parse::<f64>().is_ok()
+                    })
+                })
+        })
+        .collect();
     let line = |cells: &[String]| -> String {
         cells
             .iter()
             .enumerate()
-            .map(|(column, cell)| if column == 0 { left(cell, widths[0]) } else { right(cell, widths[column]) })
+            .map(
+                |(column, cell)| if numeric[column] { right(cell, widths[column]) } else { left(cell, widths[column]) },
+            )
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()
@@ -301,13 +317,15 @@ pub fn member_text(member: &pb::MemberResponse, lang: Lang) -> String {
         format!("{}: {}", lang.pick("出生日期", "birth date"), date(form.birth_date.as_ref())),
         format!("{}: {}", lang.pick("加入党组织日期", "joined"), date(form.joined_date.as_ref())),
         format!("{}: {}", lang.pick("情况", "status"), flags(&derived, lang)),
-        format!(
-            "{}: {} ({} {})",
-            lang.pick("查找记录", "contact attempts"),
-            derived.contact_attempts,
-            derived.search_channels,
-            lang.pick("种方式", "methods")
-        ),
+        match lang {
+            Lang::Zh => format!("查找记录: {} 次（{} 种方式）", derived.contact_attempts, derived.search_channels),
+            Lang::En => format!(
+                "contact attempts: {} ({} {})",
+                derived.contact_attempts,
+                derived.search_channels,
+                if derived.search_channels == 1 { "method" } else { "methods" }
+            ),
+        },
     ];
     if derived.lost {
         lines.push(format!("{}: {}", lang.pick("失去联系日期", "lost since"), date(derived.lost_since.as_ref())));
@@ -339,8 +357,8 @@ pub fn mask(text: &str, head: usize, tail: usize) -> String {
     out
 }
 
-/// One member as JSON (personal data included: scripts of the unit's own operators).
-pub fn member_json(member: &pb::MemberResponse) -> Value {
+/// One member as JSON: the ID number masked as in the text unless `show_personal`.
+pub fn member_json(member: &pb::MemberResponse, show_personal: bool) -> Value {
     let form = member.form.clone().unwrap_or_default();
     let derived = member.derived.clone().unwrap_or_default();
     json!({
@@ -348,7 +366,7 @@ pub fn member_json(member: &pb::MemberResponse) -> Value {
         "unit": member.unit_path,
         "unit_name": member.unit_name,
         "name": form.name,
-        "id_number": form.id_number,
+        "id_number": if show_personal { form.id_number.clone() } else { mask(&form.id_number, 6, 4) },
         "lost": derived.lost && !derived.found,
         "found": derived.found,
         "flowing": derived.flowing,

@@ -17,6 +17,27 @@
           updated: "updated", progress: "progress", lostBuckets: ["6 m–1 y", "1–5 y", "6–10 y", "11+ y"], badToken: "invalid or expired token" },
   };
   const t = (key) => text[lang][key];
+  // Disposition types by their wire names, as officials write them.
+  const dispositions = {
+    WITHDRAWAL_REMOVAL: ["退党除名", "removed at own request"],
+    CORRECTION_PERIOD: ["限期改正", "correction period"],
+    PERSUADE_TO_WITHDRAW: ["劝退", "persuaded to withdraw"],
+    REMOVAL_AFTER_PERSUASION: ["劝而不退除名", "removed after persuasion"],
+    SELF_SEPARATION_REMOVAL: ["自行脱党除名", "removed for self-separation"],
+    CANCEL_PROBATIONARY: ["取消预备党员资格", "probationary status cancelled"],
+    NON_RECOGNITION: ["不予承认", "not recognised"],
+  };
+  const dispositionName = (key) => (dispositions[key] || [key, key])[lang === "zh" ? 0 : 1];
+  // China Standard Time, 24-hour: 2026年4月15日 14:05 (zh) or 2026-04-15 14:05 (en).
+  function formatTime(ms, withDate) {
+    const d = new Date(ms + 8 * 3600000);
+    const pad = (n) => String(n).padStart(2, "0");
+    const clock = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds());
+    if (!withDate) return clock;
+    return lang === "zh"
+      ? d.getUTCFullYear() + "年" + (d.getUTCMonth() + 1) + "月" + d.getUTCDate() + "日 " + clock.slice(0, 5)
+      : d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + clock.slice(0, 5);
+  }
   // Text that comes from people (names, reasons) is escaped before it is shown.
   const esc = (value) => String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const columns = ["members", "checked", "corrected", "flagged", "flowing", "pocket", "lost", "found", "still_lost",
@@ -158,7 +179,7 @@
       overview.children.filter((c) => c.unit !== overview.unit).map((c) => row(c, unitLabel(c.unit), true)).join("");
     table.querySelectorAll("a[data-unit]").forEach((a) => { a.onclick = (e) => { e.preventDefault(); go(a.dataset.unit); }; });
     $("cases").innerHTML = "<tr><th>" + t("type") + "</th><th>" + t("stage") + "</th><th>" + t("count") + "</th></tr>" +
-      overview.cases.map((c) => "<tr><td>" + c.disposition + "</td><td>" + (lang === "zh" ? c.stage_zh : c.stage) + "</td><td>" + c.count + "</td></tr>").join("");
+      overview.cases.map((c) => "<tr><td>" + esc(dispositionName(c.disposition)) + "</td><td>" + (lang === "zh" ? c.stage_zh : c.stage) + "</td><td>" + c.count + "</td></tr>").join("");
     renderFindings();
   }
 
@@ -183,7 +204,7 @@
   // after the deadline (or not at all and the day is past), with the receipt time.
   function renderReports() {
     const zh = lang === "zh";
-    const when = (ms) => ms ? new Date(ms + 8 * 3600000).toISOString().slice(0, 16).replace("T", " ") : "—";
+    const when = (ms) => ms ? formatTime(ms, true) : "—";
     const head = "<tr><th>" + t("unit") + "</th><th>" + (zh ? "表" : "table") + "</th><th>" + (zh ? "状态" : "state") +
       "</th><th>" + (zh ? "报送时间" : "submitted") + "</th><th>" + (zh ? "上级收到" : "received above") + "</th><th>" +
       (zh ? "说明" : "note") + "</th></tr>";
@@ -219,7 +240,7 @@
     $("open-cases").textContent = metric(overview.total, "open_case");
     $("campaign").textContent = overview.campaign;
     $("as-of").textContent = (lang === "zh" ? "统计截止日期：" : "as of: ") + overview.as_of;
-    $("updated").textContent = t("updated") + " " + new Date().toLocaleTimeString();
+    $("updated").textContent = t("updated") + " " + formatTime(Date.now(), false);
     crumbs();
     renderDeadlines();
     renderCharts();

@@ -28,6 +28,9 @@ struct Cli {
     /// Log as JSON lines instead of text (logs go to stderr; filter with RUST_LOG).
     #[arg(long, global = true)]
     log_json: bool,
+    /// 界面语言：zh（默认）或 en / the language of what the node prints: zh (default) or en.
+    #[arg(long, global = true, default_value = "zh", value_parser = ["zh", "en"])]
+    lang: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,17 +82,37 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_json);
+    let zh = cli.lang == "zh";
     match cli.command {
         Command::Init { dir, unit, level, listen } => match config::init(&dir, &unit, level, &listen) {
             Ok((replica, operator)) => {
-                println!("initialised {} for {unit} ({level})", dir.display());
-                println!("replica  {}", replica.to_hex());
-                println!("operator {}", operator.to_hex());
+                let next = if level == Level::Province {
+                    if zh {
+                        format!("下一步：rollcall-node run --dir {}", dir.display())
+                    } else {
+                        format!("next: rollcall-node run --dir {}", dir.display())
+                    }
+                } else if zh {
+                    "下一步：把本节点公钥交给上级节点的操作员登记（rollcall enroll），再用其凭证执行 rollcall-node join"
+                        .to_string()
+                } else {
+                    "next: hand this node's key to the parent's operator (rollcall enroll), then rollcall-node join with the bundle".to_string()
+                };
+                if zh {
+                    println!("已初始化 {}：{unit}（{}）", dir.display(), level.name_zh());
+                    println!("本节点公钥（replica）  {}", replica.to_hex());
+                    println!("操作员公钥（operator） {}", operator.to_hex());
+                } else {
+                    println!("initialised {} for {unit} ({level})", dir.display());
+                    println!("replica  {}", replica.to_hex());
+                    println!("operator {}", operator.to_hex());
+                }
+                println!("{next}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error, 2),
         },
-        Command::Join { dir, bundle } => match join(&dir, &bundle) {
+        Command::Join { dir, bundle } => match join(&dir, &bundle, zh) {
             Ok(message) => {
                 println!("{message}");
                 ExitCode::SUCCESS
@@ -101,12 +124,12 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error, 1),
             };
-            runtime.block_on(run(dir, listen, dashboard))
+            runtime.block_on(run(dir, listen, dashboard, zh))
         }
     }
 }
 
-async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Option<SocketAddr>) -> ExitCode {
+async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Option<SocketAddr>, zh: bool) -> ExitCode {
     let config = match Config::load(&dir, listen) {
         Ok(config) => config,
         Err(error) => return fail(&error, 2),
@@ -164,6 +187,9 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Optio
         }
         tracing::info!(address = %bound, "dashboard listening");
         println!("dashboard http://{bound}/");
+        if zh {
+            eprintln!("网页仪表盘：http://{bound}/（查看凭证：rollcall dashboard-token --node-dir {}）", dir.display());
+        }
         let state = node.dashboard(dashboard_stopping);
         dashboard_task = Some(tokio::spawn(rollcall_server::dashboard::serve(listener, state)));
     }
@@ -183,19 +209,32 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Optio
     }
 }
 
-fn join(dir: &std::path::Path, bundle_path: &std::path::Path) -> Result<String, String> {
+fn join(dir: &std::path::Path, bundle_path: &std::path::Path, zh: bool) -> Result<String, String> {
     let key = config::read_key(&dir.join(config::REPLICA_KEY_FILE)).map_err(|err| err.to_string())?;
     let bundle = Bundle::read(bundle_path).map_err(|err| err.to_string())?;
     let checked = bundle.check_for(bundle_path, config::replica_of(&key)).map_err(|err| err.to_string())?;
     join_node(dir, &checked).map_err(|err| err.to_string())?;
-    Ok(format!(
-        "joined {} as {} ({}); parent {} at {}",
-        dir.display(),
-        checked.unit,
-        checked.level,
-        checked.parent_key.short(),
-        checked.parent_address
-    ))
+    Ok(if zh {
+        format!(
+            "已加入：{} 作为 {}（{}）；上级节点 {}，地址 {}\n下一步：rollcall-node run --dir {}",
+            dir.display(),
+            checked.unit,
+            checked.level.name_zh(),
+            checked.parent_key.short(),
+            checked.parent_address,
+            dir.display()
+        )
+    } else {
+        format!(
+            "joined {} as {} ({}); parent {} at {}\nnext: rollcall-node run --dir {}",
+            dir.display(),
+            checked.unit,
+            checked.level,
+            checked.parent_key.short(),
+            checked.parent_address,
+            dir.display()
+        )
+    })
 }
 
 /// Registers the SIGINT and SIGTERM handlers now (before the node says it is

@@ -12,7 +12,7 @@ use rollcall_core::audit::dates;
 use rollcall_core::audit::deadlines;
 use rollcall_core::audit::member::MemberView;
 use rollcall_core::audit::stats::{Counters, GROUPS, Metric};
-use rollcall_core::audit::tables::{self, REGISTER_COLUMNS, Register};
+use rollcall_core::audit::tables::{self, Register};
 use std::collections::BTreeSet;
 
 use rollcall_core::{Level, UnitPath, proto as pb};
@@ -288,11 +288,12 @@ pub fn table(
             .iter()
             .map(|c| {
                 let definition = template.definition_of(*c);
+                let as_of = table.as_of.map(|d| d.format("%Y年%-m月%-d日").to_string()).unwrap_or_default();
                 pb::TableColumn {
                     key: c.key().into(),
-                    name_zh: template.heading_zh(*c).into(),
+                    name_zh: template.heading_zh(*c).replace("{as_of}", &as_of),
                     name_en: c.name_en().into(),
-                    group_zh: definition.map(|d| d.group_zh).unwrap_or_default().into(),
+                    group_zh: template.group_zh(*c).into(),
                     definition_zh: definition.map(|d| d.zh).unwrap_or_default().into(),
                     definition_en: definition.map(|d| d.en).unwrap_or_default().into(),
                 }
@@ -386,7 +387,8 @@ pub fn reports(
     Ok(pb::ReportsResponse { reports })
 }
 
-/// A register.
+/// A register (ID numbers masked unless `show_personal`, which the caller has checked
+/// the reader may see).
 ///
 /// # Errors
 ///
@@ -396,22 +398,30 @@ pub fn register(
     scope: &UnitPath,
     unit_path: &str,
     still_lost: bool,
+    show_personal: bool,
 ) -> Result<pb::RegisterResponse, QueryError> {
     let unit = unit_in_scope(unit_path, scope)?;
     let which = if still_lost { Register::StillLost } else { Register::Found };
     Ok(pb::RegisterResponse {
         title_zh: which.title_zh().into(),
         title_en: which.title_en().into(),
-        columns: REGISTER_COLUMNS
+        columns: which
+            .columns()
             .iter()
-            .map(|(zh, en)| pb::TableColumn {
-                key: (*en).into(),
+            .map(|(key, zh, en)| pb::TableColumn {
+                key: (*key).into(),
                 name_zh: (*zh).into(),
                 name_en: (*en).into(),
                 ..Default::default()
             })
             .collect(),
-        rows: tables::register(projection, &unit, which).into_iter().map(|cells| pb::RegisterRow { cells }).collect(),
+        rows: tables::register(projection, &unit, which, show_personal)
+            .into_iter()
+            .map(|cells| pb::RegisterRow { cells })
+            .collect(),
+        unit_path: unit.to_string(),
+        unit_name: projection.unit_name(&unit).map(|_| projection.unit_official_name(&unit)).unwrap_or_default(),
+        as_of: projection.as_of().map(dates::from_naive),
     })
 }
 

@@ -11,7 +11,7 @@
 //! - Only events whose unit is inside `unit` (itself inside the subscriber's scope) and
 //!   of the requested kinds are sent.
 
-use rollcall_core::limits::EVENTS_PER_MESSAGE_MAX;
+use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::{EventKind, UnitPath, codec};
 use rollcall_proto::v1 as pb;
 use tokio::sync::{mpsc, watch};
@@ -115,25 +115,41 @@ pub fn start(
 }
 
 /// The next batch after `cursor`: the last position considered and the events that
-/// pass the filter; `None` when nothing more is held.
+/// pass the filter; `None` when nothing more is held. A batch is closed at
+/// [`MESSAGE_BYTES_TARGET`] (an event larger than that still goes alone), so no response
+/// grows past what a stock client accepts by default (4 MiB) and no cursor can jam.
 fn read_batch(
     store: &Store,
     cursor: u64,
     filter: &Filter,
 ) -> Result<Option<(u64, Vec<pb::SubscribedEvent>)>, StoreError> {
     let positions = store.ingest_range(cursor + 1, EVENTS_PER_MESSAGE_MAX)?;
-    let Some(last) = positions.last().map(|(position, _, _)| *position) else { return Ok(None) };
+    if positions.is_empty() {
+        return Ok(None);
+    }
     let mut events = Vec::new();
+    let mut bytes = 0;
+    let mut last = cursor;
     for (position, replica, seq) in positions {
-        let Some(event) = store.get_without_signature(replica, seq)? else { continue };
+        let Some(event) = store.get_without_signature(replica, seq)? else {
+            last = position;
+            continue;
+        };
         let header = event.header();
-        if !header.unit_path.is_within(&filter.unit) {
+        if !header.unit_path.is_within(&filter.unit)
+            || (!filter.kinds.is_empty() && !filter.kinds.contains(&header.kind))
+        {
+            last = position;
             continue;
         }
-        if !filter.kinds.is_empty() && !filter.kinds.contains(&header.kind) {
-            continue;
+        let signed = codec::to_proto(&event.to_signed());
+        let size = prost::Message::encoded_len(&signed) + 16;
+        if !events.is_empty() && bytes + size > MESSAGE_BYTES_TARGET {
+            break;
         }
-        events.push(pb::SubscribedEvent { cursor: position, event: Some(codec::to_proto(&event.to_signed())) });
+        bytes += size;
+        last = position;
+        events.push(pb::SubscribedEvent { cursor: position, event: Some(signed) });
     }
     Ok(Some((last, events)))
 }

@@ -74,26 +74,32 @@ pub struct Appended {
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     /// Draft number `index` of the request is invalid; nothing of the request was written.
-    #[error("draft {index}: {error}")]
+    #[error("{}{error}", which_draft(*index, *of))]
     InvalidDraft {
         /// Position of the draft in the request.
         index: usize,
+        /// Drafts in the request.
+        of: usize,
         /// What is wrong.
         error: DraftError,
     },
     /// Draft number `index` is not authorised for this node; nothing was written.
-    #[error("draft {index}: {error}")]
+    #[error("{}{error}", which_draft(*index, *of))]
     NotAuthorised {
         /// Position of the draft in the request.
         index: usize,
+        /// Drafts in the request.
+        of: usize,
         /// The rule that refuses it.
         error: AuthorityError,
     },
     /// Draft number `index` breaks a rule of the audit; nothing was written.
-    #[error("draft {index}: {violation}")]
+    #[error("{}{violation}", which_draft(*index, *of))]
     RuleViolated {
         /// Position of the draft in the request.
         index: usize,
+        /// Drafts in the request.
+        of: usize,
         /// The rule and what is missing.
         violation: RuleViolation,
     },
@@ -121,14 +127,27 @@ pub enum AppendError {
     InFlight,
 }
 
+/// "draft 3 of 7: " when a request carried several drafts; nothing for a single one
+/// (a person recorded one thing and is told what is wrong with it).
+fn which_draft(index: usize, of: usize) -> String {
+    if of > 1 { format!("draft {} of {of}: ", index + 1) } else { String::new() }
+}
+
+/// The Chinese of [`which_draft`]: "第3条（共7条）：".
+fn which_draft_zh(index: usize, of: usize) -> String {
+    if of > 1 { format!("第{}条（共{of}条）：", index + 1) } else { String::new() }
+}
+
 impl AppendError {
     /// The refusal in Chinese, when it is one a person can act on (a rule or authority).
     pub fn message_zh(&self) -> Option<String> {
         match self {
-            AppendError::RuleViolated { index, violation } => {
-                Some(format!("第{}条：{}", index + 1, violation.message_zh()))
+            AppendError::RuleViolated { index, of, violation } => {
+                Some(format!("{}{}", which_draft_zh(*index, *of), violation.message_zh()))
             }
-            AppendError::NotAuthorised { index, error } => Some(format!("第{}条：{}", index + 1, error.message_zh())),
+            AppendError::NotAuthorised { index, of, error } => {
+                Some(format!("{}{}", which_draft_zh(*index, *of), error.message_zh()))
+            }
             _ => None,
         }
     }
@@ -519,19 +538,20 @@ impl WriterThread {
         let authority_before = has_effects.then(|| self.authority().clone());
         let mut prepared = Vec::with_capacity(drafts.len());
         let mut undos = Vec::new();
+        let of = drafts.len();
         for (index, draft) in drafts.into_iter().enumerate() {
             let event_id = EventId(*uuid::Uuid::now_v7().as_bytes());
             let result = self
                 .local
                 .prepare(now_ms, event_id, draft)
-                .map_err(|error| AppendError::InvalidDraft { index, error })
+                .map_err(|error| AppendError::InvalidDraft { index, of, error })
                 .and_then(|event| {
                     self.authority()
                         .check_parts(event.header(), Some(event.body()))
                         .map(|()| event)
-                        .map_err(|error| AppendError::NotAuthorised { index, error })
+                        .map_err(|error| AppendError::NotAuthorised { index, of, error })
                 })
-                .and_then(|event| self.judge_and_apply(now_ms, index, &event, &mut undos).map(|()| event));
+                .and_then(|event| self.judge_and_apply(now_ms, (index, of), &event, &mut undos).map(|()| event));
             match result {
                 Ok(event) => {
                     // Apply enrollment effects now, so later drafts (and events) can use them.
@@ -560,7 +580,7 @@ impl WriterThread {
     fn judge_and_apply(
         &self,
         now_ms: u64,
-        index: usize,
+        (index, of): (usize, usize),
         event: &PreparedEvent,
         undos: &mut Vec<Undo>,
     ) -> Result<(), AppendError> {
@@ -576,8 +596,11 @@ impl WriterThread {
             today: rollcall_core::audit::dates::cst_day(now_ms),
             stamp: Stamp::of(header),
         };
-        rules::check(&projection, &context, &body)
-            .map_err(|violation| AppendError::RuleViolated { index, violation })?;
+        rules::check(&projection, &context, &body).map_err(|violation| AppendError::RuleViolated {
+            index,
+            of,
+            violation,
+        })?;
         undos.push(projection.apply(header, &body, level));
         Ok(())
     }

@@ -248,10 +248,11 @@ fn table_2_round_trips_through_xlsx() {
     };
     let text = |row: u32, column: u32| range.get_value((row, column)).map(ToString::to_string).unwrap_or_default();
     assert!(text(0, 0).contains("与党组织失去联系党员情况汇总表"));
-    assert!(text(1, 0).contains("2026-03-31"));
-    assert_eq!(text(2, 1), "仍然无法取得联系");
-    let labels: Vec<String> = (3..8).map(|row| text(row, 0)).collect();
-    assert_eq!(labels, ["合计", "教职工", "离退休人员", "高校毕业生", "其他"]);
+    assert_eq!(text(1, 0), "填报单位（盖章）：hb");
+    assert!((0..14).any(|c| text(1, c) == "统计截止日期：2026年3月31日"), "the as-of date on the unit's line");
+    assert_eq!(text(2, 2), "截止2026年3月31日未取得联系党员数量");
+    let labels: Vec<String> = (5..10).map(|row| text(row, 0)).collect();
+    assert_eq!(labels, ["总计", "教职工（含解除劳动关系的）", "离退休人员", "高校毕业生", "其他"]);
     // Written by hand: still lost 张一 (staff, 38 months, left job), 王二 (retired, 190
     // months, residence), 赵四 (student → 其他, 97 months, abroad); 李三 found in 2026.
     //            still  6m-1y 1-5y 6-10y 11+  离职 毕业 单位 出国 居住 其他 本年找回
@@ -265,7 +266,7 @@ fn table_2_round_trips_through_xlsx() {
     ];
     for (row, values) in expected.iter().enumerate() {
         for (column, value) in values.iter().enumerate() {
-            assert_eq!(cell(3 + row as u32, 1 + column as u32), *value, "row {row} column {column}");
+            assert_eq!(cell(5 + row as u32, 2 + column as u32), *value, "row {row} column {column}");
         }
     }
     // CSV as well, with a BOM so Excel reads the Chinese.
@@ -273,7 +274,7 @@ fn table_2_round_trips_through_xlsx() {
     ok(&["table", "2", "--dir", &f.dir, "--out", csv.to_str().expect("path")]);
     let bytes = std::fs::read(&csv).expect("csv");
     assert!(bytes.starts_with("\u{feff}".as_bytes()));
-    assert!(String::from_utf8(bytes).expect("utf-8").contains("合计,3,,1,1,1,1,,,1,1,,1"));
+    assert!(String::from_utf8(bytes).expect("utf-8").contains("总计,01,3,,1,1,1,1,,,1,1,,1"));
 }
 
 fn member_count(f: &Fixture) -> u64 {
@@ -361,6 +362,24 @@ fn bad_input_is_refused_precisely_and_nothing_is_written() {
     let output = import(&good);
     assert!(stderr(&output).contains("第3行 D列（公民身份证号）：该党员已登记（重复导入）"), "{}", stderr(&output));
     assert_eq!(member_count(&f), 5);
+
+    // Dates after the campaign's as-of date (but not in the future), each named.
+    let g = fixture();
+    ok(&["campaign-open", "--dir", &g.dir, "--year", "2026", "--as-of", "2026-03-31"]);
+    let late = g.base.join("late.xlsx");
+    let mut data = rows();
+    data[0][8] = "2026-05-01".into();
+    data[1][9] = "2026-06-01".into();
+    write_xlsx(&late, &HEADERS, &data);
+    let output = rollcall(&["import", "members", late.to_str().expect("path"), "--dir", &g.dir]);
+    assert_eq!(output.status.code(), Some(1));
+    for text in [
+        "第3行 I列（加入党组织日期）：2026-05-01 晚于本次排查的统计截止日期 2026-03-31（截至该日尚未入党）",
+        "第4行 J列（转为正式党员日期）：2026-06-01 晚于本次排查的统计截止日期 2026-03-31",
+    ] {
+        assert!(stderr(&output).contains(text), "expected {text:?} in {}", stderr(&output));
+    }
+    assert_eq!(member_count(&g), 0, "nothing written");
 }
 
 #[test]

@@ -105,6 +105,26 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
         );
     }
 
+    // A university named with markup in its short name (names are typed by people).
+    assert!(
+        rollcall(&[
+            "unit",
+            "name",
+            "--node-dir",
+            &node_dir,
+            "--unit",
+            "hb/u1",
+            "--name",
+            "中共某大学委员会",
+            "--short-name",
+            "<img src=x onerror=alert(2)>某大学党委",
+            "--org-type",
+            "611",
+        ])
+        .status
+        .success()
+    );
+
     // Without a credential: a clear refusal, in both languages.
     let refused = ureq::get(&format!("http://{address}/api/overview")).call();
     match refused {
@@ -159,6 +179,23 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
     assert!(driver.text("findings").contains("<img src=x onerror=alert(1)>"), "{}", driver.text("findings"));
     assert_eq!(driver.script("return document.querySelectorAll('#findings img').length;"), 0, "no markup injected");
 
+    // Units by name (as text, the path as a tooltip); every reporting unit's tables.
+    assert!(driver.text("rollup").contains("<img src=x onerror=alert(2)>某大学党委"), "{}", driver.text("rollup"));
+    assert_eq!(driver.script("return document.querySelectorAll('#rollup img').length;"), 0, "no markup injected");
+    assert_eq!(driver.script("return document.querySelector('#rollup span[title=\"hb/u1\"]') !== null;"), true);
+    assert!(driver.text("reports").contains("未报送"), "{}", driver.text("reports"));
+    // Every enum translated; times the Chinese way (24-hour).
+    let cases = driver.text("cases");
+    assert!(!cases.chars().any(|c| c == '_' || c.is_ascii_uppercase()), "raw enum names in {cases}");
+    let updated = driver.text("updated");
+    assert!(!updated.contains("AM") && !updated.contains("PM") && updated.contains("更新于"), "{updated}");
+    assert_eq!(
+        driver.script("return document.querySelectorAll('#reports tr[data-state=\"not_submitted\"]').length;"),
+        9,
+        "tables 1-3 of the province and of the two universities"
+    );
+    assert!(driver.text("reports").contains("（逾期）"), "the 2026 deadlines have passed: {}", driver.text("reports"));
+
     // A new event reaches the page within 2 seconds, without a reload.
     driver.script("window.__marker = 'same page';");
     let appended = Instant::now();
@@ -176,7 +213,7 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
 
     // Drill down into a university; switch to English.
     driver.script("document.querySelector('#rollup a[data-unit=\"hb/u1\"]').click();");
-    wait_until("the university's page", Duration::from_secs(5), || driver.text("crumbs").contains("hb/u1"));
+    wait_until("the university's page", Duration::from_secs(5), || driver.text("crumbs").contains("某大学党委"));
     driver.script("document.getElementById('lang').click();");
     wait_until("English", Duration::from_secs(5), || driver.text("title") == "Party-membership audit");
 

@@ -148,3 +148,64 @@ async fn a_viewer_sees_only_its_subtree() {
     assert!(refused, "an unenrolled key is refused");
     assert!(node.stop());
 }
+
+/// Goal (issue 15): 200 events with 250 KiB bodies never make one response larger than a
+/// stock client accepts (4 MiB by default): a subscription from 0 on default client
+/// limits receives every one, exactly once, and so does ReadLog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_never_jam_a_cursor() {
+    use rollcall_core::body::Body;
+    use rollcall_core::log::Draft;
+    let base = tempfile::tempdir().expect("temp dir");
+    let dir = base.path().join("hb");
+    init_node(&dir, "hb", "province");
+    let node = NodeProcess::start(&dir);
+    let operator = read_key(&dir.join(OPERATOR_KEY_FILE)).expect("operator key");
+    let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");
+    // A client with tonic's defaults: 4 MiB per message decoded.
+    let mut client = NodeClient::new(channel);
+    let branch = rollcall_core::UnitPath::parse("hb/u1/c1/b1").expect("unit");
+    let registered = member_drafts(&branch, 1, 5, "stream-test");
+    client.append(rollcall_client::append_request(&registered)).await.expect("register");
+    let member_id = match Body::decode(registered[0].kind, &registered[0].body).expect("body") {
+        Body::MemberRegistered(registered) => registered.member_id,
+        other => panic!("{other:?}"),
+    };
+    let summary = "表现".repeat(250 * 1024 / 6); // 250 KiB of UTF-8 text
+    for _ in 0..20 {
+        let drafts: Vec<Draft> = (0..10)
+            .map(|_| {
+                let body = Body::ConductNoted(rollcall_core::proto::ConductNoted {
+                    member_id: member_id.clone(),
+                    summary: summary.clone(),
+                    violation_reported: false,
+                });
+                Draft { unit_path: branch.clone(), kind: body.kind(), body: body.encode(), author: "t".into() }
+            })
+            .collect();
+        client.append(rollcall_client::append_request(&drafts)).await.expect("append 10 large events");
+    }
+    let total = registered.len() + 200;
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest { after: 0, ..Default::default() })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut cursors = Vec::new();
+    while cursors.len() < total {
+        let response = stream.message().await.expect("no message over the client's limit").expect("open");
+        cursors.extend(response.events.iter().map(|e| e.cursor));
+    }
+    assert_eq!(cursors, (1..=total as u64).collect::<Vec<_>>(), "every event once, in order");
+    let log = client
+        .read_log(pb::ReadLogRequest { replica: node.replica.0.to_vec().into(), from_seq: 0, limit: 0 })
+        .await
+        .expect("read log")
+        .into_inner();
+    let mut log = log;
+    let mut read = 0;
+    while let Some(message) = log.message().await.expect("no message over the client's limit") {
+        read += message.events.len();
+    }
+    assert!(read >= total, "ReadLog returned {read} of {total}");
+}

@@ -120,7 +120,7 @@ fn table_2_lost_members() {
     let w = dataset();
     let table = tables::compute(&TABLE_2, &w.projection, &unit("hb"));
     let labels: Vec<&str> = table.rows.iter().map(|(zh, _)| zh.as_str()).collect();
-    assert_eq!(labels, ["合计", "教职工", "离退休人员", "高校毕业生", "其他"]);
+    assert_eq!(labels, ["总计", "教职工（含解除劳动关系的）", "离退休人员", "高校毕业生", "其他"]);
     //            still  6m-1y 1-5y 6-10y 11+  离职 毕业 单位 出国 居住 其他 本年找回
     let expected = vec![
         row(&[n(3), N, n(1), n(1), n(1), n(1), N, N, n(1), n(1), N, n(1)]),
@@ -186,15 +186,20 @@ fn checks_catch_bad_sums_and_zeros_written_for_blanks() {
 #[test]
 fn registers_list_found_and_still_lost_members() {
     let w = dataset();
-    let found = tables::register(&w.projection, &unit("hb"), Register::Found);
+    let found = tables::register(&w.projection, &unit("hb"), Register::Found, false);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0][1], "丙");
-    assert_eq!(found[0][8], "2025-03-01");
-    let still = tables::register(&w.projection, &unit("hb/u1/c1"), Register::StillLost);
+    assert_eq!((found[0][0].as_str(), found[0][1].as_str()), ("1", "丙"));
+    assert_eq!(found[0][12], "2025年3月1日", "取得联系时间");
+    let still = tables::register(&w.projection, &unit("hb/u1/c1"), Register::StillLost, false);
     let names: Vec<&str> = still.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(names, ["乙", "甲"], "sorted by branch, then name");
-    assert_eq!(still[1][5], "2023-01-10");
-    assert_eq!(still[1][6], "离职");
+    assert_eq!(still[1][0], "2", "序号");
+    assert_eq!(still[1][9], "2023年1月至2025年3月", "from the last contact to the as-of date");
+    // 离职 is not one of the form's seven situations: ⑦其他, the reason in 备注.
+    assert_eq!((still[1][10].as_str(), still[1][13].as_str()), ("⑦其他", "离职"));
+    assert!(still[1][4].contains("********"), "the ID number masked: {}", still[1][4]);
+    let full = tables::register(&w.projection, &unit("hb/u1/c1"), Register::StillLost, true);
+    assert!(!full[1][4].contains('*'), "in full when asked for");
 }
 
 #[test]

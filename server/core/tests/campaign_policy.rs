@@ -294,6 +294,6 @@ fn named_units_label_table_one_and_count_its_organisations() {
     assert_eq!(world.replay(&reversed), world.projection);
     // The register shows the branch by name.
     world.ok(B1, lost("m1", day(2023, 1, 1), proto::LostSituation::LeftJob));
-    let register = tables::register(&world.projection, &unit(U1), tables::Register::StillLost);
-    assert_eq!(register[0][0], "教工第一党支部");
+    let register = tables::register(&world.projection, &unit(U1), tables::Register::StillLost, false);
+    assert_eq!(register[0][8], "教工第一党支部");
 }

@@ -155,7 +155,7 @@ fn derive_everything(projection: &Projection) {
         let table = tables::compute(template, projection, &everything);
         let _ = tables::check(template, &table.cells);
     }
-    let _ = tables::register(projection, &everything, Register::StillLost);
+    let _ = tables::register(projection, &everything, Register::StillLost, false);
 }
 
 proptest! {

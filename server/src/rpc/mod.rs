@@ -352,9 +352,13 @@ impl pb::node_server::Node for NodeService {
 
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
         let scope = self.reader_scope(&request)?;
+        // Full ID numbers are personal data: only an operator of this node sees them.
+        if request.get_ref().show_personal {
+            self.require_operator(&request)?;
+        }
         let projection = self.read_projection();
         let request = request.get_ref();
-        queries::register(&projection, &scope, &request.unit_path, request.still_lost)
+        queries::register(&projection, &scope, &request.unit_path, request.still_lost, request.show_personal)
             .map(Response::new)
             .map_err(status::query_error)
     }

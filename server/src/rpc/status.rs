@@ -22,14 +22,7 @@ pub fn append_error(error: AppendError) -> Status {
     let mut status = match error {
         AppendError::InvalidDraft { .. } => Status::invalid_argument(error.to_string()),
         AppendError::NotAuthorised { .. } => Status::permission_denied(error.to_string()),
-        AppendError::RuleViolated { index, ref violation } => {
-            let mut status = Status::failed_precondition(error.to_string());
-            let zh = format!("第{}条：{}", index + 1, violation.message_zh());
-            status
-                .metadata_mut()
-                .insert_bin(RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(zh.as_bytes()));
-            status
-        }
+        AppendError::RuleViolated { .. } => Status::failed_precondition(error.to_string()),
         AppendError::StoreFailed(_) => Status::internal("storage failure; see the node's log"),
         AppendError::Stopped => Status::unavailable("the node is shutting down"),
         AppendError::PartlyRecorded { .. } => Status::invalid_argument(error.to_string()),

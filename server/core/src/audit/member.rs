@@ -85,6 +85,8 @@ pub struct Attempts {
     pub latest: Option<NaiveDate>,
     /// Some attempt reached the member.
     pub reached: bool,
+    /// Attempts by method (`proto::ContactMethod`): the registers' 查找方式及次数.
+    pub by_method: BTreeMap<i32, u32>,
 }
 
 impl Attempts {
@@ -92,6 +94,7 @@ impl Attempts {
     pub fn add(&mut self, attempt: &proto::ContactAttempted) {
         self.count += 1;
         self.methods |= 1 << (attempt.method.clamp(0, 31) as u32);
+        *self.by_method.entry(attempt.method).or_default() += 1;
         if attempt.method == proto::ContactMethod::ThroughDepartment as i32 {
             self.departments |= 1 << (attempt.department.clamp(0, 31) as u32);
         }

@@ -273,10 +273,17 @@ pub struct Template {
     pub columns: &'static [Column],
     /// Checks.
     pub checks: &'static [Check],
+    /// The official layout of the headings, one (group, heading) per column: the grouped
+    /// heading a column sits under (empty: none, the heading spans the header rows) and
+    /// its own. `{as_of}` stands for the as-of date (2026年3月31日). Empty: table 1,
+    /// whose headings are its [`DEFINITIONS`].
+    pub headings: &'static [(&'static str, &'static str)],
+    /// The total row's label: 总计 on 表四/表五, 合计 on table 1.
+    pub total_zh: &'static str,
 }
 
 const GROUP_ROWS: &[(&str, &str, &[G])] = &[
-    ("教职工", "staff", &[G::Staff]),
+    ("教职工（含解除劳动关系的）", "staff", &[G::Staff]),
     ("离退休人员", "retired", &[G::Retired]),
     ("高校毕业生", "graduates", &[G::Graduate]),
     ("其他", "other", &[G::Student, G::OtherGroup]),
@@ -298,6 +305,8 @@ pub const TABLE_1: Template = Template {
     title_zh: "党员组织关系集中排查情况统计表",
     title_en: "Audit of organisational relationships: summary",
     rows: Rows::ChildUnits,
+    headings: &[],
+    total_zh: "合计",
     columns: &[
         Column::Committees,
         Column::GeneralBranches,
@@ -333,6 +342,21 @@ pub const TABLE_2: Template = Template {
     title_zh: "与党组织失去联系党员情况汇总表",
     title_en: "Members out of contact with the Party organisation",
     rows: Rows::Groups(GROUP_ROWS),
+    headings: &[
+        ("", "截止{as_of}未取得联系党员数量"),
+        ("失去联系时间", "6个月以上不满1年"),
+        ("失去联系时间", "1年至5年"),
+        ("失去联系时间", "6年至10年"),
+        ("失去联系时间", "11年及以上"),
+        ("失去联系情形", "离职"),
+        ("失去联系情形", "毕业后去向不明"),
+        ("失去联系情形", "工作单位改变"),
+        ("失去联系情形", "出国（境）"),
+        ("失去联系情形", "居住地改变"),
+        ("失去联系情形", "其他"),
+        ("", "一年内已取得联系党员数量"),
+    ],
+    total_zh: "总计",
     columns: &[
         Column::Metric(Metric::StillLost),
         Column::Metric(Metric::Lost6mTo1y),
@@ -354,12 +378,26 @@ pub const TABLE_2: Template = Template {
     ],
 };
 
-/// 表3 规范管理及组织处置情况汇总表 (Ministry of Education 表五 layout).
+/// 表3 失联党员规范管理及组织处置情况汇总表 (Ministry of Education 表五 layout, with
+/// the optional 党内统计 columns 劝退, 劝而不退除名, 不予承认 enabled).
 pub const TABLE_3: Template = Template {
     number: 3,
-    title_zh: "规范管理及组织处置情况汇总表",
-    title_en: "Regularised management and organisational dispositions",
+    title_zh: "失联党员规范管理及组织处置情况汇总表",
+    title_en: "Regularised management and organisational dispositions of lost members",
     rows: Rows::Groups(GROUP_ROWS),
+    headings: &[
+        ("规范管理情况", "纳入组织管理"),
+        ("规范管理情况", "取消预备党员资格"),
+        ("规范管理情况", "保留组织关系"),
+        ("规范管理情况", "停止党籍"),
+        ("组织处置情况", "限期改正"),
+        ("组织处置情况", "退党除名"),
+        ("组织处置情况", "自行脱党除名"),
+        ("组织处置情况", "劝退"),
+        ("组织处置情况", "劝而不退除名"),
+        ("组织处置情况", "不予承认"),
+    ],
+    total_zh: "总计",
     columns: &[
         Column::Metric(Metric::Included),
         Column::Metric(Metric::CancelProbationary),
@@ -383,9 +421,21 @@ impl Template {
         if self.number == 1 { column.definition() } else { None }
     }
 
-    /// A column's heading in this template (under its group, if it has one).
+    /// A column's official heading in this template (under its group, if it has one);
+    /// `{as_of}` stands for the as-of date.
     pub fn heading_zh(&self, column: Column) -> &'static str {
-        self.definition_of(column).map_or(column.name_zh(), |d| d.heading_zh)
+        match self.columns.iter().position(|c| *c == column).and_then(|i| self.headings.get(i)) {
+            Some((_, heading)) => heading,
+            None => self.definition_of(column).map_or(column.name_zh(), |d| d.heading_zh),
+        }
+    }
+
+    /// The grouped heading a column sits under (empty: none).
+    pub fn group_zh(&self, column: Column) -> &'static str {
+        match self.columns.iter().position(|c| *c == column).and_then(|i| self.headings.get(i)) {
+            Some((group, _)) => group,
+            None => self.definition_of(column).map_or("", |d| d.group_zh),
+        }
     }
 }
 
@@ -427,7 +477,7 @@ fn blank_if_zero(value: u32) -> Option<i64> {
 /// 党组织), and a row for members held at `unit` itself when there are any; its total
 /// row counts the organisations below `unit`, not `unit` itself.
 pub fn compute(template: &'static Template, projection: &Projection, unit: &UnitPath) -> Table {
-    let mut rows = vec![("合计".to_string(), "total".to_string())];
+    let mut rows = vec![(template.total_zh.to_string(), "total".to_string())];
     let mut row_units = vec![None];
     let mut cells = Vec::new();
     match template.rows {
@@ -596,24 +646,127 @@ impl Register {
     }
 }
 
-/// Column headings of the registers (Chinese, English).
-pub const REGISTER_COLUMNS: &[(&str, &str)] = &[
-    ("所在党支部", "branch"),
-    ("姓名", "name"),
-    ("性别", "gender"),
-    ("出生日期", "birth date"),
-    ("人员类别", "person group"),
-    ("失去联系日期", "lost since"),
-    ("失去联系情形", "situation"),
-    ("查找次数", "attempts"),
-    ("取得联系日期", "found on"),
-];
+/// A register's column: key, Chinese heading (FORMS.md, character for character),
+/// English heading.
+pub type RegisterColumn = (&'static str, &'static str, &'static str);
 
-/// The rows of a register for `unit`'s subtree, sorted by branch then name.
-pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Vec<Vec<String>> {
+const REGISTER_HEAD: &[RegisterColumn] = &[
+    ("seq", "序号", "no."),
+    ("name", "姓名", "name"),
+    ("gender", "性别", "sex"),
+    ("birth", "出生年月", "born"),
+    ("id_number", "公民身份证号", "citizen ID number"),
+    ("joined", "入党时间", "joined"),
+    ("category", "人员类别（正式党员/预备党员）", "full or probationary"),
+    ("group", "身份（教职工/离退休人员/高校毕业生/其他）", "group"),
+    ("branch", "所在党支部", "branch"),
+    ("lost_period", "失去联系时间", "out of contact"),
+    ("situation", "失去联系情形", "situation"),
+    ("search", "查找方式及次数", "search methods and attempts"),
+];
+const REGISTER_FOUND: RegisterColumn = ("found_on", "取得联系时间", "found on");
+const REGISTER_TAIL: &[RegisterColumn] =
+    &[("handling", "规范管理或组织处置情况", "management or disposition"), ("note", "备注", "note")];
+
+impl Register {
+    /// The register's columns, in order (取得联系时间 on the first register only).
+    pub fn columns(self) -> Vec<RegisterColumn> {
+        let mut columns = REGISTER_HEAD.to_vec();
+        if self == Register::Found {
+            columns.push(REGISTER_FOUND);
+        }
+        columns.extend_from_slice(REGISTER_TAIL);
+        columns
+    }
+}
+
+/// A citizen ID number with its birth date and sequence hidden (`420102********001X`),
+/// as registers show it unless full data is asked for.
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 10 {
+        return "*".repeat(chars.len());
+    }
+    chars.iter().enumerate().map(|(i, c)| if i < 6 || i + 4 >= chars.len() { *c } else { '*' }).collect()
+}
+
+fn year_month(date: Option<NaiveDate>) -> String {
+    date.map(|d| d.format("%Y年%-m月").to_string()).unwrap_or_default()
+}
+
+fn full_date(date: Option<NaiveDate>) -> String {
+    date.map(|d| d.format("%Y年%-m月%-d日").to_string()).unwrap_or_default()
+}
+
+/// 失去联系情形 as the registers code it (①-⑦; 离职, which the form does not list, is ⑦
+/// with the reason in 备注).
+fn register_situation(situation: i32) -> (&'static str, &'static str) {
+    use proto::LostSituation as S;
+    match S::try_from(situation).unwrap_or(S::Unspecified) {
+        S::MigrantWorkOrBusiness => ("①外出务工经商", ""),
+        S::EmployerRestructured => ("②单位改制或破产", ""),
+        S::GraduatedWhereaboutsUnknown => ("③毕业后去向不明", ""),
+        S::EmployerChanged => ("④工作单位改变", ""),
+        S::Abroad => ("⑤出国（境）", ""),
+        S::ResidenceChanged => ("⑥居住地改变", ""),
+        S::LeftJob => ("⑦其他", "离职"),
+        S::OtherSituation => ("⑦其他", ""),
+        S::Unspecified => ("", ""),
+    }
+}
+
+/// The Chinese name of a contact method.
+pub fn method_name_zh(method: i32) -> &'static str {
+    use proto::ContactMethod as M;
+    match M::try_from(method).unwrap_or(M::Unspecified) {
+        M::Phone => "电话",
+        M::Sms => "短信",
+        M::HomeVisit => "登门走访",
+        M::ThroughPeople => "亲朋好友",
+        M::ThroughDepartment => "部门查找",
+        M::SocialNetwork => "网络社交平台",
+        M::TelecomOperator => "电信运营商",
+        M::Hotline12371 => "12371党员服务热线",
+        M::OriginOrgDept => "原籍地组织部门",
+        M::OtherMethod | M::Unspecified => "其他方式",
+    }
+}
+
+/// The Chinese name of a management action.
+pub fn action_name_zh(action: i32) -> &'static str {
+    use proto::ManagementAction as A;
+    match A::try_from(action).unwrap_or(A::Unspecified) {
+        A::TransferRelation => "转出组织关系",
+        A::FlowingCard => "纳入原组织管理并发放流动党员活动证",
+        A::ReissueTransfer => "补转组织关系",
+        A::RetainAbroad => "保留组织关系",
+        A::StopMembership => "停止党籍",
+        A::IncludeInManagement => "纳入组织管理",
+        A::Unspecified => "",
+    }
+}
+
+/// The Chinese name of a disposition type.
+pub fn disposition_name_zh(disposition: i32) -> &'static str {
+    use proto::DispositionType as T;
+    match T::try_from(disposition).unwrap_or(T::Unspecified) {
+        T::WithdrawalRemoval => "退党除名",
+        T::CorrectionPeriod => "限期改正",
+        T::PersuadeToWithdraw => "劝退",
+        T::RemovalAfterPersuasion => "劝而不退除名",
+        T::SelfSeparationRemoval => "自行脱党除名",
+        T::CancelProbationary => "取消预备党员资格",
+        T::NonRecognition => "不予承认",
+        T::Unspecified => "",
+    }
+}
+
+/// The rows of a register for `unit`'s subtree, sorted by branch then name, one string
+/// per column of [`Register::columns`]. The ID number is masked unless `full_id`.
+pub fn register(projection: &Projection, unit: &UnitPath, which: Register, full_id: bool) -> Vec<Vec<String>> {
     let as_of = projection.as_of();
     let policy = projection.policy();
-    let mut rows: Vec<(UnitPath, Vec<String>)> = projection
+    let mut rows: Vec<(UnitPath, String, Vec<String>)> = projection
         .members()
         .filter_map(|entry| {
             let view = entry.state.view(as_of, &policy);
@@ -631,24 +784,81 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register) -> Ve
                 Ok(proto::Gender::Female) => "女",
                 _ => "",
             };
-            Some((
-                branch.clone(),
-                vec![
-                    projection.unit_label(&branch),
-                    form.name.clone(),
-                    gender.to_string(),
-                    form.birth_date.as_ref().map(dates::display).unwrap_or_default(),
-                    group_name_zh(view.group).to_string(),
-                    view.lost_since.map(|d| d.to_string()).unwrap_or_default(),
-                    situation_name_zh(view.situation).to_string(),
-                    entry.state.attempts.count.to_string(),
-                    view.found_on.map(|d| d.to_string()).unwrap_or_default(),
-                ],
-            ))
+            let category = if view.probationary { "预备党员" } else { "正式党员" };
+            let group = match group_name_zh(view.group) {
+                "在校学生" => "其他",
+                name => name,
+            };
+            let end = match which {
+                Register::Found => view.found_on,
+                Register::StillLost => as_of,
+            };
+            let lost_period = match (view.lost_since, end) {
+                (Some(since), Some(end)) => format!("{}至{}", year_month(Some(since)), year_month(Some(end))),
+                (Some(since), None) => format!("{}起", year_month(Some(since))),
+                _ => String::new(),
+            };
+            let (situation, situation_note) = register_situation(view.situation);
+            let attempts = &entry.state.attempts;
+            let search = if attempts.count == 0 {
+                String::new()
+            } else {
+                let methods: Vec<String> = attempts
+                    .by_method
+                    .iter()
+                    .map(|(method, count)| format!("{}{count}次", method_name_zh(*method)))
+                    .collect();
+                format!("{}；共{}次", methods.join("、"), attempts.count)
+            };
+            let mut handling: Vec<String> = entry
+                .state
+                .actions
+                .iter()
+                .filter(|(_, action)| action.get().is_some())
+                .map(|(action, _)| action_name_zh(*action).to_string())
+                .collect();
+            for case in projection.cases_of_relation(entry) {
+                if case.stage != crate::audit::case::Stage::Unproposed {
+                    handling.push(format!("{}（{}）", disposition_name_zh(case.disposition), case.stage.name_zh()));
+                }
+            }
+            let located = entry.state.located.get();
+            let note = [situation_note, located.map_or("", |l| l.cause_note.as_str())]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .collect::<Vec<_>>()
+                .join("；");
+            let id_number = if full_id { form.id_number.clone() } else { mask_id_number(&form.id_number) };
+            let mut cells = vec![
+                String::new(),
+                form.name.clone(),
+                gender.to_string(),
+                year_month(form.birth_date.as_ref().and_then(dates::naive)),
+                id_number,
+                year_month(form.joined_date.as_ref().and_then(dates::naive)),
+                category.to_string(),
+                group.to_string(),
+                projection.unit_label(&branch),
+                lost_period,
+                situation.to_string(),
+                search,
+            ];
+            if which == Register::Found {
+                cells.push(full_date(view.found_on));
+            }
+            cells.push(handling.join("；"));
+            cells.push(note);
+            Some((branch, form.name.clone(), cells))
         })
         .collect();
-    rows.sort();
-    rows.into_iter().map(|(_, row)| row).collect()
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    rows.into_iter()
+        .enumerate()
+        .map(|(index, (_, _, mut cells))| {
+            cells[0] = (index + 1).to_string();
+            cells
+        })
+        .collect()
 }
 
 /// Chinese name of a person group.
