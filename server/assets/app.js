@@ -223,8 +223,9 @@
     const query = "?table=" + number + "&unit=" + encodeURIComponent(overview.unit) + "&lang=" + lang;
     const data = await api("/api/table" + query);
     $("table-title").textContent = data.title + "　" + data.subtitle;
-    $("paper").innerHTML = "<tr>" + data.headings.map((h) => "<th>" + h + "</th>").join("") + "</tr>" +
-      data.rows.map((r) => "<tr>" + r.map((c) => "<td>" + (c === null ? "" : c) + "</td>").join("") + "</tr>").join("");
+    // Row labels are unit names people typed: every cell is escaped.
+    $("paper").innerHTML = "<tr>" + data.headings.map((h) => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
+      data.rows.map((r) => "<tr>" + r.map((c) => "<td>" + (c === null ? "" : esc(c)) + "</td>").join("") + "</tr>").join("");
     $("checks").textContent = data.check_failures.length ? t("failed") + " " + data.check_failures.join("；") : t("passed");
     $("download").href = "/api/table.xlsx" + query;
   }

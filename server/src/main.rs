@@ -182,7 +182,11 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Optio
             Err(error) => return fail(&format!("binding the dashboard to {dashboard_address}: {error}"), 1),
         };
         let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        if let Err(error) = std::fs::write(&dashboard_file, format!("{bound}\n")) {
+        // Written beside and renamed, so a reader never sees the file empty.
+        let temporary = dir.join(format!("{DASHBOARD_ADDRESS_FILE}.tmp"));
+        if let Err(error) =
+            std::fs::write(&temporary, format!("{bound}\n")).and_then(|()| std::fs::rename(&temporary, &dashboard_file))
+        {
             return fail(&format!("writing {}: {error}", dashboard_file.display()), 1);
         }
         tracing::info!(address = %bound, "dashboard listening");

@@ -111,6 +111,25 @@ fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb
         .collect()
 }
 
+/// Hides the personal data of a form for a reader who is not an operator of the node
+/// (an enrolled viewer): the ID number keeps its region and last four characters, the
+/// phone its first three and last four, the address its first six characters.
+pub fn mask_personal(form: &mut pb::MemberForm) {
+    let mask = |text: &str, head: usize, tail: usize| -> String {
+        let chars: Vec<char> = text.chars().collect();
+        if chars.len() <= head + tail {
+            return "*".repeat(chars.len());
+        }
+        chars.iter().enumerate().map(|(i, c)| if i < head || i >= chars.len() - tail { *c } else { '*' }).collect()
+    };
+    form.id_number = mask(&form.id_number, 6, 4);
+    form.phone = mask(&form.phone, 3, 4);
+    let shown: String = form.address.chars().take(6).collect();
+    if form.address.chars().count() > 6 {
+        form.address = format!("{shown}……");
+    }
+}
+
 /// One member.
 ///
 /// # Errors

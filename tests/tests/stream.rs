@@ -135,6 +135,28 @@ async fn a_viewer_sees_only_its_subtree() {
     assert_eq!(refused.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied));
     let rollup = viewer.rollup(pb::RollupRequest::default()).await.expect("a viewer reads its rollup").into_inner();
     assert_eq!(rollup.total.expect("total").unit_path, "hb/u1/c1");
+    // Personal data stays masked for a viewer: forms, one member, and the register.
+    let listed = viewer
+        .members(pb::MembersRequest { include_forms: true, limit: 5, ..Default::default() })
+        .await
+        .expect("a viewer lists its members")
+        .into_inner();
+    let form = listed.members[0].form.clone().expect("form");
+    assert!(form.id_number.contains("********") && form.phone.contains('*'), "masked for a viewer: {form:?}");
+    let one = viewer
+        .member(pb::MemberRequest { member_id: listed.members[0].member_id.clone() })
+        .await
+        .expect("a viewer reads one member")
+        .into_inner();
+    assert!(one.form.expect("form").id_number.contains("********"));
+    let full = viewer.register(pb::RegisterRequest { show_personal: true, ..Default::default() }).await;
+    assert_eq!(full.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied), "full ID numbers: operators only");
+    let operator_view = client
+        .members(pb::MembersRequest { include_forms: true, limit: 1, ..Default::default() })
+        .await
+        .expect("the operator lists")
+        .into_inner();
+    assert!(!operator_view.members[0].form.clone().expect("form").id_number.contains('*'), "in full for the operator");
     let writes = viewer.append(pb::AppendRequest { drafts: vec![] }).await;
     assert_eq!(writes.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied), "viewers write nothing");
 

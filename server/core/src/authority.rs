@@ -622,6 +622,11 @@ fn step_level_allowed(
                     level,
                 });
             }
+            // The name's own rules hold on every receipt too (they depend on the body
+            // alone): no key can make a name that breaks an export or a terminal.
+            if let Err(violation) = crate::audit::rules::check_unit_name(&named) {
+                return Err(AuthorityError::StepLevelNotAllowed { what: format!("a unit name: {violation}"), level });
+            }
         }
         EventKind::DispositionApproved => {
             let Ok(Body::DispositionApproved(approval)) = Body::decode(kind, body) else { return Ok(()) };

@@ -522,6 +522,18 @@ fn units_are_named_from_above_and_the_policy_by_the_province() {
     // at one's own child is refused.
     let elsewhere = t.university.event("hb/u1/c1", EventKind::UnitNamed, named("hb/u2/c9", proto::OrgType::Committee));
     assert!(matches!(refused_by_authority(receiver.receive(&elsewhere)), AuthorityError::StepLevelNotAllowed { .. }));
+    // A forged name that breaks the name's rules is refused on receipt too (a college
+    // naming its branch a 党委, or a name too long for any form).
+    let misfit = t.college.event("hb/u1/c1/b1", EventKind::UnitNamed, named("hb/u1/c1/b1", proto::OrgType::Committee));
+    assert!(matches!(refused_by_authority(receiver.receive(&misfit)), AuthorityError::StepLevelNotAllowed { .. }));
+    let long = Body::UnitNamed(proto::UnitNamed {
+        unit_path: "hb/u1/c1/b1".into(),
+        name: "长".repeat(5000),
+        org_type: proto::OrgType::Branch as i32,
+        ..Default::default()
+    });
+    let long = t.college.event("hb/u1/c1/b1", EventKind::UnitNamed, long);
+    assert!(matches!(refused_by_authority(receiver.receive(&long)), AuthorityError::StepLevelNotAllowed { .. }));
     // The policy is the province's.
     let policy = Body::PolicyChanged(proto::PolicyChanged {
         campaign_id: "c".into(),

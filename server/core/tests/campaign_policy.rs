@@ -292,6 +292,14 @@ fn named_units_label_table_one_and_count_its_organisations() {
     assert_eq!(world.projection.unit_label(&unit(C1)), "计算机学院党委");
     let reversed: Vec<usize> = (0..world.events.len()).rev().collect();
     assert_eq!(world.replay(&reversed), world.projection);
+    // The higher level's name is in force, however the lower level dates its own.
+    world
+        .author_at(B2, Level::University, named(B2, "某大学某学院第二党支部", "第二党支部", proto::OrgType::Branch))
+        .expect("named by the university");
+    world.force_at(B2, Level::College, named(B2, "自拟名称", "自拟", proto::OrgType::Branch), u64::MAX / 2);
+    assert_eq!(world.projection.unit_label(&unit(B2)), "第二党支部");
+    let reversed: Vec<usize> = (0..world.events.len()).rev().collect();
+    assert_eq!(world.replay(&reversed), world.projection);
     // The register shows the branch by name.
     world.ok(B1, lost("m1", day(2023, 1, 1), proto::LostSituation::LeftJob));
     let register = tables::register(&world.projection, &unit(U1), tables::Register::StillLost, false);

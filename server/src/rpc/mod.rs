@@ -321,16 +321,28 @@ impl pb::node_server::Node for NodeService {
 
     async fn member(&self, request: Request<pb::MemberRequest>) -> Result<Response<pb::MemberResponse>, Status> {
         let scope = self.reader_scope(&request)?;
+        // Personal data (ID number, phone, address) in full for this node's operators only.
+        let operator = self.require_operator(&request).is_ok();
         let projection = self.read_projection();
-        queries::member(&projection, &scope, &request.get_ref().member_id)
-            .map(Response::new)
-            .map_err(status::query_error)
+        let mut response =
+            queries::member(&projection, &scope, &request.get_ref().member_id).map_err(status::query_error)?;
+        if !operator && let Some(form) = response.form.as_mut() {
+            queries::mask_personal(form);
+        }
+        Ok(Response::new(response))
     }
 
     async fn members(&self, request: Request<pb::MembersRequest>) -> Result<Response<pb::MembersResponse>, Status> {
         let scope = self.reader_scope(&request)?;
+        let operator = self.require_operator(&request).is_ok();
         let projection = self.read_projection();
-        queries::members(&projection, &scope, request.get_ref()).map(Response::new).map_err(status::query_error)
+        let mut response = queries::members(&projection, &scope, request.get_ref()).map_err(status::query_error)?;
+        if !operator {
+            for form in response.members.iter_mut().filter_map(|member| member.form.as_mut()) {
+                queries::mask_personal(form);
+            }
+        }
+        Ok(Response::new(response))
     }
 
     async fn rollup(&self, request: Request<pb::RollupRequest>) -> Result<Response<pb::RollupResponse>, Status> {

@@ -332,8 +332,10 @@ pub struct Projection {
     /// registration): what `findings_within` reads instead of every member. Kept from each
     /// member's state, so it is a function of the events too.
     with_findings: BTreeSet<String>,
-    /// Each unit's official name, as recorded by the levels above it (latest stamp).
-    unit_names: BTreeMap<UnitPath, Lww<proto::UnitNamed>>,
+    /// Each unit's official name by the level that recorded it (latest stamp per level);
+    /// the highest level's is in force, so a level below can never outlast it by
+    /// dating its events ahead.
+    unit_names: BTreeMap<UnitPath, BTreeMap<Level, Lww<proto::UnitNamed>>>,
     /// Units a replica was enrolled at (with the number of enrollments): with the named
     /// units and the units counting somebody, the organisations table 1 counts.
     enrolled_units: BTreeMap<UnitPath, u32>,
@@ -355,13 +357,25 @@ pub struct OrganisationCounts {
 /// A unit's 党组织类型: as named, else what its level usually is (a university or a
 /// college has a 党委, a branch unit is a 党支部; the province's own is not counted).
 pub fn org_type_of(unit: &UnitPath, named: Option<&proto::UnitNamed>) -> proto::OrgType {
+    use proto::OrgType as O;
+    let level = unit.level();
     if let Some(named) = named
-        && let Ok(org_type) = proto::OrgType::try_from(named.org_type)
-        && org_type != proto::OrgType::Unspecified
+        && let Ok(org_type) = O::try_from(named.org_type)
     {
-        return org_type;
+        // A named type that does not fit the level (only a forged event carries one)
+        // is ignored.
+        let fits = match level {
+            Some(Level::Province) => matches!(org_type, O::Committee | O::WorkingCommittee),
+            Some(Level::University) => org_type == O::Committee,
+            Some(Level::College) => matches!(org_type, O::Committee | O::GeneralBranch),
+            Some(Level::Branch) => matches!(org_type, O::Branch | O::JointBranch),
+            None => false,
+        };
+        if fits {
+            return org_type;
+        }
     }
-    match unit.level() {
+    match level {
         Some(Level::University | Level::College) => proto::OrgType::Committee,
         Some(Level::Branch) => proto::OrgType::Branch,
         _ => proto::OrgType::Unspecified,
@@ -386,7 +400,7 @@ pub struct Undo {
     receipts: Vec<(ReceiptKey, Option<BTreeMap<u64, u64>>)>,
     counted: bool,
     head_before: Option<(ReplicaId, Option<u64>)>,
-    unit_name: Option<(UnitPath, Option<Lww<proto::UnitNamed>>)>,
+    unit_name: Option<(UnitPath, Level, Option<Lww<proto::UnitNamed>>)>,
     enrolled_unit: Option<UnitPath>,
     policy: Option<Stamp>,
 }
@@ -469,7 +483,7 @@ impl Projection {
 
     /// The name recorded for `unit`, if any.
     pub fn unit_name(&self, unit: &UnitPath) -> Option<&proto::UnitNamed> {
-        self.unit_names.get(unit).and_then(Lww::get)
+        self.unit_names.get(unit).and_then(|by_level| by_level.values().find_map(Lww::get))
     }
 
     /// What people call `unit`: its short name, else its official name, else its path.
@@ -494,6 +508,9 @@ impl Projection {
     pub fn known_units(&self) -> BTreeSet<UnitPath> {
         let mut known = BTreeSet::new();
         for unit in self.enrolled_units.keys().chain(self.unit_names.keys()).chain(self.units.keys()) {
+            if unit.level().is_none() {
+                continue; // Below a branch: no organisation (only a forged event names one).
+            }
             let mut path = Some(unit.clone());
             while let Some(current) = path {
                 path = current.parent();
@@ -507,9 +524,22 @@ impl Projection {
 
     /// The organisations in `unit`'s subtree, `unit` itself included or not.
     pub fn organisations(&self, unit: &UnitPath, include_self: bool) -> OrganisationCounts {
+        self.organisations_among(&self.known_units(), unit, include_self)
+    }
+
+    /// [`Projection::organisations`] among `known` (from [`Projection::known_units`],
+    /// computed once for a whole table).
+    pub fn organisations_among(
+        &self,
+        known: &BTreeSet<UnitPath>,
+        unit: &UnitPath,
+        include_self: bool,
+    ) -> OrganisationCounts {
         let mut counts = OrganisationCounts::default();
-        for known in self.known_units() {
-            if !known.is_within(unit) || (!include_self && known == *unit) {
+        // Every path within `unit` starts with its text, and those are contiguous in order.
+        let within = known.range(unit.clone()..).take_while(|k| k.as_str().starts_with(unit.as_str()));
+        for known in within.filter(|k| k.is_within(unit)).cloned() {
+            if !include_self && known == *unit {
                 continue;
             }
             match org_type_of(&known, self.unit_name(&known)) {
@@ -524,7 +554,17 @@ impl Projection {
 
     /// The known units directly below `unit`.
     pub fn known_children(&self, unit: &UnitPath) -> BTreeSet<UnitPath> {
-        self.known_units().into_iter().filter(|known| known.parent().as_ref() == Some(unit)).collect()
+        self.known_children_among(&self.known_units(), unit)
+    }
+
+    /// [`Projection::known_children`] among `known`.
+    pub fn known_children_among(&self, known: &BTreeSet<UnitPath>, unit: &UnitPath) -> BTreeSet<UnitPath> {
+        known
+            .range(unit.clone()..)
+            .take_while(|k| k.as_str().starts_with(unit.as_str()))
+            .filter(|k| k.parent().as_ref() == Some(unit))
+            .cloned()
+            .collect()
     }
 
     /// A member's relation to show: the one counted, else the first registered.
@@ -830,10 +870,11 @@ impl Projection {
                 self.campaign
                     .set(stamp, Campaign { opened: opened.clone(), opened_on: dates::cst_day(header.hlc.wall_ms) });
                 self.policies.set(stamp, Policy::from_proto(opened.policy.as_ref()));
+                // Refolding can change a case (a vote judged by another policy) even when
+                // the policy in force now is unchanged: recount whenever cases refold.
+                let _ = before;
                 self.refold_cases();
-                if (self.as_of(), self.policy()) != before {
-                    self.recount_all();
-                }
+                self.recount_all();
             }
             Body::PolicyChanged(changed) => {
                 undo.policy = Some(stamp);
@@ -844,11 +885,12 @@ impl Projection {
             Body::UnitNamed(named) => {
                 let unit = header.unit_path.clone();
                 if keep_undo {
-                    undo.unit_name = Some((unit.clone(), self.unit_names.get(&unit).cloned()));
+                    let held = self.unit_names.get(&unit).and_then(|by_level| by_level.get(&author_level)).cloned();
+                    undo.unit_name = Some((unit.clone(), author_level, held));
                 }
-                self.unit_names.entry(unit).or_default().set(stamp, named.clone());
+                self.unit_names.entry(unit).or_default().entry(author_level).or_default().set(stamp, named.clone());
             }
-            Body::ReplicaEnrolled(enrolled) => {
+            Body::ReplicaEnrolled(enrolled) if enrolled.role == proto::ReplicaRole::Node as i32 => {
                 if let Ok(unit) = UnitPath::parse(&enrolled.unit_path) {
                     *self.enrolled_units.entry(unit.clone()).or_default() += 1;
                     undo.enrolled_unit = Some(unit);
@@ -1013,11 +1055,19 @@ impl Projection {
             }
             self.note_findings(&member_id);
         }
-        if let Some((unit, held)) = undo.unit_name {
+        if let Some((unit, level, held)) = undo.unit_name {
+            let by_level = self.unit_names.entry(unit.clone()).or_default();
             match held {
-                Some(named) => self.unit_names.insert(unit, named),
-                None => self.unit_names.remove(&unit),
-            };
+                Some(named) => {
+                    by_level.insert(level, named);
+                }
+                None => {
+                    by_level.remove(&level);
+                    if by_level.is_empty() {
+                        self.unit_names.remove(&unit);
+                    }
+                }
+            }
         }
         if let Some(unit) = undo.enrolled_unit
             && let Some(count) = self.enrolled_units.get_mut(&unit)

@@ -493,9 +493,13 @@ pub fn compute(template: &'static Template, projection: &Projection, unit: &Unit
         }
         Rows::ChildUnits => {
             let total = projection.rollup(unit);
-            cells.push(row_of(template, &total, None, projection.organisations(unit, false)));
-            let mut children: std::collections::BTreeMap<UnitPath, Counters> =
-                projection.known_children(unit).into_iter().map(|child| (child, Counters::default())).collect();
+            let known = projection.known_units();
+            cells.push(row_of(template, &total, None, projection.organisations_among(&known, unit, false)));
+            let mut children: std::collections::BTreeMap<UnitPath, Counters> = projection
+                .known_children_among(&known, unit)
+                .into_iter()
+                .map(|child| (child, Counters::default()))
+                .collect();
             let mut own = None;
             for (child, counters) in projection.child_rollups(unit) {
                 if child == *unit {
@@ -512,7 +516,7 @@ pub fn compute(template: &'static Template, projection: &Projection, unit: &Unit
             for (child, counters) in children {
                 let label = projection.unit_label(&child);
                 rows.push((label.clone(), label));
-                cells.push(row_of(template, &counters, None, projection.organisations(&child, true)));
+                cells.push(row_of(template, &counters, None, projection.organisations_among(&known, &child, true)));
                 row_units.push(Some(child));
             }
         }
