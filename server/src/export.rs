@@ -437,7 +437,7 @@ pub fn write_csv(sheet: &Sheet, path: &Path) -> Result<(), ExportError> {
     std::fs::rename(&partial, path).map_err(|e| write_error(path, e))
 }
 
-/// Writes `sheet` by the file's extension (`.xlsx` or `.csv`).
+/// Writes `sheet` by the file's extension (`.xlsx`, `.csv` or `.pdf`).
 ///
 /// # Errors
 ///
@@ -446,6 +446,7 @@ pub fn write_by_extension(sheet: &Sheet, path: &Path) -> Result<(), ExportError>
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("xlsx") => write_xlsx(sheet, path),
         Some("csv") => write_csv(sheet, path),
-        _ => Err(write_error(path, "the file name must end in .xlsx or .csv")),
+        Some("pdf") => crate::pdf::write_pdf(sheet, path),
+        _ => Err(write_error(path, "the file name must end in .xlsx, .csv or .pdf")),
     }
 }

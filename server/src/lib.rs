@@ -25,6 +25,7 @@ pub mod connect;
 pub mod dashboard;
 pub mod export;
 pub mod node;
+pub mod pdf;
 pub mod projection;
 pub mod queries;
 pub mod reports;

@@ -254,10 +254,8 @@ impl Node {
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(rollcall_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
+        // Reflection v1 and v1alpha, each answer with the file's dependencies.
+        let (reflection, reflection_v1alpha) = crate::rpc::reflection::services()
             .map_err(|err| NodeError::Tls(TlsError::Certificate(format!("reflection: {err}"))))?;
         // Long-lived streams (subscriptions) end as soon as shutdown begins, so the
         // graceful shutdown does not wait for consumers that never hang up.
@@ -280,6 +278,7 @@ impl Node {
             .max_frame_size(HTTP2_FRAME_BYTES_MAX)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;

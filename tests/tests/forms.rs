@@ -285,6 +285,54 @@ fn a_colleges_forms_print_on_one_page_each() {
     }
 }
 
+/// Goal: every export also as PDF (drawn by rollcall, a CJK font's subset embedded): a
+/// college's table on one page with its title, unit and foot; a register on as many
+/// pages as it needs, its headings on each.
+#[test]
+fn the_forms_export_as_pdf() {
+    let p = province();
+    let table = export(&p, &["table", "2", "--unit", "hb/u1/c1"], "表2.pdf");
+    assert_eq!(pdf_pages(&table), 1);
+    let text: String = pdf_page_text(&table, 1).chars().filter(|c| !c.is_whitespace()).collect();
+    for expected in [
+        "表2与党组织失去联系党员情况汇总表",
+        "填报单位（盖章）：中共武汉大学计算机学院委员会",
+        "统计截止日期：2026年3月31日",
+        "失去联系情形",
+        "失去联系时间",
+        "总计01",
+        "填报人",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let fonts = Command::new("pdffonts").arg(&table).output().expect("pdffonts");
+    let fonts = String::from_utf8_lossy(&fonts.stdout).to_string();
+    assert!(fonts.lines().skip(2).all(|line| line.contains(" yes ")), "every font embedded: {fonts}");
+    let table_1 = export(&p, &["table", "1", "--unit", "hb/u1/c1"], "表1.pdf");
+    assert_eq!(pdf_pages(&table_1), 2, "the form, then its 说明");
+    let notes: String = pdf_page_text(&table_1, 2).chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(notes.contains("五核查"), "{notes}");
+    let register = export(&p, &["register", "found", "--unit", "hb/u1/c1"], "取得联系.pdf");
+    for page in 1..=pdf_pages(&register) {
+        let text: String = pdf_page_text(&register, page).chars().filter(|c| !c.is_whitespace()).collect();
+        assert!(text.contains("序号") && text.contains("所在党支部"), "page {page}: {text}");
+    }
+    // Without a CJK font the refusal says what to install.
+    let out = p.base.join("无字体.pdf");
+    let refused = std::process::Command::new(rollcall_tests::bin("rollcall"))
+        .args(["table", "2", "--dir", &p.dir, "--out", out.to_str().expect("path")])
+        .env("ROLLCALL_PDF_FONT", p.base.join("no-such-font.ttf"))
+        .output()
+        .expect("rollcall");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no-such-font.ttf"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
 #[test]
 fn the_blank_member_form_filled_in_imports() {
     let temp = tempfile::tempdir().expect("temp dir");

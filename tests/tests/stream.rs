@@ -157,6 +157,13 @@ async fn a_viewer_sees_only_its_subtree() {
         .expect("the operator lists")
         .into_inner();
     assert!(!operator_view.members[0].form.clone().expect("form").id_number.contains('*'), "in full for the operator");
+    // Heads answers a viewer (the logs of replicas enrolled within its unit: none here,
+    // every event was written by the province's node), and another unit's log is refused.
+    let heads = viewer.heads(pb::HeadsRequest {}).await.expect("a viewer reads its heads").into_inner();
+    assert!(heads.heads.iter().all(|h| h.replica.as_ref() != node.replica.0.as_slice()), "not the province's log");
+    let province_log =
+        viewer.read_log(pb::ReadLogRequest { replica: node.replica.0.to_vec().into(), from_seq: 0, limit: 1 }).await;
+    assert_eq!(province_log.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied));
     let writes = viewer.append(pb::AppendRequest { drafts: vec![] }).await;
     assert_eq!(writes.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied), "viewers write nothing");
 

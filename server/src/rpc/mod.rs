@@ -4,6 +4,7 @@
 //! Every request arrives over mutual TLS ([`crate::tls`]); the caller's key is in the
 //! connection's certificate and has already been accepted by the node's key policy.
 
+pub mod reflection;
 pub mod status;
 
 use std::pin::Pin;
@@ -106,6 +107,13 @@ impl NodeService {
             .ok_or_else(|| Status::permission_denied("only this node's operators and enrolled viewers may read"))
     }
 
+    /// True when `replica` is enrolled at a unit within `scope` (so its whole log is
+    /// about that subtree).
+    fn log_within(&self, replica: &ReplicaId, scope: &UnitPath) -> bool {
+        let authority = self.sync.authority.read().expect("the authority lock is never poisoned");
+        authority.enrollment(replica).is_some_and(|enrollment| enrollment.unit.is_within(scope))
+    }
+
     fn read_projection(&self) -> std::sync::RwLockReadGuard<'_, rollcall_core::audit::Projection> {
         self.projection.read().expect("the projection lock is never poisoned: its holders do not panic")
     }
@@ -205,9 +213,16 @@ impl pb::node_server::Node for NodeService {
 
     #[tracing::instrument(skip_all)]
     async fn read_log(&self, request: Request<pb::ReadLogRequest>) -> Result<Response<Self::ReadLogStream>, Status> {
-        self.require_operator(&request)?;
+        let scope = self.reader_scope(&request)?;
+        let operator = self.require_operator(&request).is_ok();
         let request = request.into_inner();
         let replica = replica_from_bytes(&request.replica)?;
+        if !operator && !self.log_within(&replica, &scope) {
+            return Err(Status::permission_denied(format!(
+                "the log of {} is not within {scope}, the unit this viewer reads",
+                replica.short()
+            )));
+        }
         let limit = if request.limit == 0 { u64::MAX } else { request.limit };
         let store = self.store.clone();
         let (sender, receiver) = mpsc::channel(4);
@@ -257,13 +272,18 @@ impl pb::node_server::Node for NodeService {
     }
 
     async fn heads(&self, request: Request<pb::HeadsRequest>) -> Result<Response<pb::HeadsResponse>, Status> {
-        self.require_operator(&request)?;
+        // An operator sees every log; an enrolled viewer the logs of the replicas enrolled
+        // within its unit (authority confines their events to that subtree), so it can
+        // reconcile what it consumed.
+        let scope = self.reader_scope(&request)?;
+        let operator = self.require_operator(&request).is_ok();
         let store = self.store.clone();
         let heads = tokio::task::spawn_blocking(move || store.heads())
             .await
             .map_err(|_| Status::internal("read task failed"))?
             .map_err(status::store_error)?;
-        Ok(Response::new(pb::HeadsResponse { heads: heads.into_iter().map(|stored| head_to_proto(&stored)).collect() }))
+        let heads = heads.into_iter().filter(|stored| operator || self.log_within(&stored.replica, &scope));
+        Ok(Response::new(pb::HeadsResponse { heads: heads.map(|stored| head_to_proto(&stored)).collect() }))
     }
 
     async fn identity(&self, _request: Request<pb::IdentityRequest>) -> Result<Response<pb::IdentityResponse>, Status> {
