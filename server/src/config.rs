@@ -84,6 +84,20 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The problem in Chinese, naming the file and the key as the English does.
+    pub fn message_zh(&self) -> String {
+        match self {
+            ConfigError::Read { path, source } => format!("无法读取 {}：{source}", path.display()),
+            ConfigError::Parse { path, message } => format!("{} 格式有误：{message}", path.display()),
+            ConfigError::Missing { path, key } => format!("{} 缺少配置项 {key}", path.display()),
+            ConfigError::Invalid { path, key, message } => format!("{} 的配置项 {key} 无效：{message}", path.display()),
+            ConfigError::Key { path, message } => format!("密钥文件 {}：{message}", path.display()),
+            ConfigError::Write { path, source } => format!("无法写入 {}：{source}", path.display()),
+        }
+    }
+}
+
 /// The file as written: every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -110,7 +110,7 @@ fn main() -> ExitCode {
                 println!("{next}");
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error, 2),
+            Err(error) => fail_config(&error, zh),
         },
         Command::Join { dir, bundle } => match join(&dir, &bundle, zh) {
             Ok(message) => {
@@ -132,12 +132,13 @@ fn main() -> ExitCode {
 async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Option<SocketAddr>, zh: bool) -> ExitCode {
     let config = match Config::load(&dir, listen) {
         Ok(config) => config,
-        Err(error) => return fail(&error, 2),
+        Err(error) => return fail_config(&error, zh),
     };
     let node = match Node::open(&config) {
         Ok(node) => node,
         // A configuration that points at what it may not use is a usage error.
-        Err(error @ (NodeError::Config(_) | NodeError::Store(StoreError::WrongReplica { .. }))) => {
+        Err(NodeError::Config(error)) => return fail_config(&error, zh),
+        Err(error @ NodeError::Store(StoreError::WrongReplica { .. })) => {
             return fail(&error, 2);
         }
         Err(error) => return fail(&error, 1),
@@ -268,6 +269,16 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Written while the dashboard listens: its bound address.
 const DASHBOARD_ADDRESS_FILE: &str = "dashboard.addr";
+
+/// A configuration problem, in the language asked for (exit 2: usage or configuration).
+fn fail_config(error: &config::ConfigError, zh: bool) -> ExitCode {
+    if zh {
+        eprintln!("rollcall-node：{}", error.message_zh());
+        ExitCode::from(2)
+    } else {
+        fail(error, 2)
+    }
+}
 
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
     eprintln!("rollcall-node: {error:#}");

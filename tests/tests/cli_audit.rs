@@ -442,3 +442,65 @@ fn the_laptop_directory_is_the_default_node() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("先 rollcall init"));
 }
+
+/// Goal (issue 14): the messages a secretary reads, in Chinese and English, as a person
+/// would write them.
+#[test]
+fn messages_read_as_a_person_would_write_them() {
+    let f = fixture();
+    // campaign-open says what it opened.
+    let opened = ok(&["campaign-open", "--dir", &f.dir, "--year", "2026", "--as-of", "2026-03-31"]);
+    for expected in
+        ["已开启排查工作。", "2026年党员组织关系集中排查", "统计截止日期：2026-03-31", "2026-04-15  高校报送表1-3"]
+    {
+        assert!(opened.contains(expected), "{expected:?} in {opened}");
+    }
+    let form = f.base.join("登记表.xlsx");
+    write_xlsx(&form, &HEADERS, &rows());
+    ok(&["import", "members", form.to_str().expect("path"), "--dir", &f.dir]);
+    let zhang = rollcall_client::import::member_id_for(&id_number("42010219800101001"));
+    // One step refused: no "第1条" / "draft 0" in front of the reason.
+    let refused = rollcall(&["record", "attempt", "--dir", &f.dir, "--member", &zhang, "--method", "department"]);
+    let refusal = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(refusal.contains("通过部门查找时须注明部门") && !refusal.contains("第1条"), "{refusal}");
+    let refused =
+        rollcall(&["--lang", "en", "record", "attempt", "--dir", &f.dir, "--member", &zhang, "--method", "department"]);
+    let refusal = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(refusal.contains("must name the department") && !refusal.contains("draft 0"), "{refusal}");
+    // One method, one attempt: singular in English.
+    ok(&["record", "attempt", "--dir", &f.dir, "--member", &zhang, "--method", "phone", "--on", "2026-03-02"]);
+    let shown = ok(&["--lang", "en", "member", "show", "--dir", &f.dir, &zhang]);
+    assert!(shown.contains("contact attempts: 1 (1 method)"), "{shown}");
+    let shown = ok(&["member", "show", "--dir", &f.dir, &zhang]);
+    assert!(shown.contains("查找记录: 1 次（1 种方式）"), "{shown}");
+    // --json masks the ID number like the text, unless asked.
+    let masked = rollcall_json(&["member", "show", "--dir", &f.dir, &zhang]);
+    assert_eq!(masked["id_number"].as_str().map(|id| id.contains("********")), Some(true), "{masked}");
+    let full = rollcall_json(&["member", "show", "--dir", &f.dir, &zhang, "--show-personal"]);
+    assert_eq!(full["id_number"], id_number("42010219800101001"));
+    // Enrolling a laptop says what to run on the laptop, in Chinese.
+    let laptop = f.base.join("laptop");
+    ok(&["init", "--dir", laptop.to_str().expect("path"), "--unit", "hb/u1/c1/b1"]);
+    let key = std::fs::read_to_string(laptop.join("replica.pub")).expect("key");
+    let bundle = f.base.join("laptop.bundle");
+    let node = rollcall_tests::NodeProcess::start(Path::new(&f.dir));
+    let enrolled = ok(&[
+        "enroll",
+        "--node-dir",
+        &f.dir,
+        "--child-key",
+        key.trim(),
+        "--unit",
+        "hb/u1/c1/b1",
+        "--role",
+        "laptop",
+        "--out",
+        bundle.to_str().expect("path"),
+    ]);
+    drop(node);
+    assert!(
+        enrolled.contains("（笔记本）") && enrolled.contains("在该笔记本上执行：rollcall join --dir ~/.rollcall"),
+        "{enrolled}"
+    );
+    assert!(!enrolled.contains("rollcall-node join") && !enrolled.contains("(laptop)"), "{enrolled}");
+}

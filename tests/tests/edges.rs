@@ -164,3 +164,34 @@ fn verify_reports_a_body_lost_in_scope() {
     let output = verify();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// Goal (issue 14): rollcall-node speaks Chinese by default and English when asked, and
+/// says the next step.
+#[test]
+fn the_node_speaks_chinese_by_default() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let dir = base.path().join("whu");
+    let output = Command::new(bin("rollcall-node"))
+        .args(["init", "--unit", "hb/whu", "--level", "university", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("init");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("已初始化")
+            && text.contains("（高校）")
+            && text.contains("下一步：把本节点公钥交给上级节点的操作员登记"),
+        "{text}"
+    );
+    let missing = base.path().join("missing");
+    let output = Command::new(bin("rollcall-node")).args(["run", "--dir"]).arg(&missing).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("无法读取"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output =
+        Command::new(bin("rollcall-node")).args(["--lang", "en", "run", "--dir"]).arg(&missing).output().expect("run");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reading"), "{}", String::from_utf8_lossy(&output.stderr));
+}
