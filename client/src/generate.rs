@@ -297,6 +297,7 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
                 .then(|| pb::Region { province: rng.pick(PROVINCES).to_string(), ..Default::default() }),
             native_place: "湖北".into(),
             person_group: group as i32,
+            lost_situation: 0,
         };
         plan.drafts.push(draft(
             branch,

@@ -212,6 +212,8 @@ pub enum Column {
     NativePlace,
     /// 人员分组 (教职工, 离退休人员, 高校毕业生, 在校学生, 其他).
     PersonGroup,
+    /// 失去联系情形 (optional: a lost member's situation).
+    LostSituation,
 }
 
 /// (column, headings accepted, required).
@@ -237,6 +239,7 @@ pub const COLUMNS: &[(Column, &[&str], bool)] = &[
     (Column::FlowingDestination, &["外出流向"], true),
     (Column::NativePlace, &["籍贯"], false),
     (Column::PersonGroup, &["人员分组"], false),
+    (Column::LostSituation, &["失去联系情形"], false),
 ];
 
 /// The headings of the per-member form in the national form's order (what a blank
@@ -476,6 +479,23 @@ impl RowReader<'_> {
     }
 }
 
+/// A 失去联系情形 as written on the form (its name, with or without the circled number).
+pub fn parse_lost_situation(text: &str) -> Option<pb::LostSituation> {
+    use pb::LostSituation as S;
+    let name = text.trim().trim_start_matches(|c: char| ('①'..='⑨').contains(&c));
+    Some(match name {
+        "外出务工经商" => S::MigrantWorkOrBusiness,
+        "单位改制或破产" => S::EmployerRestructured,
+        "毕业后去向不明" => S::GraduatedWhereaboutsUnknown,
+        "工作单位改变" => S::EmployerChanged,
+        "出国（境）" | "出国(境)" | "出国" => S::Abroad,
+        "居住地改变" => S::ResidenceChanged,
+        "离职" => S::LeftJob,
+        "其他" => S::OtherSituation,
+        _ => return None,
+    })
+}
+
 /// Parses every row of the per-member form. Rows whose branch column is not a unit path
 /// go to `default_unit`. Returns the rows that parsed and every error found (a row with
 /// an error is not among the rows).
@@ -651,6 +671,17 @@ pub fn parse_members_as_of(
                 "a person group (教职工, 离退休人员, 高校毕业生, 在校学生, 其他)",
             )
         };
+        let situation_text = reader.text(Column::LostSituation).to_string();
+        let lost_situation = if situation_text.is_empty() {
+            Some(pb::LostSituation::Unspecified)
+        } else {
+            reader.choice(
+                Column::LostSituation,
+                parse_lost_situation,
+                "外出务工经商、单位改制或破产、毕业后去向不明、工作单位改变、出国（境）、居住地改变、离职或其他",
+                "a loss-of-contact situation (外出务工经商, 单位改制或破产, 毕业后去向不明, 工作单位改变, 出国（境）, 居住地改变, 离职, 其他)",
+            )
+        };
         if let (Some(birth), Some(joined)) =
             (birth.as_ref().and_then(dates::naive), joined.as_ref().and_then(dates::naive))
         {
@@ -742,6 +773,7 @@ pub fn parse_members_as_of(
                 }),
                 native_place: reader.text(Column::NativePlace).to_string(),
                 person_group: group as i32,
+                lost_situation: lost_situation.unwrap_or_default() as i32,
             },
         });
     }

@@ -2,8 +2,9 @@
 //! imports: `rollcall template members --out 登记表.xlsx`.
 //!
 //! The first sheet is the form: a title, the import's headings in the national form's
-//! order ([`crate::import::FORM_HEADERS`]), and blank rows whose code-list cells are
-//! drop-downs (性别, 民族, 学历, 人员类别, 党籍状态, 是否失联, 是否流动, 人员分组) fed from a
+//! order ([`crate::import::FORM_HEADERS`]) then 失去联系情形, and blank rows whose code-list
+//! cells are drop-downs (性别, 民族, 学历, 人员类别, 党籍状态, 是否失联, 是否流动, 人员分组,
+//! 失去联系情形) fed from a
 //! hidden 代码 sheet. The second sheet, 填写说明, says how to fill each column and shows
 //! an example row. `--unit` pre-fills 所在党支部 in every blank row.
 //!
@@ -17,6 +18,15 @@ use rust_xlsxwriter::{DataValidation, Format, FormatAlign, FormatBorder, Formula
 
 use crate::import::{EDUCATIONS, ETHNICITIES, FORM_HEADERS};
 
+/// The form's columns: the national form's ([`FORM_HEADERS`]), then 失去联系情形 for a
+/// lost member (the import reads it when present).
+fn headers() -> [&'static str; 20] {
+    let mut headers = [""; 20];
+    headers[..19].copy_from_slice(&FORM_HEADERS);
+    headers[19] = "失去联系情形";
+    headers
+}
+
 /// The code lists of the drop-downs: (heading, choices).
 pub fn code_lists() -> Vec<(&'static str, Vec<String>)> {
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
@@ -29,11 +39,24 @@ pub fn code_lists() -> Vec<(&'static str, Vec<String>)> {
         ("是否为失联党员", strings(&["是", "否"])),
         ("是否为流动党员", strings(&["是", "否"])),
         ("人员分组", strings(&["教职工", "离退休人员", "高校毕业生", "在校学生", "其他"])),
+        (
+            "失去联系情形",
+            strings(&[
+                "外出务工经商",
+                "单位改制或破产",
+                "毕业后去向不明",
+                "工作单位改变",
+                "出国（境）",
+                "居住地改变",
+                "离职",
+                "其他",
+            ]),
+        ),
     ]
 }
 
 /// How to fill each column (the 填写说明 sheet), in [`FORM_HEADERS`] order.
-const INSTRUCTIONS: [&str; 19] = [
+const INSTRUCTIONS: [&str; 20] = [
     "党员本人姓名，与身份证一致",
     "从下拉列表选择：男、女（须与身份证号第17位一致：奇数为男，偶数为女）",
     "从下拉列表选择，如 汉族",
@@ -53,10 +76,11 @@ const INSTRUCTIONS: [&str; 19] = [
     "从下拉列表选择：是、否",
     "流动党员填写：省/市/县，如 广东/深圳/南山",
     "从下拉列表选择：教职工、离退休人员、高校毕业生、在校学生、其他（表2、表3按此分行）",
+    "失联党员填写，从下拉列表选择（表2按此分列；查找中核实的情形以核查记录为准）",
 ];
 
 /// An example row (a made-up person with a valid ID number), in [`FORM_HEADERS`] order.
-fn example_row(branch: &str) -> [String; 19] {
+fn example_row(branch: &str) -> [String; 20] {
     let id17 = "42010219800101001";
     let id = format!("{id17}{}", rollcall_core::audit::rules::id_check_digit(id17));
     [
@@ -79,6 +103,7 @@ fn example_row(branch: &str) -> [String; 19] {
         "否",
         "",
         "教职工",
+        "",
     ]
     .map(str::to_string)
 }
@@ -100,7 +125,8 @@ pub fn write_member_form(path: &Path, branch: Option<&str>, rows: u32) -> Result
         .set_align(FormatAlign::VerticalCenter);
     let cell = Format::new().set_border(FormatBorder::Thin).set_num_format("@");
     let note = Format::new().set_italic();
-    let last = FORM_HEADERS.len() as u16 - 1;
+    let headers = headers();
+    let last = headers.len() as u16 - 1;
     let header_row = 2;
     let (first, end) = (header_row + 1, header_row + rows);
 
@@ -115,7 +141,7 @@ pub fn write_member_form(path: &Path, branch: Option<&str>, rows: u32) -> Result
         "每名党员一行；带下拉箭头的单元格请从列表选择；填写说明和示例见“填写说明”工作表。填好后：rollcall import members 登记表.xlsx",
         &note,
     )?;
-    for (column, text) in FORM_HEADERS.iter().enumerate() {
+    for (column, text) in headers.iter().enumerate() {
         form.write_string_with_format(header_row, column as u16, *text, &heading)?;
         let width = match *text {
             "公民身份证号" => 21.0,
@@ -131,7 +157,7 @@ pub fn write_member_form(path: &Path, branch: Option<&str>, rows: u32) -> Result
             form.write_blank(row, column, &cell)?;
         }
         if let Some(branch) = branch {
-            let column = FORM_HEADERS.iter().position(|h| *h == "所在党支部").unwrap_or(7) as u16;
+            let column = headers.iter().position(|h| *h == "所在党支部").unwrap_or(7) as u16;
             form.write_string_with_format(row, column, branch, &cell)?;
         }
     }
@@ -139,7 +165,7 @@ pub fn write_member_form(path: &Path, branch: Option<&str>, rows: u32) -> Result
     // Excel allows inline).
     let lists = code_lists();
     for (index, (header, choices)) in lists.iter().enumerate() {
-        let Some(column) = FORM_HEADERS.iter().position(|h| h == header) else { continue };
+        let Some(column) = headers.iter().position(|h| h == header) else { continue };
         let letter = crate::import::column_letter(index);
         let range = format!("=代码!${letter}$2:${letter}${}", choices.len() + 1);
         let validation = DataValidation::new()
@@ -161,7 +187,7 @@ pub fn write_member_form(path: &Path, branch: Option<&str>, rows: u32) -> Result
     guide.set_column_width(1, 80)?;
     guide.set_column_width(2, 24)?;
     let example = example_row(branch.unwrap_or("hb/whu/cs/b01"));
-    for (index, ((header, instruction), sample)) in FORM_HEADERS.iter().zip(INSTRUCTIONS).zip(&example).enumerate() {
+    for (index, ((header, instruction), sample)) in headers.iter().zip(INSTRUCTIONS).zip(&example).enumerate() {
         let row = index as u32 + 1;
         guide.write_string(row, 0, *header)?;
         guide.write_string(row, 1, instruction)?;

@@ -346,7 +346,7 @@ fn the_blank_member_form_filled_in_imports() {
     assert!(said.contains("已生成"), "{said}");
     // Drop-downs on the code-list columns, from a hidden code sheet; instructions.
     let sheet = zip_entry(&template, "xl/worksheets/sheet1.xml");
-    assert_eq!(sheet.matches(r#"<dataValidation type="list""#).count(), 8, "{sheet}");
+    assert_eq!(sheet.matches(r#"<dataValidation type="list""#).count(), 9, "{sheet}");
     let workbook = zip_entry(&template, "xl/workbook.xml");
     assert!(workbook.contains(r#"name="代码" sheetId="3" state="hidden""#), "{workbook}");
     assert!(workbook.contains(r#"name="填写说明""#));
@@ -361,7 +361,7 @@ fn the_blank_member_form_filled_in_imports() {
 
     // Fill twenty rows into the form's own cells (keeping its validations and styles),
     // as a spreadsheet program would, then import.
-    let people: Vec<[String; 19]> = (0..20)
+    let people: Vec<Vec<String>> = (0..20)
         .map(|n| {
             let male = n % 2 == 0;
             let id17 =
@@ -388,8 +388,16 @@ fn the_blank_member_form_filled_in_imports() {
                 (if n % 3 == 0 { "广东/深圳/南山" } else { "" }).into(),
                 (["教职工", "离退休人员", "高校毕业生", "在校学生", "其他"][n % 5]).into(),
             ]
+            .to_vec()
         })
         .collect();
+    // Two of them lost, with the situation from the form's 失去联系情形 drop-down.
+    let mut people = people;
+    for person in people.iter_mut().take(2) {
+        person[14] = "是".into();
+        person[15] = "2024-05-01".into();
+        person.push("⑥居住地改变".into());
+    }
     let filled = temp.path().join("已填写.xlsx");
     fill_form(&template, &filled, &people);
     let imported = rollcall_json(&["import", "members", filled.to_str().expect("path"), "--dir", &dir]);
@@ -409,11 +417,12 @@ fn the_blank_member_form_filled_in_imports() {
         (metrics["members"].as_u64(), metrics["probationary"].as_u64(), metrics["flowing"].as_u64()),
         (Some(20), Some(4), Some(7))
     );
+    assert_eq!(metrics["situation_residence"].as_u64(), Some(2), "the form's 失去联系情形 counts in table 2");
 }
 
 /// Writes `rows` into the blank form `template` (its first rows under the headings),
 /// as inline strings in the cells the form already has, and saves it as `out`.
-fn fill_form(template: &Path, out: &Path, rows: &[[String; 19]]) {
+fn fill_form(template: &Path, out: &Path, rows: &[Vec<String>]) {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(template).expect("open")).expect("zip");
     let mut writer = zip::ZipWriter::new(std::fs::File::create(out).expect("create"));
     for index in 0..archive.len() {

@@ -112,7 +112,15 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
         started.elapsed().as_secs_f64()
     );
     for node in &cluster.nodes {
-        println!("  {:<10} {:<22} {}  {}", node.level.name_zh(), node.unit, node.address, node.dir.display());
+        let name = rollcall_client::generate::unit_name(&node.unit).short_name;
+        println!(
+            "  {} {} {}  {}  {}",
+            left(node.level.name_zh(), 6),
+            left(&name, 30),
+            left(node.unit.as_str(), 16),
+            node.address,
+            node.dir.display()
+        );
     }
     println!("  {:<10} {:<22} {}", lang.pick("笔记本", "laptop"), "", laptop.display());
     if let Some(url) = &cluster.nodes[0].dashboard {

@@ -387,6 +387,7 @@ impl MemberState {
             .map(|c| c.situation)
             .filter(|s| *s != 0)
             .or_else(|| located.map(|l| l.cause))
+            .or_else(|| Some(form.lost_situation).filter(|s| *s != 0))
             .unwrap_or(proto::LostSituation::Unspecified as i32);
 
         let transfer = self.transfer.get();
