@@ -448,6 +448,15 @@ fn the_laptop_directory_is_the_default_node() {
 #[test]
 fn messages_read_as_a_person_would_write_them() {
     let f = fixture();
+    // campaign-open says what it opened (in English too, on another node).
+    let g = fixture();
+    let opened = ok(&["--lang", "en", "campaign-open", "--dir", &g.dir, "--year", "2026", "--as-of", "2026-03-31"]);
+    assert!(
+        opened.contains("campaign opened.")
+            && opened.contains("as of: 2026-03-31")
+            && opened.contains("policy in force"),
+        "{opened}"
+    );
     // campaign-open says what it opened.
     let opened = ok(&["campaign-open", "--dir", &f.dir, "--year", "2026", "--as-of", "2026-03-31"]);
     for expected in
@@ -503,4 +512,28 @@ fn messages_read_as_a_person_would_write_them() {
         "{enrolled}"
     );
     assert!(!enrolled.contains("rollcall-node join") && !enrolled.contains("(laptop)"), "{enrolled}");
+    let laptop_en = f.base.join("laptop-en");
+    ok(&["init", "--dir", laptop_en.to_str().expect("path"), "--unit", "hb/u1/c1/b1"]);
+    let key = std::fs::read_to_string(laptop_en.join("replica.pub")).expect("key");
+    let node = rollcall_tests::NodeProcess::start(Path::new(&f.dir));
+    let enrolled = ok(&[
+        "--lang",
+        "en",
+        "enroll",
+        "--node-dir",
+        &f.dir,
+        "--child-key",
+        key.trim(),
+        "--unit",
+        "hb/u1/c1/b1",
+        "--role",
+        "laptop",
+        "--out",
+        f.base.join("laptop-en.bundle").to_str().expect("path"),
+    ]);
+    drop(node);
+    assert!(
+        enrolled.contains("(laptop)") && enrolled.contains("on the laptop run: rollcall join --dir ~/.rollcall"),
+        "{enrolled}"
+    );
 }

@@ -187,8 +187,20 @@ fn a_laptop_records_offline_and_follows_the_procedure_through_syncs() {
         stage("--node-dir", &branch.dir_arg(), &member).as_deref() == Some("approved")
     });
 
-    // The laptop's next sync shows the new stage; the province counts it in table 3.
-    ok(&["sync", "--dir", &laptop]);
+    // The laptop's next sync shows the new stage (the sync says what moved, as a person
+    // would write it, in both languages); the province counts it in table 3.
+    let synced = String::from_utf8(rollcall(&["sync", "--dir", &laptop]).stdout).expect("utf-8");
+    assert!(
+        synced.starts_with("同步完成：发送 ") && synced.contains(" 条，接收 ") && synced.trim_end().ends_with('条'),
+        "{synced}"
+    );
+    let synced = String::from_utf8(rollcall(&["--lang", "en", "sync", "--dir", &laptop]).stdout).expect("utf-8");
+    assert!(
+        synced.starts_with("synced: sent ")
+            && synced.contains(" events, received ")
+            && synced.trim_end().ends_with("events"),
+        "{synced}"
+    );
     assert_eq!(stage("--dir", &laptop, &member).as_deref(), Some("approved"));
     let shown = String::from_utf8(rollcall(&["member", "show", "--dir", &laptop, &member]).stdout).expect("utf-8");
     assert!(shown.contains("取消预备党员资格 · 已审批"), "{shown}");

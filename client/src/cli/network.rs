@@ -235,13 +235,10 @@ pub(crate) async fn run(command: NetworkCommand, lang: Lang, json: bool) -> Exit
                                 ),
                             ),
                         };
-                        println!(
-                            "{} {}（{}）→ {}",
-                            lang.pick("已登记", "enrolled"),
-                            bundle.unit,
-                            lang.pick(role_zh, &bundle.role),
-                            out.display()
-                        );
+                        match lang {
+                            Lang::Zh => println!("已登记 {}（{role_zh}）→ {}", bundle.unit, out.display()),
+                            Lang::En => println!("enrolled {} ({}) → {}", bundle.unit, bundle.role, out.display()),
+                        }
                         println!("{}", lang.pick(&next_zh, &next_en));
                     }
                     ExitCode::SUCCESS
