@@ -345,17 +345,8 @@ pub fn member_text(member: &pb::MemberResponse, lang: Lang) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Masks personal data for display: keeps `head` and `tail` characters.
-pub fn mask(text: &str, head: usize, tail: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= head + tail {
-        return "*".repeat(chars.len());
-    }
-    let mut out: String = chars[..head].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - head - tail));
-    out.extend(&chars[chars.len() - tail..]);
-    out
-}
+/// Masks personal data for display (the core's one rule).
+pub use rollcall_core::audit::tables::mask;
 
 /// One member as JSON: the ID number masked as in the text unless `show_personal`.
 pub fn member_json(member: &pb::MemberResponse, show_personal: bool) -> Value {

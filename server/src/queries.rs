@@ -115,13 +115,7 @@ fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb
 /// (an enrolled viewer): the ID number keeps its region and last four characters, the
 /// phone its first three and last four, the address its first six characters.
 pub fn mask_personal(form: &mut pb::MemberForm) {
-    let mask = |text: &str, head: usize, tail: usize| -> String {
-        let chars: Vec<char> = text.chars().collect();
-        if chars.len() <= head + tail {
-            return "*".repeat(chars.len());
-        }
-        chars.iter().enumerate().map(|(i, c)| if i < head || i >= chars.len() - tail { *c } else { '*' }).collect()
-    };
+    use rollcall_core::audit::tables::mask;
     form.id_number = mask(&form.id_number, 6, 4);
     form.phone = mask(&form.phone, 3, 4);
     let shown: String = form.address.chars().take(6).collect();

@@ -64,6 +64,17 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// A TLS channel to this node presenting the operator key of its directory `dir`.
+    ///
+    /// # Panics
+    ///
+    /// If the key cannot be read or the node refuses the connection.
+    pub async fn operator_channel(&self, dir: &Path) -> tonic::transport::Channel {
+        let key = rollcall_server::config::read_key(&dir.join(rollcall_server::config::OPERATOR_KEY_FILE))
+            .expect("operator key");
+        rollcall_server::connect::connect(&self.address, self.replica, &key).await.expect("connect")
+    }
+
     /// Starts `rollcall-node run --dir DIR` and waits (with a deadline) for its
     /// `listening ADDRESS REPLICA` line.
     ///

@@ -3,8 +3,6 @@
 //! `event.proto`, which it imports, so a client's descriptor pool resolves every type.
 
 use prost::Message;
-use rollcall_server::config::{OPERATOR_KEY_FILE, read_key};
-use rollcall_server::connect;
 use rollcall_tests::{NodeProcess, init_node};
 
 macro_rules! ask {
@@ -27,8 +25,7 @@ async fn reflection_v1_and_v1alpha_answer_with_dependencies() {
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
     let node = NodeProcess::start(&dir);
-    let operator = read_key(&dir.join(OPERATOR_KEY_FILE)).expect("operator key");
-    let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");
+    let channel = node.operator_channel(&dir).await;
     let names = |files: Vec<Vec<u8>>| -> Vec<String> {
         files
             .iter()

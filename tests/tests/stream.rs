@@ -30,8 +30,7 @@ async fn resumed_subscriptions_miss_nothing_and_repeat_nothing() {
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
     let node = NodeProcess::start(&dir);
-    let operator = read_key(&dir.join(OPERATOR_KEY_FILE)).expect("operator key");
-    let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");
+    let channel = node.operator_channel(&dir).await;
     let mut client = NodeClient::new(channel.clone());
     let mut total = 0;
     for (branch, seed) in [("hb/u1/c1/b1", 1), ("hb/u1/c2/b1", 2), ("hb/u2/c1/b1", 3)] {
@@ -189,8 +188,7 @@ async fn large_bodies_never_jam_a_cursor() {
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
     let node = NodeProcess::start(&dir);
-    let operator = read_key(&dir.join(OPERATOR_KEY_FILE)).expect("operator key");
-    let channel = connect::connect(&node.address, node.replica, &operator).await.expect("connect");
+    let channel = node.operator_channel(&dir).await;
     // A client with tonic's defaults: 4 MiB per message decoded.
     let mut client = NodeClient::new(channel);
     let branch = rollcall_core::UnitPath::parse("hb/u1/c1/b1").expect("unit");

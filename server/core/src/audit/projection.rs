@@ -354,26 +354,28 @@ pub struct OrganisationCounts {
     pub branches: u32,
 }
 
+/// Whether a 党组织 type fits a level: a branch is 631 or 632, a college 611 or 621, a
+/// university 611, the province 611 or 612; nothing below a branch.
+pub fn org_type_fits(level: Option<Level>, org_type: proto::OrgType) -> bool {
+    use proto::OrgType as O;
+    match level {
+        Some(Level::Province) => matches!(org_type, O::Committee | O::WorkingCommittee),
+        Some(Level::University) => org_type == O::Committee,
+        Some(Level::College) => matches!(org_type, O::Committee | O::GeneralBranch),
+        Some(Level::Branch) => matches!(org_type, O::Branch | O::JointBranch),
+        None => false,
+    }
+}
+
 /// A unit's 党组织类型: as named, else what its level usually is (a university or a
 /// college has a 党委, a branch unit is a 党支部; the province's own is not counted).
 pub fn org_type_of(unit: &UnitPath, named: Option<&proto::UnitNamed>) -> proto::OrgType {
-    use proto::OrgType as O;
     let level = unit.level();
     if let Some(named) = named
-        && let Ok(org_type) = O::try_from(named.org_type)
+        && let Ok(org_type) = proto::OrgType::try_from(named.org_type)
+        && org_type_fits(level, org_type)
     {
-        // A named type that does not fit the level (only a forged event carries one)
-        // is ignored.
-        let fits = match level {
-            Some(Level::Province) => matches!(org_type, O::Committee | O::WorkingCommittee),
-            Some(Level::University) => org_type == O::Committee,
-            Some(Level::College) => matches!(org_type, O::Committee | O::GeneralBranch),
-            Some(Level::Branch) => matches!(org_type, O::Branch | O::JointBranch),
-            None => false,
-        };
-        if fits {
-            return org_type;
-        }
+        return org_type;
     }
     match level {
         Some(Level::University | Level::College) => proto::OrgType::Committee,

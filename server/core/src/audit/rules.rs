@@ -578,15 +578,8 @@ pub fn check_unit_name(named: &proto::UnitNamed) -> Result<(), RuleViolation> {
             );
         }
         Ok(org_type) => {
-            use proto::OrgType as O;
             let level = UnitPath::parse(&named.unit_path).ok().and_then(|unit| unit.level());
-            let fits = match level {
-                Some(Level::Province) => matches!(org_type, O::Committee | O::WorkingCommittee),
-                Some(Level::University) => org_type == O::Committee,
-                Some(Level::College) => matches!(org_type, O::Committee | O::GeneralBranch),
-                Some(Level::Branch) => matches!(org_type, O::Branch | O::JointBranch),
-                None => false,
-            };
+            let fits = crate::audit::projection::org_type_fits(level, org_type);
             if !fits {
                 return wrong(
                     "the organisation type does not fit the unit's level (a branch is 631 or 632, a college 611 or \

@@ -684,14 +684,21 @@ impl Register {
     }
 }
 
+/// Personal data masked for display: the first `head` and last `tail` characters kept,
+/// the rest starred (all of it when it is that short). The one masking rule of the
+/// registers, the node's answers to viewers and the CLI.
+pub fn mask(text: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    chars.iter().enumerate().map(|(i, c)| if i < head || i + tail >= chars.len() { *c } else { '*' }).collect()
+}
+
 /// A citizen ID number with its birth date and sequence hidden (`420102********001X`),
 /// as registers show it unless full data is asked for.
 pub fn mask_id_number(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() < 10 {
-        return "*".repeat(chars.len());
-    }
-    chars.iter().enumerate().map(|(i, c)| if i < 6 || i + 4 >= chars.len() { *c } else { '*' }).collect()
+    mask(id, 6, 4)
 }
 
 fn year_month(date: Option<NaiveDate>) -> String {
