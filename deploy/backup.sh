@@ -33,7 +33,7 @@ else
   echo "backup: the node is stopped; taking a checkpoint of its store"
   "$bin/rollcall" backup --dir "$node" --out "$out/store"
 fi
-for file in rollcall.toml replica.key replica.pub operator.key enrollment.chain; do
+for file in rollcall.toml replica.key replica.pub operator.key enrollment.chain stock-tls.pem; do
   if [ -f "$node/$file" ]; then cp -p "$node/$file" "$out/"; fi
 done
 "$bin/rollcall" verify --dir "$out/store" >/dev/null

@@ -22,10 +22,11 @@ bin=$ROLLCALL_BIN
 [ -e "$node" ] && { echo "restore: $node exists; restore into a new directory" >&2; exit 2; }
 mkdir -p "$node"
 chmod 700 "$node"
-for file in rollcall.toml replica.key replica.pub operator.key enrollment.chain; do
+for file in rollcall.toml replica.key replica.pub operator.key enrollment.chain stock-tls.pem; do
   if [ -f "$backup/$file" ]; then cp -p "$backup/$file" "$node/"; fi
 done
 chmod 600 "$node/replica.key" "$node/operator.key"
+if [ -f "$node/stock-tls.pem" ]; then chmod 600 "$node/stock-tls.pem"; fi
 cp -a "$backup/store" "$node/store"
 "$bin/rollcall" verify --dir "$node" >/dev/null
 echo "restore: done, verified: $node"

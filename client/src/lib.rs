@@ -18,6 +18,7 @@
 pub mod backend;
 pub use rollcall_server::export;
 pub mod commands;
+pub mod consumer;
 pub mod demo;
 pub mod fields;
 pub mod generate;

@@ -123,6 +123,58 @@ pub struct RawConfig {
     /// `[parent]`.
     #[serde(default)]
     pub parent: RawParent,
+    /// `[export]`.
+    #[serde(default)]
+    pub export: RawExport,
+}
+
+/// `[export]`: where this node's events flow beyond rollcall.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// `[export.nats]`.
+    pub nats: Option<RawNatsExport>,
+}
+
+/// `[export.nats]`: publish every event this node holds (within `unit`) to a NATS
+/// JetStream stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNatsExport {
+    /// NATS server URLs, e.g. ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"].
+    pub servers: Option<Vec<String>>,
+    /// The JetStream stream (created if missing). Default "ROLLCALL".
+    pub stream: Option<String>,
+    /// The first subject token. Default "rollcall".
+    pub subject_prefix: Option<String>,
+    /// Only events of this unit's subtree (default: the node's unit).
+    pub unit: Option<String>,
+    /// Replicas of the stream when this node creates it (1, 3 or 5). Default 1.
+    pub replicas: Option<usize>,
+    /// JetStream's duplicate window when this node creates the stream, in seconds.
+    /// Default 600.
+    pub duplicate_window_secs: Option<u64>,
+    /// A PEM file of the CA that signed the NATS servers' certificates: requires TLS.
+    pub tls_ca: Option<String>,
+}
+
+/// A validated `[export.nats]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsExportConfig {
+    /// Server URLs.
+    pub servers: Vec<String>,
+    /// Stream name.
+    pub stream: String,
+    /// First subject token.
+    pub subject_prefix: String,
+    /// The subtree exported.
+    pub unit: UnitPath,
+    /// Stream replicas when created here.
+    pub replicas: usize,
+    /// Duplicate window when created here.
+    pub duplicate_window: std::time::Duration,
+    /// CA file for TLS to the servers.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// `[province]`.
@@ -220,6 +272,8 @@ pub struct Config {
     pub root_unit: UnitPath,
     /// The parent, for every node but the province's.
     pub parent: Option<ParentConfig>,
+    /// Where to export events, if anywhere.
+    pub nats_export: Option<NatsExportConfig>,
 }
 
 impl Config {
@@ -308,6 +362,10 @@ impl Config {
                 key: "parent.address (not joined yet: run `rollcall-node join --bundle FILE`)",
             });
         }
+        let nats_export = match raw.export.nats {
+            None => None,
+            Some(nats) => Some(validate_nats_export(nats, &unit, dir, &invalid, path)?),
+        };
         Ok(Config {
             dir: dir.to_path_buf(),
             unit,
@@ -319,6 +377,7 @@ impl Config {
             root_key,
             root_unit,
             parent,
+            nats_export,
         })
     }
 
@@ -353,13 +412,18 @@ pub fn read_key(path: &Path) -> Result<SigningKey, ConfigError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
+/// A fresh Ed25519 key from the operating system's generator.
+pub fn fresh_key() -> SigningKey {
+    SigningKey::generate(&mut getrandom::rand_core::UnwrapErr(getrandom::SysRng))
+}
+
 /// Creates a fresh private key file (mode 0600), refusing to overwrite one.
 ///
 /// # Errors
 ///
 /// [`ConfigError::Write`] if the file exists or cannot be written.
 pub fn create_key(path: &Path) -> Result<SigningKey, ConfigError> {
-    let key = SigningKey::generate(&mut getrandom::rand_core::UnwrapErr(getrandom::SysRng));
+    let key = fresh_key();
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -372,6 +436,119 @@ pub fn create_key(path: &Path) -> Result<SigningKey, ConfigError> {
     file.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes()).map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
     Ok(key)
+}
+
+fn validate_nats_export(
+    nats: RawNatsExport,
+    node_unit: &UnitPath,
+    dir: &Path,
+    invalid: &dyn Fn(&'static str, String) -> ConfigError,
+    path: &Path,
+) -> Result<NatsExportConfig, ConfigError> {
+    let servers = nats.servers.unwrap_or_default();
+    if servers.is_empty() {
+        return Err(ConfigError::Missing { path: path.to_path_buf(), key: "export.nats.servers" });
+    }
+    let token =
+        |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let stream = nats.stream.unwrap_or_else(|| "ROLLCALL".to_string());
+    if !token(&stream) {
+        return Err(invalid("export.nats.stream", format!("{stream:?}: letters, digits, _ and - only")));
+    }
+    let subject_prefix = nats.subject_prefix.unwrap_or_else(|| "rollcall".to_string());
+    if !token(&subject_prefix) {
+        return Err(invalid(
+            "export.nats.subject_prefix",
+            format!("{subject_prefix:?}: one token of letters, digits, _ and -"),
+        ));
+    }
+    let unit = match nats.unit {
+        None => node_unit.clone(),
+        Some(text) => {
+            let unit = UnitPath::parse(&text).map_err(|err| invalid("export.nats.unit", err.to_string()))?;
+            if !unit.is_within(node_unit) {
+                return Err(invalid("export.nats.unit", format!("{unit} is not within this node's unit {node_unit}")));
+            }
+            unit
+        }
+    };
+    let replicas = nats.replicas.unwrap_or(1);
+    if !matches!(replicas, 1 | 3 | 5) {
+        return Err(invalid("export.nats.replicas", format!("{replicas}: JetStream replicates 1, 3 or 5 times")));
+    }
+    let duplicate_window_secs = nats.duplicate_window_secs.unwrap_or(600);
+    if duplicate_window_secs == 0 {
+        return Err(invalid("export.nats.duplicate_window_secs", "must be at least 1".to_string()));
+    }
+    Ok(NatsExportConfig {
+        servers,
+        stream,
+        subject_prefix,
+        unit,
+        replicas,
+        duplicate_window: std::time::Duration::from_secs(duplicate_window_secs),
+        tls_ca: nats.tls_ca.map(|file| dir.join(file)),
+    })
+}
+
+/// The node's P-256 certificate for stock gRPC clients, bound to its replica key, and
+/// that certificate's private key (PEM, mode 0600): made at the first start, then kept,
+/// so a consumer's pinned copy stays valid.
+pub const STOCK_TLS_FILE: &str = "stock-tls.pem";
+
+/// Reads the node's certificate for stock clients from `dir`, or makes and stores one
+/// bound to `key`.
+///
+/// # Errors
+///
+/// [`ConfigError::Key`] if the file is malformed or bound to another key;
+/// [`ConfigError::Write`] if it cannot be written.
+pub fn stock_certificate(dir: &Path, key: &SigningKey) -> Result<crate::tls::BoundCertificate, ConfigError> {
+    const KEY_MARKER: &str = "-----BEGIN PRIVATE KEY-----";
+    let path = dir.join(STOCK_TLS_FILE);
+    let key_error = |message: String| ConfigError::Key { path: path.clone(), message };
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let split = text.find(KEY_MARKER).ok_or_else(|| key_error("no private key in it".to_string()))?;
+            let bound = crate::tls::BoundCertificate {
+                certificate_pem: text[..split].to_string(),
+                private_key_pem: text[split..].to_string(),
+            };
+            let der = rustls::pki_types::pem::PemObject::from_pem_slice(bound.certificate_pem.as_bytes())
+                .map(|certificate: rustls::pki_types::CertificateDer<'_>| certificate.to_vec())
+                .map_err(|err| key_error(format!("the certificate: {err}")))?;
+            let identity = crate::tls::identity_of_certificate(&der, 0).map_err(|err| key_error(err.to_string()))?;
+            if identity.key != replica_of(key) {
+                return Err(key_error(format!(
+                    "bound to key {}, not this node's {}: delete it and restart to make a new one \
+                     (consumers then need the new node.pem)",
+                    identity.key.short(),
+                    replica_of(key).short()
+                )));
+            }
+            Ok(bound)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let bound = crate::tls::bound_certificate(key, 0, &format!("rollcall node {}", replica_of(key).short()))
+                .map_err(|err| key_error(err.to_string()))?;
+            let write_error = |source| ConfigError::Write { path: path.clone(), source };
+            let temporary = dir.join(format!("{STOCK_TLS_FILE}.tmp"));
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&temporary).map_err(write_error)?;
+            file.write_all(format!("{}{}", bound.certificate_pem, bound.private_key_pem).as_bytes())
+                .map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+            fs::rename(&temporary, &path).map_err(write_error)?;
+            Ok(bound)
+        }
+        Err(err) => Err(key_error(err.to_string())),
+    }
 }
 
 /// The public key of a signing key.

@@ -14,7 +14,6 @@
 //! in Chinese and English. Tokens expire.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
@@ -57,8 +56,8 @@ pub struct Dashboard {
     pub stats: SyncStats,
     /// True once the node is stopping.
     pub stopping: watch::Receiver<bool>,
-    /// Live-update streams open now.
-    pub subscribers: AtomicU64,
+    /// The export to NATS JetStream.
+    pub export: crate::jetstream::ExportStatus,
 }
 
 const TOKEN_PREFIX: &str = "rc1.";
@@ -385,11 +384,9 @@ async fn events(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> 
         dashboard.stopping.clone(),
         after,
         crate::subscribe::Filter { unit: scope, kinds: Vec::new() },
+        crate::metrics::Reader::Dashboard,
     );
-    dashboard.subscribers.fetch_add(1, Ordering::Relaxed);
-    let guard = SubscriberGuard(dashboard.clone());
     let stream = async_stream(move |sender: tokio::sync::mpsc::Sender<Result<Event, Infallible>>| async move {
-        let _guard = guard;
         while let Some(Ok(batch)) = receiver.recv().await {
             if batch.events.is_empty() {
                 continue;
@@ -405,14 +402,6 @@ async fn events(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> 
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-struct SubscriberGuard(Arc<Dashboard>);
-
-impl Drop for SubscriberGuard {
-    fn drop(&mut self) {
-        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// A stream fed by a task writing into a bounded channel.
 fn async_stream<T, F, Fut>(produce: F) -> tokio_stream::wrappers::ReceiverStream<T>
 where
@@ -425,124 +414,67 @@ where
     tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
 
-/// Prometheus text exposition. The figures are snapshots read at scrape time (the
-/// writer's ingest position, the per-edge sync figures, the store's size), so the
-/// format is written directly rather than through a metrics registry.
+/// Prometheus text exposition (`crate::metrics`): the snapshots read now beside the
+/// distributions observed as work happened.
 async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> Response {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in samples {
-            out.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    };
+    use crate::metrics::{EdgeLabels, EdgeSnapshot, ExportFigures, Snapshot};
     let store = dashboard.store.clone();
     let live_bytes = tokio::task::spawn_blocking(move || store.live_bytes()).await.unwrap_or(0);
     let (members, applied) = {
         let projection = dashboard.projection.read().expect("never poisoned");
         (projection.member_count(), projection.events_applied())
     };
-    metric(
-        "rollcall_ingest_position",
-        "counter",
-        "Events stored by this node (its ingest position).",
-        vec![(String::new(), *dashboard.positions.borrow() as f64)],
-    );
-    metric(
-        "rollcall_projection_events_applied",
-        "counter",
-        "Events applied to the projection since the node started (rebuild included).",
-        vec![(String::new(), applied as f64)],
-    );
-    metric("rollcall_members", "gauge", "Members known to the projection.", vec![(String::new(), members as f64)]);
-    metric(
-        "rollcall_store_live_bytes",
-        "gauge",
-        "Live data in the RocksDB store, as RocksDB estimates it.",
-        vec![(String::new(), live_bytes as f64)],
-    );
-    metric(
-        "rollcall_subscribers",
-        "gauge",
-        "Dashboard live-update streams open.",
-        vec![(String::new(), dashboard.subscribers.load(Ordering::Relaxed) as f64)],
-    );
     let edges = dashboard.stats.snapshot();
-    let label = |replica: &ReplicaId, unit: &str| {
-        format!("{{peer=\"{}\",peer_unit=\"{}\"}}", replica.short(), unit.replace('"', ""))
-    };
-    let per_edge = |f: &dyn Fn(&crate::sync::EdgeStats) -> f64| {
-        edges.iter().map(|(r, e)| (label(r, &e.unit), f(e))).collect::<Vec<_>>()
-    };
-    metric(
-        "rollcall_sync_connected",
-        "gauge",
-        "1 while a sync session with the peer is up.",
-        per_edge(&|e| f64::from(u8::from(e.connected))),
-    );
-    metric("rollcall_sync_sent_total", "counter", "Events sent to the peer.", per_edge(&|e| e.sent as f64));
-    metric(
-        "rollcall_sync_received_total",
-        "counter",
-        "Events received from the peer and stored.",
-        per_edge(&|e| e.received as f64),
-    );
-    metric(
-        "rollcall_sync_rejected_total",
-        "counter",
-        "Events received from the peer and refused.",
-        per_edge(&|e| e.rejected as f64),
-    );
-    metric(
-        "rollcall_sync_last_ack_timestamp_seconds",
-        "gauge",
-        "When the peer last acknowledged events.",
-        per_edge(&|e| e.last_ack_ms as f64 / 1000.0),
-    );
     let (store, authority, info) = (dashboard.store.clone(), dashboard.authority.clone(), dashboard.info.clone());
     let snapshot = edges.clone();
     let backlog = tokio::task::spawn_blocking(move || crate::rpc::sync_status(&store, &authority, &info, snapshot))
         .await
         .ok()
         .and_then(Result::ok);
-    if let Some(backlog) = backlog {
-        let age = |oldest_ms: u64| {
-            if oldest_ms == 0 { 0.0 } else { crate::writer::now_ms().saturating_sub(oldest_ms) as f64 / 1000.0 }
-        };
-        let edge_label = |edge: &pb::EdgeStatus| {
-            let replica = ReplicaId(edge.replica.as_ref().try_into().unwrap_or([0; 32]));
-            label(&replica, &edge.unit)
-        };
-        metric(
-            "rollcall_sync_unsent",
-            "gauge",
-            "Events in the peer's scope it is not known to hold (from its last hello or acknowledgement).",
-            backlog.edges.iter().map(|e| (edge_label(e), e.unsent as f64)).collect(),
-        );
-        metric(
-            "rollcall_sync_oldest_unsent_age_seconds",
-            "gauge",
-            "Age of the oldest of them, by its hybrid-logical time (0: none).",
-            backlog.edges.iter().map(|e| (edge_label(e), age(e.oldest_unsent_ms))).collect(),
-        );
-        metric(
-            "rollcall_sync_unacknowledged_up",
-            "gauge",
-            "Events of this node's subtree the level above has not acknowledged by a receipt.",
-            vec![(String::new(), backlog.unsent_up as f64)],
-        );
-        metric(
-            "rollcall_sync_oldest_unacknowledged_up_age_seconds",
-            "gauge",
-            "Age of the oldest of them (0: none).",
-            vec![(String::new(), age(backlog.oldest_unsent_up_ms))],
-        );
-    }
-    metric(
-        "rollcall_rejections_total",
-        "counter",
-        "Events refused from all peers.",
-        vec![(String::new(), edges.iter().map(|(_, e)| e.rejected as f64).sum())],
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    let age = |oldest_ms: u64| {
+        if oldest_ms == 0 { 0.0 } else { crate::writer::now_ms().saturating_sub(oldest_ms) as f64 / 1000.0 }
+    };
+    let unsent_of = |replica: &ReplicaId| {
+        backlog.as_ref().and_then(|backlog| {
+            backlog
+                .edges
+                .iter()
+                .find(|edge| edge.replica.as_ref() == replica.0.as_slice())
+                .map(|edge| (edge.unsent, age(edge.oldest_unsent_ms)))
+        })
+    };
+    let position = *dashboard.positions.borrow();
+    let export = dashboard.export.snapshot();
+    let snapshot = Snapshot {
+        ingest_position: position,
+        projection_events_applied: applied as u64,
+        members: members as u64,
+        store_live_bytes: live_bytes,
+        edges: edges
+            .iter()
+            .map(|(replica, edge)| EdgeSnapshot {
+                labels: EdgeLabels { peer: replica.short(), peer_unit: edge.unit.clone() },
+                connected: edge.connected,
+                sent: edge.sent,
+                received: edge.received,
+                rejected: edge.rejected,
+                last_ack_seconds: edge.last_ack_ms as f64 / 1000.0,
+                unsent: unsent_of(replica),
+            })
+            .collect(),
+        unacknowledged_up: backlog.as_ref().map(|b| (b.unsent_up, age(b.oldest_unsent_up_ms))),
+        export: (!export.stream.is_empty()).then(|| ExportFigures {
+            lag_events: position.saturating_sub(export.cursor),
+            stream: export.stream,
+            cursor: export.cursor,
+            connected: export.connected,
+            published: export.published,
+            duplicates: export.duplicates,
+        }),
+    };
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        crate::metrics::render(&snapshot),
+    )
+        .into_response()
 }

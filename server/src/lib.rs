@@ -24,6 +24,8 @@ pub mod config;
 pub mod connect;
 pub mod dashboard;
 pub mod export;
+pub mod jetstream;
+pub mod metrics;
 pub mod node;
 pub mod pdf;
 pub mod projection;

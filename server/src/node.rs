@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
+use rollcall_core::ReplicaId;
 use rollcall_core::authority::Authority;
 use rollcall_core::limits::{
     HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_FRAME_BYTES_MAX, HTTP2_STREAM_WINDOW_BYTES, MESSAGE_BYTES_MAX,
 };
-use rollcall_core::{ReplicaId, UnitPath};
 use rollcall_proto::v1 as pb;
 use rollcall_proto::v1::node_server::NodeServer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,7 +35,7 @@ use crate::projection::SharedProjection;
 use crate::rpc::{NodeInfo, NodeService};
 use crate::store::{Store, StoreError};
 use crate::sync::{self, Peer, Side, SyncContext, SyncStats};
-use crate::tls::{self, KeyPolicy, TlsError, TlsIdentity};
+use crate::tls::{self, TlsError, TlsIdentity};
 use crate::writer::{self, WriterHandle};
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -64,28 +64,6 @@ pub enum NodeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Accepts the node's operators, every enrolled replica that is neither revoked nor
-/// quarantined, and a revoked laptop of this node's own unit (it may only hand in what it
-/// signed before its revocation); what each may do is decided per call.
-#[derive(Debug)]
-pub struct NodeKeyPolicy {
-    operators: Vec<ReplicaId>,
-    authority: Arc<RwLock<Authority>>,
-    local_unit: UnitPath,
-}
-
-impl KeyPolicy for NodeKeyPolicy {
-    fn accepts(&self, key: &ReplicaId) -> bool {
-        if self.operators.contains(key) {
-            return true;
-        }
-        let authority = self.authority.read().expect("never poisoned");
-        let in_good_standing =
-            authority.enrollment(key).is_some_and(|e| e.revoked_after.is_none()) && !authority.is_quarantined(key);
-        in_good_standing || authority.revoked_laptop_of(key, &self.local_unit).is_some()
-    }
-}
-
 /// An open node: store, writer and identity, ready to serve.
 pub struct Node {
     /// The store (shared with the writer).
@@ -102,6 +80,9 @@ pub struct Node {
     pub stats: SyncStats,
     /// The TLS certificate and key.
     pub identity: TlsIdentity,
+    /// Where the export to NATS JetStream stands (its stream is empty when none is configured).
+    pub export: crate::jetstream::ExportStatus,
+    nats_export: Option<crate::config::NatsExportConfig>,
     operators: Vec<ReplicaId>,
     parent: Option<ParentConfig>,
     key: SigningKey,
@@ -116,7 +97,8 @@ impl Node {
     /// [`NodeError`] when the key, the store or the TLS material is unusable.
     pub fn open(config: &Config) -> Result<Node, NodeError> {
         let key = config::read_key(&config.replica_key_path)?;
-        let identity = TlsIdentity::for_key(&key)?;
+        let stock = config::stock_certificate(&config.dir, &key)?;
+        let identity = TlsIdentity::for_key(&key)?.with_stock_certificate(&stock)?;
         let replica = config::replica_of(&key);
         Store::check_owner(&config.store_path(), replica)?;
         let store = Store::open(&config.store_path())?;
@@ -148,11 +130,14 @@ impl Node {
                 root_key: config.root_key,
                 root_unit: config.root_unit.clone(),
                 parent: config.parent.as_ref().map(|parent| parent.key),
+                stock_certificate_pem: stock.certificate_pem.clone(),
             },
             authority,
             projection,
             stats: SyncStats::default(),
             identity,
+            export: crate::jetstream::ExportStatus::default(),
+            nats_export: config.nats_export.clone(),
             operators,
             parent: config.parent.clone(),
             key,
@@ -160,19 +145,14 @@ impl Node {
         })
     }
 
-    /// The TLS server configuration: this node's certificate; clients that are operators
-    /// or enrolled replicas.
+    /// The TLS server configuration: this node's certificates; any client proving a
+    /// replica key (who is admitted is [`crate::rpc::AccessCheck`], per call).
     ///
     /// # Errors
     ///
     /// [`TlsError`] if rustls refuses it.
     pub fn server_tls(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let policy = NodeKeyPolicy {
-            operators: self.operators.clone(),
-            authority: self.authority.clone(),
-            local_unit: self.info.unit.clone(),
-        };
-        Ok(Arc::new(tls::server_config(&self.identity, Arc::new(policy))?))
+        Ok(Arc::new(tls::server_config(&self.identity)?))
     }
 
     /// What the web dashboard reads; `stopping` ends its live streams and the server.
@@ -186,7 +166,7 @@ impl Node {
             info: self.info.clone(),
             stats: self.stats.clone(),
             stopping,
-            subscribers: std::sync::atomic::AtomicU64::new(0),
+            export: self.export.clone(),
         })
     }
 
@@ -240,9 +220,27 @@ impl Node {
         S: Stream<Item = Result<IO, io::Error>> + Send + 'static,
     {
         let context = self.sync_context();
-        let Node { store, projection, writer, info, writer_thread, operators, parent, key, authority, .. } = self;
+        let Node {
+            store,
+            projection,
+            writer,
+            info,
+            writer_thread,
+            operators,
+            parent,
+            key,
+            authority,
+            export,
+            nats_export,
+            ..
+        } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
         let stop_receiver_for_service = stop_receiver.clone();
+        let access = crate::rpc::AccessCheck {
+            operators: Arc::new(operators.clone()),
+            authority: authority.clone(),
+            local_unit: info.unit.clone(),
+        };
         let verifier = crate::reports::Verifier {
             store: store.clone(),
             writer: writer.clone(),
@@ -251,6 +249,16 @@ impl Node {
             local_unit: info.unit.clone(),
         };
         let verifier_task = tokio::spawn(verifier.run(stop_receiver.clone()));
+        let export_task = nats_export.map(|config| {
+            tokio::spawn(crate::jetstream::run(
+                config,
+                store.clone(),
+                writer.ingest_position(),
+                stop_receiver.clone(),
+                info.replica,
+                export.clone(),
+            ))
+        });
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
@@ -267,19 +275,22 @@ impl Node {
                 let _ = stop_sender.send(true);
             }
         };
-        let service =
-            NodeService::new(store, projection, writer, info, operators, context).with_stop(stop_receiver_for_service);
+        let service = NodeService::new(store, projection, writer, info, operators, context)
+            .with_stop(stop_receiver_for_service)
+            .with_export(export);
         let service = NodeServer::new(service)
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
+        // Every service behind the same door: who is not admitted is told why.
+        use tonic::service::interceptor::InterceptedService as Door;
         let served = tonic::transport::Server::builder()
             .initial_stream_window_size(HTTP2_STREAM_WINDOW_BYTES)
             .initial_connection_window_size(HTTP2_CONNECTION_WINDOW_BYTES)
             .max_frame_size(HTTP2_FRAME_BYTES_MAX)
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(service)
+            .add_service(Door::new(health_service, access.clone()))
+            .add_service(Door::new(reflection, access.clone()))
+            .add_service(Door::new(reflection_v1alpha, access.clone()))
+            .add_service(Door::new(service, access.clone()))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
         let _ = stop_sender.send(true);
@@ -287,6 +298,9 @@ impl Node {
             let _ = task.await;
         }
         let _ = verifier_task.await;
+        if let Some(task) = export_task {
+            let _ = task.await;
+        }
         served?;
         // Every writer handle was owned by the service and the sync tasks, now dropped:
         // the thread drains its queue and ends.

@@ -266,6 +266,34 @@ impl Store {
         }
     }
 
+    /// The export cursor stored under `name` (the last ingest position an exporter
+    /// delivered; 0 when none).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on read failure or a malformed entry.
+    pub fn export_cursor(&self, name: &str) -> Result<u64, StoreError> {
+        let key = format!("export/{name}");
+        match self.db.get_cf(self.cf(CF_META), key.as_bytes()).map_err(|e| self.rocks(e))? {
+            None => Ok(0),
+            Some(value) => <[u8; 8]>::try_from(value.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::CorruptIndex { what: "meta", detail: format!("{key} is not 8 bytes") }),
+        }
+    }
+
+    /// Stores the export cursor under `name`, durably.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on write failure.
+    pub fn set_export_cursor(&self, name: &str, cursor: u64) -> Result<(), StoreError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        let key = format!("export/{name}");
+        self.db.put_cf_opt(self.cf(CF_META), key.as_bytes(), cursor.to_be_bytes(), &options).map_err(|e| self.rocks(e))
+    }
+
     /// The highest ingest position written (0 when empty).
     ///
     /// # Errors

@@ -16,25 +16,8 @@ use rollcall_core::{EventKind, UnitPath, codec};
 use rollcall_proto::v1 as pb;
 use tokio::sync::{mpsc, watch};
 
+use crate::metrics::{OpenSubscription, Reader};
 use crate::store::{Store, StoreError};
-
-/// Subscriptions open now, gRPC and dashboard alike (for `/metrics`).
-pub static OPEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-struct Open;
-
-impl Open {
-    fn new() -> Open {
-        OPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Open
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        OPEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
 
 /// Batches a subscriber may have waiting before its reading task waits for it.
 pub const QUEUE_DEPTH: usize = 4;
@@ -57,10 +40,11 @@ pub fn start(
     mut stopping: watch::Receiver<bool>,
     after: u64,
     filter: Filter,
+    reader: Reader,
 ) -> mpsc::Receiver<Result<pb::SubscribeResponse, StoreError>> {
     let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
     tokio::spawn(async move {
-        let _open = Open::new();
+        let _open = OpenSubscription::new(reader);
         let mut cursor = after;
         let mut announced_caught_up = false;
         loop {
@@ -104,6 +88,7 @@ pub fn start(
                     if events.is_empty() {
                         continue;
                     }
+                    crate::metrics::observe_subscription_lag(reader, positions.borrow().saturating_sub(cursor));
                     if sender.send(Ok(pb::SubscribeResponse { events, cursor, caught_up: false })).await.is_err() {
                         return;
                     }

@@ -658,7 +658,9 @@ async fn store_batches(
         events.extend(batch.events);
         rejections.extend(batch.rejections);
     }
+    let started = std::time::Instant::now();
     let outcome = context.writer.ingest(events).await.map_err(|err| SyncError::Local(err.to_string()))?;
+    crate::metrics::observe_sync_store(&peer.replica, peer.unit.as_str(), started.elapsed());
     for rejection in &outcome.rejections {
         tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
         rejections.push(pb::SyncRejection {

@@ -16,6 +16,25 @@ use std::time::Duration;
 
 use rollcall_core::ReplicaId;
 
+pub mod nats;
+
+/// The repository's root (where the test venv `.venv` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
+}
+
+/// The Python of the test venv (`deploy/setup-tests.sh` makes it: stock grpcio and the rest,
+/// pinned in `tests/python/requirements.txt`).
+///
+/// # Panics
+///
+/// If the venv is missing.
+pub fn venv_python() -> PathBuf {
+    let path = repo_root().join(".venv/bin/python");
+    assert!(path.exists(), "{} is missing: run `bash deploy/setup-tests.sh` (it makes the test venv)", path.display());
+    path
+}
+
 /// How long a node may take to stop after SIGTERM.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
 

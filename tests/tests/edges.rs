@@ -94,7 +94,7 @@ fn a_key_that_is_not_an_operator_is_told_so() {
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
     let node = NodeProcess::start(&dir);
-    // A key the node does not know at all: the TLS handshake is refused; the CLI says why.
+    // A key the node does not know at all: the node says why, and the CLI shows it.
     let stranger = base.path().join("stranger.key");
     std::fs::write(&stranger, format!("{}\n", "11".repeat(32))).expect("write key");
     #[cfg(unix)]
@@ -115,7 +115,7 @@ fn a_key_that_is_not_an_operator_is_told_so() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("does not accept this key"), "{stderr}");
+    assert!(stderr.contains("is neither an operator of this node (hb) nor enrolled in its province"), "{stderr}");
 }
 
 /// `rollcall verify` reports an event of the node's own scope held without its body

@@ -166,14 +166,22 @@ async fn a_viewer_sees_only_its_subtree() {
     let writes = viewer.append(pb::AppendRequest { drafts: vec![] }).await;
     assert_eq!(writes.err().map(|s| s.code()), Some(tonic::Code::PermissionDenied), "viewers write nothing");
 
-    // A key nobody enrolled cannot even connect.
+    // SyncStatus answers a viewer too, confined like Heads: no edge outside its unit,
+    // none of the province's own logs, no exports (operators only).
+    let status = viewer.sync_status(pb::SyncStatusRequest {}).await.expect("a viewer reads sync status").into_inner();
+    assert!(status.edges.iter().all(|edge| edge.unit.starts_with("hb/u1/c1")), "{:?}", status.edges);
+    assert!(status.local_heads.iter().all(|h| h.replica.as_ref() != node.replica.0.as_slice()));
+    assert!(status.exports.is_empty() && status.last_receipt.is_none());
+
+    // A key nobody enrolled completes TLS and is told why, in a gRPC status (English,
+    // and Chinese in the metadata the CLI reads).
     let stranger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
-    let connected = connect::connect(&node.address, node.replica, &stranger).await;
-    let refused = match connected {
-        Err(_) => true,
-        Ok(channel) => NodeClient::new(channel).subscribe(pb::SubscribeRequest::default()).await.is_err(),
-    };
-    assert!(refused, "an unenrolled key is refused");
+    let channel = connect::connect(&node.address, node.replica, &stranger).await.expect("TLS completes");
+    let refused = NodeClient::new(channel).subscribe(pb::SubscribeRequest::default()).await.expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(refused.message().contains("nor enrolled in its province"), "{refused:?}");
+    let chinese = refused.metadata().get_bin("rollcall-rule-zh-bin").and_then(|v| v.to_bytes().ok()).expect("zh");
+    assert!(String::from_utf8_lossy(&chinese).contains("未在本省登记"));
     assert!(node.stop());
 }
 

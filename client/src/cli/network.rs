@@ -50,6 +50,32 @@ pub(crate) enum NetworkCommand {
         #[arg(long, default_value = "")]
         org_code: String,
     },
+    /// 为使用标准 gRPC 库的数据组生成读取凭证目录（证书、密钥、示例）/ write the directory a data team's stock
+    /// gRPC client reads a unit's events with (certificate, key, trust, example).
+    #[command(
+        after_help = "示例 / Example:\n  rollcall consumer --node-dir /srv/hb --unit hb/whu --out 武汉大学数据组 --label 省委组织部数据组\n\n\
+目录中的 README.md 说明如何用 Python grpcio 等连接 / the directory's README.md shows how to connect with Python grpcio and others.\n\
+登记一个只读的查看者（--role viewer）并把证书与其绑定；吊销该查看者即收回 / enrolls a read-only viewer and binds the certificate to it; revoking the viewer revokes it."
+    )]
+    Consumer {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 可读取的单位（默认为节点本单位）/ the unit whose subtree it reads (default: the node's).
+        #[arg(long)]
+        unit: Option<UnitPath>,
+        /// 要生成的目录（须为新目录或空目录）/ the directory to write (new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// 有效天数（0 表示不过期）/ days of validity (0: no expiry).
+        #[arg(long, default_value_t = 365)]
+        valid_days: u64,
+        /// 使用方名称 / who uses it, e.g. 省委组织部数据组.
+        #[arg(long, default_value = "数据组")]
+        label: String,
+        /// 使用方连接的地址（默认为此处所用地址）/ the address the consumer dials (default: the one used here).
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// 初始化本机笔记本节点（党支部书记离线使用）/ create this laptop's node (a branch secretary works offline).
     #[command(
         after_help = "示例 / Example:\n  rollcall init --dir ~/.rollcall --unit hb/whu/cs/b01\n\n然后把打印的公钥交给党支部节点的操作员登记（rollcall enroll --role laptop），\n再执行 / then hand the printed key to the branch node's operator (rollcall enroll --role laptop) and run:\n  rollcall join --dir ~/.rollcall --bundle laptop.bundle"
@@ -244,6 +270,58 @@ pub(crate) async fn run(command: NetworkCommand, lang: Lang, json: bool) -> Exit
                     ExitCode::SUCCESS
                 }
                 Err(message) => fail(&format!("{}: {message}", lang.pick("登记失败", "enrollment failed")), 1),
+            }
+        }
+        NetworkCommand::Consumer { node, unit, out, valid_days, label, address } => {
+            let target = match resolve_target(&node) {
+                Ok(target) => target,
+                Err(code) => return code,
+            };
+            if let Err(error) = rollcall_client::consumer::check_new(&out) {
+                return fail(&error, 2);
+            }
+            match consumer(&target, unit, valid_days, &label, address, &out).await {
+                Ok(files) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "dir": out.display().to_string(),
+                                "unit": files.unit.to_string(),
+                                "viewer_key": files.viewer_key.to_hex(),
+                                "address": files.address,
+                            })
+                        );
+                    } else {
+                        match lang {
+                            Lang::Zh => {
+                                println!("已为 {} 生成读取凭证 → {}", files.unit, out.display());
+                                println!(
+                                    "查看者密钥 {}（吊销：rollcall revoke --child-key {} --after-seq 0）",
+                                    files.viewer_key.to_hex(),
+                                    files.viewer_key.to_hex()
+                                );
+                                println!("把整个目录交给使用方；其 README.md 说明如何连接（client.key 须保密）");
+                            }
+                            Lang::En => {
+                                println!("consumer credentials for {} → {}", files.unit, out.display());
+                                println!(
+                                    "viewer key {} (to revoke: rollcall revoke --child-key {} --after-seq 0)",
+                                    files.viewer_key.to_hex(),
+                                    files.viewer_key.to_hex()
+                                );
+                                println!(
+                                    "hand the whole directory over; its README.md shows how to connect (keep client.key secret)"
+                                );
+                            }
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(
+                    &format!("{}: {message}", lang.pick("生成读取凭证失败", "writing the consumer credentials failed")),
+                    1,
+                ),
             }
         }
         NetworkCommand::Init { dir, unit } => {
@@ -556,6 +634,61 @@ async fn enroll(
     Ok(bundle)
 }
 
+/// Enrolls a fresh viewer key for `unit`, binds a P-256 certificate to it and writes the
+/// consumer's directory; the viewer key itself is dropped here.
+async fn consumer(
+    target: &Target,
+    unit: Option<UnitPath>,
+    valid_days: u64,
+    label: &str,
+    address: Option<String>,
+    out: &std::path::Path,
+) -> Result<rollcall_client::consumer::ConsumerFiles, String> {
+    let channel = target.connect().await.map_err(|err| err.to_string())?;
+    let identity = NodeClient::new(channel)
+        .identity(pb::IdentityRequest {})
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    if identity.stock_certificate_pem.is_empty() {
+        return Err("the node serves no certificate for stock clients: upgrade it".to_string());
+    }
+    let node_unit = UnitPath::parse(&identity.unit_path).map_err(|err| err.to_string())?;
+    let unit = unit.unwrap_or(node_unit);
+    let viewer = rollcall_server::config::fresh_key();
+    let viewer_key = rollcall_server::config::replica_of(&viewer);
+    // The enrollment goes through the same path as `rollcall enroll --role viewer`; its
+    // bundle (for a rollcall node, not a stock client) is not part of the directory.
+    let bundle_path = std::env::temp_dir().join(format!("rollcall-consumer-{}.bundle", viewer_key.short()));
+    let enrolled =
+        enroll(target, &viewer_key.to_hex(), &unit, Role::Viewer, valid_days, label, address.clone(), &bundle_path)
+            .await;
+    let _ = std::fs::remove_file(&bundle_path);
+    let bundle = enrolled?;
+    let valid_until_ms = if valid_days == 0 { 0 } else { rollcall_server::writer::now_ms() + valid_days * 86_400_000 };
+    // The binding itself does not expire: the enrollment's validity (checked at every
+    // call) and its revocation govern it.
+    let client = rollcall_server::tls::bound_certificate(&viewer, 0, label).map_err(|err| err.to_string())?;
+    let files = rollcall_client::consumer::ConsumerFiles {
+        address: bundle.parent_address,
+        unit,
+        viewer_key,
+        node_key: replica_of_bytes(&identity.replica)?,
+        node_unit: identity.unit_path,
+        root_key: replica_of_bytes(&identity.root_key)?,
+        root_unit: identity.root_unit,
+        client,
+        node_certificate_pem: identity.stock_certificate_pem,
+        valid_until_ms,
+    };
+    rollcall_client::consumer::write(out, &files).map_err(|err| err.to_string())?;
+    Ok(files)
+}
+
+fn replica_of_bytes(bytes: &[u8]) -> Result<ReplicaId, String> {
+    bytes.try_into().map(ReplicaId).map_err(|_| format!("a key of {} bytes, expected 32", bytes.len()))
+}
+
 fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
     if json {
         let edges: Vec<_> = status
@@ -572,9 +705,20 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             "by": hex::encode(&r.by), "stored_at_ms": r.stored_at_ms, "receipt_seq": r.receipt_seq,
             "heads": r.heads.iter().map(|h| serde_json::json!({ "replica": hex::encode(&h.replica), "seq": h.seq })).collect::<Vec<_>>(),
         }));
+        let exports: Vec<_> = status
+            .exports
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "kind": x.kind, "target": x.target, "servers": x.servers, "cursor": x.cursor, "position": x.position,
+                    "lag": x.position.saturating_sub(x.cursor), "connected": x.connected, "published": x.published,
+                    "duplicates": x.duplicates, "last_export_ms": x.last_export_ms, "last_error": x.last_error,
+                })
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::json!({ "edges": edges, "last_receipt": receipt, "unsent_up": status.unsent_up, "oldest_unsent_up_ms": status.oldest_unsent_up_ms })
+            serde_json::json!({ "edges": edges, "last_receipt": receipt, "unsent_up": status.unsent_up, "oldest_unsent_up_ms": status.oldest_unsent_up_ms, "exports": exports })
         );
         return;
     }
@@ -628,6 +772,29 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             hours,
             lang.pick("小时前", "hours ago")
         );
+    }
+    for export in &status.exports {
+        let lag = export.position.saturating_sub(export.cursor);
+        let state = match (export.connected, lag) {
+            (true, 0) => lang.pick("已全部导出", "up to date").to_string(),
+            (true, _) => lang.pick("导出中", "exporting").to_string(),
+            (false, _) if export.last_error.is_empty() => lang.pick("连接中", "connecting").to_string(),
+            (false, _) => format!("{}{}", lang.pick("中断：", "interrupted: "), export.last_error),
+        };
+        let last = format_time(export.last_export_ms);
+        let servers = export.servers.join(", ");
+        match lang {
+            Lang::Zh => {
+                println!(
+                    "导出到 NATS JetStream 流 {}（{servers}）：落后 {lag} 个事件，最近导出 {last}；{state}",
+                    export.target
+                )
+            }
+            Lang::En => println!(
+                "export to the NATS JetStream stream {} ({servers}): behind by {lag} events, last exported {last}; {state}",
+                export.target
+            ),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod reflection;
 pub mod status;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::Stream;
 use rollcall_core::limits::{DRAFTS_PER_APPEND_MAX, EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
@@ -41,6 +42,8 @@ pub struct NodeInfo {
     pub root_unit: UnitPath,
     /// The parent's key, for every node but the province's.
     pub parent: Option<ReplicaId>,
+    /// The node's bound P-256 certificate for stock clients (PEM).
+    pub stock_certificate_pem: String,
 }
 
 /// The `rollcall.v1.Node` service.
@@ -54,6 +57,7 @@ pub struct NodeService {
     info: NodeInfo,
     operators: Vec<ReplicaId>,
     sync: SyncContext,
+    export: crate::jetstream::ExportStatus,
 }
 
 impl NodeService {
@@ -67,7 +71,22 @@ impl NodeService {
         sync: SyncContext,
     ) -> NodeService {
         let (_, stopping) = tokio::sync::watch::channel(false);
-        NodeService { stopping, store, projection, writer, info, operators, sync }
+        NodeService {
+            stopping,
+            store,
+            projection,
+            writer,
+            info,
+            operators,
+            sync,
+            export: crate::jetstream::ExportStatus::default(),
+        }
+    }
+
+    /// Reports `export` in `SyncStatus`.
+    pub fn with_export(mut self, export: crate::jetstream::ExportStatus) -> NodeService {
+        self.export = export;
+        self
     }
 
     /// Ends long-lived streams when `stopping` turns true.
@@ -95,7 +114,7 @@ impl NodeService {
     /// The subtree the caller may read: an operator reads the node's unit; an enrolled
     /// viewer reads its own unit (`Authority::viewer_scope`); anyone else is refused.
     fn reader_scope<T>(&self, request: &Request<T>) -> Result<UnitPath, Status> {
-        let Some(key) = peer_key(request) else {
+        let Some(key) = reader_key(request) else {
             return Err(Status::unauthenticated("a client certificate is required"));
         };
         if self.operators.contains(&key) {
@@ -105,6 +124,12 @@ impl NodeService {
         authority
             .viewer_scope(&key, &self.info.unit, crate::writer::now_ms())
             .ok_or_else(|| Status::permission_denied("only this node's operators and enrolled viewers may read"))
+    }
+
+    /// True when the caller is an operator of this node, holding its key or a certificate
+    /// bound to it: it reads every log (personal data in full needs the key itself).
+    fn reads_as_operator<T>(&self, request: &Request<T>) -> bool {
+        reader_key(request).is_some_and(|key| self.operators.contains(&key))
     }
 
     /// True when `replica` is enrolled at a unit within `scope` (so its whole log is
@@ -128,11 +153,108 @@ pub fn head_to_proto(stored: &crate::store::StoredHead) -> pb::ReplicaHead {
     }
 }
 
-/// The key of the TLS peer that made `request`.
-pub fn peer_key<T>(request: &Request<T>) -> Option<ReplicaId> {
+/// Who made `request`: the replica key its TLS certificate proved (directly, or through
+/// a bound P-256 certificate).
+pub fn peer_identity<T>(request: &Request<T>) -> Option<crate::tls::PeerIdentity> {
     let info = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>()?;
     let certs = info.peer_certs()?;
-    crate::tls::key_of_certificate(certs.first()?)
+    crate::tls::identity_of_certificate(certs.first()?, crate::writer::now_ms()).ok()
+}
+
+/// The key of the TLS peer that made `request`, when it holds that key itself (a bound
+/// certificate only reads: see [`reader_key`]).
+pub fn peer_key<T>(request: &Request<T>) -> Option<ReplicaId> {
+    peer_identity(request).filter(|identity| !identity.bound).map(|identity| identity.key)
+}
+
+/// The key of the TLS peer that made `request`, directly or through a bound certificate:
+/// for the calls that only read.
+pub fn reader_key<T>(request: &Request<T>) -> Option<ReplicaId> {
+    peer_identity(request).map(|identity| identity.key)
+}
+
+/// The node's door, before any call of any service (`rollcall.v1.Node`, health,
+/// reflection): admits its operators, every enrolled replica that is neither revoked,
+/// expired nor quarantined, and a revoked laptop of the node's own unit (it may only hand
+/// in what it signed before its revocation). Anyone else is refused with a status that
+/// says why, in English and (metadata [`status::RULE_ZH_METADATA`]) Chinese. What an
+/// admitted key may do is decided per call.
+#[derive(Clone, Debug)]
+pub struct AccessCheck {
+    /// The node's operator keys (and its own).
+    pub operators: Arc<Vec<ReplicaId>>,
+    /// The enrollment state.
+    pub authority: Arc<std::sync::RwLock<rollcall_core::authority::Authority>>,
+    /// The node's unit.
+    pub local_unit: UnitPath,
+}
+
+impl AccessCheck {
+    /// Why `key` is not admitted, in English and Chinese; `None` when it is.
+    pub fn refusal(&self, key: &ReplicaId, now_ms: u64) -> Option<(String, String)> {
+        if self.operators.contains(key) {
+            return None;
+        }
+        let authority = self.authority.read().expect("the authority lock is never poisoned");
+        let short = key.short();
+        let Some(enrollment) = authority.enrollment(key) else {
+            return Some((
+                format!(
+                    "key {short} is neither an operator of this node ({}) nor enrolled in its province: \
+                     ask the node's operator to enroll it (rollcall consumer, or rollcall enroll --role viewer)",
+                    self.local_unit
+                ),
+                format!(
+                    "密钥 {short} 既不是本节点（{}）的操作员，也未在本省登记：请本节点操作员为其登记（rollcall consumer，或 rollcall enroll --role viewer）",
+                    self.local_unit
+                ),
+            ));
+        };
+        if authority.is_quarantined(key) {
+            return Some((
+                format!("key {short} is quarantined: it signed two different events at the same position of its log"),
+                format!("密钥 {short} 已被隔离：它在日志同一位置签署了两条不同的事件"),
+            ));
+        }
+        if let Some(after) = enrollment.revoked_after {
+            if authority.revoked_laptop_of(key, &self.local_unit).is_some() {
+                return None;
+            }
+            return Some((
+                format!(
+                    "key {short} ({}) was revoked after seq {}: this node no longer admits it",
+                    enrollment.unit, after.0
+                ),
+                format!("密钥 {short}（{}）已于第 {} 条之后被吊销：本节点不再接受", enrollment.unit, after.0),
+            ));
+        }
+        if enrollment.valid_until_ms != 0 && now_ms > enrollment.valid_until_ms {
+            return Some((
+                format!("key {short} ({}): its enrollment expired; ask for a new one", enrollment.unit),
+                format!("密钥 {short}（{}）的登记已过期：请重新登记", enrollment.unit),
+            ));
+        }
+        None
+    }
+}
+
+impl tonic::service::Interceptor for AccessCheck {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(identity) = peer_identity(&request) else {
+            return Err(Status::unauthenticated("a client certificate is required"));
+        };
+        match self.refusal(&identity.key, crate::writer::now_ms()) {
+            None => Ok(request),
+            Some((english, chinese)) => {
+                let mut status = Status::unauthenticated(english);
+                status.metadata_mut().insert_bin(
+                    status::RULE_ZH_METADATA,
+                    tonic::metadata::MetadataValue::from_bytes(chinese.as_bytes()),
+                );
+                Err(status)
+            }
+        }
+    }
 }
 
 fn replica_from_bytes(bytes: &[u8]) -> Result<ReplicaId, Status> {
@@ -195,7 +317,9 @@ impl pb::node_server::Node for NodeService {
             .enumerate()
             .map(|(index, draft)| draft_from_proto(index, draft))
             .collect::<Result<Vec<_>, _>>()?;
+        let started = std::time::Instant::now();
         let appended = self.writer.append_idempotent(drafts, draft_ids).await.map_err(status::append_error)?;
+        crate::metrics::observe_append(started.elapsed());
         Ok(Response::new(pb::AppendResponse {
             replica: self.writer.replica().0.to_vec().into(),
             events: appended
@@ -214,7 +338,7 @@ impl pb::node_server::Node for NodeService {
     #[tracing::instrument(skip_all)]
     async fn read_log(&self, request: Request<pb::ReadLogRequest>) -> Result<Response<Self::ReadLogStream>, Status> {
         let scope = self.reader_scope(&request)?;
-        let operator = self.require_operator(&request).is_ok();
+        let operator = self.reads_as_operator(&request);
         let request = request.into_inner();
         let replica = replica_from_bytes(&request.replica)?;
         if !operator && !self.log_within(&replica, &scope) {
@@ -276,7 +400,7 @@ impl pb::node_server::Node for NodeService {
         // within its unit (authority confines their events to that subtree), so it can
         // reconcile what it consumed.
         let scope = self.reader_scope(&request)?;
-        let operator = self.require_operator(&request).is_ok();
+        let operator = self.reads_as_operator(&request);
         let store = self.store.clone();
         let heads = tokio::task::spawn_blocking(move || store.heads())
             .await
@@ -294,6 +418,7 @@ impl pb::node_server::Node for NodeService {
             version: env!("CARGO_PKG_VERSION").to_string(),
             root_key: self.info.root_key.0.to_vec().into(),
             root_unit: self.info.root_unit.to_string(),
+            stock_certificate_pem: self.info.stock_certificate_pem.clone(),
         }))
     }
 
@@ -301,13 +426,44 @@ impl pb::node_server::Node for NodeService {
         &self,
         request: Request<pb::SyncStatusRequest>,
     ) -> Result<Response<pb::SyncStatusResponse>, Status> {
-        self.require_operator(&request)?;
+        // An operator sees every edge and log; a viewer the edges to units within its
+        // scope and the logs enrolled within it (as `Heads`), and the node's backlog
+        // towards the level above only when its scope is the node's whole unit.
+        let scope = self.reader_scope(&request)?;
+        let operator = self.reads_as_operator(&request);
         let (store, authority, info) = (self.store.clone(), self.sync.authority.clone(), self.info.clone());
         let edges = self.sync.stats.snapshot();
-        let response = tokio::task::spawn_blocking(move || sync_status(&store, &authority, &info, edges))
+        let mut response = tokio::task::spawn_blocking(move || sync_status(&store, &authority, &info, edges))
             .await
             .map_err(|_| Status::internal("read task failed"))?
             .map_err(status::store_error)?;
+        let export = self.export.snapshot();
+        if operator && !export.stream.is_empty() {
+            let position = *self.writer.ingest_position().borrow();
+            response.exports.push(pb::ExportStatus {
+                kind: "nats-jetstream".to_string(),
+                target: export.stream,
+                servers: export.servers,
+                cursor: export.cursor,
+                position,
+                connected: export.connected,
+                published: export.published,
+                duplicates: export.duplicates,
+                last_export_ms: export.last_export_ms,
+                last_error: export.last_error.unwrap_or_default(),
+            });
+        }
+        if !operator {
+            response.edges.retain(|edge| UnitPath::parse(&edge.unit).is_ok_and(|unit| unit.is_within(&scope)));
+            response.local_heads.retain(|head| {
+                replica_from_bytes(&head.replica).is_ok_and(|replica| self.log_within(&replica, &scope))
+            });
+            if scope != self.info.unit {
+                response.last_receipt = None;
+                response.unsent_up = 0;
+                response.oldest_unsent_up_ms = 0;
+            }
+        }
         Ok(Response::new(response))
     }
 
@@ -448,6 +604,7 @@ impl pb::node_server::Node for NodeService {
             self.stopping.clone(),
             after,
             crate::subscribe::Filter { unit, kinds },
+            crate::metrics::Reader::Grpc,
         );
         let stream =
             tokio_stream::StreamExt::map(ReceiverStream::new(receiver), |item| item.map_err(status::store_error));
@@ -638,6 +795,7 @@ pub fn sync_status(
         local_heads: heads.into_iter().map(|stored| head_to_proto(&stored)).collect(),
         unsent_up,
         oldest_unsent_up_ms,
+        exports: Vec::new(),
     })
 }
 
