@@ -49,7 +49,9 @@ fn export_round(base: &std::path::Path, url: &str, round: usize, events: usize) 
     assert!(node.process.take().expect("running").stop());
     let stream = format!("BENCH_EXPORT_{round}");
     let mut config = std::fs::read_to_string(dir.join("rollcall.toml")).expect("config");
-    config.push_str(&format!("\n[export.nats]\nservers = [\"{url}\"]\nstream = \"{stream}\"\nsubject_prefix = \"bench{round}\"\n"));
+    config.push_str(&format!(
+        "\n[export.nats]\nservers = [\"{url}\"]\nstream = \"{stream}\"\nsubject_prefix = \"bench{round}\"\n"
+    ));
     std::fs::write(dir.join("rollcall.toml"), config).expect("write config");
     node.process = Some(NodeProcess::start(&dir));
     let status = || rollcall_json(&["status", "--node-dir", &node.dir_arg()])["exports"][0].clone();
@@ -100,7 +102,9 @@ fn publisher_round(url: &str, round: usize, events: usize, bytes: usize) -> f64 
         for index in 0..events {
             let message =
                 jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(format!("r:{index}"));
-            acks.push(context.send_publish(format!("plain{round}.hb.u1.member_registered"), message).await.expect("publish"));
+            acks.push(
+                context.send_publish(format!("plain{round}.hb.u1.member_registered"), message).await.expect("publish"),
+            );
             if acks.len() == 512 {
                 for ack in acks.drain(..) {
                     ack.await.expect("ack");
@@ -116,7 +120,9 @@ fn publisher_round(url: &str, round: usize, events: usize, bytes: usize) -> f64 
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
-        println!("export bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench export`");
+        println!(
+            "export bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench export`"
+        );
         return;
     }
     let events: usize = std::env::var("EXPORT_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);

@@ -166,7 +166,26 @@ fn a_consumer_the_node_does_not_admit_is_told_why() {
     let (ok, output) = run_example(&stranger_dir);
     assert!(!ok && output.contains("UNAUTHENTICATED") && output.contains("nor enrolled in its province"), "{output}");
 
-    // The handed-out directory, once its viewer is revoked.
+    // The handed-out directory, admitted: a subscription opens and stays open (live).
+    let mut open_stream = Command::new(venv_python())
+        .arg(dir.join("consume.py"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running consume.py");
+    let stdout = open_stream.stdout.take().expect("stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = received.recv_timeout(PYTHON_DEADLINE).expect("the admitted consumer prints its first event");
+    assert!(first.contains("REPLICA_ENROLLED"), "{first}");
+
+    // Its viewer revoked: the open stream ends at its next batch, and a new call is refused.
     let viewer = made["viewer_key"].as_str().expect("viewer key");
     let revoked = rollcall(&[
         "revoke",
@@ -180,6 +199,17 @@ fn a_consumer_the_node_does_not_admit_is_told_why() {
         "数据组解散",
     ]);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    append_sample(&province, "hb/whu/cs/b01", 5, 1);
+    rollcall_tests::wait_until("the open stream ended", PYTHON_DEADLINE, || {
+        open_stream.try_wait().expect("try_wait").is_some()
+    });
+    let ended = open_stream.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert!(!ended.status.success() && stderr.contains("was revoked after seq 0"), "{stderr}");
+    assert!(
+        received.try_iter().all(|line| !line.contains("hb/whu/cs/b01")),
+        "no event written after the revocation reached the revoked consumer"
+    );
     let (ok, output) = run_example(&dir);
     assert!(!ok && output.contains("UNAUTHENTICATED") && output.contains("was revoked after seq 0"), "{output}");
     assert!(province.process.expect("running").stop());

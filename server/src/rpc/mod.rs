@@ -245,16 +245,18 @@ impl tonic::service::Interceptor for AccessCheck {
         };
         match self.refusal(&identity.key, crate::writer::now_ms()) {
             None => Ok(request),
-            Some((english, chinese)) => {
-                let mut status = Status::unauthenticated(english);
-                status.metadata_mut().insert_bin(
-                    status::RULE_ZH_METADATA,
-                    tonic::metadata::MetadataValue::from_bytes(chinese.as_bytes()),
-                );
-                Err(status)
-            }
+            Some((english, chinese)) => Err(refusal_status(english, chinese)),
         }
     }
+}
+
+/// `UNAUTHENTICATED` with the reason, the Chinese text in [`status::RULE_ZH_METADATA`].
+fn refusal_status(english: String, chinese: String) -> Status {
+    let mut status = Status::unauthenticated(english);
+    status
+        .metadata_mut()
+        .insert_bin(status::RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(chinese.as_bytes()));
+    status
 }
 
 fn replica_from_bytes(bytes: &[u8]) -> Result<ReplicaId, Status> {
@@ -587,6 +589,7 @@ impl pb::node_server::Node for NodeService {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let scope = self.reader_scope(&request)?;
+        let reader = reader_key(&request);
         let request = request.into_inner();
         let unit = queries::unit_in_scope(&request.unit_path, &scope).map_err(status::query_error)?;
         let kinds = request
@@ -606,8 +609,28 @@ impl pb::node_server::Node for NodeService {
             crate::subscribe::Filter { unit, kinds },
             crate::metrics::Reader::Grpc,
         );
-        let stream =
-            tokio_stream::StreamExt::map(ReceiverStream::new(receiver), |item| item.map_err(status::store_error));
+        // A long-lived stream outlives the admission checked when it opened: before each
+        // batch, the reader must still be admitted (a viewer revoked or expired meanwhile
+        // gets UNAUTHENTICATED and the stream ends), so revocation shuts open streams too.
+        let access = AccessCheck {
+            operators: Arc::new(self.operators.clone()),
+            authority: self.sync.authority.clone(),
+            local_unit: self.info.unit.clone(),
+        };
+        let stream = tokio_stream::StreamExt::map_while(ReceiverStream::new(receiver), {
+            let mut refused = false;
+            move |item| {
+                if refused {
+                    return None;
+                }
+                let refusal = reader.and_then(|key| access.refusal(&key, crate::writer::now_ms()));
+                if let Some((english, chinese)) = refusal {
+                    refused = true;
+                    return Some(Err(refusal_status(english, chinese)));
+                }
+                Some(item.map_err(status::store_error))
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 
