@@ -383,7 +383,7 @@ async fn events(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> 
         dashboard.positions.clone(),
         dashboard.stopping.clone(),
         after,
-        crate::subscribe::Filter { unit: scope, kinds: Vec::new() },
+        crate::subscribe::Filter { unit: scope, kinds: Vec::new(), personal_data: false },
         crate::metrics::Reader::Dashboard,
     );
     let stream = async_stream(move |sender: tokio::sync::mpsc::Sender<Result<Event, Infallible>>| async move {

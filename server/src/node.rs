@@ -40,6 +40,8 @@ use crate::writer::{self, WriterHandle};
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the listener pauses after a failed accept (e.g. out of file descriptors).
+pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Most TLS handshakes in progress at once; further connections wait to be accepted.
 pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 64;
 /// First wait before reconnecting to the parent; doubles up to `RECONNECT_BACKOFF_MAX`.
@@ -411,7 +413,10 @@ pub fn tls_incoming(
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
+                    // Out of file descriptors (or another transient failure): pause instead
+                    // of spinning, so the log is not flooded and connections can close.
+                    tracing::warn!(%error, "accept failed; pausing 100 ms");
+                    tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
                     continue;
                 }
             };

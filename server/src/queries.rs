@@ -115,12 +115,64 @@ fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb
 /// (an enrolled viewer): the ID number keeps its region and last four characters, the
 /// phone its first three and last four, the address its first six characters.
 pub fn mask_personal(form: &mut pb::MemberForm) {
+    form.id_number = mask_field_value(pb::MemberField::IdNumber as i32, &form.id_number);
+    form.phone = mask_field_value(pb::MemberField::Phone as i32, &form.phone);
+    form.address = mask_field_value(pb::MemberField::Address as i32, &form.address);
+}
+
+/// True when `field` (a `MemberField`) is personal data: the ID number, the phone, the address.
+pub fn is_personal_field(field: i32) -> bool {
+    matches!(
+        pb::MemberField::try_from(field),
+        Ok(pb::MemberField::IdNumber | pb::MemberField::Phone | pb::MemberField::Address)
+    )
+}
+
+/// A value of `field` as a viewer sees it: personal data masked by the one rule
+/// ([`mask_personal`]), anything else as it is.
+pub fn mask_field_value(field: i32, value: &str) -> String {
     use rollcall_core::audit::tables::mask;
-    form.id_number = mask(&form.id_number, 6, 4);
-    form.phone = mask(&form.phone, 3, 4);
-    let shown: String = form.address.chars().take(6).collect();
-    if form.address.chars().count() > 6 {
-        form.address = format!("{shown}……");
+    match pb::MemberField::try_from(field) {
+        Ok(pb::MemberField::IdNumber) => mask(value, 6, 4),
+        Ok(pb::MemberField::Phone) => mask(value, 3, 4),
+        Ok(pb::MemberField::Address) if value.chars().count() > 6 => {
+            format!("{}……", value.chars().take(6).collect::<String>())
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Masks the personal values of a member's statistics-database discrepancies (a viewer).
+pub fn mask_discrepancies(discrepancies: &mut [pb::Discrepancy]) {
+    for discrepancy in discrepancies {
+        discrepancy.form_value = mask_field_value(discrepancy.field, &discrepancy.form_value);
+        discrepancy.stats_db_value = mask_field_value(discrepancy.field, &discrepancy.stats_db_value);
+    }
+}
+
+/// Masks the personal values of concurrent edits (a viewer).
+pub fn mask_conflicts(response: &mut pb::ConflictsResponse) {
+    for conflict in &mut response.conflicts {
+        for candidate in &mut conflict.candidates {
+            candidate.value = mask_field_value(conflict.field, &candidate.value);
+        }
+    }
+}
+
+/// True when the body of an event of `kind` holds personal data in full: a registration
+/// (its form), a correction of a personal field, a discrepancy found on one. A reader who
+/// may not see personal data gets such an event as a stub (header and signature, no
+/// body), which still verifies: the signed header names the body's hash.
+pub fn carries_personal_data(kind: rollcall_core::EventKind, body: &[u8]) -> bool {
+    use prost::Message;
+    use rollcall_core::EventKind;
+    match kind {
+        EventKind::MemberRegistered => true,
+        EventKind::RecordCorrected => pb::RecordCorrected::decode(body).map_or(true, |b| is_personal_field(b.field)),
+        EventKind::StatsDiscrepancyFound => {
+            pb::StatsDiscrepancyFound::decode(body).map_or(true, |b| is_personal_field(b.field))
+        }
+        _ => false,
     }
 }
 
@@ -594,4 +646,26 @@ pub fn conflicts(projection: &Projection, scope: &UnitPath) -> pb::ConflictsResp
         })
         .collect();
     pb::ConflictsResponse { conflicts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn personal_values_are_masked_by_field_and_bodies_that_hold_them_are_known() {
+        let id = pb::MemberField::IdNumber as i32;
+        let phone = pb::MemberField::Phone as i32;
+        let name = pb::MemberField::Name as i32;
+        assert_eq!(mask_field_value(id, "420102199001011234"), "420102********1234");
+        assert_eq!(mask_field_value(phone, "13812345678"), "138****5678");
+        assert_eq!(mask_field_value(name, "张三"), "张三");
+        let correction =
+            |field| pb::RecordCorrected { member_id: "M1".into(), field, ..Default::default() }.encode_to_vec();
+        assert!(carries_personal_data(rollcall_core::EventKind::RecordCorrected, &correction(phone)));
+        assert!(!carries_personal_data(rollcall_core::EventKind::RecordCorrected, &correction(name)));
+        assert!(carries_personal_data(rollcall_core::EventKind::MemberRegistered, &[]));
+        assert!(!carries_personal_data(rollcall_core::EventKind::ContactAttempted, &[]));
+    }
 }

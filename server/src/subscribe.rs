@@ -9,7 +9,8 @@
 //!   channel: a slow consumer only slows its own task, never the writer, and catches up
 //!   from the store.
 //! - Only events whose unit is inside `unit` (itself inside the subscriber's scope) and
-//!   of the requested kinds are sent.
+//!   of the requested kinds are sent; to a reader who may not see personal data in full,
+//!   an event whose body holds it goes as a stub (it still verifies).
 
 use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::{EventKind, UnitPath, codec};
@@ -29,6 +30,9 @@ pub struct Filter {
     pub unit: UnitPath,
     /// Only these kinds (empty: all).
     pub kinds: Vec<EventKind>,
+    /// False for a reader who may not see personal data in full: events whose bodies
+    /// hold it go as stubs (`queries::carries_personal_data`).
+    pub personal_data: bool,
 }
 
 /// Starts a subscription after `after`; batches arrive on the returned channel until the
@@ -127,7 +131,12 @@ fn read_batch(
             last = position;
             continue;
         }
-        let signed = codec::to_proto(&event.to_signed());
+        let mut signed = codec::to_proto(&event.to_signed());
+        if !filter.personal_data
+            && event.body().is_some_and(|body| crate::queries::carries_personal_data(header.kind, body))
+        {
+            signed.body = None;
+        }
         let size = prost::Message::encoded_len(&signed) + 16;
         if !events.is_empty() && bytes + size > MESSAGE_BYTES_TARGET {
             break;

@@ -105,9 +105,18 @@ impl NodeService {
                  rollcall.toml (and the node's own) may call this",
                 key.short()
             ))),
+            None if reader_key(request).is_some() => Err(bound_reads_only()),
             None => Err(Status::unauthenticated("a client certificate is required")),
         }
     }
+}
+
+/// The refusal of a write, a sync or personal data in full to a bound certificate.
+fn bound_reads_only() -> Status {
+    Status::permission_denied(
+        "a certificate made by `rollcall consumer` only reads: writing, syncing and personal data in full need \
+         the Ed25519 key itself",
+    )
 }
 
 impl NodeService {
@@ -341,6 +350,7 @@ impl pb::node_server::Node for NodeService {
     async fn read_log(&self, request: Request<pb::ReadLogRequest>) -> Result<Response<Self::ReadLogStream>, Status> {
         let scope = self.reader_scope(&request)?;
         let operator = self.reads_as_operator(&request);
+        let personal_data = self.require_operator(&request).is_ok();
         let request = request.into_inner();
         let replica = replica_from_bytes(&request.replica)?;
         if !operator && !self.log_within(&replica, &scope) {
@@ -376,7 +386,12 @@ impl pb::node_server::Node for NodeService {
                 let mut message = pb::ReadLogResponse::default();
                 let mut message_bytes = 0;
                 for event in &events {
-                    let signed = codec::to_proto(&event.to_signed());
+                    let mut signed = codec::to_proto(&event.to_signed());
+                    if !personal_data
+                        && event.body().is_some_and(|body| queries::carries_personal_data(event.header().kind, body))
+                    {
+                        signed.body = None;
+                    }
                     message_bytes += signed.header.len() + signed.body.as_ref().map_or(0, |b| b.len()) + 64;
                     message.events.push(signed);
                     if message_bytes >= MESSAGE_BYTES_TARGET {
@@ -504,8 +519,11 @@ impl pb::node_server::Node for NodeService {
         let projection = self.read_projection();
         let mut response =
             queries::member(&projection, &scope, &request.get_ref().member_id).map_err(status::query_error)?;
-        if !operator && let Some(form) = response.form.as_mut() {
-            queries::mask_personal(form);
+        if !operator {
+            if let Some(form) = response.form.as_mut() {
+                queries::mask_personal(form);
+            }
+            queries::mask_discrepancies(&mut response.discrepancies);
         }
         Ok(Response::new(response))
     }
@@ -516,6 +534,9 @@ impl pb::node_server::Node for NodeService {
         let projection = self.read_projection();
         let mut response = queries::members(&projection, &scope, request.get_ref()).map_err(status::query_error)?;
         if !operator {
+            for member in &mut response.members {
+                queries::mask_discrepancies(&mut member.discrepancies);
+            }
             for form in response.members.iter_mut().filter_map(|member| member.form.as_mut()) {
                 queries::mask_personal(form);
             }
@@ -590,6 +611,8 @@ impl pb::node_server::Node for NodeService {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let scope = self.reader_scope(&request)?;
         let reader = reader_key(&request);
+        // Personal data in full for the node's operators holding their key only.
+        let personal_data = self.require_operator(&request).is_ok();
         let request = request.into_inner();
         let unit = queries::unit_in_scope(&request.unit_path, &scope).map_err(status::query_error)?;
         let kinds = request
@@ -606,7 +629,7 @@ impl pb::node_server::Node for NodeService {
             positions,
             self.stopping.clone(),
             after,
-            crate::subscribe::Filter { unit, kinds },
+            crate::subscribe::Filter { unit, kinds, personal_data },
             crate::metrics::Reader::Grpc,
         );
         // A long-lived stream outlives the admission checked when it opened: before each
@@ -665,7 +688,11 @@ impl pb::node_server::Node for NodeService {
         request: Request<pb::ConflictsRequest>,
     ) -> Result<Response<pb::ConflictsResponse>, Status> {
         let scope = self.reader_scope(&request)?;
-        Ok(Response::new(queries::conflicts(&self.read_projection(), &scope)))
+        let mut response = queries::conflicts(&self.read_projection(), &scope);
+        if self.require_operator(&request).is_err() {
+            queries::mask_conflicts(&mut response);
+        }
+        Ok(Response::new(response))
     }
 
     async fn reports(&self, request: Request<pb::ReportsRequest>) -> Result<Response<pb::ReportsResponse>, Status> {
@@ -689,7 +716,11 @@ impl pb::node_server::Node for NodeService {
         &self,
         request: Request<tonic::Streaming<pb::SyncMessage>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
-        let key = peer_key(&request).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        let key = match (peer_key(&request), reader_key(&request)) {
+            (Some(key), _) => key,
+            (None, Some(_)) => return Err(bound_reads_only()),
+            (None, None) => return Err(Status::unauthenticated("no client certificate")),
+        };
         let (peer, revoked_after) = {
             let authority = self.sync.authority.read().expect("never poisoned");
             match authority.sync_child_unit(&key, &self.info.unit) {
