@@ -181,8 +181,10 @@ async fn connect(config: &NatsExportConfig) -> Result<jetstream::Context, Export
         .await
         .map_err(|_| ExportError::Connect("no server answered within 10 s".to_string()))?
         .map_err(|err| ExportError::Connect(err.to_string()))?;
+    // An acknowledgement not back within 5 s (a stream electing a new leader) ends the
+    // session; the next one resumes after the durable cursor.
     Ok(jetstream::context::ContextBuilder::new()
-        .timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(5))
         .max_ack_inflight(ACKS_IN_FLIGHT_MAX)
         .build(client))
 }
@@ -225,6 +227,32 @@ async fn session(
     let mut batches =
         subscribe::start(store.clone(), positions, stopping, durable, filter, crate::metrics::Reader::Export);
     let node_hex = node.to_hex();
+    // Publishing and settling overlap: this loop publishes batch n+1 while a settling
+    // task awaits batch n's acknowledgements, in order, and moves the durable cursor.
+    let (to_settle, settling) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+    let settler = tokio::spawn(settle(settling, store.clone(), config.stream.clone(), durable, status.clone()));
+    let published = publish_batches(&mut batches, &context, config, &already, &node_hex, &to_settle).await;
+    drop(to_settle);
+    if let Err(error) = published {
+        settler.abort();
+        return Err(error);
+    }
+    settler.await.map_err(|_| ExportError::Publish("the settling task failed".to_string()))?
+}
+
+/// Batches published and awaiting their acknowledgements at once.
+pub const BATCHES_IN_FLIGHT: usize = 4;
+
+type Settle = (u64, Vec<PublishAckFuture>);
+
+async fn publish_batches(
+    batches: &mut tokio::sync::mpsc::Receiver<Result<pb::SubscribeResponse, crate::store::StoreError>>,
+    context: &jetstream::Context,
+    config: &NatsExportConfig,
+    already: &HashSet<String>,
+    node_hex: &str,
+    to_settle: &tokio::sync::mpsc::Sender<Settle>,
+) -> Result<(), ExportError> {
     while let Some(batch) = batches.recv().await {
         let batch = batch?;
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.events.len());
@@ -240,28 +268,45 @@ async fn session(
                 .payload(Bytes::from(event.encode_to_vec()))
                 .message_id(id)
                 .header(CURSOR_HEADER, subscribed.cursor.to_string().as_str())
-                .header(NODE_HEADER, node_hex.as_str());
+                .header(NODE_HEADER, node_hex);
             let ack = context
                 .send_publish(subject(&config.subject_prefix, &unit, header.kind), message)
                 .await
                 .map_err(|err| ExportError::Publish(err.to_string()))?;
             acks.push(ack);
         }
+        if to_settle.send((batch.cursor, acks)).await.is_err() {
+            // The settling task ended: its error is the session's.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Awaits each batch's acknowledgements in order; once a batch is acknowledged in full,
+/// stores the cursor after it durably.
+async fn settle(
+    mut settling: tokio::sync::mpsc::Receiver<Settle>,
+    store: Store,
+    stream: String,
+    durable: u64,
+    status: ExportStatus,
+) -> Result<(), ExportError> {
+    while let Some((cursor, acks)) = settling.recv().await {
         let (mut published, mut duplicates) = (0u64, 0u64);
         for ack in acks {
             let ack = ack.await.map_err(|err| ExportError::Publish(err.to_string()))?;
             published += 1;
             duplicates += u64::from(ack.duplicate);
         }
-        if batch.cursor > durable {
-            let write_store = store.clone();
-            let (stream_name, cursor) = (config.stream.clone(), batch.cursor);
+        if cursor > durable {
+            let (write_store, stream_name) = (store.clone(), stream.clone());
             tokio::task::spawn_blocking(move || write_store.set_export_cursor(&stream_name, cursor))
                 .await
                 .map_err(|_| ExportError::Publish("the cursor task failed".to_string()))??;
         }
         status.update(|snapshot| {
-            snapshot.cursor = snapshot.cursor.max(batch.cursor);
+            snapshot.cursor = snapshot.cursor.max(cursor);
             snapshot.published += published;
             snapshot.duplicates += duplicates;
             if published > 0 {

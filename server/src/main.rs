@@ -198,7 +198,7 @@ async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Optio
         let state = node.dashboard(dashboard_stopping);
         dashboard_task = Some(tokio::spawn(rollcall_server::dashboard::serve(listener, state)));
     }
-    let incoming = tls_incoming(listener, tls);
+    let incoming = tls_incoming(listener, tls, node.access_check());
     let result = node.serve(incoming, shutdown).await;
     if let Some(task) = dashboard_task {
         let _ = task.await;

@@ -157,6 +157,15 @@ impl Node {
         Ok(Arc::new(tls::server_config(&self.identity)?))
     }
 
+    /// Who this node admits, per call and per connection.
+    pub fn access_check(&self) -> crate::rpc::AccessCheck {
+        crate::rpc::AccessCheck {
+            operators: Arc::new(self.operators.clone()),
+            authority: self.authority.clone(),
+            local_unit: self.info.unit.clone(),
+        }
+    }
+
     /// What the web dashboard reads; `stopping` ends its live streams and the server.
     pub fn dashboard(&self, stopping: watch::Receiver<bool>) -> std::sync::Arc<crate::dashboard::Dashboard> {
         std::sync::Arc::new(crate::dashboard::Dashboard {
@@ -398,17 +407,96 @@ pub async fn sync_with(
     Ok(summary)
 }
 
+/// Connections open at once (handshakes included); further ones wait to be accepted.
+pub const CONNECTIONS_MAX: usize = 4096;
+
+/// How long a connection whose key the node does not admit stays open: long enough for
+/// its calls to be answered with the reason, not long enough to hold the node's sockets.
+pub const NOT_ADMITTED_GRACE: Duration = Duration::from_secs(5);
+
+/// An accepted connection: counted against [`CONNECTIONS_MAX`] while open, and closed
+/// after [`NOT_ADMITTED_GRACE`] when its key was not admitted at the handshake.
+pub struct AcceptedConnection {
+    inner: TlsStream<TcpStream>,
+    _open: tokio::sync::OwnedSemaphorePermit,
+    closes_at: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AcceptedConnection {
+    /// True once a not-admitted connection's grace is over (registers the waker).
+    fn expired(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        self.closes_at.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+    }
+}
+
+fn closed_not_admitted() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "closed: the key is not admitted by this node")
+}
+
+impl AsyncRead for AcceptedConnection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        if self.expired(cx) {
+            return std::task::Poll::Ready(Err(closed_not_admitted()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AcceptedConnection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        if self.expired(cx) {
+            return std::task::Poll::Ready(Err(closed_not_admitted()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Connected for AcceptedConnection {
+    type ConnectInfo = <TlsStream<TcpStream> as Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
 /// Accepts TCP connections on `listener` and completes TLS handshakes, bounded in number
-/// and time. Failed handshakes are logged (address only) and dropped.
+/// and time. Failed handshakes are logged (address only) and dropped. A connection whose
+/// key `access` does not admit is served (so its calls are answered with the reason) and
+/// closed after [`NOT_ADMITTED_GRACE`]; at most [`CONNECTIONS_MAX`] are open at once.
 pub fn tls_incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> {
+    access: crate::rpc::AccessCheck,
+) -> impl Stream<Item = Result<AcceptedConnection, io::Error>> {
     let acceptor = TlsAcceptor::from(config);
     let (sender, receiver) = mpsc::channel(HANDSHAKES_IN_FLIGHT_MAX);
     let permits = Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT_MAX));
+    let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     tokio::spawn(async move {
         loop {
+            let Ok(open) = connections.clone().acquire_owned().await else { return };
             let Ok(permit) = permits.clone().acquire_owned().await else { return };
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -426,11 +514,23 @@ pub fn tls_incoming(
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let sender = sender.clone();
+            let access = access.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let _ = sender.send(Ok(stream)).await;
+                        let admitted = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|certificates| certificates.first())
+                            .and_then(|certificate| tls::identity_of_certificate(certificate, writer::now_ms()).ok())
+                            .is_some_and(|identity| access.refusal(&identity.key, writer::now_ms()).is_none());
+                        if !admitted {
+                            tracing::debug!(%peer, "connection of a key not admitted: closing after the grace");
+                        }
+                        let closes_at = (!admitted).then(|| Box::pin(tokio::time::sleep(NOT_ADMITTED_GRACE)));
+                        let _ = sender.send(Ok(AcceptedConnection { inner: stream, _open: open, closes_at })).await;
                     }
                     Ok(Err(error)) => tracing::warn!(%peer, %error, "tls handshake refused"),
                     Err(_) => tracing::warn!(%peer, "tls handshake timed out"),

@@ -191,6 +191,32 @@ async fn a_viewer_sees_only_its_subtree() {
     assert!(refused.message().contains("nor enrolled in its province"), "{refused:?}");
     let chinese = refused.metadata().get_bin("rollcall-rule-zh-bin").and_then(|v| v.to_bytes().ok()).expect("zh");
     assert!(String::from_utf8_lossy(&chinese).contains("未在本省登记"));
+    // …and its connection does not stay: the node closes it after the grace
+    // (NOT_ADMITTED_GRACE), so keys nobody enrolled cannot hold the node's sockets.
+    {
+        use rollcall_server::tls::{KeySet, TlsIdentity, client_config};
+        use tokio::io::AsyncReadExt;
+        let config = client_config(
+            &TlsIdentity::for_key(&stranger).expect("identity"),
+            std::sync::Arc::new(KeySet(vec![node.replica])),
+        )
+        .expect("config");
+        let tcp = tokio::net::TcpStream::connect(&node.address).await.expect("tcp");
+        let name = rustls::pki_types::ServerName::try_from("rollcall").expect("name");
+        let mut tls =
+            tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.expect("tls");
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            let mut buffer = [0u8; 4096];
+            loop {
+                match tls.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the node closed a not-admitted connection within its grace");
+    }
     assert!(node.stop());
 }
 
