@@ -126,6 +126,18 @@ pub struct RawConfig {
     /// `[export]`.
     #[serde(default)]
     pub export: RawExport,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Bytes at which a `Subscribe` or `ReadLog` response is closed (an event larger goes
+    /// alone). Default 1 MiB; 64 KiB to 4 MiB less 64 KiB.
+    pub stream_message_bytes: Option<usize>,
 }
 
 /// `[export]`: where this node's events flow beyond rollcall.
@@ -274,6 +286,8 @@ pub struct Config {
     pub parent: Option<ParentConfig>,
     /// Where to export events, if anywhere.
     pub nats_export: Option<NatsExportConfig>,
+    /// Bytes at which a `Subscribe` or `ReadLog` response is closed.
+    pub stream_message_bytes: usize,
 }
 
 impl Config {
@@ -366,6 +380,16 @@ impl Config {
             None => None,
             Some(nats) => Some(validate_nats_export(nats, &unit, dir, &invalid, path)?),
         };
+        let stream_message_bytes =
+            raw.limits.stream_message_bytes.unwrap_or(rollcall_core::limits::MESSAGE_BYTES_TARGET);
+        let (least, most) =
+            (rollcall_core::limits::STREAM_MESSAGE_BYTES_MIN, rollcall_core::limits::STREAM_MESSAGE_BYTES_MAX);
+        if !(least..=most).contains(&stream_message_bytes) {
+            return Err(invalid(
+                "limits.stream_message_bytes",
+                format!("{stream_message_bytes}: between {least} and {most} (a stock client accepts 4 MiB)"),
+            ));
+        }
         Ok(Config {
             dir: dir.to_path_buf(),
             unit,
@@ -378,6 +402,7 @@ impl Config {
             root_unit,
             parent,
             nats_export,
+            stream_message_bytes,
         })
     }
 
@@ -667,6 +692,22 @@ mod tests {
                 "[node]\nunit='gd/x'\nlevel='university'\n[keys]\nreplica_key='k'",
                 "node.unit: gd/x is not inside the province hb",
             ),
+            (
+                "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[limits]\nstream_message_bytes=8388608",
+                "limits.stream_message_bytes: 8388608: between 65536 and 4128768",
+            ),
+            (
+                "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[export.nats]\nservers=[]",
+                "missing key export.nats.servers",
+            ),
+            (
+                "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[export.nats]\nservers=['nats://a:4222']\nreplicas=2",
+                "export.nats.replicas: 2: JetStream replicates 1, 3 or 5 times",
+            ),
+            (
+                "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[export.nats]\nservers=['nats://a:4222']\nunit='gd'",
+                "export.nats.unit: gd is not within this node's unit hb",
+            ),
         ];
         for (text, expected) in cases {
             let message = Config::validate(dir, path, raw(text), None).expect_err(text).to_string();
@@ -681,6 +722,8 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.stream_message_bytes, rollcall_core::limits::MESSAGE_BYTES_TARGET);
+        assert!(config.nats_export.is_none());
         assert_eq!(config.replica_key_path, Path::new("/n/k"));
     }
 }

@@ -383,7 +383,12 @@ async fn events(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> 
         dashboard.positions.clone(),
         dashboard.stopping.clone(),
         after,
-        crate::subscribe::Filter { unit: scope, kinds: Vec::new(), personal_data: false },
+        crate::subscribe::Filter {
+            unit: scope,
+            kinds: Vec::new(),
+            personal_data: false,
+            message_bytes: rollcall_core::limits::MESSAGE_BYTES_TARGET,
+        },
         crate::metrics::Reader::Dashboard,
     );
     let stream = async_stream(move |sender: tokio::sync::mpsc::Sender<Result<Event, Infallible>>| async move {

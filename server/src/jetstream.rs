@@ -223,7 +223,12 @@ async fn session(
         snapshot.last_error = None;
         snapshot.cursor = durable;
     });
-    let filter = subscribe::Filter { unit: config.unit.clone(), kinds: Vec::new(), personal_data: true };
+    let filter = subscribe::Filter {
+        unit: config.unit.clone(),
+        kinds: Vec::new(),
+        personal_data: true,
+        message_bytes: rollcall_core::limits::MESSAGE_BYTES_TARGET,
+    };
     let mut batches =
         subscribe::start(store.clone(), positions, stopping, durable, filter, crate::metrics::Reader::Export);
     let node_hex = node.to_hex();

@@ -85,6 +85,7 @@ pub struct Node {
     /// Where the export to NATS JetStream stands (its stream is empty when none is configured).
     pub export: crate::jetstream::ExportStatus,
     nats_export: Option<crate::config::NatsExportConfig>,
+    stream_message_bytes: usize,
     operators: Vec<ReplicaId>,
     parent: Option<ParentConfig>,
     key: SigningKey,
@@ -140,6 +141,7 @@ impl Node {
             identity,
             export: crate::jetstream::ExportStatus::default(),
             nats_export: config.nats_export.clone(),
+            stream_message_bytes: config.stream_message_bytes,
             operators,
             parent: config.parent.clone(),
             key,
@@ -243,6 +245,7 @@ impl Node {
             authority,
             export,
             nats_export,
+            stream_message_bytes,
             ..
         } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
@@ -288,7 +291,8 @@ impl Node {
         };
         let service = NodeService::new(store, projection, writer, info, operators, context)
             .with_stop(stop_receiver_for_service)
-            .with_export(export);
+            .with_export(export)
+            .with_stream_message_bytes(stream_message_bytes);
         let service = NodeServer::new(service)
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);

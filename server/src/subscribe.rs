@@ -12,7 +12,7 @@
 //!   of the requested kinds are sent; to a reader who may not see personal data in full,
 //!   an event whose body holds it goes as a stub (it still verifies).
 
-use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
+use rollcall_core::limits::EVENTS_PER_MESSAGE_MAX;
 use rollcall_core::{EventKind, UnitPath, codec};
 use rollcall_proto::v1 as pb;
 use tokio::sync::{mpsc, watch};
@@ -33,6 +33,8 @@ pub struct Filter {
     /// False for a reader who may not see personal data in full: events whose bodies
     /// hold it go as stubs (`queries::carries_personal_data`).
     pub personal_data: bool,
+    /// A response is closed at this many bytes (an event larger goes alone).
+    pub message_bytes: usize,
 }
 
 /// Starts a subscription after `after`; batches arrive on the returned channel until the
@@ -105,7 +107,7 @@ pub fn start(
 
 /// The next batch after `cursor`: the last position considered and the events that
 /// pass the filter; `None` when nothing more is held. A batch is closed at
-/// [`MESSAGE_BYTES_TARGET`] (an event larger than that still goes alone), so no response
+/// `filter.message_bytes` ([`rollcall_core::limits::MESSAGE_BYTES_TARGET`] unless configured; an event larger than that still goes alone), so no response
 /// grows past what a stock client accepts by default (4 MiB) and no cursor can jam.
 fn read_batch(
     store: &Store,
@@ -138,7 +140,7 @@ fn read_batch(
             signed.body = None;
         }
         let size = prost::Message::encoded_len(&signed) + 16;
-        if !events.is_empty() && bytes + size > MESSAGE_BYTES_TARGET {
+        if !events.is_empty() && bytes + size > filter.message_bytes {
             break;
         }
         bytes += size;

@@ -120,6 +120,7 @@ fn stock_grpcio_reads_every_event_exactly_once_with_the_files_rollcall_hands_out
     assert!(status.success(), "the Python consumer failed: {status}");
     let result: serde_json::Value =
         serde_json::from_str(result.trim_start_matches("RESULT").trim()).expect("result JSON");
+    eprintln!("the stock grpcio consumer: backlog {backlog}, live {live}: {result}");
     assert_eq!(result["events"].as_u64(), Some(backlog + live), "{result}");
     assert_eq!(result["verified"].as_u64(), Some(backlog + live), "{result}");
     assert!(result["disconnects"].as_u64() >= Some(5), "{result}");

@@ -139,6 +139,15 @@ fn the_dashboard_shows_the_node_and_follows_it_live() {
     assert!(metrics.contains("# TYPE rollcall_ingest_position counter"), "{metrics}");
     // 75 generated members and the one of the stored finding.
     assert!(metrics.contains("rollcall_members 76"), "{metrics}");
+    // Distributions observed as work happened (the sample was appended through Append),
+    // and subscribers counted by reader.
+    assert!(metrics.contains("# TYPE rollcall_append_seconds histogram"), "{metrics}");
+    assert!(
+        metrics.lines().any(|line| line.starts_with("rollcall_append_seconds_count") && !line.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rollcall_subscribers{reader=\"dashboard\"} 0"), "{metrics}");
+    assert!(metrics.contains("rollcall_subscribers{reader=\"grpc\"} 0"), "{metrics}");
 
     let driver = Driver::start();
     driver.go(&format!("http://{address}/"));

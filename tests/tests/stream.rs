@@ -225,11 +225,31 @@ async fn a_viewer_sees_only_its_subtree() {
 /// limits receives every one, exactly once, and so does ReadLog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_never_jam_a_cursor() {
+    let sizes = large_bodies(None).await;
+    assert!(sizes.iter().any(|&n| n > 1), "the default 1 MiB bound holds several 250 KiB events: {sizes:?}");
+}
+
+/// The bound is the node's `[limits] stream_message_bytes`: at 64 KiB every 250 KiB event
+/// goes alone, and still every event arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_bound_closes_smaller_responses() {
+    let sizes = large_bodies(Some(65_536)).await;
+    assert!(sizes.iter().all(|&n| n == 1), "one large event per response: {sizes:?}");
+}
+
+/// Appends 200 events with 250 KiB bodies and reads them back by Subscribe and ReadLog on
+/// a client with default limits; returns how many events each Subscribe response held.
+async fn large_bodies(stream_message_bytes: Option<usize>) -> Vec<usize> {
     use rollcall_core::body::Body;
     use rollcall_core::log::Draft;
     let base = tempfile::tempdir().expect("temp dir");
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
+    if let Some(bytes) = stream_message_bytes {
+        let mut config = std::fs::read_to_string(dir.join("rollcall.toml")).expect("config");
+        config.push_str(&format!("\n[limits]\nstream_message_bytes = {bytes}\n"));
+        std::fs::write(dir.join("rollcall.toml"), config).expect("write config");
+    }
     let node = NodeProcess::start(&dir);
     let channel = node.operator_channel(&dir).await;
     // A client with tonic's defaults: 4 MiB per message decoded.
@@ -262,9 +282,14 @@ async fn large_bodies_never_jam_a_cursor() {
         .expect("subscribe")
         .into_inner();
     let mut cursors = Vec::new();
+    let mut sizes = Vec::new();
     while cursors.len() < total {
         let response = stream.message().await.expect("no message over the client's limit").expect("open");
         cursors.extend(response.events.iter().map(|e| e.cursor));
+        // Responses of the large events only (the sample's first events are small).
+        if response.events.first().is_some_and(|e| e.cursor > registered.len() as u64) {
+            sizes.push(response.events.len());
+        }
     }
     assert_eq!(cursors, (1..=total as u64).collect::<Vec<_>>(), "every event once, in order");
     let log = client
@@ -278,4 +303,6 @@ async fn large_bodies_never_jam_a_cursor() {
         read += message.events.len();
     }
     assert!(read >= total, "ReadLog returned {read} of {total}");
+    sizes.retain(|&n| n > 0);
+    sizes
 }

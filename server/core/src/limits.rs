@@ -32,8 +32,15 @@ pub const EVENTS_PER_MESSAGE_MAX: usize = 512;
 /// when bodies are small, so batches are cut by bytes too (see `MESSAGE_BYTES_TARGET`).
 pub const MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// A response batch is closed once it holds this many bytes.
+/// A response batch is closed once it holds this many bytes (`Sync`; and `Subscribe`,
+/// `ReadLog` unless `[limits] stream_message_bytes` says otherwise).
 pub const MESSAGE_BYTES_TARGET: usize = 1024 * 1024;
+
+/// The least and the most `[limits] stream_message_bytes` may be: the upper bound is what
+/// a stock gRPC client accepts by default (4 MiB), less room for the envelope.
+pub const STREAM_MESSAGE_BYTES_MIN: usize = 64 * 1024;
+/// See [`STREAM_MESSAGE_BYTES_MIN`].
+pub const STREAM_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024 - 64 * 1024;
 
 /// HTTP/2 flow-control window per stream, both ways: two full sync messages in flight,
 /// so a sender never waits for the receiver to take one message before starting the

@@ -58,6 +58,7 @@ pub struct NodeService {
     operators: Vec<ReplicaId>,
     sync: SyncContext,
     export: crate::jetstream::ExportStatus,
+    stream_message_bytes: usize,
 }
 
 impl NodeService {
@@ -80,7 +81,14 @@ impl NodeService {
             operators,
             sync,
             export: crate::jetstream::ExportStatus::default(),
+            stream_message_bytes: MESSAGE_BYTES_TARGET,
         }
+    }
+
+    /// Closes `Subscribe` and `ReadLog` responses at `bytes` (`[limits] stream_message_bytes`).
+    pub fn with_stream_message_bytes(mut self, bytes: usize) -> NodeService {
+        self.stream_message_bytes = bytes;
+        self
     }
 
     /// Reports `export` in `SyncStatus`.
@@ -351,6 +359,7 @@ impl pb::node_server::Node for NodeService {
         let scope = self.reader_scope(&request)?;
         let operator = self.reads_as_operator(&request);
         let personal_data = self.require_operator(&request).is_ok();
+        let stream_message_bytes = self.stream_message_bytes;
         let request = request.into_inner();
         let replica = replica_from_bytes(&request.replica)?;
         if !operator && !self.log_within(&replica, &scope) {
@@ -394,7 +403,7 @@ impl pb::node_server::Node for NodeService {
                     }
                     message_bytes += signed.header.len() + signed.body.as_ref().map_or(0, |b| b.len()) + 64;
                     message.events.push(signed);
-                    if message_bytes >= MESSAGE_BYTES_TARGET {
+                    if message_bytes >= stream_message_bytes {
                         if sender.send(Ok(std::mem::take(&mut message))).await.is_err() {
                             return;
                         }
@@ -629,7 +638,7 @@ impl pb::node_server::Node for NodeService {
             positions,
             self.stopping.clone(),
             after,
-            crate::subscribe::Filter { unit, kinds, personal_data },
+            crate::subscribe::Filter { unit, kinds, personal_data, message_bytes: self.stream_message_bytes },
             crate::metrics::Reader::Grpc,
         );
         // A long-lived stream outlives the admission checked when it opened: before each
