@@ -14,6 +14,10 @@
 //! - The durable cursor (`Store::export_cursor`) only moves past a batch once JetStream
 //!   acknowledged every event of it, so a crash or an outage never loses an event: the
 //!   export resumes after the cursor.
+//! - Order is kept: each publish expects the stream's last sequence to be its
+//!   predecessor's, so a lost publish makes the later ones of its session fail instead of
+//!   landing ahead of it. The stream is therefore this node's alone (one exporting node
+//!   per stream).
 //! - Nothing is doubled: an event published but not yet under the durable cursor when
 //!   the node stopped is found again at the next start by scanning the stream's tail for
 //!   this node's messages past the cursor (by `Nats-Msg-Id`, so a wiped and refilled
@@ -211,7 +215,8 @@ async fn session(
         .await
         .map_err(|err| stream_error(&err))?;
     let durable = store.export_cursor(&config.stream)?;
-    let already = published_past(&mut stream, node, durable).await.map_err(|err| stream_error(&err))?;
+    let (already, last_sequence) =
+        published_past(&mut stream, node, durable).await.map_err(|err| stream_error(&err))?;
     tracing::info!(
         stream = %config.stream,
         cursor = durable,
@@ -236,7 +241,8 @@ async fn session(
     // task awaits batch n's acknowledgements, in order, and moves the durable cursor.
     let (to_settle, settling) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
     let settler = tokio::spawn(settle(settling, store.clone(), config.stream.clone(), durable, status.clone()));
-    let published = publish_batches(&mut batches, &context, config, &already, &node_hex, &to_settle).await;
+    let published =
+        publish_batches(&mut batches, &context, config, &already, &node_hex, last_sequence, &to_settle).await;
     drop(to_settle);
     if let Err(error) = published {
         settler.abort();
@@ -256,6 +262,7 @@ async fn publish_batches(
     config: &NatsExportConfig,
     already: &HashSet<String>,
     node_hex: &str,
+    mut last_sequence: u64,
     to_settle: &tokio::sync::mpsc::Sender<Settle>,
 ) -> Result<(), ExportError> {
     while let Some(batch) = batches.recv().await {
@@ -273,7 +280,12 @@ async fn publish_batches(
                 .payload(Bytes::from(event.encode_to_vec()))
                 .message_id(id)
                 .header(CURSOR_HEADER, subscribed.cursor.to_string().as_str())
-                .header(NODE_HEADER, node_hex);
+                .header(NODE_HEADER, node_hex)
+                // Stored only right after its predecessor: if one publish is lost (a stream
+                // electing a new leader), every later one of the session is refused rather
+                // than stored ahead of it, and the next session resumes in order.
+                .expected_last_sequence(last_sequence);
+            last_sequence += 1;
             let ack = context
                 .send_publish(subject(&config.subject_prefix, &unit, header.kind), message)
                 .await
@@ -323,16 +335,17 @@ async fn settle(
 }
 
 /// The message ids of this node's messages at the stream's tail whose cursor is past
-/// `durable`: published before a stop, not yet under the durable cursor.
+/// `durable` (published before a stop, not yet under the durable cursor), and the
+/// stream's last sequence (what the session's first publish expects).
 async fn published_past(
     stream: &mut jetstream::stream::Stream,
     node: ReplicaId,
     durable: u64,
-) -> Result<HashSet<String>, async_nats::Error> {
+) -> Result<(HashSet<String>, u64), async_nats::Error> {
     let state = stream.info().await?.state.clone();
     let mut found = HashSet::new();
     if state.messages == 0 {
-        return Ok(found);
+        return Ok((found, state.last_sequence));
     }
     let node_hex = node.to_hex();
     let lowest = state.first_sequence.max(state.last_sequence.saturating_sub(TAIL_SCAN_MAX - 1));
@@ -357,7 +370,7 @@ async fn published_past(
         }
         sequence -= 1;
     }
-    Ok(found)
+    Ok((found, state.last_sequence))
 }
 
 #[cfg(test)]

@@ -42,7 +42,14 @@ const CF_PROJECTIONS: &str = "projections";
 const CF_META: &str = "meta";
 /// Client-chosen draft id (16 bytes) → seq of the local event it became (idempotent appends).
 const CF_DRAFTS: &str = "drafts";
-const COLUMN_FAMILIES: [&str; 6] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META, CF_DRAFTS];
+/// The ingest positions of the events that change the enrollment state (enrollments,
+/// revocations, equivocation proofs): ingest position → replica ‖ seq, written in the same
+/// batch as the event, so a start reads these instead of scanning every event.
+const CF_AUTHORITY: &str = "authority";
+const COLUMN_FAMILIES: [&str; 7] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META, CF_DRAFTS, CF_AUTHORITY];
+/// Present once `authority` indexes every event of the store (a store written by an
+/// older version gets its index built once, when it is first opened for writing).
+const META_AUTHORITY_INDEXED: &[u8] = b"authority_indexed";
 
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_LOCAL_REPLICA: &[u8] = b"local_replica";
@@ -143,7 +150,26 @@ impl Store {
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
         let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
         store.check_or_write_schema(true)?;
+        store.index_authority_events()?;
         Ok(store)
+    }
+
+    /// Builds the `authority` index of a store written before it existed (one scan of
+    /// every event, once), then marks it complete; a new store is marked at once.
+    fn index_authority_events(&self) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        if self.db.get_cf(meta, META_AUTHORITY_INDEXED).map_err(|e| self.rocks(e))?.is_some() {
+            return Ok(());
+        }
+        let authority_cf = self.cf(CF_AUTHORITY);
+        let mut batch = WriteBatch::default();
+        for (position, replica, seq) in self.scan_authority_events()? {
+            batch.put_cf(authority_cf, position.to_be_bytes(), event_key(replica, seq));
+        }
+        batch.put_cf(meta, META_AUTHORITY_INDEXED, [1]);
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(|e| self.rocks(e))
     }
 
     /// Opens an existing store read-only (e.g. for `rollcall verify` next to a running node).
@@ -156,7 +182,9 @@ impl Store {
         // A store written before a column family was added lacks it until it is next
         // opened for writing; open what it has (`drafts` is only read by the writer).
         let present = DB::list_cf(&options, path).unwrap_or_default();
-        let families = COLUMN_FAMILIES.iter().filter(|name| **name != CF_DRAFTS || present.iter().any(|p| p == *name));
+        let families = COLUMN_FAMILIES
+            .iter()
+            .filter(|name| ![CF_DRAFTS, CF_AUTHORITY].contains(*name) || present.iter().any(|p| p == *name));
         let db = DB::open_cf_for_read_only(&options, path, families, false)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
         let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
@@ -344,11 +372,16 @@ impl Store {
         let events_cf = self.cf(CF_EVENTS);
         let ingest_cf = self.cf(CF_INGEST);
         let heads_cf = self.cf(CF_HEADS);
+        let authority_cf = self.cf(CF_AUTHORITY);
         let mut last_per_replica: Vec<&VerifiedEvent> = Vec::new();
         for (idx, event) in events.iter().enumerate() {
             let key = event_key(event.replica(), event.seq());
+            let position = (first_ingest_position + idx as u64).to_be_bytes();
             batch.put_cf(events_cf, key, codec::encode_signed(&event.to_signed()));
-            batch.put_cf(ingest_cf, (first_ingest_position + idx as u64).to_be_bytes(), key);
+            batch.put_cf(ingest_cf, position, key);
+            if rollcall_core::authority::Authority::changed_by(event.header().kind) {
+                batch.put_cf(authority_cf, position, key);
+            }
             match last_per_replica.iter_mut().find(|e| e.replica() == event.replica()) {
                 Some(slot) => {
                     if event.seq() > slot.seq() {
@@ -565,9 +598,24 @@ impl Store {
         self.fail_writes.store(fail, Ordering::Relaxed);
     }
 
-    /// Writes a raw value under an event key, bypassing every check. Only for tests that
-    /// simulate corruption on disk.
-    #[doc(hidden)]
+    /// Tests only: makes the store look as an older version wrote it, without the
+    /// `authority` index (the next writable open builds it again).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Rocks`] on write failure.
+    pub fn forget_authority_index_for_tests(&self) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META), META_AUTHORITY_INDEXED);
+        batch.delete_range_cf(self.cf(CF_AUTHORITY), 0u64.to_be_bytes(), u64::MAX.to_be_bytes());
+        self.db.write(batch).map_err(|e| self.rocks(e))
+    }
+
+    /// Tests only: overwrites a stored event's bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Rocks`] on write failure.
     pub fn corrupt_event_for_tests(&self, replica: ReplicaId, seq: Seq, value: &[u8]) -> Result<(), StoreError> {
         self.db.put_cf(self.cf(CF_EVENTS), event_key(replica, seq), value).map_err(|e| self.rocks(e))
     }
@@ -593,16 +641,49 @@ impl Store {
     ///
     /// [`StoreError`] on read failure or a corrupt entry.
     pub fn authority_events_in_ingest_order(&self) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let indexed = self.db.cf_handle(CF_AUTHORITY).is_some()
+            && self.db.get_cf(self.cf(CF_META), META_AUTHORITY_INDEXED).map_err(|e| self.rocks(e))?.is_some();
+        let positions = if indexed {
+            let mut positions = Vec::new();
+            let mut iter = self.db.raw_iterator_cf(self.cf(CF_AUTHORITY));
+            iter.seek_to_first();
+            while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+                positions.push(decode_ingest_entry(key, value)?);
+                iter.next();
+            }
+            iter.status().map_err(|e| self.rocks(e))?;
+            positions
+        } else {
+            // A store of an older version opened read-only: scan.
+            self.scan_authority_events()?
+        };
+        let events_cf = self.cf(CF_EVENTS);
+        let mut out = Vec::with_capacity(positions.len());
+        for (_, replica, seq) in positions {
+            let key = event_key(replica, seq);
+            let value = self
+                .db
+                .get_pinned_cf(events_cf, key)
+                .map_err(|e| self.rocks(e))?
+                .ok_or_else(|| corrupt(replica, seq, "indexed as an authority event but missing"))?;
+            let event = check_stored(replica, seq, &value, rollcall_core::verify)?;
+            if !rollcall_core::authority::Authority::changed_by(event.header().kind) {
+                return Err(corrupt(replica, seq, "indexed as an authority event but of another kind"));
+            }
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// Every event that changes the enrollment state, by a scan of the whole ingest order:
+    /// (ingest position, replica, seq).
+    fn scan_authority_events(&self) -> Result<Vec<(u64, ReplicaId, Seq)>, StoreError> {
         let mut out = Vec::new();
         let events_cf = self.cf(CF_EVENTS);
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_INGEST));
         iter.seek_to_first();
-        while let Some(key) = iter.value() {
-            if key.len() != 40 {
-                return Err(StoreError::CorruptIndex { what: "ingest", detail: "malformed entry".into() });
-            }
-            let replica = ReplicaId(key[..32].try_into().expect("length checked"));
-            let seq = Seq(u64::from_be_bytes(key[32..].try_into().expect("length checked")));
+        while let (Some(position), Some(key)) = (iter.key(), iter.value()) {
+            let (position, replica, seq) = decode_ingest_entry(position, key)?;
             let value = self
                 .db
                 .get_pinned_cf(events_cf, key)
@@ -611,7 +692,7 @@ impl Store {
             let signed = codec::decode_signed(&value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
             let header = codec::decode_header(&signed.header).map_err(|err| corrupt(replica, seq, err.to_string()))?;
             if rollcall_core::authority::Authority::changed_by(header.kind) {
-                out.push(check_stored(replica, seq, &value, rollcall_core::verify)?);
+                out.push((position, replica, seq));
             }
             iter.next();
         }
@@ -640,6 +721,18 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// An entry of the ingest order (or of the authority index): (position, replica, seq).
+fn decode_ingest_entry(position: &[u8], value: &[u8]) -> Result<(u64, ReplicaId, Seq), StoreError> {
+    let bad = || StoreError::CorruptIndex { what: "ingest", detail: "malformed entry".into() };
+    let position = u64::from_be_bytes(position.try_into().map_err(|_| bad())?);
+    if value.len() != 40 {
+        return Err(bad());
+    }
+    let replica = ReplicaId(value[..32].try_into().map_err(|_| bad())?);
+    let seq = Seq(u64::from_be_bytes(value[32..].try_into().map_err(|_| bad())?));
+    Ok((position, replica, seq))
 }
 
 /// The key of an event: replica then big-endian seq, so a replica's log is one range.

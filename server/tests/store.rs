@@ -178,8 +178,63 @@ fn corrupted_sst_file_is_reported() {
 
 fn set_meta(path: &Path, key: &[u8], value: &[u8]) {
     let options = rocksdb::Options::default();
-    let cfs = ["events", "ingest", "heads", "projections", "meta", "drafts"];
+    let cfs = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
     let db = rocksdb::DB::open_cf(&options, path, cfs).expect("raw open");
     let meta = db.cf_handle("meta").expect("meta cf");
     db.put_cf(meta, key, value).expect("raw put");
+}
+
+/// Goal (issue 16, P6): a start reads the enrollment state from the `authority` index
+/// instead of scanning every event, and finds exactly what the scan found; a store
+/// written before the index existed gets it built at its first writable open.
+#[test]
+fn the_authority_index_lists_exactly_the_enrollments_in_ingest_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let enrollment = |seed: u8, unit: &str| Draft {
+        unit_path: UnitPath::parse(unit).expect("valid"),
+        kind: EventKind::ReplicaEnrolled,
+        body: rollcall_core::body::Body::ReplicaEnrolled(rollcall_core::proto::ReplicaEnrolled {
+            public_key: SigningKey::from_bytes(&[seed; 32]).verifying_key().to_bytes().to_vec().into(),
+            unit_path: unit.to_string(),
+            level: rollcall_core::proto::Level::University as i32,
+            role: rollcall_core::proto::ReplicaRole::Node as i32,
+            valid_until_ms: 0,
+            label: String::new(),
+        })
+        .encode(),
+        author: "operator".into(),
+    };
+    {
+        let store = Store::open(dir.path()).expect("open");
+        let (handle, thread) = writer::start_as_root(store.clone(), key.clone(), UnitPath::parse("hb").expect("valid"))
+            .expect("writer starts");
+        handle.append_blocking(drafts(5)).expect("reports");
+        handle.append_blocking(vec![enrollment(7, "hb/u1")]).expect("enroll u1");
+        handle.append_blocking(drafts(5)).expect("reports");
+        handle.append_blocking(vec![enrollment(8, "hb/u2")]).expect("enroll u2");
+        drop(handle);
+        thread.join().expect("writer thread ends");
+    }
+    let listed = |store: &Store| -> Vec<(u64, EventKind)> {
+        store
+            .authority_events_in_ingest_order()
+            .expect("read")
+            .iter()
+            .map(|event| (event.seq().0, event.header().kind))
+            .collect()
+    };
+    let store = Store::open(dir.path()).expect("reopen");
+    let expected = listed(&store);
+    assert_eq!(expected.iter().filter(|(_, kind)| *kind == EventKind::ReplicaEnrolled).count(), 2, "{expected:?}");
+    assert!(expected.windows(2).all(|pair| pair[0].0 < pair[1].0), "in ingest order: {expected:?}");
+    // As an older version left it: no index. Read-only it is scanned; the next writable
+    // open builds the index, and both give the same list.
+    store.forget_authority_index_for_tests().expect("forget");
+    drop(store);
+    let read_only = Store::open_read_only(dir.path()).expect("read-only");
+    assert_eq!(listed(&read_only), expected);
+    drop(read_only);
+    let reindexed = Store::open(dir.path()).expect("reopen for writing");
+    assert_eq!(listed(&reindexed), expected);
 }
