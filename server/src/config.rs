@@ -168,6 +168,9 @@ pub struct RawNatsExport {
     pub duplicate_window_secs: Option<u64>,
     /// A PEM file of the CA that signed the NATS servers' certificates: requires TLS.
     pub tls_ca: Option<String>,
+    /// Export the bodies that hold ID numbers, phones and addresses in full (default
+    /// false: such events go as stubs, which still verify). Only with `tls_ca`.
+    pub personal_data: Option<bool>,
 }
 
 /// A validated `[export.nats]`.
@@ -187,6 +190,8 @@ pub struct NatsExportConfig {
     pub duplicate_window: std::time::Duration,
     /// CA file for TLS to the servers.
     pub tls_ca: Option<PathBuf>,
+    /// Bodies holding personal data exported in full (else as stubs).
+    pub personal_data: bool,
 }
 
 /// `[province]`.
@@ -505,6 +510,13 @@ fn validate_nats_export(
     if duplicate_window_secs == 0 {
         return Err(invalid("export.nats.duplicate_window_secs", "must be at least 1".to_string()));
     }
+    let personal_data = nats.personal_data.unwrap_or(false);
+    if personal_data && nats.tls_ca.is_none() {
+        return Err(invalid(
+            "export.nats.personal_data",
+            "ID numbers, phones and addresses leave the node only over TLS: set export.nats.tls_ca".to_string(),
+        ));
+    }
     Ok(NatsExportConfig {
         servers,
         stream,
@@ -513,6 +525,7 @@ fn validate_nats_export(
         replicas,
         duplicate_window: std::time::Duration::from_secs(duplicate_window_secs),
         tls_ca: nats.tls_ca.map(|file| dir.join(file)),
+        personal_data,
     })
 }
 
@@ -707,6 +720,10 @@ mod tests {
             (
                 "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[export.nats]\nservers=['nats://a:4222']\nunit='gd'",
                 "export.nats.unit: gd is not within this node's unit hb",
+            ),
+            (
+                "[node]\nunit='hb'\nlevel='province'\n[keys]\nreplica_key='k'\n[export.nats]\nservers=['nats://a:4222']\npersonal_data=true",
+                "export.nats.personal_data: ID numbers, phones and addresses leave the node only over TLS",
             ),
         ];
         for (text, expected) in cases {

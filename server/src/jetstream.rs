@@ -23,8 +23,10 @@
 //!   this node's messages past the cursor (by `Nats-Msg-Id`, so a wiped and refilled
 //!   store cannot confuse it) and is not published again; within a session JetStream's
 //!   duplicate window drops the repeats of a retried batch.
-//! - Personal data travels only inside the signed bodies, exactly as the node holds
-//!   them; nothing of an event is logged.
+//! - Personal data (ID numbers, phones, addresses) leaves only if `personal_data = true`,
+//!   which the configuration accepts only with TLS to the servers; otherwise the events
+//!   whose bodies hold it are published as stubs (header and signature, which still
+//!   verify). Nothing of an event is logged.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -43,7 +45,7 @@ use crate::store::Store;
 use crate::subscribe;
 
 /// Messages of the stream's tail read at start to find what was published past the
-/// durable cursor (at most one batch can be, so this is generous).
+/// durable cursor (at most the batches in flight: checked at compile time below).
 pub const TAIL_SCAN_MAX: u64 = 4096;
 
 /// Publishes awaiting JetStream's acknowledgement at once.
@@ -149,7 +151,13 @@ pub async fn run(
         if *stopping.borrow() {
             return;
         }
-        match session(&config, &store, positions.clone(), stopping.clone(), node, &status).await {
+        let session = session(&config, &store, positions.clone(), stopping.clone(), node, &status);
+        let ended = tokio::select! {
+            ended = session => ended,
+            // Connecting, making the stream or scanning its tail never holds up a shutdown.
+            _ = stopping.wait_for(|stop| *stop) => return,
+        };
+        match ended {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(stream = %config.stream, %error, "export to JetStream interrupted; retrying");
@@ -231,7 +239,7 @@ async fn session(
     let filter = subscribe::Filter {
         unit: config.unit.clone(),
         kinds: Vec::new(),
-        personal_data: true,
+        personal_data: config.personal_data,
         message_bytes: rollcall_core::limits::MESSAGE_BYTES_TARGET,
     };
     let mut batches =
@@ -254,6 +262,11 @@ async fn session(
 /// Batches published and awaiting their acknowledgements at once.
 pub const BATCHES_IN_FLIGHT: usize = 4;
 
+// What can be in the stream past the durable cursor at a stop (the batches in flight, the
+// one being published, the one settling) must fit in the tail the next start scans.
+const _: () =
+    assert!((BATCHES_IN_FLIGHT + 2) * rollcall_core::limits::EVENTS_PER_MESSAGE_MAX <= TAIL_SCAN_MAX as usize);
+
 type Settle = (u64, Vec<PublishAckFuture>);
 
 async fn publish_batches(
@@ -265,7 +278,14 @@ async fn publish_batches(
     mut last_sequence: u64,
     to_settle: &tokio::sync::mpsc::Sender<Settle>,
 ) -> Result<(), ExportError> {
-    while let Some(batch) = batches.recv().await {
+    loop {
+        // A settling task that failed (an acknowledgement lost) ends the session at once,
+        // even when no new event is coming.
+        let batch = tokio::select! {
+            batch = batches.recv() => batch,
+            () = to_settle.closed() => return Ok(()),
+        };
+        let Some(batch) = batch else { return Ok(()) };
         let batch = batch?;
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.events.len());
         for subscribed in batch.events {
@@ -297,7 +317,6 @@ async fn publish_batches(
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Awaits each batch's acknowledgements in order; once a batch is acknowledged in full,

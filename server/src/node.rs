@@ -414,6 +414,10 @@ pub async fn sync_with(
 /// Connections open at once (handshakes included); further ones wait to be accepted.
 pub const CONNECTIONS_MAX: usize = 4096;
 
+/// Connections of keys the node does not admit, open at once (in their grace); beyond,
+/// such a connection is dropped at once, so they never take the admitted keys' slots.
+pub const NOT_ADMITTED_MAX: usize = 64;
+
 /// How long a connection whose key the node does not admit stays open: long enough for
 /// its calls to be answered with the reason, not long enough to hold the node's sockets.
 pub const NOT_ADMITTED_GRACE: Duration = Duration::from_secs(5);
@@ -488,7 +492,8 @@ impl Connected for AcceptedConnection {
 /// Accepts TCP connections on `listener` and completes TLS handshakes, bounded in number
 /// and time. Failed handshakes are logged (address only) and dropped. A connection whose
 /// key `access` does not admit is served (so its calls are answered with the reason) and
-/// closed after [`NOT_ADMITTED_GRACE`]; at most [`CONNECTIONS_MAX`] are open at once.
+/// closed after [`NOT_ADMITTED_GRACE`], at most [`NOT_ADMITTED_MAX`] of them at once (more
+/// are dropped); at most [`CONNECTIONS_MAX`] connections are open at once.
 pub fn tls_incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -498,6 +503,7 @@ pub fn tls_incoming(
     let (sender, receiver) = mpsc::channel(HANDSHAKES_IN_FLIGHT_MAX);
     let permits = Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT_MAX));
     let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let not_admitted = Arc::new(Semaphore::new(NOT_ADMITTED_MAX));
     tokio::spawn(async move {
         loop {
             let Ok(open) = connections.clone().acquire_owned().await else { return };
@@ -519,6 +525,7 @@ pub fn tls_incoming(
             let acceptor = acceptor.clone();
             let sender = sender.clone();
             let access = access.clone();
+            let not_admitted = not_admitted.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -530,9 +537,19 @@ pub fn tls_incoming(
                             .and_then(|certificates| certificates.first())
                             .and_then(|certificate| tls::identity_of_certificate(certificate, writer::now_ms()).ok())
                             .is_some_and(|identity| access.refusal(&identity.key, writer::now_ms()).is_none());
-                        if !admitted {
+                        // A key not admitted holds a slot of its own small pool, never one of
+                        // the admitted keys'; when that pool is full it is dropped at once.
+                        let open = if admitted {
+                            open
+                        } else {
+                            let Ok(slot) = not_admitted.try_acquire_owned() else {
+                                tracing::debug!(%peer, "connection of a key not admitted: too many, dropped");
+                                return;
+                            };
                             tracing::debug!(%peer, "connection of a key not admitted: closing after the grace");
-                        }
+                            drop(open);
+                            slot
+                        };
                         let closes_at = (!admitted).then(|| Box::pin(tokio::time::sleep(NOT_ADMITTED_GRACE)));
                         let _ = sender.send(Ok(AcceptedConnection { inner: stream, _open: open, closes_at })).await;
                     }

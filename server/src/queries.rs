@@ -160,7 +160,8 @@ pub fn mask_conflicts(response: &mut pb::ConflictsResponse) {
 }
 
 /// True when the body of an event of `kind` holds personal data in full: a registration
-/// (its form), a correction of a personal field, a discrepancy found on one. A reader who
+/// (its form), a correction of a personal field, a discrepancy found on one or resolved
+/// (with the value in force). A reader who
 /// may not see personal data gets such an event as a stub (header and signature, no
 /// body), which still verifies: the signed header names the body's hash.
 pub fn carries_personal_data(kind: rollcall_core::EventKind, body: &[u8]) -> bool {
@@ -171,6 +172,9 @@ pub fn carries_personal_data(kind: rollcall_core::EventKind, body: &[u8]) -> boo
         EventKind::RecordCorrected => pb::RecordCorrected::decode(body).map_or(true, |b| is_personal_field(b.field)),
         EventKind::StatsDiscrepancyFound => {
             pb::StatsDiscrepancyFound::decode(body).map_or(true, |b| is_personal_field(b.field))
+        }
+        EventKind::StatsDiscrepancyResolved => {
+            pb::StatsDiscrepancyResolved::decode(body).map_or(true, |b| is_personal_field(b.field))
         }
         _ => false,
     }
@@ -667,5 +671,14 @@ mod tests {
         assert!(!carries_personal_data(rollcall_core::EventKind::RecordCorrected, &correction(name)));
         assert!(carries_personal_data(rollcall_core::EventKind::MemberRegistered, &[]));
         assert!(!carries_personal_data(rollcall_core::EventKind::ContactAttempted, &[]));
+        let resolved = |field| pb::StatsDiscrepancyResolved { member_id: "M1".into(), field, ..Default::default() };
+        assert!(carries_personal_data(
+            rollcall_core::EventKind::StatsDiscrepancyResolved,
+            &resolved(id).encode_to_vec()
+        ));
+        assert!(!carries_personal_data(
+            rollcall_core::EventKind::StatsDiscrepancyResolved,
+            &resolved(name).encode_to_vec()
+        ));
     }
 }

@@ -14,6 +14,17 @@ use std::time::Duration;
 
 use rollcall_tests::{repo_root, rollcall, rollcall_json, start_root, venv_python};
 
+/// A child process killed when the test ends, passed or not (a consumer that reads a live
+/// stream never exits by itself).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// How long the Python consumer may take for everything.
 const PYTHON_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -85,7 +96,7 @@ fn stock_grpcio_reads_every_event_exactly_once_with_the_files_rollcall_hands_out
     let live_unit = rollcall_core::UnitPath::parse("hb/whu/cs/b02").expect("unit");
     let live = rollcall_client::sample::member_drafts(&live_unit, 300, 2, "demo-operator").len() as u64;
 
-    let mut python = Command::new(venv_python())
+    let python = Command::new(venv_python())
         .arg(repo_root().join("tests/python/stock_grpcio.py"))
         .args(["--bundle", dir.to_str().expect("path")])
         .args(["--backlog", &backlog.to_string(), "--live", &live.to_string(), "--disconnects", "6"])
@@ -94,7 +105,8 @@ fn stock_grpcio_reads_every_event_exactly_once_with_the_files_rollcall_hands_out
         .stderr(Stdio::inherit())
         .spawn()
         .expect("running the Python consumer");
-    let stdout = python.stdout.take().expect("stdout");
+    let mut python = KillOnDrop(python);
+    let stdout = python.0.stdout.take().expect("stdout");
     let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -116,7 +128,7 @@ fn stock_grpcio_reads_every_event_exactly_once_with_the_files_rollcall_hands_out
     // Live events while the consumer keeps disconnecting and resuming.
     assert_eq!(append_sample(&province, live_unit.as_str(), 300, 2), live);
     let result = next_line("RESULT");
-    let status = python.wait().expect("python exits");
+    let status = python.0.wait().expect("python exits");
     assert!(status.success(), "the Python consumer failed: {status}");
     let result: serde_json::Value =
         serde_json::from_str(result.trim_start_matches("RESULT").trim()).expect("result JSON");
@@ -168,13 +180,15 @@ fn a_consumer_the_node_does_not_admit_is_told_why() {
     assert!(!ok && output.contains("UNAUTHENTICATED") && output.contains("nor enrolled in its province"), "{output}");
 
     // The handed-out directory, admitted: a subscription opens and stays open (live).
-    let mut open_stream = Command::new(venv_python())
-        .arg(dir.join("consume.py"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running consume.py");
-    let stdout = open_stream.stdout.take().expect("stdout");
+    let mut open_stream = KillOnDrop(
+        Command::new(venv_python())
+            .arg(dir.join("consume.py"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running consume.py"),
+    );
+    let stdout = open_stream.0.stdout.take().expect("stdout");
     let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -201,12 +215,14 @@ fn a_consumer_the_node_does_not_admit_is_told_why() {
     ]);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     append_sample(&province, "hb/whu/cs/b01", 5, 1);
+    let mut ended = None;
     rollcall_tests::wait_until("the open stream ended", PYTHON_DEADLINE, || {
-        open_stream.try_wait().expect("try_wait").is_some()
+        ended = open_stream.0.try_wait().expect("try_wait");
+        ended.is_some()
     });
-    let ended = open_stream.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&ended.stderr);
-    assert!(!ended.status.success() && stderr.contains("was revoked after seq 0"), "{stderr}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut open_stream.0.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(!ended.expect("ended").success() && stderr.contains("was revoked after seq 0"), "{stderr}");
     assert!(
         received.try_iter().all(|line| !line.contains("hb/whu/cs/b01")),
         "no event written after the revocation reached the revoked consumer"
