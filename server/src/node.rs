@@ -233,6 +233,7 @@ impl Node {
         S: Stream<Item = Result<IO, io::Error>> + Send + 'static,
     {
         let context = self.sync_context();
+        let access = self.access_check();
         let Node {
             store,
             projection,
@@ -250,11 +251,6 @@ impl Node {
         } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
         let stop_receiver_for_service = stop_receiver.clone();
-        let access = crate::rpc::AccessCheck {
-            operators: Arc::new(operators.clone()),
-            authority: authority.clone(),
-            local_unit: info.unit.clone(),
-        };
         let verifier = crate::reports::Verifier {
             store: store.clone(),
             writer: writer.clone(),

@@ -335,13 +335,6 @@ pub fn client_config(identity: &TlsIdentity, policy: Arc<dyn KeyPolicy>) -> Resu
     Ok(config)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 fn rejected(problem: &CertificateProblem) -> rustls::Error {
     let error = match problem {
         CertificateProblem::BindingExpired { .. } => rustls::CertificateError::Expired,
@@ -358,7 +351,7 @@ fn verify_handshake(
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
 ) -> Result<PeerIdentity, rustls::Error> {
-    let identity = identity_of_certificate(cert, now_ms()).map_err(|problem| rejected(&problem))?;
+    let identity = identity_of_certificate(cert, crate::writer::now_ms()).map_err(|problem| rejected(&problem))?;
     let invalid = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
     if identity.bound {
         if dss.scheme != SignatureScheme::ECDSA_NISTP256_SHA256 {
@@ -384,7 +377,7 @@ struct PeerKeyVerifier {
 
 impl PeerKeyVerifier {
     fn check_certificate(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        match identity_of_certificate(cert, now_ms()) {
+        match identity_of_certificate(cert, crate::writer::now_ms()) {
             Ok(identity) if !identity.bound && self.policy.accepts(&identity.key) => Ok(()),
             Ok(_) => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
             Err(problem) => Err(rejected(&problem)),
@@ -448,7 +441,7 @@ impl ClientCertVerifier for ClientIdentityVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        identity_of_certificate(end_entity, now_ms()).map_err(|problem| rejected(&problem))?;
+        identity_of_certificate(end_entity, crate::writer::now_ms()).map_err(|problem| rejected(&problem))?;
         Ok(ClientCertVerified::assertion())
     }
 

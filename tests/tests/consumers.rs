@@ -25,6 +25,19 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The lines a child prints, as they come (read on a thread of their own).
+fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    received
+}
+
 /// How long the Python consumer may take for everything.
 const PYTHON_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -106,15 +119,7 @@ fn stock_grpcio_reads_every_event_exactly_once_with_the_files_rollcall_hands_out
         .spawn()
         .expect("running the Python consumer");
     let mut python = KillOnDrop(python);
-    let stdout = python.0.stdout.take().expect("stdout");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let received = lines_of(python.0.stdout.take().expect("stdout"));
     let next_line = |prefix: &str| -> String {
         loop {
             let line = received.recv_timeout(PYTHON_DEADLINE).unwrap_or_else(|_| panic!("no {prefix} line in time"));
@@ -188,15 +193,7 @@ fn a_consumer_the_node_does_not_admit_is_told_why() {
             .spawn()
             .expect("running consume.py"),
     );
-    let stdout = open_stream.0.stdout.take().expect("stdout");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let received = lines_of(open_stream.0.stdout.take().expect("stdout"));
     let first = received.recv_timeout(PYTHON_DEADLINE).expect("the admitted consumer prints its first event");
     assert!(first.contains("REPLICA_ENROLLED"), "{first}");
 

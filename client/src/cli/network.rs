@@ -209,7 +209,8 @@ pub(crate) async fn run(command: NetworkCommand, lang: Lang, json: bool) -> Exit
             {
                 return fail(&lang.pick(&violation.message_zh(), &violation.to_string()), 2);
             }
-            match enroll(&target, &child_key, &unit, role, valid_days, &label, parent_address, &out).await {
+            let enrolled = enroll(&target, &child_key, &unit, role, valid_days, &label, parent_address).await;
+            match enrolled.and_then(|bundle| bundle.write(&out).map(|()| bundle).map_err(|err| err.to_string())) {
                 Ok(bundle) => {
                     if let Some(named) = named {
                         let code = with_backend(&node, lang, json, |backend| async move {
@@ -568,7 +569,6 @@ async fn enroll(
     valid_days: u64,
     label: &str,
     parent_address: Option<String>,
-    out: &std::path::Path,
 ) -> Result<Bundle, String> {
     let child = ReplicaId::from_hex(child_key).map_err(|err| format!("--child-key: {err}"))?;
     let channel = target.connect().await.map_err(|err| err.to_string())?;
@@ -630,7 +630,6 @@ async fn enroll(
         role: role.as_str().to_string(),
         enrollment: hex::encode(codec::encode_signed(&signed)),
     };
-    bundle.write(out).map_err(|err| err.to_string())?;
     Ok(bundle)
 }
 
@@ -659,12 +658,7 @@ async fn consumer(
     let viewer_key = rollcall_server::config::replica_of(&viewer);
     // The enrollment goes through the same path as `rollcall enroll --role viewer`; its
     // bundle (for a rollcall node, not a stock client) is not part of the directory.
-    let bundle_path = std::env::temp_dir().join(format!("rollcall-consumer-{}.bundle", viewer_key.short()));
-    let enrolled =
-        enroll(target, &viewer_key.to_hex(), &unit, Role::Viewer, valid_days, label, address.clone(), &bundle_path)
-            .await;
-    let _ = std::fs::remove_file(&bundle_path);
-    let bundle = enrolled?;
+    let bundle = enroll(target, &viewer_key.to_hex(), &unit, Role::Viewer, valid_days, label, address.clone()).await?;
     let valid_until_ms = if valid_days == 0 { 0 } else { rollcall_server::writer::now_ms() + valid_days * 86_400_000 };
     // The binding itself does not expire: the enrollment's validity (checked at every
     // call) and its revocation govern it.

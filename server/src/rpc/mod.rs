@@ -59,6 +59,7 @@ pub struct NodeService {
     sync: SyncContext,
     export: crate::jetstream::ExportStatus,
     stream_message_bytes: usize,
+    access: AccessCheck,
 }
 
 impl NodeService {
@@ -72,7 +73,13 @@ impl NodeService {
         sync: SyncContext,
     ) -> NodeService {
         let (_, stopping) = tokio::sync::watch::channel(false);
+        let access = AccessCheck {
+            operators: Arc::new(operators.clone()),
+            authority: sync.authority.clone(),
+            local_unit: info.unit.clone(),
+        };
         NodeService {
+            access,
             stopping,
             store,
             projection,
@@ -644,11 +651,7 @@ impl pb::node_server::Node for NodeService {
         // A long-lived stream outlives the admission checked when it opened: before each
         // batch, the reader must still be admitted (a viewer revoked or expired meanwhile
         // gets UNAUTHENTICATED and the stream ends), so revocation shuts open streams too.
-        let access = AccessCheck {
-            operators: Arc::new(self.operators.clone()),
-            authority: self.sync.authority.clone(),
-            local_unit: self.info.unit.clone(),
-        };
+        let access = self.access.clone();
         let stream = tokio_stream::StreamExt::map_while(ReceiverStream::new(receiver), {
             let mut refused = false;
             move |item| {
