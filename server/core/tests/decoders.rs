@@ -207,3 +207,17 @@ proptest! {
         derive_everything(&projection);
     }
 }
+
+/// The input proptest found (CI, 2026-12-02): a vote whose three counts add up past
+/// u32::MAX overflowed the rules' sum; kept as a fixed case.
+#[test]
+fn a_vote_whose_counts_overflow_u32_is_refused_not_a_panic() {
+    let mut projection = Projection::new();
+    let message = Bytes::from_static(b"8\x01P\x010\xff\xff\xff\xff\x0f\n\x01a");
+    for kind in ALL_KINDS {
+        if let Ok(body) = Body::decode(*kind, &message) {
+            exercise(&mut projection, *kind, &body, 127);
+        }
+    }
+    derive_everything(&projection);
+}

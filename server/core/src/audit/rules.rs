@@ -1113,7 +1113,9 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
             if vote.present > vote.full_members_total {
                 return Err(RuleViolation::VoteFigures { detail: "more present than full members" });
             }
-            if vote.votes_for + vote.votes_against + vote.abstentions > vote.present {
+            // Widened: three u32 figures from a body may add up past u32::MAX.
+            let cast = u64::from(vote.votes_for) + u64::from(vote.votes_against) + u64::from(vote.abstentions);
+            if cast > u64::from(vote.present) {
                 return Err(RuleViolation::VoteFigures { detail: "more votes than members present" });
             }
             let policy = projection.policies().at(&context.stamp);
