@@ -77,6 +77,19 @@ fn refused_at_handshake(status: &tonic::Status) -> Option<(String, String)> {
     })
 }
 
+/// A dossier as the node handed it over.
+#[derive(Clone, Debug, Default)]
+pub struct DossierBytes {
+    /// The ZIP archive.
+    pub bytes: Vec<u8>,
+    /// The stage the case's events reach (English name).
+    pub stage: String,
+    /// Evidence events in it.
+    pub events: u64,
+    /// What was left out and why.
+    pub warnings: Vec<String>,
+}
+
 /// A node to work with.
 #[allow(clippy::large_enum_variant)]
 pub enum Backend {
@@ -307,6 +320,51 @@ impl Backend {
                 .map(|r| r.into_inner().level())
                 .map_err(|s| Refusal::from_status(&s)),
             Backend::Embedded(node) => Ok(node.info.level.to_proto()),
+        }
+    }
+
+    /// A case's dossier, signed by the node (remote: gathered from its chunks).
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node (no such case, not an operator) or the store.
+    pub async fn case_dossier(&mut self, request: pb::CaseDossierRequest) -> Result<DossierBytes, Refusal> {
+        match self {
+            Backend::Remote(client) => {
+                let mut stream = client.case_dossier(request).await.map_err(|s| Refusal::from_status(&s))?.into_inner();
+                let mut dossier = DossierBytes::default();
+                while let Some(chunk) = stream.message().await.map_err(|s| Refusal::from_status(&s))? {
+                    if dossier.bytes.is_empty() && dossier.stage.is_empty() {
+                        dossier.stage = chunk.stage;
+                        dossier.events = chunk.events;
+                        dossier.warnings = chunk.warnings;
+                        dossier.bytes.reserve(chunk.total_bytes.min(1 << 30) as usize);
+                    }
+                    dossier.bytes.extend_from_slice(&chunk.data);
+                }
+                Ok(dossier)
+            }
+            Backend::Embedded(node) => {
+                let unit = if request.unit_path.is_empty() {
+                    None
+                } else {
+                    Some(rollcall_core::UnitPath::parse(&request.unit_path).map_err(Refusal::plain)?)
+                };
+                let request = rollcall_server::dossier::DossierRequest {
+                    case_id: request.case_id,
+                    unit,
+                    show_personal: request.show_personal,
+                };
+                let dossier = node
+                    .case_dossier(&request)
+                    .map_err(|error| Refusal { zh: Some(error.message_zh()), ..Refusal::plain(&error) })?;
+                Ok(DossierBytes {
+                    bytes: dossier.bytes,
+                    stage: dossier.stage.as_str().to_string(),
+                    events: dossier.events as u64,
+                    warnings: dossier.warnings,
+                })
+            }
         }
     }
 

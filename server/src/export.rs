@@ -246,6 +246,20 @@ pub fn xlsx_bytes(sheet: &Sheet) -> Result<Vec<u8>, ExportError> {
     workbook.save_to_buffer().map_err(|e| write_error(path, e))
 }
 
+/// Several sheets as one XLSX workbook, in order (a dossier's steps, attempts, votes).
+///
+/// # Errors
+///
+/// [`ExportError`] if the workbook cannot be built.
+pub fn xlsx_bytes_many(sheets: &[Sheet]) -> Result<Vec<u8>, ExportError> {
+    let path = Path::new("download.xlsx");
+    let mut workbook = Workbook::new();
+    for sheet in sheets {
+        lay_out(workbook.add_worksheet(), sheet).map_err(|e| write_error(path, e))?;
+    }
+    workbook.save_to_buffer().map_err(|e| write_error(path, e))
+}
+
 /// Where the parts of a form sit on its sheet (0-based rows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {

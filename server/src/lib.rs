@@ -23,6 +23,7 @@ pub mod bundle;
 pub mod config;
 pub mod connect;
 pub mod dashboard;
+pub mod dossier;
 pub mod export;
 pub mod jetstream;
 pub mod metrics;

@@ -93,6 +93,30 @@ pub struct Node {
 }
 
 impl Node {
+    /// The dossier of a case, built from this node's store (the CLI's embedded mode; a
+    /// running node answers `CaseDossier`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::dossier::DossierError`] when the case is not held or the store fails.
+    pub fn case_dossier(
+        &self,
+        request: &crate::dossier::DossierRequest,
+    ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
+        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
+        let projection = self.projection.read().expect("the projection lock is never poisoned");
+        let source = crate::dossier::Source {
+            store: &self.store,
+            authority: &authority,
+            projection: &projection,
+            key: &self.key,
+            unit: &self.info.unit,
+            root_unit: &self.info.root_unit,
+            now_ms: crate::writer::now_ms(),
+        };
+        crate::dossier::build(&source, request, &self.info.unit)
+    }
+
     /// Opens the node described by `config`.
     ///
     /// # Errors
@@ -269,6 +293,7 @@ impl Node {
                 export.clone(),
             ))
         });
+        let dossier_key = Arc::new(key.clone());
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
@@ -288,6 +313,7 @@ impl Node {
         let service = NodeService::new(store, projection, writer, info, operators, context)
             .with_stop(stop_receiver_for_service)
             .with_export(export)
+            .with_signing_key(dossier_key)
             .with_stream_message_bytes(stream_message_bytes);
         let service = NodeServer::new(service)
             .max_decoding_message_size(MESSAGE_BYTES_MAX)

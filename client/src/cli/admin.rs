@@ -6,6 +6,25 @@
 
 use crate::*;
 
+/// What `rollcall verify` checks besides a store.
+#[derive(Subcommand)]
+pub(crate) enum VerifyCommand {
+    /// 脱机核验案卷（只需本省根密钥，无需节点和网络）/ verify a dossier offline with only the province's root key.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall verify dossier 案卷-K123.zip --root 3f9a…（64 位十六进制）\n\n退出码 / exit: 0 核验通过 verified；1 发现不符 a difference found；2 文件无法读取 unreadable"
+    )]
+    Dossier {
+        /// 案卷文件（.zip）/ the dossier.
+        file: PathBuf,
+        /// 本省根密钥（64 位十六进制）/ the province's root key (64 hex digits).
+        #[arg(long)]
+        root: String,
+        /// 核验通过后打印摘要 / print the summary after the checks.
+        #[arg(long)]
+        summary: bool,
+    },
+}
+
 #[derive(Subcommand)]
 pub(crate) enum AdminCommand {
     /// 生成看板凭证（操作员或已登记的查看者签名，有效期内可查看本单位看板）/ a dashboard credential, signed by an operator key or an enrolled viewer's key.
@@ -42,12 +61,17 @@ pub(crate) enum AdminCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
-    /// 校验节点存储：签名、正文哈希、哈希链 / verify a node's store: signatures, body hashes, chains.
-    #[command(after_help = "示例 / Example:\n  rollcall verify --dir /var/lib/rollcall")]
+    /// 校验节点存储：签名、正文哈希、哈希链；或脱机核验案卷 / verify a node's store (signatures, body hashes, chains), or a dossier offline.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "示例 / Example:\n  rollcall verify --dir /var/lib/rollcall\n  rollcall verify dossier 案卷-K123.zip --root <本省根密钥>"
+    )]
     Verify {
         /// 节点目录（或其 store 子目录）/ the node directory (or its store directory).
         #[arg(long)]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        what: Option<VerifyCommand>,
     },
     /// 追加示例排查事件（演示用）/ append sample audit events (for the demo).
     #[command(
@@ -171,7 +195,17 @@ pub(crate) async fn run(command: AdminCommand, lang: Lang, json: bool) -> ExitCo
             )
             .await
         }
-        AdminCommand::Verify { dir } => {
+        AdminCommand::Verify { what: Some(VerifyCommand::Dossier { file, root, summary }), .. } => {
+            verify_dossier(&file, &root, summary, lang, json)
+        }
+        AdminCommand::Verify { dir: None, what: None } => fail(
+            &lang.pick(
+                "请给出 --dir（校验节点存储）或 dossier 文件 --root 根密钥（核验案卷）",
+                "give --dir (verify a store) or dossier FILE --root KEY (verify a dossier)",
+            ),
+            2,
+        ),
+        AdminCommand::Verify { dir: Some(dir), what: None } => {
             // A node directory: its identity lets verify check the scope of stubs too.
             let identity = rollcall_server::config::Config::load(&dir, None).ok().map(|config| {
                 rollcall_client::verify::NodeIdentity {
@@ -262,5 +296,89 @@ pub(crate) async fn run(command: AdminCommand, lang: Lang, json: bool) -> ExitCo
                 }
             }
         }
+    }
+}
+
+/// `rollcall verify dossier`: every check printed, exit 1 on any difference.
+fn verify_dossier(file: &std::path::Path, root: &str, print_summary: bool, lang: Lang, json: bool) -> ExitCode {
+    let root = match ReplicaId::from_hex(root.trim()) {
+        Ok(root) => root,
+        Err(error) => return fail(&format!("--root: {error}"), 2),
+    };
+    let bytes = match std::fs::metadata(file).and_then(|meta| {
+        if meta.len() > rollcall_server::dossier::DOSSIER_BYTES_MAX {
+            Err(std::io::Error::other("larger than 1 GiB: not a dossier"))
+        } else {
+            std::fs::read(file)
+        }
+    }) {
+        Ok(bytes) => bytes,
+        Err(error) => return fail(&format!("{}: {error}", file.display()), 2),
+    };
+    let verdict = match rollcall_server::dossier::verify(&bytes, root) {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            if json {
+                println!("{}", serde_json::json!({ "verified": false, "error": error.to_string() }));
+            }
+            return fail(&format!("{}: {}", file.display(), lang.pick(&error.message_zh(), &error.to_string())), 2);
+        }
+    };
+    let manifest = &verdict.manifest;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "verified": verdict.problems.is_empty(),
+                "case_id": manifest.case_id,
+                "unit": manifest.unit,
+                "member_id": manifest.member_id,
+                "stage": manifest.stage,
+                "exporter": manifest.exporter,
+                "exported_at": manifest.exported_at,
+                "checked": verdict.checked.iter().map(|(_, en)| en).collect::<Vec<_>>(),
+                "problems": verdict.problems.iter().map(|p| serde_json::json!({ "zh": p.zh, "en": p.en })).collect::<Vec<_>>(),
+            })
+        );
+    } else {
+        println!(
+            "{} {}：{} {}（{}），{} {}，{} {} {}",
+            lang.pick("核验案卷", "verifying dossier"),
+            file.display(),
+            lang.pick("案件", "case"),
+            manifest.case_id,
+            manifest.unit,
+            lang.pick("党员", "member"),
+            manifest.member_id,
+            lang.pick("导出于", "exported at"),
+            manifest.exported_at,
+            manifest.exporter.get(..8).unwrap_or_default()
+        );
+        for (zh, en) in &verdict.checked {
+            println!("  ✓ {}", lang.pick(zh, en));
+        }
+        for problem in &verdict.problems {
+            println!("  ✗ {}", lang.pick(&problem.zh, &problem.en));
+        }
+        if verdict.problems.is_empty() && print_summary {
+            println!();
+            print!("{}", verdict.summary);
+        }
+    }
+    if verdict.problems.is_empty() {
+        if !json {
+            println!("{}", lang.pick("结论：核验通过", "verified: every check passed"));
+        }
+        ExitCode::SUCCESS
+    } else {
+        fail(
+            &format!(
+                "{} {} {}",
+                lang.pick("结论：发现", "not verified:"),
+                verdict.problems.len(),
+                lang.pick("处不符", "differences found")
+            ),
+            1,
+        )
     }
 }

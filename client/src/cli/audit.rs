@@ -111,7 +111,7 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         node: NodeArgs,
         #[command(subcommand)]
-        step: rollcall_client::record::CaseStep,
+        step: CaseCommand,
         /// 操作人 / the person acting.
         #[arg(long, global = true, default_value = "operator")]
         author: String,
@@ -188,6 +188,31 @@ pub(crate) enum AuditCommand {
     Conflicts {
         #[command(flatten)]
         node: NodeArgs,
+    },
+}
+
+/// A step of a case, or its dossier.
+#[derive(Subcommand)]
+pub(crate) enum CaseCommand {
+    #[command(flatten)]
+    Step(rollcall_client::record::CaseStep),
+    /// 导出案卷：本案及该党员在本支部的全部签名事件、登记链、上级回执和摘要（PDF、XLSX），由本节点签名，可脱机核验 / export a case's dossier: every signed event of the case and of the member at its branch, the enrollment chain, the receipts of the level above and a summary (PDF, XLSX), signed by this node, verifiable offline.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall case dossier --node-dir /srv/hb --case K123 --out 案卷-K123.zip\n  rollcall verify dossier 案卷-K123.zip --root <本省根密钥>\n\n公民身份号码默认打码，登记表等含个人信息的事件只附存根；--show-personal 全部附上（仅节点操作员）\nID numbers are masked and events holding personal data go as stubs unless --show-personal (operators only)."
+    )]
+    Dossier {
+        /// 案件编号 / the case.
+        #[arg(long)]
+        case: String,
+        /// 党支部（同一编号在多个党支部时须指明）/ the branch (when the id is filed at several).
+        #[arg(long)]
+        unit: Option<UnitPath>,
+        /// 输出文件（.zip）/ the file to write (.zip).
+        #[arg(long)]
+        out: PathBuf,
+        /// 附上个人信息全文 / include personal data in full.
+        #[arg(long)]
+        show_personal: bool,
     },
 }
 
@@ -495,7 +520,10 @@ pub(crate) async fn run(command: AuditCommand, lang: Lang, json: bool) -> ExitCo
             })
             .await
         }
-        AuditCommand::Case { node, step, author } => {
+        AuditCommand::Case { node, step: CaseCommand::Dossier { case, unit, out, show_personal }, .. } => {
+            case_dossier(&node, lang, json, case, unit, &out, show_personal).await
+        }
+        AuditCommand::Case { node, step: CaseCommand::Step(step), author } => {
             with_backend(&node, lang, json, |backend| async move {
                 let mut backend = backend;
                 let outcome = rollcall_client::commands::record_case_step(&mut backend, &step, &author, lang).await;
@@ -749,6 +777,74 @@ pub(crate) async fn run(command: AuditCommand, lang: Lang, json: bool) -> ExitCo
 }
 
 /// Opens the campaign with the notice's four deadlines in the given year.
+/// Asks the node for a case's dossier and writes it whole (beside the target, then renamed).
+async fn case_dossier(
+    node: &NodeArgs,
+    lang: Lang,
+    json: bool,
+    case_id: String,
+    unit: Option<UnitPath>,
+    out: &std::path::Path,
+    show_personal: bool,
+) -> ExitCode {
+    let request =
+        pb::CaseDossierRequest { case_id, unit_path: unit.map(|u| u.to_string()).unwrap_or_default(), show_personal };
+    let mut backend = match backend(node).await {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    let result = backend.case_dossier(request).await;
+    backend.close().await;
+    let dossier = match result {
+        Ok(dossier) => dossier,
+        Err(refusal) => {
+            if json {
+                println!("{}", serde_json::json!({ "error": refusal.en }));
+            }
+            return fail(&refusal.message(lang), 1);
+        }
+    };
+    let partial = out.with_extension("zip.partial");
+    if let Err(error) = std::fs::write(&partial, &dossier.bytes).and_then(|()| std::fs::rename(&partial, out)) {
+        let _ = std::fs::remove_file(&partial);
+        return fail(&format!("{}: {error}", out.display()), 1);
+    }
+    for warning in &dossier.warnings {
+        eprintln!("{}: {warning}", lang.pick("注意", "note"));
+    }
+    let stage = rollcall_core::audit::case::Stage::from_name(&dossier.stage);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": out.display().to_string(),
+                "bytes": dossier.bytes.len(),
+                "events": dossier.events,
+                "stage": dossier.stage,
+                "warnings": dossier.warnings,
+            })
+        );
+    } else {
+        println!(
+            "{} {}（{} {}，{} {}，{} KB）",
+            lang.pick("案卷已导出：", "dossier written:"),
+            out.display(),
+            dossier.events,
+            lang.pick("个证据事件", "evidence events"),
+            lang.pick("阶段", "stage"),
+            stage.map_or(dossier.stage.clone(), |s| lang.pick(s.name_zh(), s.as_str()).to_string()),
+            dossier.bytes.len().div_ceil(1024)
+        );
+        println!(
+            "{} rollcall verify dossier {} --root <{}>",
+            lang.pick("脱机核验：", "verify offline:"),
+            out.display(),
+            lang.pick("本省根密钥", "the province's root key")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 async fn campaign_open(
     node: &NodeArgs,
     lang: Lang,

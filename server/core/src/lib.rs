@@ -49,6 +49,7 @@ pub mod limits;
 pub mod log;
 pub mod scope;
 pub mod sync;
+pub mod trail;
 pub mod unit;
 pub mod verify;
 

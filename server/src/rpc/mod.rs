@@ -60,6 +60,7 @@ pub struct NodeService {
     export: crate::jetstream::ExportStatus,
     stream_message_bytes: usize,
     access: AccessCheck,
+    signing_key: Option<Arc<ed25519_dalek::SigningKey>>,
 }
 
 impl NodeService {
@@ -89,6 +90,7 @@ impl NodeService {
             sync,
             export: crate::jetstream::ExportStatus::default(),
             stream_message_bytes: MESSAGE_BYTES_TARGET,
+            signing_key: None,
         }
     }
 
@@ -98,7 +100,13 @@ impl NodeService {
         self
     }
 
-    /// Reports `export` in `SyncStatus`.
+    /// Signs what the node hands out under its own name (dossiers).
+    pub fn with_signing_key(mut self, key: Arc<ed25519_dalek::SigningKey>) -> NodeService {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Reports the export's state in `SyncStatus`.
     pub fn with_export(mut self, export: crate::jetstream::ExportStatus) -> NodeService {
         self.export = export;
         self
@@ -693,6 +701,62 @@ impl pb::node_server::Node for NodeService {
             .map_err(|_| Status::internal("checkpoint task failed"))?
             .map_err(status::store_error)?;
         Ok(Response::new(response))
+    }
+
+    type CaseDossierStream = Pin<Box<dyn Stream<Item = Result<pb::CaseDossierChunk, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn case_dossier(
+        &self,
+        request: Request<pb::CaseDossierRequest>,
+    ) -> Result<Response<Self::CaseDossierStream>, Status> {
+        self.require_operator(&request)?;
+        let request = request.into_inner();
+        let unit = if request.unit_path.is_empty() {
+            None
+        } else {
+            Some(UnitPath::parse(&request.unit_path).map_err(|e| Status::invalid_argument(e.to_string()))?)
+        };
+        let key = self.signing_key.clone().ok_or_else(|| Status::unimplemented("this service signs no dossiers"))?;
+        let (store, projection, authority, info) =
+            (self.store.clone(), self.projection.clone(), self.sync.authority.clone(), self.info.clone());
+        let dossier_request =
+            crate::dossier::DossierRequest { case_id: request.case_id, unit, show_personal: request.show_personal };
+        let dossier = tokio::task::spawn_blocking(move || {
+            let authority = authority.read().expect("the authority lock is never poisoned").clone();
+            let projection = projection.read().expect("the projection lock is never poisoned");
+            let source = crate::dossier::Source {
+                store: &store,
+                authority: &authority,
+                projection: &projection,
+                key: &key,
+                unit: &info.unit,
+                root_unit: &info.root_unit,
+                now_ms: crate::writer::now_ms(),
+            };
+            crate::dossier::build(&source, &dossier_request, &info.unit)
+        })
+        .await
+        .map_err(|_| Status::internal("dossier task failed"))?
+        .map_err(status::dossier_error)?;
+        tracing::info!(events = dossier.events, bytes = dossier.bytes.len(), "dossier exported");
+        let total_bytes = dossier.bytes.len() as u64;
+        let mut chunks: Vec<pb::CaseDossierChunk> = dossier
+            .bytes
+            .chunks(1 << 20)
+            .map(|data| pb::CaseDossierChunk {
+                data: bytes::Bytes::copy_from_slice(data),
+                ..pb::CaseDossierChunk::default()
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(pb::CaseDossierChunk::default());
+        }
+        chunks[0].stage = dossier.stage.as_str().to_string();
+        chunks[0].events = dossier.events as u64;
+        chunks[0].warnings = dossier.warnings;
+        chunks[0].total_bytes = total_bytes;
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))))
     }
 
     async fn conflicts(

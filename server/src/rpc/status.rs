@@ -49,3 +49,21 @@ pub fn query_error(error: QueryError) -> Status {
         QueryError::NoMember(_) => Status::not_found(error.to_string()),
     }
 }
+
+/// Maps a dossier that cannot be built.
+pub fn dossier_error(error: crate::dossier::DossierError) -> Status {
+    use crate::dossier::DossierError as E;
+    let zh = error.message_zh();
+    let mut status = match error {
+        E::NoCase { .. } => Status::not_found(error.to_string()),
+        E::Ambiguous { .. } => Status::invalid_argument(error.to_string()),
+        E::OutsideScope { .. } => Status::permission_denied(error.to_string()),
+        E::Store(store) => return store_error(store),
+        E::SelfCheck(_) | E::Archive(_) => {
+            tracing::error!(%error, "a dossier could not be built");
+            Status::internal(error.to_string())
+        }
+    };
+    status.metadata_mut().insert_bin(RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(zh.as_bytes()));
+    status
+}

@@ -87,6 +87,26 @@ impl Stage {
         }
     }
 
+    /// The stage named by [`Stage::as_str`].
+    pub fn from_name(name: &str) -> Option<Stage> {
+        [
+            Stage::Unproposed,
+            Stage::Proposed,
+            Stage::Investigated,
+            Stage::PreReviewed,
+            Stage::Voted,
+            Stage::VoteFailed,
+            Stage::Approved,
+            Stage::CorrectionPeriod,
+            Stage::Filed,
+            Stage::Corrected,
+            Stage::NotCorrected,
+            Stage::Overturned,
+        ]
+        .into_iter()
+        .find(|stage| stage.as_str() == name)
+    }
+
     /// Nothing more is expected of the case.
     pub fn is_closed(self) -> bool {
         matches!(self, Stage::VoteFailed | Stage::Filed | Stage::Corrected | Stage::NotCorrected | Stage::Overturned)
@@ -242,6 +262,21 @@ pub fn fold(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> CaseView
         }
     }
     view
+}
+
+/// [`fold`], also saying of each step (in stamp order) whether it took effect: what a
+/// dossier shows beside each step.
+pub fn fold_traced(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> (CaseView, Vec<bool>) {
+    let mut view = CaseView::default();
+    let mut effective = Vec::with_capacity(steps.len());
+    for (stamp, step) in steps {
+        let took_effect = advance(&mut view, step, &policies.at(stamp));
+        if !took_effect {
+            view.ignored_steps += 1;
+        }
+        effective.push(took_effect);
+    }
+    (view, effective)
 }
 
 /// Applies one step; false when it does not fit the stage.

@@ -1,0 +1,897 @@
+//! The trail carried out of the system: what a disposition dossier's events prove, decided
+//! with nothing but the province's root key, and the summary a reviewer reads.
+//!
+//! A dossier holds signed events as they were stored: the enrollment chain (every
+//! enrollment, revocation and equivocation proof the exporting node held, in its ingest
+//! order), and the evidence — each step of the case and of the member's other cases at
+//! the same branch, the member's events there, the campaign and policy events, the
+//! receipts of the level above, and stubs (header and signature, no body) that fill each
+//! log between the events it proves. [`examine`] decides every claim again:
+//!
+//! - every signature and body hash (ZIP-215, as on every receipt: [`crate::verify`]);
+//! - every author's enrollment from the root, not revoked at its seq, not expired, of
+//!   the level and subtree its kind and body need ([`Authority::check`]), replaying the
+//!   chain in order so a revocation counts wherever it sits;
+//! - the hash chain between consecutive events of a log, and that the events of one log
+//!   the dossier proves are contiguous (nothing left out between them);
+//! - for each step, the earliest receipt of a node of the level above whose head for the
+//!   step's log is linked to the step by the chain: when the step reached that level;
+//! - the procedure replayed ([`case::fold_traced`]) with the policy in force at each
+//!   step's stamp, so the stage the summary states is the events' stage.
+//!
+//! Invariants: pure (no I/O, no clock); the summary is a function of the examined events
+//! and the exporter's attestation only, so the verifier regenerates it byte for byte and
+//! any edit of the printed summary is found; a problem names the event (log key prefix
+//! and seq) and the rule, in Chinese and English.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::EventKind;
+use crate::audit::case::{self, CaseView, Stage, Step};
+use crate::audit::dates;
+use crate::audit::member::{Attempts, Stamp};
+use crate::audit::policy::{Policy, PolicyHistory};
+use crate::audit::projection::member_id_of;
+use crate::audit::tables::{action_name_zh, disposition_name_zh, method_name_zh};
+use crate::authority::{Authority, Role};
+use crate::body::{Body, kind_name_zh};
+use crate::event::{ReplicaId, Seq, SignedEvent, VerifiedEvent};
+use crate::proto;
+use crate::unit::{Level, UnitPath};
+use crate::verify::verify;
+
+/// What the dossier is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    /// The branch the case is filed at.
+    pub unit: UnitPath,
+    /// The case.
+    pub case_id: String,
+    /// The member.
+    pub member_id: String,
+}
+
+/// What only the exporting node vouches for (its signature over the manifest), shown as
+/// such: personal data withheld from the dossier cannot be checked against events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attestation {
+    /// The member's name as the exporting node holds it.
+    pub member_name: String,
+    /// The ID number, masked unless personal data was exported.
+    pub id_number: String,
+    /// Events about the member whose bodies hold personal data, included as stubs.
+    pub withheld: BTreeSet<(ReplicaId, Seq)>,
+}
+
+/// The events of a dossier, as read from its files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Enrollments, revocations and proofs, in the order the exporter applied them.
+    pub chain: Vec<SignedEvent>,
+    /// Everything else: steps, member events, policies, receipts, linking stubs.
+    pub evidence: Vec<SignedEvent>,
+}
+
+/// A difference between what the dossier claims and what its events prove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// In Chinese.
+    pub zh: String,
+    /// In English.
+    pub en: String,
+}
+
+impl Problem {
+    fn new(zh: String, en: String) -> Problem {
+        Problem { zh, en }
+    }
+}
+
+/// One step of a case as the summary shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepLine {
+    /// Its stamp (author's clock, replica, seq).
+    pub stamp: Stamp,
+    /// What it is.
+    pub kind: EventKind,
+    /// The author's level and role as enrolled.
+    pub author_level: Level,
+    /// Node, laptop.
+    pub author_role: Role,
+    /// The author's unit.
+    pub author_unit: UnitPath,
+    /// The person recorded as acting.
+    pub person: String,
+    /// What it says.
+    pub content: String,
+    /// The rule it was judged by (with the policy in force at its stamp).
+    pub rule: String,
+    /// False when the step did not fit the stage it met (kept, without effect).
+    pub effective: bool,
+    /// When a node of the level above acknowledged holding it: (ms, that node, its level).
+    pub received_above: Option<(u64, ReplicaId, Level)>,
+}
+
+/// One case's steps and the stage they reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseTrail {
+    /// The case id.
+    pub case_id: String,
+    /// The fold of its steps.
+    pub view: CaseView,
+    /// Its steps in stamp order.
+    pub steps: Vec<StepLine>,
+}
+
+/// One event about the member (not a case step).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberLine {
+    /// Its stamp.
+    pub stamp: Stamp,
+    /// What it is.
+    pub kind: EventKind,
+    /// What it says (empty when withheld).
+    pub content: String,
+    /// Its body was withheld (personal data).
+    pub withheld: bool,
+    /// When the level above acknowledged it.
+    pub received_above: Option<(u64, ReplicaId, Level)>,
+}
+
+/// What the events prove, ready to print.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The case asked for and, before it, the member's other cases at the branch, in
+    /// order of their first step.
+    pub cases: Vec<CaseTrail>,
+    /// The member's events at the branch, in stamp order.
+    pub member_events: Vec<MemberLine>,
+    /// Search attempts: (stamp, the attempt).
+    pub attempts: Vec<(Stamp, proto::ContactAttempted)>,
+    /// Events checked in full, as stubs, in the chain; distinct authors.
+    pub counts: Counts,
+}
+
+/// What was checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Evidence events with their bodies.
+    pub full: usize,
+    /// Evidence events as stubs (linking, or withheld).
+    pub stubs: usize,
+    /// Enrollment chain events.
+    pub chain: usize,
+    /// Chain links checked between consecutive events of a log.
+    pub links: usize,
+    /// Receipts that prove a step reached the level above.
+    pub receipts: usize,
+    /// Distinct authors of evidence.
+    pub authors: usize,
+}
+
+/// The verdict on a dossier's events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Examination {
+    /// Every difference found (empty: the events prove what the summary says).
+    pub problems: Vec<Problem>,
+    /// The summary the events support.
+    pub summary: Summary,
+}
+
+fn short(replica: &ReplicaId) -> String {
+    replica.short()
+}
+
+fn event_name(replica: &ReplicaId, seq: Seq) -> (String, String) {
+    (format!("日志 {} 第 {} 号事件", short(replica), seq.0), format!("event {} of log {}", seq.0, short(replica)))
+}
+
+/// China Standard Time, to the second.
+pub fn cst_time(ms: u64) -> String {
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    DateTime::from_timestamp_millis(ms as i64)
+        .map(|time| time.with_timezone(&offset).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn date_text(date: Option<&proto::Date>) -> String {
+    match dates::opt(date) {
+        Some(date) => date.format("%Y-%m-%d").to_string(),
+        None => "（未填）".to_string(),
+    }
+}
+
+fn yes(value: bool) -> &'static str {
+    if value { "是" } else { "否" }
+}
+
+/// Examines a dossier's events against the root key. `root_unit` is the province's unit
+/// (the root key's own events must lie within it).
+pub fn examine(
+    root: ReplicaId,
+    root_unit: &UnitPath,
+    subject: &Subject,
+    attestation: &Attestation,
+    exporter: ReplicaId,
+    contents: &Contents,
+) -> Examination {
+    let mut problems = Vec::new();
+    let mut counts = Counts { chain: contents.chain.len(), ..Counts::default() };
+
+    // 1. The enrollment chain, replayed from the root in the exporter's order.
+    let mut authority = Authority::new(root, root_unit.clone());
+    for (index, signed) in contents.chain.iter().enumerate() {
+        match verify(signed) {
+            Ok(event) => {
+                let (zh, en) = event_name(&event.replica(), event.seq());
+                if !Authority::changed_by(event.header().kind) {
+                    problems.push(Problem::new(
+                        format!("登记链中的{zh}不是登记、撤销或分叉证明事件"),
+                        format!("{en} in the enrollment chain is not an enrollment, revocation or proof"),
+                    ));
+                } else if let Err(error) = authority.check(&event) {
+                    problems.push(Problem::new(
+                        format!("登记链中的{zh}未获授权：{}", error.message_zh()),
+                        format!("{en} in the enrollment chain is not authorised: {error}"),
+                    ));
+                } else {
+                    authority.apply(&event);
+                }
+            }
+            Err(error) => problems.push(Problem::new(
+                format!("登记链第 {} 个事件签名或编码无效：{error}", index + 1),
+                format!("enrollment chain event {} does not verify: {error}", index + 1),
+            )),
+        }
+    }
+
+    // The exporting node vouches for what it attests: it must be a node of the branch
+    // or above, enrolled from the root.
+    match authority.enrollment(&exporter) {
+        Some(node) if node.role == Role::Node && subject.unit.is_within(&node.unit) => {
+            if let Some(after) = node.revoked_after {
+                problems.push(Problem::new(
+                    format!("导出节点 {} 已被撤销（第 {} 号事件之后）", short(&exporter), after.0),
+                    format!("the exporting node {} was revoked after seq {}", short(&exporter), after.0),
+                ));
+            }
+        }
+        _ => problems.push(Problem::new(
+            format!("导出节点 {} 不是登记链中 {} 或其上级的节点", short(&exporter), subject.unit),
+            format!("the exporting node {} is not enrolled as a node of {} or above", short(&exporter), subject.unit),
+        )),
+    }
+
+    // 2. Every evidence event verified, once per (replica, seq).
+    let mut held: BTreeMap<(ReplicaId, Seq), VerifiedEvent> = BTreeMap::new();
+    for (index, signed) in contents.evidence.iter().enumerate() {
+        let event = match verify(signed) {
+            Ok(event) => event,
+            Err(error) => {
+                let named = crate::codec::decode_header(&signed.header)
+                    .map(|header| event_name(&header.replica, header.seq))
+                    .unwrap_or_else(|_| {
+                        (format!("第 {} 个证据事件", index + 1), format!("evidence event {}", index + 1))
+                    });
+                problems.push(Problem::new(
+                    format!("{}的签名、正文哈希或编码无效：{error}", named.0),
+                    format!("{} does not verify: {error}", named.1),
+                ));
+                continue;
+            }
+        };
+        let key = (event.replica(), event.seq());
+        match held.get(&key) {
+            Some(other) if other.hash() != event.hash() => {
+                let (zh, en) = event_name(&key.0, key.1);
+                problems.push(Problem::new(
+                    format!("{zh}出现两个不同版本（分叉）"),
+                    format!("{en} appears in two different versions (equivocation)"),
+                ));
+            }
+            Some(other) if other.is_stub() && !event.is_stub() => {
+                held.insert(key, event);
+            }
+            Some(_) => {}
+            None => {
+                held.insert(key, event);
+            }
+        }
+    }
+
+    // 3. Authority over each event, as of its seq.
+    let mut authorised: BTreeMap<(ReplicaId, Seq), &VerifiedEvent> = BTreeMap::new();
+    for (key, event) in &held {
+        if event.is_stub() {
+            counts.stubs += 1;
+        } else {
+            counts.full += 1;
+        }
+        match authority.check(event) {
+            Ok(()) => {
+                authorised.insert(*key, event);
+            }
+            Err(error) => {
+                let (zh, en) = event_name(&key.0, key.1);
+                problems.push(Problem::new(
+                    format!("{zh}（{}）的签名者无权作出：{}", kind_name_zh(event.header().kind), error.message_zh()),
+                    format!("{en} ({:?}) is not authorised: {error}", event.header().kind),
+                ));
+            }
+        }
+    }
+
+    // 4. Chain links between consecutive events of each log.
+    let mut previous: Option<&VerifiedEvent> = None;
+    for event in held.values() {
+        if let Some(before) = previous
+            && before.replica() == event.replica()
+            && before.seq().0 + 1 == event.seq().0
+        {
+            counts.links += 1;
+            if event.header().prev != before.hash() {
+                let (zh, en) = event_name(&event.replica(), event.seq());
+                problems.push(Problem::new(
+                    format!("{zh}的前序哈希与第 {} 号事件不符：链接断开", before.seq().0),
+                    format!("{en}: its prev hash does not match event {}: the chain is broken", before.seq().0),
+                ));
+            }
+        }
+        previous = Some(event);
+    }
+
+    // 5. What each authorised event with a body is.
+    let mut policies = PolicyHistory::default();
+    let mut case_ids: BTreeSet<String> = BTreeSet::new();
+    let mut bodies: BTreeMap<(ReplicaId, Seq), Body> = BTreeMap::new();
+    for (key, event) in &authorised {
+        let Some(bytes) = event.body() else { continue };
+        let Ok(body) = Body::decode(event.header().kind, bytes) else { continue };
+        match &body {
+            Body::CampaignOpened(opened) => {
+                policies.set(Stamp::of(event.header()), Policy::from_proto(opened.policy.as_ref()))
+            }
+            Body::PolicyChanged(changed) => {
+                policies.set(Stamp::of(event.header()), Policy::from_proto(changed.policy.as_ref()))
+            }
+            Body::DispositionProposed(proposal)
+                if event.header().unit_path == subject.unit && proposal.member_id == subject.member_id =>
+            {
+                case_ids.insert(proposal.case_id.clone());
+            }
+            _ => {}
+        }
+        bodies.insert(*key, body);
+    }
+    case_ids.insert(subject.case_id.clone());
+
+    // Steps and member events: filed at the subject's branch.
+    let at_unit = |key: &(ReplicaId, Seq)| authorised.get(key).is_some_and(|e| e.header().unit_path == subject.unit);
+    let mut steps_of: BTreeMap<String, BTreeMap<Stamp, (Step, (ReplicaId, Seq))>> = BTreeMap::new();
+    let mut member_keys: Vec<(ReplicaId, Seq)> = Vec::new();
+    for (key, body) in &bodies {
+        if !at_unit(key) {
+            continue;
+        }
+        let header = authorised[key].header();
+        let level = authority.enrollment(&key.0).map(|e| e.level).unwrap_or(Level::Branch);
+        if let Some(case_id) = case::case_id_of(body).filter(|id| case_ids.contains(*id)) {
+            let step = Step { unit: header.unit_path.clone(), author_level: level, body: body.clone() };
+            steps_of.entry(case_id.to_string()).or_default().insert(Stamp::of(header), (step, *key));
+        } else if member_id_of(body) == Some(subject.member_id.as_str()) {
+            member_keys.push(*key);
+        }
+    }
+    for key in &attestation.withheld {
+        if authorised.get(key).is_some_and(|e| e.is_stub() && e.header().unit_path == subject.unit) {
+            member_keys.push(*key);
+        } else {
+            let (zh, en) = event_name(&key.0, key.1);
+            problems.push(Problem::new(
+                format!("清单所列未附正文的{zh}不在案卷中或不属于本支部"),
+                format!("the withheld {en} listed in the manifest is not in the dossier or not filed at the branch"),
+            ));
+        }
+    }
+    if !steps_of.contains_key(&subject.case_id) {
+        problems.push(Problem::new(
+            format!("案卷中没有案件 {} 在 {} 的任何步骤", subject.case_id, subject.unit),
+            format!("the dossier holds no step of case {} at {}", subject.case_id, subject.unit),
+        ));
+    }
+
+    // 6. Contiguity: between the first and the last event of a log that the dossier
+    // proves (steps and member events), every event is present.
+    let mut proved_range: BTreeMap<ReplicaId, (u64, u64)> = BTreeMap::new();
+    let proved =
+        steps_of.values().flat_map(|steps| steps.values().map(|(_, key)| *key)).chain(member_keys.iter().copied());
+    for (replica, seq) in proved {
+        let range = proved_range.entry(replica).or_insert((seq.0, seq.0));
+        range.0 = range.0.min(seq.0);
+        range.1 = range.1.max(seq.0);
+    }
+    for (replica, (first, last)) in &proved_range {
+        if let Some(missing) = (*first..=*last).find(|seq| !held.contains_key(&(*replica, Seq(*seq)))) {
+            let (zh, en) = event_name(replica, Seq(missing));
+            problems.push(Problem::new(
+                format!("缺少{zh}（在本案证据第 {first} 号与第 {last} 号之间）"),
+                format!("{en} is missing (between the evidence at {first} and {last} of that log)"),
+            ));
+        }
+    }
+
+    // 7. Receipts: when each proved event reached the level above.
+    let receipts: Vec<(&VerifiedEvent, &proto::Receipt)> = bodies
+        .iter()
+        .filter_map(|(key, body)| match body {
+            Body::Receipt(receipt) => Some((authorised[key], receipt)),
+            _ => None,
+        })
+        .collect();
+    let mut used_receipts = BTreeSet::new();
+    let mut received_above = |key: (ReplicaId, Seq), problems: &mut Vec<Problem>| -> Option<(u64, ReplicaId, Level)> {
+        let author = authority.enrollment(&key.0)?;
+        let above = author.unit.parent()?;
+        let mut best: Option<(u64, ReplicaId, Level, (ReplicaId, Seq))> = None;
+        for (receipt_event, receipt) in &receipts {
+            let Some(signer) = authority.enrollment(&receipt_event.replica()) else { continue };
+            if signer.role != Role::Node || signer.unit != above {
+                continue;
+            }
+            let Some(head) = receipt.heads.iter().find(|h| h.replica[..] == key.0.0[..]) else {
+                continue;
+            };
+            if head.seq < key.1.0 {
+                continue;
+            }
+            // The chain from the event to the receipt's head, all present and linked.
+            let linked = (key.1.0..=head.seq).all(|seq| held.contains_key(&(key.0, Seq(seq))));
+            let head_event = held.get(&(key.0, Seq(head.seq)));
+            if !linked || head_event.is_none() {
+                continue;
+            }
+            if head_event.is_some_and(|e| e.hash().0[..] != head.hash[..]) {
+                let (zh, en) = event_name(&receipt_event.replica(), receipt_event.seq());
+                problems.push(Problem::new(
+                    format!("回执（{zh}）所记第 {} 号事件的哈希与案卷中的事件不符", head.seq),
+                    format!(
+                        "the receipt ({en}) names a hash for seq {} that differs from the dossier's event",
+                        head.seq
+                    ),
+                ));
+                continue;
+            }
+            let candidate = (
+                receipt.stored_at_ms,
+                receipt_event.replica(),
+                signer.level,
+                (receipt_event.replica(), receipt_event.seq()),
+            );
+            if best.as_ref().is_none_or(|held| candidate.0 < held.0) {
+                best = Some(candidate);
+            }
+        }
+        best.map(|(at, by, level, receipt_key)| {
+            used_receipts.insert(receipt_key);
+            (at, by, level)
+        })
+    };
+
+    // 8. The procedure replayed, each step by the policy at its stamp.
+    let mut cases = Vec::new();
+    for (case_id, steps) in &steps_of {
+        let plain: BTreeMap<Stamp, Step> = steps.iter().map(|(stamp, (step, _))| (*stamp, step.clone())).collect();
+        let (view, effective) = case::fold_traced(&plain, &policies);
+        let mut lines = Vec::new();
+        let mut replay = CaseView::default();
+        let mut replay_steps = BTreeMap::new();
+        for ((stamp, (step, key)), took_effect) in steps.iter().zip(effective) {
+            let enrollment = authority.enrollment(&key.0);
+            let header = authorised[key].header();
+            let policy = policies.at(stamp);
+            let (content, rule) =
+                describe_step(&step.body, &replay, &policy, &member_keys, &bodies, &authorised, stamp);
+            lines.push(StepLine {
+                stamp: *stamp,
+                kind: header.kind,
+                author_level: step.author_level,
+                author_role: enrollment.map_or(Role::Node, |e| e.role),
+                author_unit: enrollment.map_or_else(|| header.unit_path.clone(), |e| e.unit.clone()),
+                person: header.author.clone(),
+                content,
+                rule,
+                effective: took_effect,
+                received_above: received_above(*key, &mut problems),
+            });
+            replay_steps.insert(*stamp, step.clone());
+            replay = case::fold(&replay_steps, &policies);
+        }
+        cases.push(CaseTrail { case_id: case_id.clone(), view, steps: lines });
+    }
+    // The case asked for last; the member's earlier cases before it, by first step.
+    cases.sort_by_key(|trail| (trail.case_id == subject.case_id, trail.steps.first().map(|s| s.stamp)));
+
+    let mut member_events = Vec::new();
+    let mut attempts = Vec::new();
+    member_keys.sort_by_key(|key| Stamp::of(authorised[key].header()));
+    member_keys.dedup();
+    for key in &member_keys {
+        let event = authorised[key];
+        let stamp = Stamp::of(event.header());
+        let withheld = event.is_stub();
+        let content = match bodies.get(key) {
+            Some(body) => describe_member_event(body),
+            None => String::new(),
+        };
+        if let Some(Body::ContactAttempted(attempt)) = bodies.get(key) {
+            attempts.push((stamp, attempt.clone()));
+        }
+        member_events.push(MemberLine {
+            stamp,
+            kind: event.header().kind,
+            content,
+            withheld,
+            received_above: received_above(*key, &mut problems),
+        });
+    }
+    counts.receipts = used_receipts.len();
+    counts.authors = held.keys().map(|(replica, _)| *replica).collect::<BTreeSet<_>>().len();
+
+    Examination { problems, summary: Summary { cases, member_events, attempts, counts } }
+}
+
+/// The search attempts recorded before `stamp` (what a 自行脱党除名 proposal rests on).
+fn attempts_before(
+    member_keys: &[(ReplicaId, Seq)],
+    bodies: &BTreeMap<(ReplicaId, Seq), Body>,
+    authorised: &BTreeMap<(ReplicaId, Seq), &VerifiedEvent>,
+    stamp: &Stamp,
+) -> Attempts {
+    let mut attempts = Attempts::default();
+    for key in member_keys {
+        if let (Some(Body::ContactAttempted(attempt)), Some(event)) = (bodies.get(key), authorised.get(key))
+            && Stamp::of(event.header()) < *stamp
+        {
+            attempts.add(attempt);
+        }
+    }
+    attempts
+}
+
+fn describe_step(
+    body: &Body,
+    before: &CaseView,
+    policy: &Policy,
+    member_keys: &[(ReplicaId, Seq)],
+    bodies: &BTreeMap<(ReplicaId, Seq), Body>,
+    authorised: &BTreeMap<(ReplicaId, Seq), &VerifiedEvent>,
+    stamp: &Stamp,
+) -> (String, String) {
+    use proto::DispositionType as T;
+    match body {
+        Body::DispositionProposed(proposal) => {
+            let kind = T::try_from(proposal.disposition).unwrap_or(T::Unspecified);
+            let content = format!(
+                "处置方式：{}；起因：{}；事实依据：{}；日期：{}",
+                disposition_name_zh(proposal.disposition),
+                trigger_zh(proposal.trigger),
+                proposal.facts,
+                date_text(proposal.proposed_on.as_ref())
+            );
+            let mut rule = "支部委员会提出处置意见".to_string();
+            if before.returned > 0 {
+                let _ = write!(rule, "（退回后第 {} 轮重新提出）", before.returned + 1);
+            }
+            if kind == T::SelfSeparationRemoval {
+                let attempts = attempts_before(member_keys, bodies, authorised, stamp);
+                let enough = attempts.count >= policy.self_separation_attempts
+                    && attempts.channels() >= policy.self_separation_methods
+                    && attempts.span_months() >= policy.self_separation_months;
+                let _ = write!(
+                    rule,
+                    "；此前查找 {} 次、{} 类渠道、跨 {} 个月（当时政策：至少 {} 次、{} 类、{} 个月）：{}",
+                    attempts.count,
+                    attempts.channels(),
+                    attempts.span_months(),
+                    policy.self_separation_attempts,
+                    policy.self_separation_methods,
+                    policy.self_separation_months,
+                    if enough { "满足" } else { "不满足（须另有六个月未参加组织生活等依据）" }
+                );
+            }
+            (content, rule)
+        }
+        Body::DispositionInvestigated(investigation) => {
+            let how = if investigation.member_unreachable {
+                "无法联系本人，记录在案".to_string()
+            } else {
+                format!("谈话人：{}", investigation.talked_by.join("、"))
+            };
+            (
+                format!(
+                    "{how}；调查报告：{}；日期：{}",
+                    investigation.report,
+                    date_text(investigation.investigated_on.as_ref())
+                ),
+                "调查核实：两名正式党员与本人谈话，或记录无法联系本人".to_string(),
+            )
+        }
+        Body::DispositionPreReviewed(review) => {
+            let level = proto::Level::try_from(review.reviewer_level).ok().and_then(Level::from_proto);
+            let required: Vec<&str> =
+                case::required_pre_reviews(T::try_from(review.disposition).unwrap_or(T::Unspecified))
+                    .iter()
+                    .map(|l| l.name_zh())
+                    .collect();
+            (
+                format!(
+                    "预审层级：{}；{}；{}；意见：{}；日期：{}",
+                    level.map_or("（未填）", Level::name_zh),
+                    if review.written { "书面" } else { "非书面" },
+                    if review.agreed { "同意" } else { "不同意（退回）" },
+                    review.opinion,
+                    date_text(review.reviewed_on.as_ref())
+                ),
+                format!("{}须经{}预审（学校须书面）", disposition_name_zh(review.disposition), required.join("、")),
+            )
+        }
+        Body::DispositionVoted(vote) => {
+            let count = case::count_vote(vote, policy);
+            (
+                format!(
+                    "会议日期：{}；有表决权的正式党员 {} 人，不计入应到会 {} 人，应到会 {} 人，实到 {} 人；赞成 {}，反对 {}，弃权 {}；无记名投票：{}；本人申辩：{}",
+                    date_text(vote.meeting_on.as_ref()),
+                    vote.full_members_total,
+                    vote.excluded,
+                    count.should_attend,
+                    vote.present,
+                    vote.votes_for,
+                    vote.votes_against,
+                    vote.abstentions,
+                    yes(vote.secret_ballot),
+                    yes(vote.member_defended)
+                ),
+                format!(
+                    "实到须超过应到会的 {}%：{}；赞成须超过应到会的 {}%：{}；结果：{}",
+                    policy.quorum_percent,
+                    if count.quorum { "达到" } else { "未达到" },
+                    policy.majority_percent,
+                    if count.passed { "达到" } else { "未达到" },
+                    if count.passed { "通过" } else { "未通过" }
+                ),
+            )
+        }
+        Body::DispositionApproved(approval) => {
+            let needed = case::approving_level(T::try_from(approval.disposition).unwrap_or(T::Unspecified));
+            (
+                format!(
+                    "审批机关：{}；集体讨论：{}；日期：{}",
+                    approval.approving_body,
+                    yes(approval.collective),
+                    date_text(approval.approved_on.as_ref())
+                ),
+                format!("{}由{}或以上党组织审批", disposition_name_zh(approval.disposition), needed.name_zh()),
+            )
+        }
+        Body::DispositionRejected(rejection) => (
+            format!("理由：{}；日期：{}", rejection.reason, date_text(rejection.rejected_on.as_ref())),
+            "审批机关不批准：退回支部，重新提出".to_string(),
+        ),
+        Body::DispositionFiled(filing) => (
+            format!(
+                "备案于：{}；日期：{}；通知本人：{}",
+                filing.filed_with,
+                date_text(filing.filed_on.as_ref()),
+                date_text(filing.member_notified_on.as_ref())
+            ),
+            "批准后备案并通知本人".to_string(),
+        ),
+        Body::DispositionAppealed(appeal) => {
+            use proto::disposition_appealed::Outcome;
+            let outcome = match Outcome::try_from(appeal.outcome).unwrap_or(Outcome::Unspecified) {
+                Outcome::Pending => "审理中",
+                Outcome::Upheld => "维持",
+                Outcome::Overturned => "撤销",
+                Outcome::Unspecified => "（未填）",
+            };
+            (
+                format!(
+                    "申诉至：{}；结果：{outcome}；日期：{}",
+                    appeal.appeal_to,
+                    date_text(appeal.appealed_on.as_ref())
+                ),
+                "党员对处置不服可提出申诉".to_string(),
+            )
+        }
+        Body::CorrectionPeriodReviewed(review) => (
+            format!(
+                "{}；{}；日期：{}",
+                if review.corrected { "已改正" } else { "逾期未改正" },
+                review.note,
+                date_text(review.reviewed_on.as_ref())
+            ),
+            "限期改正期满，支部审查是否改正".to_string(),
+        ),
+        _ => (String::new(), String::new()),
+    }
+}
+
+fn trigger_zh(trigger: i32) -> &'static str {
+    use proto::DispositionTrigger as G;
+    match G::try_from(trigger).unwrap_or(G::Unspecified) {
+        G::LostCase => "失联党员",
+        G::SixMonthRule => "连续六个月不参加组织生活",
+        G::AuditFinding => "排查发现",
+        G::RequestToLeave => "本人要求退党",
+        G::Unspecified => "（未填）",
+    }
+}
+
+fn outcome_zh(outcome: i32) -> &'static str {
+    use proto::contact_attempted::Outcome as O;
+    match O::try_from(outcome).unwrap_or(O::Unspecified) {
+        O::NoResponse => "无回应",
+        O::LeadObtained => "获得线索",
+        O::Reached => "已联系上",
+        O::ConfirmedDeceased => "确认已去世",
+        O::Unspecified => "（未填）",
+    }
+}
+
+fn describe_member_event(body: &Body) -> String {
+    match body {
+        Body::ContactAttempted(attempt) => format!(
+            "查找方式：{}；结果：{}；日期：{}{}",
+            method_name_zh(attempt.method),
+            outcome_zh(attempt.outcome),
+            date_text(attempt.attempted_on.as_ref()),
+            if attempt.note.is_empty() { String::new() } else { format!("；备注：{}", attempt.note) }
+        ),
+        Body::ContactStatusAssessed(assessed) => format!(
+            "最近参加组织生活：{}；最近交纳党费：{}",
+            date_text(assessed.last_org_life.as_ref()),
+            date_text(assessed.last_dues.as_ref())
+        ),
+        Body::MemberLocated(located) => format!("已找到；日期：{}", date_text(located.located_on.as_ref())),
+        Body::ManagementActionTaken(action) => {
+            format!("{}；日期：{}", action_name_zh(action.action), date_text(action.effective_on.as_ref()))
+        }
+        Body::FormSignedOff(signed) => {
+            use proto::form_signed_off::Stage as S;
+            let stage = match S::try_from(signed.stage).unwrap_or(S::Unspecified) {
+                S::MemberConfirmed => "本人确认",
+                S::BranchChecked => "支部初核",
+                S::CommitteeRechecked => "基层党委复核",
+                S::Unspecified => "（未填）",
+            };
+            format!("签核阶段：{stage}")
+        }
+        _ => String::new(),
+    }
+}
+
+fn received_text(received: Option<&(u64, ReplicaId, Level)>) -> String {
+    match received {
+        Some((at, by, level)) => format!("{}（{}节点 {} 的回执）", cst_time(*at), level.name_zh(), short(by)),
+        None => "未见上级回执".to_string(),
+    }
+}
+
+/// The summary as the reviewer reads it (Chinese), regenerated by the verifier byte for
+/// byte: nothing in it comes from anywhere but the examined events and the attestation.
+pub fn summary_text(subject: &Subject, attestation: &Attestation, summary: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "党员组织处置案卷摘要");
+    let _ = writeln!(out, "案件编号：{}", subject.case_id);
+    let _ = writeln!(out, "党支部：{}", subject.unit);
+    let _ = writeln!(out, "党员编号：{}", subject.member_id);
+    let _ = writeln!(
+        out,
+        "姓名：{}    公民身份号码：{}（以上两项由导出节点证明）",
+        attestation.member_name, attestation.id_number
+    );
+    if let Some(trail) = summary.cases.iter().find(|t| t.case_id == subject.case_id) {
+        let _ = writeln!(
+            out,
+            "处置方式：{}    当前阶段：{}    退回重提：{} 次",
+            disposition_name_zh(trail.view.disposition),
+            trail.view.stage.name_zh(),
+            trail.view.returned
+        );
+    }
+    let mut section = 0;
+    for trail in &summary.cases {
+        section += 1;
+        let _ = writeln!(out);
+        let title = if trail.case_id == subject.case_id { "本案处置程序" } else { "此前的处置案件" };
+        let _ = writeln!(
+            out,
+            "{}、{}：{}（{}，{}）",
+            chinese_number(section),
+            title,
+            trail.case_id,
+            disposition_name_zh(trail.view.disposition),
+            trail.view.stage.name_zh()
+        );
+        for (index, step) in trail.steps.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. {}{}",
+                index + 1,
+                kind_name_zh(step.kind),
+                if step.effective { "" } else { "（不符合当时所处阶段，未生效）" }
+            );
+            let _ = writeln!(
+                out,
+                "   签名：{}（{}{}，{}）于 {}，经办人：{}；日志 {} 第 {} 号",
+                short(&step.stamp.replica),
+                step.author_level.name_zh(),
+                role_zh(step.author_role),
+                step.author_unit,
+                cst_time(step.stamp.hlc.wall_ms),
+                step.person,
+                short(&step.stamp.replica),
+                step.stamp.seq.0
+            );
+            let _ = writeln!(out, "   内容：{}", step.content);
+            let _ = writeln!(out, "   依据：{}", step.rule);
+            let _ = writeln!(out, "   上级收到：{}", received_text(step.received_above.as_ref()));
+        }
+    }
+    section += 1;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}、党员在本支部的相关记录（{} 件）", chinese_number(section), summary.member_events.len());
+    for (index, line) in summary.member_events.iter().enumerate() {
+        let content = if line.withheld {
+            "含个人信息，未附正文（由导出节点列明）".to_string()
+        } else {
+            line.content.clone()
+        };
+        let _ = writeln!(
+            out,
+            "{}. {}：{}；签名 {} 于 {}；上级收到：{}",
+            index + 1,
+            kind_name_zh(line.kind),
+            content,
+            short(&line.stamp.replica),
+            cst_time(line.stamp.hlc.wall_ms),
+            received_text(line.received_above.as_ref())
+        );
+    }
+    section += 1;
+    let counts = summary.counts;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}、核验范围", chinese_number(section));
+    let _ = writeln!(
+        out,
+        "证据事件 {} 件（附正文 {} 件，存根 {} 件），签名者 {} 个，登记链事件 {} 件，前后链接 {} 处，上级回执 {} 件。",
+        counts.full + counts.stubs,
+        counts.full,
+        counts.stubs,
+        counts.authors,
+        counts.chain,
+        counts.links,
+        counts.receipts
+    );
+    out
+}
+
+fn role_zh(role: Role) -> &'static str {
+    match role {
+        Role::Node => "节点",
+        Role::Laptop => "笔记本",
+        Role::Viewer => "只读",
+    }
+}
+
+fn chinese_number(n: usize) -> &'static str {
+    ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"].get(n.saturating_sub(1)).copied().unwrap_or("十")
+}
+
+/// The stage a case's steps reach, by its English name (for the manifest's claim).
+pub fn stage_of(summary: &Summary, case_id: &str) -> Option<Stage> {
+    summary.cases.iter().find(|t| t.case_id == case_id).map(|t| t.view.stage)
+}

@@ -1,0 +1,844 @@
+//! Disposition dossiers (案卷) carried out of the system: built from a node's store, and
+//! verified anywhere with only the province's root key.
+//!
+//! A dossier is a ZIP archive:
+//!
+//! - `manifest.json`: what it is about (case, branch, member), the stage the events
+//!   reach, what only the exporting node vouches for (the member's name and masked ID
+//!   number, which events are withheld as personal data), the exporting node and the
+//!   root, every evidence event's identity (`replica:seq:hash`), and each other file's
+//!   SHA-256 and size;
+//! - `manifest.sig`: the exporting node's Ed25519 signature (hex) over
+//!   [`SIGNATURE_DOMAIN`] followed by the exact bytes of `manifest.json`;
+//! - `chain.bin`, `evidence.bin`: signed events exactly as stored, each a 4-byte
+//!   big-endian length and the envelope's bytes (`rollcall.v1.SignedEvent`); stubs have
+//!   no body;
+//! - `summary.txt` (the summary [`rollcall_core::trail::summary_text`] makes of the
+//!   events, which the verifier regenerates), `summary.xlsx` (steps, search attempts,
+//!   votes), `summary.pdf` (when the machine has a Chinese font), `README.txt`.
+//!
+//! Invariants: a dossier is examined by the same [`rollcall_core::trail::examine`] before
+//! it is written, so a node never hands out a dossier its own verifier refuses; the
+//! archive is built whole in memory; personal data (ID number, phone, address) leaves
+//! only with `show_personal`, otherwise the events holding it go as stubs and the ID
+//! number is masked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+
+use ed25519_dalek::{Signer, SigningKey};
+use rollcall_core::audit::case::{self, Stage};
+use rollcall_core::audit::projection::{Projection, member_id_of};
+use rollcall_core::authority::Authority;
+use rollcall_core::body::Body;
+use rollcall_core::trail::{self, Attestation, Contents, Problem, Subject};
+use rollcall_core::{EventKind, ReplicaId, Seq, SignedEvent, UnitPath, VerifiedEvent, codec};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::export::{Cell, Sheet, SheetColumn};
+use crate::store::{Store, StoreError};
+
+/// The manifest's `format`.
+pub const DOSSIER_FORMAT: &str = "rollcall-dossier/1";
+/// Signed before the manifest's bytes, so the signature means nothing anywhere else.
+pub const SIGNATURE_DOMAIN: &[u8] = b"rollcall dossier manifest v1\n";
+/// A dossier larger than this is refused when read (a reviewer's machine is not a node).
+pub const DOSSIER_BYTES_MAX: u64 = 1 << 30;
+/// One event in a dossier file, at most (the limit of an append).
+const EVENT_BYTES_MAX: usize = 16 << 20;
+/// Events read from a log at a time.
+const READ_PAGE: usize = 4096;
+
+/// Why a dossier could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DossierError {
+    /// No such case at the node.
+    #[error("no case {case_id} is held here{}", unit.as_ref().map(|u| format!(" at {u}")).unwrap_or_default())]
+    NoCase {
+        /// The case asked for.
+        case_id: String,
+        /// The branch named, if any.
+        unit: Option<UnitPath>,
+    },
+    /// The case id is filed at several branches.
+    #[error("case {case_id} is filed at several branches ({units}): name the branch with --unit")]
+    Ambiguous {
+        /// The case.
+        case_id: String,
+        /// Where.
+        units: String,
+    },
+    /// The case is outside what the asker may read.
+    #[error("case {case_id} at {unit} is outside {scope}")]
+    OutsideScope {
+        /// The case.
+        case_id: String,
+        /// Its branch.
+        unit: UnitPath,
+        /// The asker's scope.
+        scope: UnitPath,
+    },
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The dossier the node built does not pass its own examination (a bug or a damaged store).
+    #[error("the dossier built here does not verify: {0}")]
+    SelfCheck(String),
+    /// The archive could not be written or read.
+    #[error("the dossier archive: {0}")]
+    Archive(String),
+}
+
+impl DossierError {
+    /// In Chinese, for the CLI.
+    pub fn message_zh(&self) -> String {
+        match self {
+            DossierError::NoCase { case_id, unit } => {
+                format!("本节点没有案件 {case_id}{}", unit.as_ref().map(|u| format!("（在 {u}）")).unwrap_or_default())
+            }
+            DossierError::Ambiguous { case_id, units } => {
+                format!("案件编号 {case_id} 在多个党支部出现（{units}）：请用 --unit 指明党支部")
+            }
+            DossierError::OutsideScope { case_id, unit, scope } => {
+                format!("案件 {case_id}（{unit}）不在 {scope} 范围内")
+            }
+            DossierError::Store(error) => format!("读取存储失败：{error}"),
+            DossierError::SelfCheck(detail) => format!("本节点生成的案卷未通过自身核验：{detail}"),
+            DossierError::Archive(detail) => format!("案卷文件：{detail}"),
+        }
+    }
+}
+
+/// What is asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DossierRequest {
+    /// The case.
+    pub case_id: String,
+    /// Its branch (needed only when the id is filed at several).
+    pub unit: Option<UnitPath>,
+    /// Include personal data in full (operators only).
+    pub show_personal: bool,
+}
+
+/// A built dossier.
+#[derive(Clone, Debug)]
+pub struct Dossier {
+    /// The ZIP archive.
+    pub bytes: Vec<u8>,
+    /// The stage the events reach.
+    pub stage: Stage,
+    /// Evidence events in it.
+    pub events: usize,
+    /// What was left out and why (no Chinese font for the PDF).
+    pub warnings: Vec<String>,
+}
+
+/// The manifest: what the exporting node signs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`DOSSIER_FORMAT`].
+    pub format: String,
+    /// The case.
+    pub case_id: String,
+    /// Its branch.
+    pub unit: String,
+    /// The member.
+    pub member_id: String,
+    /// The stage the events reach ([`Stage::as_str`]).
+    pub stage: String,
+    /// The member's name, vouched for by the exporting node.
+    pub member_name: String,
+    /// The ID number (masked unless `show_personal`), vouched for by the exporting node.
+    pub id_number: String,
+    /// Whether personal data is included in full.
+    pub show_personal: bool,
+    /// Events about the member included as stubs because their bodies hold personal
+    /// data: `replica:seq`.
+    pub withheld: Vec<String>,
+    /// The province's root key (hex) and unit.
+    pub root: String,
+    /// The province's unit.
+    pub root_unit: String,
+    /// The exporting node's key (hex).
+    pub exporter: String,
+    /// Its unit.
+    pub exporter_unit: String,
+    /// When it was exported (China Standard Time).
+    pub exported_at: String,
+    /// Every evidence event, in file order: `replica:seq:hash`.
+    pub events: Vec<String>,
+    /// Every other file of the archive.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One file of the archive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Its name in the archive.
+    pub name: String,
+    /// SHA-256 (hex).
+    pub sha256: String,
+    /// Size.
+    pub bytes: u64,
+}
+
+/// What a dossier is built from.
+pub struct Source<'a> {
+    /// The node's store.
+    pub store: &'a Store,
+    /// Its enrollment state.
+    pub authority: &'a Authority,
+    /// Its projection.
+    pub projection: &'a Projection,
+    /// Its signing key.
+    pub key: &'a SigningKey,
+    /// Its unit.
+    pub unit: &'a UnitPath,
+    /// The province's unit.
+    pub root_unit: &'a UnitPath,
+    /// Now (ms since the epoch).
+    pub now_ms: u64,
+}
+
+fn event_ref(event: &VerifiedEvent) -> String {
+    format!("{}:{}:{}", event.replica().to_hex(), event.seq().0, hex::encode(event.hash().0))
+}
+
+fn replica_seq(text: &str) -> Option<(ReplicaId, Seq)> {
+    let (replica, seq) = text.split_once(':')?;
+    Some((ReplicaId::from_hex(replica).ok()?, Seq(seq.parse().ok()?)))
+}
+
+fn frame(events: &[SignedEvent]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for event in events {
+        let bytes = codec::encode_signed(event);
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn unframe(name: &str, mut bytes: &[u8]) -> Result<Vec<SignedEvent>, String> {
+    let mut events = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 4 {
+            return Err(format!("{name}: truncated after {} events", events.len()));
+        }
+        let length = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+        if length > EVENT_BYTES_MAX || bytes.len() < 4 + length {
+            return Err(format!("{name}: event {} is truncated or too large", events.len() + 1));
+        }
+        let event = codec::decode_signed(&bytes[4..4 + length])
+            .map_err(|error| format!("{name}: event {} is not a signed event: {error}", events.len() + 1))?;
+        events.push(event);
+        bytes = &bytes[4 + length..];
+    }
+    Ok(events)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Builds the dossier of a case for a reader whose scope is `scope`.
+///
+/// # Errors
+///
+/// [`DossierError`] when the case is not held, is outside `scope`, or the store fails.
+pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) -> Result<Dossier, DossierError> {
+    let projection = source.projection;
+    let no_case = || DossierError::NoCase { case_id: request.case_id.clone(), unit: request.unit.clone() };
+    let unit = match &request.unit {
+        Some(unit) => {
+            projection.case_at(unit, &request.case_id).ok_or_else(no_case)?;
+            unit.clone()
+        }
+        None => {
+            let units: Vec<UnitPath> = projection
+                .cases()
+                .filter(|c| c.case_id == request.case_id)
+                .filter_map(|c| c.steps.values().next().map(|step| step.unit.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            match units.as_slice() {
+                [] => return Err(no_case()),
+                [one] => one.clone(),
+                many => {
+                    return Err(DossierError::Ambiguous {
+                        case_id: request.case_id.clone(),
+                        units: many.iter().map(UnitPath::to_string).collect::<Vec<_>>().join(", "),
+                    });
+                }
+            }
+        }
+    };
+    if !unit.is_within(scope) {
+        return Err(DossierError::OutsideScope { case_id: request.case_id.clone(), unit, scope: scope.clone() });
+    }
+    let case = projection.case_at(&unit, &request.case_id).ok_or_else(no_case)?;
+    let member_id = case.view.member_id.clone();
+    // The member's other cases at the branch (an earlier round that failed, a 劝退 before
+    // a 劝而不退除名).
+    let mut case_ids: BTreeSet<String> =
+        projection.relation(&member_id, &unit).map(|entry| entry.cases.iter().cloned().collect()).unwrap_or_default();
+    case_ids.insert(request.case_id.clone());
+
+    // Who can have written about the branch: its laptops and the nodes at and above it.
+    let authors: Vec<ReplicaId> = source
+        .authority
+        .enrollments()
+        .filter(|e| e.role != rollcall_core::authority::Role::Viewer)
+        .filter(|e| unit.is_within(&e.unit) || e.unit.is_within(&unit))
+        .map(|e| e.replica)
+        .collect();
+    let mut evidence: BTreeMap<(ReplicaId, Seq), VerifiedEvent> = BTreeMap::new();
+    let mut proved: BTreeSet<(ReplicaId, Seq)> = BTreeSet::new();
+    let mut withheld: BTreeSet<(ReplicaId, Seq)> = BTreeSet::new();
+    let mut receipts: Vec<VerifiedEvent> = Vec::new();
+    for replica in &authors {
+        let mut from = Seq(1);
+        loop {
+            let page = source.store.read_log_without_signatures(*replica, from, READ_PAGE)?;
+            let Some(last) = page.last().map(VerifiedEvent::seq) else { break };
+            let complete = page.len() < READ_PAGE;
+            for event in page {
+                let header = event.header();
+                let key = (event.replica(), event.seq());
+                let Some(body) = event.body().and_then(|bytes| Body::decode(header.kind, bytes).ok()) else {
+                    continue;
+                };
+                match &body {
+                    Body::CampaignOpened(_) | Body::PolicyChanged(_) => {
+                        evidence.insert(key, event);
+                        continue;
+                    }
+                    Body::Receipt(_) => {
+                        receipts.push(event);
+                        continue;
+                    }
+                    _ => {}
+                }
+                if header.unit_path != unit {
+                    continue;
+                }
+                let of_case = case::case_id_of(&body).is_some_and(|id| case_ids.contains(id));
+                let of_member = member_id_of(&body) == Some(member_id.as_str());
+                if !(of_case || of_member) {
+                    continue;
+                }
+                proved.insert(key);
+                if !request.show_personal
+                    && crate::queries::carries_personal_data(header.kind, event.body().expect("decoded above"))
+                {
+                    withheld.insert(key);
+                    evidence.insert(key, event.into_stub());
+                } else {
+                    evidence.insert(key, event);
+                }
+            }
+            if complete {
+                break;
+            }
+            from = Seq(last.0 + 1);
+        }
+    }
+
+    // For each proved event, the earliest receipt of a node of the level above that
+    // covers it, and the log between them.
+    let mut link_to: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    for (replica, seq) in &proved {
+        let Some(above) = source.authority.enrollment(replica).and_then(|e| e.unit.parent()) else { continue };
+        let best = receipts
+            .iter()
+            .filter(|receipt| {
+                source
+                    .authority
+                    .enrollment(&receipt.replica())
+                    .is_some_and(|signer| signer.role == rollcall_core::authority::Role::Node && signer.unit == above)
+            })
+            .filter_map(|receipt| {
+                let Some(Body::Receipt(body)) = receipt.body().and_then(|b| Body::decode(EventKind::Receipt, b).ok())
+                else {
+                    return None;
+                };
+                let head = body.heads.iter().find(|h| h.replica[..] == replica.0[..] && h.seq >= seq.0)?;
+                Some((body.stored_at_ms, head.seq, receipt))
+            })
+            .min_by_key(|(at, seq, _)| (*at, *seq));
+        if let Some((_, head_seq, receipt)) = best {
+            evidence.insert((receipt.replica(), receipt.seq()), receipt.clone());
+            let reach = link_to.entry(*replica).or_insert(head_seq);
+            *reach = (*reach).max(head_seq);
+        }
+    }
+    // Stubs fill each log from its first proved event to the last event it must reach.
+    let mut ranges: BTreeMap<ReplicaId, (u64, u64)> = BTreeMap::new();
+    for (replica, seq) in &proved {
+        let range = ranges.entry(*replica).or_insert((seq.0, seq.0));
+        range.0 = range.0.min(seq.0);
+        range.1 = range.1.max(seq.0);
+    }
+    for (replica, reach) in &link_to {
+        if let Some(range) = ranges.get_mut(replica) {
+            range.1 = range.1.max(*reach);
+        }
+    }
+    for (replica, (first, last)) in &ranges {
+        let mut from = *first;
+        while from <= *last {
+            let page = source.store.read_log_without_signatures(
+                *replica,
+                Seq(from),
+                READ_PAGE.min((last - from + 1) as usize),
+            )?;
+            let Some(end) = page.last().map(|e| e.seq().0) else { break };
+            for event in page {
+                evidence.entry((event.replica(), event.seq())).or_insert_with(|| event.into_stub());
+            }
+            from = end + 1;
+        }
+    }
+
+    let chain: Vec<SignedEvent> =
+        source.store.authority_events_in_ingest_order()?.iter().map(VerifiedEvent::to_signed).collect();
+    let evidence_events: Vec<SignedEvent> = evidence.values().map(VerifiedEvent::to_signed).collect();
+
+    // What only this node vouches for.
+    let (member_name, id_number) = match crate::queries::member(projection, &unit, &member_id) {
+        Ok(mut response) => match response.form.as_mut() {
+            Some(form) => {
+                if !request.show_personal {
+                    crate::queries::mask_personal(form);
+                }
+                (form.name.clone(), form.id_number.clone())
+            }
+            None => (String::new(), String::new()),
+        },
+        Err(_) => (String::new(), String::new()),
+    };
+    let subject = Subject { unit: unit.clone(), case_id: request.case_id.clone(), member_id: member_id.clone() };
+    let attestation = Attestation { member_name, id_number, withheld: withheld.clone() };
+    let contents = Contents { chain: chain.clone(), evidence: evidence_events.clone() };
+    let examination = trail::examine(
+        source.authority.root(),
+        source.root_unit,
+        &subject,
+        &attestation,
+        ReplicaId(source.key.verifying_key().to_bytes()),
+        &contents,
+    );
+    if let Some(problem) = examination.problems.first() {
+        return Err(DossierError::SelfCheck(problem.en.clone()));
+    }
+    let stage = trail::stage_of(&examination.summary, &request.case_id).unwrap_or_default();
+    let summary = trail::summary_text(&subject, &attestation, &examination.summary);
+
+    // The files, then the manifest over them.
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("chain.bin".to_string(), frame(&chain)),
+        ("evidence.bin".to_string(), frame(&evidence_events)),
+        ("summary.txt".to_string(), summary.into_bytes()),
+        ("README.txt".to_string(), README.as_bytes().to_vec()),
+    ];
+    let sheets = summary_sheets(&subject, &examination.summary);
+    files.push((
+        "summary.xlsx".to_string(),
+        crate::export::xlsx_bytes_many(&sheets).map_err(|e| DossierError::Archive(e.to_string()))?,
+    ));
+    let mut warnings = Vec::new();
+    match crate::pdf::pdf_bytes(&sheets[0], std::path::Path::new("summary.pdf")) {
+        Ok(bytes) => files.push(("summary.pdf".to_string(), bytes)),
+        Err(error) => warnings.push(format!("summary.pdf left out: {error}")),
+    }
+    let manifest = Manifest {
+        format: DOSSIER_FORMAT.to_string(),
+        case_id: request.case_id.clone(),
+        unit: unit.to_string(),
+        member_id,
+        stage: stage.as_str().to_string(),
+        member_name: attestation.member_name.clone(),
+        id_number: attestation.id_number.clone(),
+        show_personal: request.show_personal,
+        withheld: withheld.iter().map(|(replica, seq)| format!("{}:{}", replica.to_hex(), seq.0)).collect(),
+        root: source.authority.root().to_hex(),
+        root_unit: source.root_unit.to_string(),
+        exporter: ReplicaId(source.key.verifying_key().to_bytes()).to_hex(),
+        exporter_unit: source.unit.to_string(),
+        exported_at: trail::cst_time(source.now_ms),
+        events: evidence.values().map(event_ref).collect(),
+        files: files
+            .iter()
+            .map(|(name, bytes)| ManifestFile {
+                name: name.clone(),
+                sha256: sha256_hex(bytes),
+                bytes: bytes.len() as u64,
+            })
+            .collect(),
+    };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| DossierError::Archive(e.to_string()))?;
+    let mut signed = SIGNATURE_DOMAIN.to_vec();
+    signed.extend_from_slice(&manifest_bytes);
+    let signature = hex::encode(source.key.sign(&signed).to_bytes());
+
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut add = |name: &str, bytes: &[u8]| -> Result<(), DossierError> {
+        archive.start_file(name, options).map_err(|e| DossierError::Archive(e.to_string()))?;
+        archive.write_all(bytes).map_err(|e| DossierError::Archive(e.to_string()))
+    };
+    add("manifest.json", &manifest_bytes)?;
+    add("manifest.sig", signature.as_bytes())?;
+    for (name, bytes) in &files {
+        add(name, bytes)?;
+    }
+    let bytes = archive.finish().map_err(|e| DossierError::Archive(e.to_string()))?.into_inner();
+    Ok(Dossier { bytes, stage, events: evidence.len(), warnings })
+}
+
+/// How to check a dossier (in the archive).
+const README: &str = "\
+本文件为党员组织处置案卷，由 rollcall 节点导出并签名。
+核验（无需联网、无需节点，只需本省根密钥）：
+  rollcall verify dossier 本文件.zip --root <本省根密钥>
+核验内容：每个事件的签名与正文哈希，每个签名者自根密钥起的登记链（签名时未被撤销、层级和范围正确），
+同一日志前后事件的哈希链接，上级回执（证明每一步何时到达上一级），按每步当时有效的政策重演处置程序，
+并重新生成 summary.txt 逐字比对。
+
+This archive is a disposition dossier exported and signed by a rollcall node.
+Verify it offline with only the province's root key:
+  rollcall verify dossier THIS.zip --root <province root key>
+chain.bin and evidence.bin hold signed events exactly as stored, each a 4-byte big-endian length
+followed by a rollcall.v1.SignedEvent (proto/rollcall/v1/event.proto); manifest.sig is the exporting
+node's Ed25519 signature (hex) over \"rollcall dossier manifest v1\\n\" followed by manifest.json.
+";
+
+fn summary_sheets(subject: &Subject, summary: &trail::Summary) -> Vec<Sheet> {
+    let column = |heading: &str, width: f64| SheetColumn { group: String::new(), heading: heading.to_string(), width };
+    let unit_line = format!("党支部：{}    党员编号：{}", subject.unit, subject.member_id);
+    let date_line = format!("案件编号：{}", subject.case_id);
+    let sheet = |name: &str, title: &str, columns: Vec<SheetColumn>, rows: Vec<Vec<Cell>>| Sheet {
+        sheet_name: name.to_string(),
+        title: title.to_string(),
+        unit_line: unit_line.clone(),
+        date_line: date_line.clone(),
+        subtitle: format!("{unit_line}    {date_line}"),
+        headings: columns.iter().map(|c| c.heading.clone()).collect(),
+        columns,
+        column_numbers: Vec::new(),
+        rows,
+        footer: "核验：rollcall verify dossier 案卷.zip --root <本省根密钥>".to_string(),
+        legend: Vec::new(),
+    };
+    let received = |r: Option<&(u64, ReplicaId, rollcall_core::Level)>| {
+        r.map(|(at, by, level)| format!("{}（{}节点 {}）", trail::cst_time(*at), level.name_zh(), by.short()))
+            .unwrap_or_else(|| "未见上级回执".to_string())
+    };
+    let mut step_rows = Vec::new();
+    for trail in &summary.cases {
+        for (index, step) in trail.steps.iter().enumerate() {
+            step_rows.push(vec![
+                Cell::Text(trail.case_id.clone()),
+                Cell::Number(index as i64 + 1),
+                Cell::Text(format!(
+                    "{}{}",
+                    rollcall_core::body::kind_name_zh(step.kind),
+                    if step.effective { "" } else { "（未生效）" }
+                )),
+                Cell::Text(format!(
+                    "{} {}（{}）",
+                    step.author_level.name_zh(),
+                    step.stamp.replica.short(),
+                    step.author_unit
+                )),
+                Cell::Text(trail::cst_time(step.stamp.hlc.wall_ms)),
+                Cell::Text(step.content.clone()),
+                Cell::Text(step.rule.clone()),
+                Cell::Text(received(step.received_above.as_ref())),
+            ]);
+        }
+    }
+    let steps = sheet(
+        "处置程序",
+        "党员组织处置案卷",
+        vec![
+            column("案件编号", 12.0),
+            column("序号", 5.0),
+            column("步骤", 12.0),
+            column("签名者", 22.0),
+            column("签名时间", 17.0),
+            column("内容", 48.0),
+            column("依据", 36.0),
+            column("上级收到", 24.0),
+        ],
+        step_rows,
+    );
+    let attempts = sheet(
+        "查找记录",
+        "失联党员查找记录",
+        vec![
+            column("序号", 5.0),
+            column("日期", 12.0),
+            column("查找方式", 16.0),
+            column("结果", 12.0),
+            column("备注", 40.0),
+            column("签名者", 12.0),
+        ],
+        summary
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(index, (stamp, attempt))| {
+                vec![
+                    Cell::Number(index as i64 + 1),
+                    Cell::Text(
+                        attempt.attempted_on.as_ref().map(rollcall_core::audit::dates::display).unwrap_or_default(),
+                    ),
+                    Cell::Text(rollcall_core::audit::tables::method_name_zh(attempt.method).to_string()),
+                    Cell::Text(attempt_outcome_zh(attempt.outcome).to_string()),
+                    Cell::Text(attempt.note.clone()),
+                    Cell::Text(stamp.replica.short()),
+                ]
+            })
+            .collect(),
+    );
+    let vote_rows = summary
+        .cases
+        .iter()
+        .flat_map(|trail| trail.steps.iter().map(move |step| (trail, step)))
+        .filter(|(_, step)| step.kind == EventKind::DispositionVoted)
+        .map(|(trail, step)| {
+            vec![
+                Cell::Text(trail.case_id.clone()),
+                Cell::Text(trail::cst_time(step.stamp.hlc.wall_ms)),
+                Cell::Text(step.content.clone()),
+                Cell::Text(step.rule.clone()),
+            ]
+        })
+        .collect();
+    let votes = sheet(
+        "表决",
+        "支部大会表决",
+        vec![column("案件编号", 12.0), column("签名时间", 17.0), column("表决情况", 60.0), column("依据与结果", 48.0)],
+        vote_rows,
+    );
+    vec![steps, attempts, votes]
+}
+
+fn attempt_outcome_zh(outcome: i32) -> &'static str {
+    use rollcall_proto::v1::contact_attempted::Outcome as O;
+    match O::try_from(outcome).unwrap_or(O::Unspecified) {
+        O::NoResponse => "无回应",
+        O::LeadObtained => "获得线索",
+        O::Reached => "已联系上",
+        O::ConfirmedDeceased => "确认已去世",
+        O::Unspecified => "",
+    }
+}
+
+/// The verdict on a dossier file.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    /// The manifest, when it could be read.
+    pub manifest: Manifest,
+    /// What was checked and found right, one line each (Chinese, English).
+    pub checked: Vec<(String, String)>,
+    /// Every difference (empty: verified).
+    pub problems: Vec<Problem>,
+    /// The summary the events support.
+    pub summary: String,
+}
+
+impl Verdict {
+    fn problem(&mut self, zh: String, en: String) {
+        self.problems.push(Problem { zh, en });
+    }
+    fn ok(&mut self, zh: String, en: String) {
+        self.checked.push((zh, en));
+    }
+}
+
+/// Verifies a dossier with only the province's root key: needs no node and no network.
+///
+/// # Errors
+///
+/// [`DossierError::Archive`] when the file is not a dossier at all (not a ZIP, no
+/// manifest); every other difference is a problem in the [`Verdict`].
+pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
+    let archive_error = |detail: String| DossierError::Archive(detail);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| archive_error(format!("not a ZIP archive: {e}")))?;
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let mut file = archive.by_index(index).map_err(|e| archive_error(e.to_string()))?;
+        let name = file.name().map_err(|e| archive_error(e.to_string()))?.to_string();
+        let mut content = Vec::new();
+        file.by_ref()
+            .take(DOSSIER_BYTES_MAX - total + 1)
+            .read_to_end(&mut content)
+            .map_err(|e| archive_error(format!("{name}: {e}")))?;
+        total += content.len() as u64;
+        if total > DOSSIER_BYTES_MAX {
+            return Err(archive_error(format!("more than {DOSSIER_BYTES_MAX} bytes uncompressed")));
+        }
+        if files.insert(name.clone(), content).is_some() {
+            return Err(archive_error(format!("{name} appears twice")));
+        }
+    }
+    let manifest_bytes = files.remove("manifest.json").ok_or_else(|| archive_error("no manifest.json".into()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| archive_error(format!("manifest.json: {e}")))?;
+    let mut verdict = Verdict { manifest: manifest.clone(), ..Verdict::default() };
+    if manifest.format != DOSSIER_FORMAT {
+        return Err(archive_error(format!("format {:?} is not {DOSSIER_FORMAT}", manifest.format)));
+    }
+
+    // The root and the exporter's signature over the manifest.
+    if manifest.root != root.to_hex() {
+        verdict.problem(
+            format!("案卷所称根密钥 {} 不是给定的根密钥 {}", manifest.root, root.to_hex()),
+            format!("the dossier names root key {}, not the given {}", manifest.root, root.to_hex()),
+        );
+    }
+    let root_unit = match UnitPath::parse(&manifest.root_unit) {
+        Ok(unit) if unit.level() == Some(rollcall_core::Level::Province) => unit,
+        _ => return Err(archive_error(format!("root unit {:?} is not a province", manifest.root_unit))),
+    };
+    let exporter = ReplicaId::from_hex(&manifest.exporter).map_err(|e| archive_error(format!("exporter key: {e}")))?;
+    let signature = files.remove("manifest.sig").unwrap_or_default();
+    let signature_ok = hex::decode(signature.trim_ascii())
+        .ok()
+        .and_then(|raw| <[u8; 64]>::try_from(raw.as_slice()).ok())
+        .and_then(|raw| {
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&exporter.0).ok()?;
+            let mut signed = SIGNATURE_DOMAIN.to_vec();
+            signed.extend_from_slice(&manifest_bytes);
+            key.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&raw)).ok()
+        })
+        .is_some();
+    if signature_ok {
+        verdict.ok(
+            format!("清单由导出节点 {} 签名", exporter.short()),
+            format!("the manifest is signed by the exporting node {}", exporter.short()),
+        );
+    } else {
+        verdict.problem(
+            "清单签名无效（manifest.sig 与 manifest.json 不符）".into(),
+            "the manifest's signature does not verify (manifest.sig against manifest.json)".into(),
+        );
+    }
+
+    // Every file as the manifest lists it, nothing more.
+    let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    for file in &manifest.files {
+        match files.get(&file.name) {
+            Some(content) if sha256_hex(content) == file.sha256 && content.len() as u64 == file.bytes => {}
+            Some(_) => verdict.problem(
+                format!("{} 的内容与签名清单所记的 SHA-256 不符", file.name),
+                format!("{}: its SHA-256 differs from the signed manifest", file.name),
+            ),
+            None => verdict.problem(format!("缺少文件 {}", file.name), format!("{} is missing", file.name)),
+        }
+    }
+    for name in files.keys().filter(|name| !listed.contains(name.as_str())) {
+        verdict.problem(format!("清单未列出文件 {name}"), format!("{name} is not listed in the manifest"));
+    }
+    if verdict.problems.is_empty() {
+        verdict.ok(
+            format!("{} 个文件与清单一致", manifest.files.len()),
+            format!("{} files match the manifest", manifest.files.len()),
+        );
+    }
+
+    // The events.
+    let events_of = |name: &str, verdict: &mut Verdict| match files.get(name) {
+        Some(bytes) => unframe(name, bytes).unwrap_or_else(|detail| {
+            verdict.problem(format!("{name} 无法读取：{detail}"), detail);
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    let chain = events_of("chain.bin", &mut verdict);
+    let evidence = events_of("evidence.bin", &mut verdict);
+    let held_refs: BTreeSet<String> =
+        evidence.iter().filter_map(|e| rollcall_core::verify(e).ok()).map(|e| event_ref(&e)).collect();
+    for listed in &manifest.events {
+        if !held_refs.contains(listed) {
+            let (replica, seq) = replica_seq(listed).map_or((String::from("?"), 0), |(r, s)| (r.short(), s.0));
+            verdict.problem(
+                format!("清单所列日志 {replica} 第 {seq} 号事件不在案卷中（或已被改动）"),
+                format!("event {seq} of log {replica}, listed in the manifest, is missing or altered"),
+            );
+        }
+    }
+    let unit = UnitPath::parse(&manifest.unit).map_err(|e| archive_error(format!("unit: {e}")))?;
+    let subject = Subject { unit, case_id: manifest.case_id.clone(), member_id: manifest.member_id.clone() };
+    let withheld = manifest.withheld.iter().filter_map(|text| replica_seq(text)).collect();
+    let attestation =
+        Attestation { member_name: manifest.member_name.clone(), id_number: manifest.id_number.clone(), withheld };
+    let examination = trail::examine(root, &root_unit, &subject, &attestation, exporter, &Contents { chain, evidence });
+    let counts = examination.summary.counts;
+    verdict.problems.extend(examination.problems);
+    verdict.ok(
+        format!(
+            "{} 个证据事件（{} 个附正文、{} 个存根）与 {} 个登记链事件逐一验签；{} 处前后链接；{} 件上级回执",
+            counts.full + counts.stubs,
+            counts.full,
+            counts.stubs,
+            counts.chain,
+            counts.links,
+            counts.receipts
+        ),
+        format!(
+            "{} evidence events ({} with bodies, {} stubs) and {} enrollment chain events verified; {} chain links; {} receipts of the level above",
+            counts.full + counts.stubs,
+            counts.full,
+            counts.stubs,
+            counts.chain,
+            counts.links,
+            counts.receipts
+        ),
+    );
+
+    // The stage and the summary, regenerated.
+    let stage = trail::stage_of(&examination.summary, &manifest.case_id);
+    match stage {
+        Some(stage) if stage.as_str() == manifest.stage => verdict.ok(
+            format!("按每步当时的政策重演处置程序，到达“{}”，与清单一致", stage.name_zh()),
+            format!("the procedure replayed reaches {stage}, as the manifest says"),
+        ),
+        other => verdict.problem(
+            format!("重演处置程序到达“{}”，清单却称“{}”", other.map_or("（无）", Stage::name_zh), manifest.stage),
+            format!(
+                "the procedure replayed reaches {}, the manifest says {}",
+                other.map_or("nothing", Stage::as_str),
+                manifest.stage
+            ),
+        ),
+    }
+    let summary = trail::summary_text(&subject, &attestation, &examination.summary);
+    match files.get("summary.txt") {
+        Some(printed) if printed == summary.as_bytes() => verdict.ok(
+            "summary.txt 与由事件重新生成的摘要逐字一致".into(),
+            "summary.txt equals the summary regenerated from the events".into(),
+        ),
+        Some(printed) => {
+            let printed = String::from_utf8_lossy(printed);
+            let line = printed
+                .lines()
+                .zip(summary.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| printed.lines().count().min(summary.lines().count()));
+            verdict.problem(
+                format!("summary.txt 第 {} 行与由事件重新生成的摘要不同", line + 1),
+                format!("summary.txt line {} differs from the summary regenerated from the events", line + 1),
+            );
+        }
+        None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
+    }
+    verdict.summary = summary;
+    Ok(verdict)
+}
