@@ -90,6 +90,23 @@ pub struct DossierBytes {
     pub warnings: Vec<String>,
 }
 
+/// Gathers an archive's chunks.
+async fn gather(mut stream: tonic::Streaming<pb::ArchiveChunk>) -> Result<DossierBytes, Refusal> {
+    let mut archive = DossierBytes::default();
+    let mut first = true;
+    while let Some(chunk) = stream.message().await.map_err(|s| Refusal::from_status(&s))? {
+        if first {
+            first = false;
+            archive.stage = chunk.stage;
+            archive.events = chunk.events;
+            archive.warnings = chunk.warnings;
+            archive.bytes.reserve(chunk.total_bytes.min(1 << 30) as usize);
+        }
+        archive.bytes.extend_from_slice(&chunk.data);
+    }
+    Ok(archive)
+}
+
 /// A node to work with.
 #[allow(clippy::large_enum_variant)]
 pub enum Backend {
@@ -331,18 +348,8 @@ impl Backend {
     pub async fn case_dossier(&mut self, request: pb::CaseDossierRequest) -> Result<DossierBytes, Refusal> {
         match self {
             Backend::Remote(client) => {
-                let mut stream = client.case_dossier(request).await.map_err(|s| Refusal::from_status(&s))?.into_inner();
-                let mut dossier = DossierBytes::default();
-                while let Some(chunk) = stream.message().await.map_err(|s| Refusal::from_status(&s))? {
-                    if dossier.bytes.is_empty() && dossier.stage.is_empty() {
-                        dossier.stage = chunk.stage;
-                        dossier.events = chunk.events;
-                        dossier.warnings = chunk.warnings;
-                        dossier.bytes.reserve(chunk.total_bytes.min(1 << 30) as usize);
-                    }
-                    dossier.bytes.extend_from_slice(&chunk.data);
-                }
-                Ok(dossier)
+                let stream = client.case_dossier(request).await.map_err(|s| Refusal::from_status(&s))?.into_inner();
+                gather(stream).await
             }
             Backend::Embedded(node) => {
                 let unit = if request.unit_path.is_empty() {
@@ -363,6 +370,37 @@ impl Backend {
                     stage: dossier.stage.as_str().to_string(),
                     events: dossier.events as u64,
                     warnings: dossier.warnings,
+                })
+            }
+        }
+    }
+
+    /// The proof of a submitted table, signed by the node.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal`] from the node (no submission, not an operator) or the store.
+    pub async fn report_proof(&mut self, request: pb::ReportProofRequest) -> Result<DossierBytes, Refusal> {
+        match self {
+            Backend::Remote(client) => {
+                let stream = client.report_proof(request).await.map_err(|s| Refusal::from_status(&s))?.into_inner();
+                gather(stream).await
+            }
+            Backend::Embedded(node) => {
+                let unit = if request.unit_path.is_empty() {
+                    node.info.unit.clone()
+                } else {
+                    rollcall_core::UnitPath::parse(&request.unit_path).map_err(Refusal::plain)?
+                };
+                let request = rollcall_server::dossier::ReportProofRequest { unit, table: request.table };
+                let proof = node
+                    .report_proof(&request)
+                    .map_err(|error| Refusal { zh: Some(error.message_zh()), ..Refusal::plain(&error) })?;
+                Ok(DossierBytes {
+                    bytes: proof.bytes,
+                    stage: proof.status,
+                    events: proof.events as u64,
+                    warnings: proof.warnings,
                 })
             }
         }

@@ -240,6 +240,29 @@ fn open_embedded(dir: &std::path::Path) -> Result<rollcall_server::Node, ExitCod
     rollcall_server::Node::open(&config).map_err(|error| fail(&error, 1))
 }
 
+/// Writes an archive whole (beside the target, then renamed), readable by its owner only
+/// when it holds personal data.
+fn write_archive(out: &std::path::Path, bytes: &[u8], personal: bool) -> Result<(), ExitCode> {
+    let partial = out.with_extension("zip.partial");
+    let written = (|| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if personal {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&partial)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, out)
+    })();
+    written.map_err(|error| {
+        let _ = std::fs::remove_file(&partial);
+        fail(&format!("{}: {error}", out.display()), 1)
+    })
+}
+
 fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
     hex::decode(text.replace('-', "")).ok()?.try_into().ok()
 }

@@ -39,8 +39,10 @@ use sha2::{Digest, Sha256};
 use crate::export::{Cell, Sheet, SheetColumn};
 use crate::store::{Store, StoreError};
 
-/// The manifest's `format`.
+/// The manifest's `format` for a dossier.
 pub const DOSSIER_FORMAT: &str = "rollcall-dossier/1";
+/// The manifest's `format` for a report proof.
+pub const REPORT_PROOF_FORMAT: &str = "rollcall-report-proof/1";
 /// Signed before the manifest's bytes, so the signature means nothing anywhere else.
 pub const SIGNATURE_DOMAIN: &[u8] = b"rollcall dossier manifest v1\n";
 /// A dossier larger than this is refused when read (a reviewer's machine is not a node).
@@ -60,6 +62,14 @@ pub enum DossierError {
         case_id: String,
         /// The branch named, if any.
         unit: Option<UnitPath>,
+    },
+    /// The unit has not submitted the table (as far as this node holds).
+    #[error("no submission of table {table} by {unit} is held here")]
+    NoReport {
+        /// The reporting unit.
+        unit: UnitPath,
+        /// The table.
+        table: u32,
     },
     /// The case id is filed at several branches.
     #[error("case {case_id} is filed at several branches ({units}): name the branch with --unit")]
@@ -97,6 +107,7 @@ impl DossierError {
             DossierError::NoCase { case_id, unit } => {
                 format!("本节点没有案件 {case_id}{}", unit.as_ref().map(|u| format!("（在 {u}）")).unwrap_or_default())
             }
+            DossierError::NoReport { unit, table } => format!("本节点没有 {unit} 报送表{table}的记录"),
             DossierError::Ambiguous { case_id, units } => {
                 format!("案件编号 {case_id} 在多个党支部出现（{units}）：请用 --unit 指明党支部")
             }
@@ -126,8 +137,10 @@ pub struct DossierRequest {
 pub struct Dossier {
     /// The ZIP archive.
     pub bytes: Vec<u8>,
-    /// The stage the events reach.
+    /// The stage the events reach (a dossier).
     pub stage: Stage,
+    /// What it shows in a word: a dossier's stage, a proof's `equal` or `differs`.
+    pub status: String,
     /// Evidence events in it.
     pub events: usize,
     /// What was left out and why (no Chinese font for the PDF).
@@ -145,8 +158,14 @@ pub struct Manifest {
     pub unit: String,
     /// The member.
     pub member_id: String,
-    /// The stage the events reach ([`Stage::as_str`]).
+    /// The stage the events reach ([`Stage::as_str`]); a proof: `equal` or `differs`.
     pub stage: String,
+    /// A report proof: the table.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub table: u32,
+    /// A report proof: the `ReportSubmitted` event (`replica:seq`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub report: String,
     /// The member's name, vouched for by the exporting node.
     pub member_name: String,
     /// The ID number (masked unless `show_personal`), vouched for by the exporting node.
@@ -170,6 +189,10 @@ pub struct Manifest {
     pub events: Vec<String>,
     /// Every other file of the archive.
     pub files: Vec<ManifestFile>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// One file of the archive.
@@ -205,8 +228,10 @@ fn event_ref(event: &VerifiedEvent) -> String {
     format!("{}:{}:{}", event.replica().to_hex(), event.seq().0, hex::encode(event.hash().0))
 }
 
+/// The log and seq of `replica:seq` or `replica:seq:hash`.
 fn replica_seq(text: &str) -> Option<(ReplicaId, Seq)> {
-    let (replica, seq) = text.split_once(':')?;
+    let mut parts = text.split(':');
+    let (replica, seq) = (parts.next()?, parts.next()?);
     Some((ReplicaId::from_hex(replica).ok()?, Seq(seq.parse().ok()?)))
 }
 
@@ -469,20 +494,26 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
         exporter_unit: source.unit.to_string(),
         exported_at: trail::cst_time(source.now_ms),
         events: evidence.values().map(event_ref).collect(),
-        files: files
-            .iter()
-            .map(|(name, bytes)| ManifestFile {
-                name: name.clone(),
-                sha256: sha256_hex(bytes),
-                bytes: bytes.len() as u64,
-            })
-            .collect(),
+        table: 0,
+        report: String::new(),
+        files: Vec::new(),
     };
+    let bytes = seal(source.key, &manifest, &files)?;
+    Ok(Dossier { bytes, stage, status: stage.as_str().to_string(), events: evidence.len(), warnings })
+}
+
+/// Lists `files` in the manifest, signs it with the node's key and writes the archive:
+/// `manifest.json`, `manifest.sig`, then the files.
+fn seal(key: &SigningKey, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, DossierError> {
+    let mut manifest = manifest.clone();
+    manifest.files = files
+        .iter()
+        .map(|(name, bytes)| ManifestFile { name: name.clone(), sha256: sha256_hex(bytes), bytes: bytes.len() as u64 })
+        .collect();
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| DossierError::Archive(e.to_string()))?;
     let mut signed = SIGNATURE_DOMAIN.to_vec();
     signed.extend_from_slice(&manifest_bytes);
-    let signature = hex::encode(source.key.sign(&signed).to_bytes());
-
+    let signature = hex::encode(key.sign(&signed).to_bytes());
     let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut add = |name: &str, bytes: &[u8]| -> Result<(), DossierError> {
@@ -491,11 +522,10 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
     };
     add("manifest.json", &manifest_bytes)?;
     add("manifest.sig", signature.as_bytes())?;
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         add(name, bytes)?;
     }
-    let bytes = archive.finish().map_err(|e| DossierError::Archive(e.to_string()))?.into_inner();
-    Ok(Dossier { bytes, stage, events: evidence.len(), warnings })
+    Ok(archive.finish().map_err(|e| DossierError::Archive(e.to_string()))?.into_inner())
 }
 
 /// How to check a dossier (in the archive).
@@ -660,13 +690,19 @@ impl Verdict {
     }
 }
 
-/// Verifies a dossier with only the province's root key: needs no node and no network.
-///
-/// # Errors
-///
-/// [`DossierError::Archive`] when the file is not a dossier at all (not a ZIP, no
-/// manifest); every other difference is a problem in the [`Verdict`].
-pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
+/// An archive read, its seal checked.
+struct Unsealed {
+    manifest: Manifest,
+    files: BTreeMap<String, Vec<u8>>,
+    verdict: Verdict,
+    root_unit: UnitPath,
+    exporter: ReplicaId,
+    contents: Contents,
+}
+
+/// Reads an archive of `format`: its manifest, the exporter's signature over it, every
+/// file against it, the events it lists; the events' own checks are the caller's.
+fn unseal(bytes: &[u8], root: ReplicaId, format: &str) -> Result<Unsealed, DossierError> {
     let archive_error = |detail: String| DossierError::Archive(detail);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| archive_error(format!("not a ZIP archive: {e}")))?;
@@ -692,15 +728,15 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| archive_error(format!("manifest.json: {e}")))?;
     let mut verdict = Verdict { manifest: manifest.clone(), ..Verdict::default() };
-    if manifest.format != DOSSIER_FORMAT {
-        return Err(archive_error(format!("format {:?} is not {DOSSIER_FORMAT}", manifest.format)));
+    if manifest.format != format {
+        return Err(archive_error(format!("format {:?} is not {format}", manifest.format)));
     }
 
     // The root and the exporter's signature over the manifest.
     if manifest.root != root.to_hex() {
         verdict.problem(
-            format!("案卷所称根密钥 {} 不是给定的根密钥 {}", manifest.root, root.to_hex()),
-            format!("the dossier names root key {}, not the given {}", manifest.root, root.to_hex()),
+            format!("文件所称根密钥 {} 不是给定的根密钥 {}", manifest.root, root.to_hex()),
+            format!("the archive names root key {}, not the given {}", manifest.root, root.to_hex()),
         );
     }
     let root_unit = match UnitPath::parse(&manifest.root_unit) {
@@ -769,17 +805,29 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
         if !held_refs.contains(listed) {
             let (replica, seq) = replica_seq(listed).map_or((String::from("?"), 0), |(r, s)| (r.short(), s.0));
             verdict.problem(
-                format!("清单所列日志 {replica} 第 {seq} 号事件不在案卷中（或已被改动）"),
+                format!("清单所列日志 {replica} 第 {seq} 号事件不在文件中（或已被改动）"),
                 format!("event {seq} of log {replica}, listed in the manifest, is missing or altered"),
             );
         }
     }
+    Ok(Unsealed { manifest, files, verdict, root_unit, exporter, contents: Contents { chain, evidence } })
+}
+
+/// Verifies a dossier with only the province's root key: needs no node and no network.
+///
+/// # Errors
+///
+/// [`DossierError::Archive`] when the file is not a dossier at all (not a ZIP, no
+/// manifest); every other difference is a problem in the [`Verdict`].
+pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
+    let archive_error = |detail: String| DossierError::Archive(detail);
+    let Unsealed { manifest, files, mut verdict, root_unit, exporter, contents } = unseal(bytes, root, DOSSIER_FORMAT)?;
     let unit = UnitPath::parse(&manifest.unit).map_err(|e| archive_error(format!("unit: {e}")))?;
     let subject = Subject { unit, case_id: manifest.case_id.clone(), member_id: manifest.member_id.clone() };
     let withheld = manifest.withheld.iter().filter_map(|text| replica_seq(text)).collect();
     let attestation =
         Attestation { member_name: manifest.member_name.clone(), id_number: manifest.id_number.clone(), withheld };
-    let examination = trail::examine(root, &root_unit, &subject, &attestation, exporter, &Contents { chain, evidence });
+    let examination = trail::examine(root, &root_unit, &subject, &attestation, exporter, &contents);
     let counts = examination.summary.counts;
     verdict.problems.extend(examination.problems);
     verdict.ok(
@@ -840,5 +888,309 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
         None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
     }
     verdict.summary = summary;
+    Ok(verdict)
+}
+
+/// What a report proof is asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportProofRequest {
+    /// The reporting unit.
+    pub unit: UnitPath,
+    /// 1, 2 or 3.
+    pub table: u32,
+}
+
+/// How to check a report proof (in the archive).
+const PROOF_README: &str = "\
+本文件为报表报送证明，由 rollcall 节点导出并签名：报送事件、其检查点以内重算所需的全部事件、登记链和上级回执。
+核验（无需联网、无需节点，只需本省根密钥）：
+  rollcall verify report-proof 本文件.zip --root <本省根密钥>
+核验内容：每个事件的签名与正文哈希，签名者的登记链，检查点所列事件齐全且前后链接，检查点覆盖上级已确认收到的事件，
+按检查点重算该表并与报送的单元格逐一比对，上级回执时间与截止日期。
+注意：重算需要党员登记事件全文，本文件含个人信息，请按党员信息管理规定保管。
+
+This archive proves a submitted table: the submission, every event up to its checkpoint the
+recomputation needs, the enrollment chain and the receipt of the level above, signed by the node.
+Verify offline: rollcall verify report-proof THIS.zip --root <province root key>
+It holds members' registrations in full (the recomputation needs them): keep it as the member database.
+";
+
+/// Builds the proof of `unit`'s latest submission of `table`, for a reader of `scope`.
+///
+/// # Errors
+///
+/// [`DossierError`] when no submission is held, it is outside `scope`, or the store fails.
+pub fn build_report_proof(
+    source: &Source<'_>,
+    request: &ReportProofRequest,
+    scope: &UnitPath,
+) -> Result<Dossier, DossierError> {
+    let unit = &request.unit;
+    let no_report = || DossierError::NoReport { unit: unit.clone(), table: request.table };
+    if !unit.is_within(scope) {
+        return Err(DossierError::OutsideScope {
+            case_id: format!("表{}", request.table),
+            unit: unit.clone(),
+            scope: scope.clone(),
+        });
+    }
+    let status = source.projection.report_status(unit, request.table);
+    let report = status.report.ok_or_else(no_report)?.clone();
+    let report_key = (report.replica, Seq(report.seq));
+
+    // Every event up to the checkpoint, shaped for the reporting unit: its subtree and
+    // its ancestors' events about it in full, the rest as stubs, infrastructure in full.
+    let mut events: BTreeMap<(ReplicaId, Seq), VerifiedEvent> = BTreeMap::new();
+    let mut read_range = |replica: ReplicaId, first: u64, last: u64| -> Result<(), DossierError> {
+        let mut from = first.max(1);
+        while from <= last {
+            let page = source.store.read_log_without_signatures(
+                replica,
+                Seq(from),
+                READ_PAGE.min((last - from + 1) as usize),
+            )?;
+            let Some(end) = page.last().map(|e| e.seq().0) else { break };
+            for event in page {
+                let full = rollcall_core::body::is_infrastructure(event.header().kind)
+                    || rollcall_core::scope::body_visible(&event.header().unit_path, unit);
+                let event = if full { event } else { event.into_stub() };
+                events.entry((event.replica(), event.seq())).or_insert(event);
+            }
+            from = end + 1;
+        }
+        Ok(())
+    };
+    for head in &report.checkpoint {
+        let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+        read_range(replica, 1, head.seq)?;
+    }
+    // The submission, and its log up to the earliest receipt of the level above.
+    let above = unit.parent();
+    let mut reach = report.seq;
+    let mut receipt_key = None;
+    if let Some(above) = &above {
+        let parents: Vec<ReplicaId> = source
+            .authority
+            .enrollments()
+            .filter(|e| e.role == rollcall_core::authority::Role::Node && &e.unit == above)
+            .map(|e| e.replica)
+            .collect();
+        let mut best: Option<(u64, u64, (ReplicaId, Seq))> = None;
+        for parent in parents {
+            let mut from = Seq(1);
+            loop {
+                let page = source.store.read_log_without_signatures(parent, from, READ_PAGE)?;
+                let Some(last) = page.last().map(VerifiedEvent::seq) else { break };
+                let complete = page.len() < READ_PAGE;
+                for event in page {
+                    if event.header().kind != EventKind::Receipt || &event.header().unit_path != unit {
+                        continue;
+                    }
+                    let Some(Ok(Body::Receipt(receipt))) =
+                        event.body().map(|bytes| Body::decode(EventKind::Receipt, bytes))
+                    else {
+                        continue;
+                    };
+                    let Some(head) =
+                        receipt.heads.iter().find(|h| h.replica[..] == report.replica.0[..] && h.seq >= report.seq)
+                    else {
+                        continue;
+                    };
+                    if best.as_ref().is_none_or(|held| receipt.stored_at_ms < held.0) {
+                        best = Some((receipt.stored_at_ms, head.seq, (event.replica(), event.seq())));
+                    }
+                }
+                if complete {
+                    break;
+                }
+                from = Seq(last.0 + 1);
+            }
+        }
+        if let Some((_, head_seq, key)) = best {
+            reach = head_seq;
+            receipt_key = Some(key);
+        }
+    }
+    read_range(report.replica, report.seq, reach)?;
+    if let Some((replica, seq)) = receipt_key {
+        read_range(replica, seq.0, seq.0)?;
+    }
+    // The level above's verdict on it, when held.
+    if let Some(verdict) = status.verdict
+        && let Some(above) = &above
+    {
+        for enrollment in source.authority.enrollments().filter(|e| &e.unit == above) {
+            let head = source.store.head(enrollment.replica)?.map_or(0, |h| h.head.seq.0);
+            let mut from = Seq(1);
+            while from.0 <= head {
+                let page = source.store.read_log_without_signatures(enrollment.replica, from, READ_PAGE)?;
+                let Some(last) = page.last().map(VerifiedEvent::seq) else { break };
+                for event in page {
+                    let matches = event.header().kind == EventKind::ReportVerified
+                        && &event.header().unit_path == unit
+                        && event
+                            .body()
+                            .and_then(|b| Body::decode(EventKind::ReportVerified, b).ok())
+                            .is_some_and(|body| matches!(body, Body::ReportVerified(v) if v == *verdict));
+                    if matches {
+                        events.insert((event.replica(), event.seq()), event);
+                    }
+                }
+                from = Seq(last.0 + 1);
+            }
+        }
+    }
+
+    let chain: Vec<SignedEvent> =
+        source.store.authority_events_in_ingest_order()?.iter().map(VerifiedEvent::to_signed).collect();
+    let evidence: Vec<SignedEvent> = events.values().map(VerifiedEvent::to_signed).collect();
+    let exporter = ReplicaId(source.key.verifying_key().to_bytes());
+    let subject = trail::ReportSubject { unit: unit.clone(), table: request.table, report: report_key };
+    let contents = Contents { chain: chain.clone(), evidence: evidence.clone() };
+    let examination = trail::examine_report(source.authority.root(), source.root_unit, &subject, exporter, &contents);
+    // A proof of a table that differs, or came late, is still a proof: the node hands it
+    // out and the verifier names each difference; only a proof that does not hold
+    // together (a missing event, a broken link) is refused here.
+    let structural = examination.problems.iter().find(|p| {
+        !(p.en.starts_with("row ") || p.en.starts_with("received above at") || p.en.starts_with("no receipt"))
+    });
+    if let Some(problem) = structural {
+        return Err(DossierError::SelfCheck(problem.en.clone()));
+    }
+    let status_word = if examination.summary.differences.is_empty() { "equal" } else { "differs" };
+    let summary = trail::report_summary_text(&subject, &examination.summary);
+    let files: Vec<(String, Vec<u8>)> = vec![
+        ("chain.bin".to_string(), frame(&chain)),
+        ("evidence.bin".to_string(), frame(&evidence)),
+        ("summary.txt".to_string(), summary.into_bytes()),
+        ("README.txt".to_string(), PROOF_README.as_bytes().to_vec()),
+    ];
+    let manifest = Manifest {
+        format: REPORT_PROOF_FORMAT.to_string(),
+        case_id: String::new(),
+        unit: unit.to_string(),
+        member_id: String::new(),
+        stage: status_word.to_string(),
+        table: request.table,
+        report: format!("{}:{}", report.replica.to_hex(), report.seq),
+        member_name: String::new(),
+        id_number: String::new(),
+        show_personal: true,
+        withheld: Vec::new(),
+        root: source.authority.root().to_hex(),
+        root_unit: source.root_unit.to_string(),
+        exporter: exporter.to_hex(),
+        exporter_unit: source.unit.to_string(),
+        exported_at: trail::cst_time(source.now_ms),
+        events: events.values().map(event_ref).collect(),
+        files: Vec::new(),
+    };
+    let bytes = seal(source.key, &manifest, &files)?;
+    Ok(Dossier {
+        bytes,
+        stage: Stage::default(),
+        status: status_word.to_string(),
+        events: events.len(),
+        warnings: Vec::new(),
+    })
+}
+
+/// Verifies a report proof with only the province's root key.
+///
+/// # Errors
+///
+/// [`DossierError::Archive`] when the file is not a report proof at all; every other
+/// difference is a problem in the [`Verdict`].
+pub fn verify_report_proof(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
+    let Unsealed { manifest, files, mut verdict, root_unit, exporter, contents } =
+        unseal(bytes, root, REPORT_PROOF_FORMAT)?;
+    let unit = UnitPath::parse(&manifest.unit).map_err(|e| DossierError::Archive(format!("unit: {e}")))?;
+    let report = replica_seq(&manifest.report)
+        .ok_or_else(|| DossierError::Archive(format!("report {:?} is not replica:seq", manifest.report)))?;
+    let subject = trail::ReportSubject { unit, table: manifest.table, report };
+    let examination = trail::examine_report(root, &root_unit, &subject, exporter, &contents);
+    let summary = &examination.summary;
+    let counts = summary.counts;
+    verdict.problems.extend(examination.problems.iter().cloned());
+    verdict.ok(
+        format!(
+            "{} 个事件（{} 个附正文、{} 个存根）与 {} 个登记链事件逐一验签；{} 处前后链接",
+            counts.full + counts.stubs,
+            counts.full,
+            counts.stubs,
+            counts.chain,
+            counts.links
+        ),
+        format!(
+            "{} events ({} with bodies, {} stubs) and {} enrollment chain events verified; {} chain links",
+            counts.full + counts.stubs,
+            counts.full,
+            counts.stubs,
+            counts.chain,
+            counts.links
+        ),
+    );
+    if summary.differences.is_empty() && !summary.cells.is_empty() {
+        verdict.ok(
+            format!(
+                "按检查点（{} 个日志、{} 个事件）重算表{}，与报送的单元格逐一一致",
+                summary.checkpoint_logs, summary.checkpoint_events, manifest.table
+            ),
+            format!(
+                "table {} recomputed from the checkpoint ({} logs, {} events) equals what was submitted, cell by cell",
+                manifest.table, summary.checkpoint_logs, summary.checkpoint_events
+            ),
+        );
+    }
+    if let Some((at, by, _)) = summary.received {
+        let on_time = summary.due.map(|due| at <= rollcall_core::audit::dates::end_of_day_cst_ms(due));
+        match (on_time, summary.due) {
+            (Some(true), Some(due)) => verdict.ok(
+                format!("上级节点 {} 于 {} 收到，早于截止日期 {}", by.short(), trail::cst_time(at), due),
+                format!(
+                    "received by the level above ({}) at {}, before the deadline {due}",
+                    by.short(),
+                    trail::cst_time(at)
+                ),
+            ),
+            (None, _) => verdict.ok(
+                format!("上级节点 {} 于 {} 收到（本级报表无统一截止日期）", by.short(), trail::cst_time(at)),
+                format!(
+                    "received by the level above ({}) at {} (no deadline for this level's tables)",
+                    by.short(),
+                    trail::cst_time(at)
+                ),
+            ),
+            _ => {}
+        }
+    }
+    let expected_status = if summary.differences.is_empty() { "equal" } else { "differs" };
+    if manifest.stage != expected_status {
+        verdict.problem(
+            format!("清单称重算结果为 {}，实际为 {expected_status}", manifest.stage),
+            format!("the manifest says {}, the recomputation gives {expected_status}", manifest.stage),
+        );
+    }
+    let text = trail::report_summary_text(&subject, summary);
+    match files.get("summary.txt") {
+        Some(printed) if printed == text.as_bytes() => verdict.ok(
+            "summary.txt 与由事件重新生成的摘要逐字一致".into(),
+            "summary.txt equals the summary regenerated from the events".into(),
+        ),
+        Some(printed) => {
+            let printed = String::from_utf8_lossy(printed);
+            let line = printed
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| printed.lines().count().min(text.lines().count()));
+            verdict.problem(
+                format!("summary.txt 第 {} 行与由事件重新生成的摘要不同", line + 1),
+                format!("summary.txt line {} differs from the summary regenerated from the events", line + 1),
+            );
+        }
+        None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
+    }
+    verdict.summary = text;
     Ok(verdict)
 }

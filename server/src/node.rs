@@ -117,6 +117,29 @@ impl Node {
         crate::dossier::build(&source, request, &self.info.unit)
     }
 
+    /// The proof of a submitted table, built from this node's store (embedded mode).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::dossier::DossierError`] when no submission is held or the store fails.
+    pub fn report_proof(
+        &self,
+        request: &crate::dossier::ReportProofRequest,
+    ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
+        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
+        let projection = self.projection.read().expect("the projection lock is never poisoned");
+        let source = crate::dossier::Source {
+            store: &self.store,
+            authority: &authority,
+            projection: &projection,
+            key: &self.key,
+            unit: &self.info.unit,
+            root_unit: &self.info.root_unit,
+            now_ms: crate::writer::now_ms(),
+        };
+        crate::dossier::build_report_proof(&source, request, &self.info.unit)
+    }
+
     /// Opens the node described by `config`.
     ///
     /// # Errors

@@ -78,8 +78,12 @@ fn frame(events: &[SignedEvent]) -> Vec<u8> {
 
 /// `rollcall verify dossier` in English with --json: (exit code, problems in English).
 fn verify(file: &Path, root: &str) -> (i32, Vec<String>, serde_json::Value) {
-    let output =
-        rollcall(&["--lang", "en", "verify", "dossier", file.to_str().expect("path"), "--root", root, "--json"]);
+    verify_as("dossier", file, root)
+}
+
+/// `rollcall verify <what>` in English with --json.
+fn verify_as(what: &str, file: &Path, root: &str) -> (i32, Vec<String>, serde_json::Value) {
+    let output = rollcall(&["--lang", "en", "verify", what, file.to_str().expect("path"), "--root", root, "--json"]);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("json: {}", String::from_utf8_lossy(&output.stderr)));
     let problems = value["problems"]
@@ -577,4 +581,161 @@ fn a_dossier_exported_at_the_province_verifies_offline_and_every_alteration_is_n
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+}
+
+/// The verdicts of `rollcall report list` at `node` for `unit`'s `table`.
+fn report_state(node: &ClusterNode, unit: &str, table: u64) -> serde_json::Value {
+    rollcall_tests::rollcall_json(&["report", "list", "--node-dir", &node.dir_arg()])
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["unit"] == unit && r["table"] == table)
+        .map(|r| r["state"].clone())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_report_proof_recomputes_the_table_offline_and_refuses_a_checkpoint_short_of_an_event() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let province = start_root(base.path(), "hb");
+    let university = start_child(base.path(), &province, "hb/u1");
+    let college = start_child(base.path(), &university, "hb/u1/c1");
+    let branch = start_child(base.path(), &college, "hb/u1/c1/b1");
+    // Next year's campaign, so the 4-15 deadline is still ahead; its tables as of today.
+    let today = rollcall_core::audit::dates::cst_day(rollcall_server::writer::now_ms());
+    let year = (today.format("%Y").to_string().parse::<i32>().expect("a year") + 1).to_string();
+    ok(&["campaign-open", "--node-dir", &province.dir_arg(), "--year", &year, "--as-of", &today.to_string()]);
+    let root = province.replica().to_hex();
+    rollcall_tests::import_form(
+        &branch,
+        &base.path().join("form.csv"),
+        &[
+            form_row("张一", "42010219800101001", "1980-01-01", "hb/u1/c1/b1"),
+            form_row("王二", "42010219810202002", "1981-02-02", "hb/u1/c1/b1"),
+            form_row("李三", "42010219820303003", "1982-03-03", "hb/u1/c1/b1"),
+        ],
+    );
+    wait_until("the university holds the branch's members", CONVERGE_DEADLINE, || {
+        rollcall_tests::rollcall_json(&["rollup", "--node-dir", &university.dir_arg()])["total"]["metrics"]["members"]
+            .as_u64()
+            == Some(3)
+    });
+    // The university holds the province's receipt of everything below it, so its
+    // checkpoint names that receipt.
+    wait_until("the province's receipt to reach the university", CONVERGE_DEADLINE, || {
+        let status = rollcall_tests::rollcall_json(&["status", "--node-dir", &university.dir_arg()]);
+        status["unsent_up"] == 0 && !status["last_receipt"].is_null()
+    });
+    ok(&["report", "submit", "--node-dir", &university.dir_arg(), "--table", "all"]);
+    wait_until("the province verifies table 1", CONVERGE_DEADLINE, || {
+        report_state(&province, "hb/u1", 1) == "verified"
+    });
+
+    // Exported at the province once its receipt of the submission is written, verified
+    // with only the root key.
+    let proof = base.path().join("表1报送证明.zip");
+    let mut exported = serde_json::Value::Null;
+    wait_until("the province's receipt of the submission", CONVERGE_DEADLINE, || {
+        exported = ok(&[
+            "report",
+            "proof",
+            "--node-dir",
+            &province.dir_arg(),
+            "--unit",
+            "hb/u1",
+            "--table",
+            "1",
+            "--out",
+            proof.to_str().expect("path"),
+        ]);
+        rollcall(&["verify", "report-proof", proof.to_str().expect("path"), "--root", &root]).status.success()
+    });
+    assert_eq!(exported["recomputed"], "equal", "{exported}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&proof).expect("proof").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a proof holds registrations: owner only");
+    }
+    let output = rollcall(&["verify", "report-proof", proof.to_str().expect("path"), "--root", &root, "--summary"]);
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "与报送的单元格逐一一致",
+        &format!("早于截止日期 {year}-04-15"),
+        "上级核验：一致",
+        "报表：表1",
+        "结论：核验通过",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    let (code, problems, _) = verify_as("report-proof", &proof, &root);
+    assert_eq!((code, problems.len()), (0, 0), "{problems:?}");
+
+    // A proof that omits an event the table needs: one of the branch's registrations
+    // taken out of the events. Refused, naming it.
+    let files = read_zip(&proof);
+    let evidence = unframe(&files.iter().find(|(n, _)| n == "evidence.bin").expect("evidence").1);
+    let registration = evidence
+        .iter()
+        .position(|e| kind_of(e) == EventKind::MemberRegistered && e.body.is_some())
+        .expect("registrations travel in full in a proof");
+    let header = codec::decode_header(&evidence[registration].header).expect("header");
+    let bad = base.path().join("bad-proof.zip");
+    altered(&proof, &bad, "evidence.bin", |bytes| {
+        let mut events = unframe(bytes);
+        events.remove(registration);
+        *bytes = frame(&events);
+    });
+    let output =
+        rollcall(&["--lang", "en", "verify", "report-proof", bad.to_str().expect("p"), "--root", &root, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let problems = verdict["problems"].to_string();
+    assert!(
+        problems.contains(&format!(
+            "event {} of log {} is missing: the table cannot be recomputed",
+            header.seq.0,
+            header.replica.short()
+        )),
+        "{problems}"
+    );
+
+    // A submission whose checkpoint stops short of an event the table needs (signed by the
+    // university's own key, as a unit that left a registration out would): the
+    // recomputation differs, and the level above's receipt shows what it had acknowledged.
+    let university_key = rollcall_server::config::read_key(&university.dir.join("replica.key")).expect("key");
+    let report_index = evidence
+        .iter()
+        .position(|e| kind_of(e) == EventKind::ReportSubmitted && e.body.is_some())
+        .expect("the submission");
+    altered(&proof, &bad, "evidence.bin", |bytes| {
+        let mut events = unframe(bytes);
+        let mut report_header = codec::decode_header(&events[report_index].header).expect("header");
+        let Ok(Body::ReportSubmitted(mut report)) =
+            Body::decode(EventKind::ReportSubmitted, events[report_index].body.as_ref().expect("body"))
+        else {
+            panic!("a submission");
+        };
+        for head in &mut report.checkpoint {
+            if head.replica[..] == header.replica.0[..] {
+                head.seq = header.seq.0 - 1;
+                head.hash = Default::default();
+            }
+        }
+        let body = Body::ReportSubmitted(report).encode();
+        report_header.body_hash = codec::body_hash(&body);
+        let header_bytes = codec::encode_header(&report_header);
+        let signature = ed25519_dalek::Signer::sign(&university_key, &header_bytes);
+        events[report_index] =
+            SignedEvent { header: header_bytes, signature: signature.to_bytes().to_vec().into(), body: Some(body) };
+        *bytes = frame(&events);
+    });
+    let output =
+        rollcall(&["--lang", "en", "verify", "report-proof", bad.to_str().expect("p"), "--root", &root, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let problems = verdict["problems"].to_string();
+    assert!(problems.contains("recomputed from the checkpoint"), "a cell differs: {problems}");
+    assert!(problems.contains("leaves out events the level above had acknowledged"), "{problems}");
 }

@@ -23,6 +23,21 @@ pub(crate) enum VerifyCommand {
         #[arg(long)]
         summary: bool,
     },
+    /// 脱机核验报表报送证明：按检查点重算该表并与报送比对，核对上级回执与截止日期 / verify a report proof offline: recompute the table from its checkpoint, compare, check the receipt against the deadline.
+    #[command(
+        name = "report-proof",
+        after_help = "示例 / Example:\n  rollcall verify report-proof 表1报送证明.zip --root <本省根密钥>\n\n退出码 / exit: 0 核验通过 verified；1 发现不符 a difference found；2 文件无法读取 unreadable"
+    )]
+    ReportProof {
+        /// 证明文件（.zip）/ the proof.
+        file: PathBuf,
+        /// 本省根密钥（64 位十六进制）/ the province's root key (64 hex digits).
+        #[arg(long)]
+        root: String,
+        /// 核验通过后打印摘要 / print the summary after the checks.
+        #[arg(long)]
+        summary: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,7 +211,10 @@ pub(crate) async fn run(command: AdminCommand, lang: Lang, json: bool) -> ExitCo
             .await
         }
         AdminCommand::Verify { what: Some(VerifyCommand::Dossier { file, root, summary }), .. } => {
-            verify_dossier(&file, &root, summary, lang, json)
+            verify_archive(&file, &root, summary, lang, json, rollcall_server::dossier::verify)
+        }
+        AdminCommand::Verify { what: Some(VerifyCommand::ReportProof { file, root, summary }), .. } => {
+            verify_archive(&file, &root, summary, lang, json, rollcall_server::dossier::verify_report_proof)
         }
         AdminCommand::Verify { dir: None, what: None } => fail(
             &lang.pick(
@@ -299,8 +317,15 @@ pub(crate) async fn run(command: AdminCommand, lang: Lang, json: bool) -> ExitCo
     }
 }
 
-/// `rollcall verify dossier`: every check printed, exit 1 on any difference.
-fn verify_dossier(file: &std::path::Path, root: &str, print_summary: bool, lang: Lang, json: bool) -> ExitCode {
+/// `rollcall verify dossier` and `report-proof`: every check printed, exit 1 on any difference.
+fn verify_archive(
+    file: &std::path::Path,
+    root: &str,
+    print_summary: bool,
+    lang: Lang,
+    json: bool,
+    verify: fn(&[u8], ReplicaId) -> Result<rollcall_server::dossier::Verdict, rollcall_server::dossier::DossierError>,
+) -> ExitCode {
     let root = match ReplicaId::from_hex(root.trim()) {
         Ok(root) => root,
         Err(error) => return fail(&format!("--root: {error}"), 2),
@@ -315,7 +340,7 @@ fn verify_dossier(file: &std::path::Path, root: &str, print_summary: bool, lang:
         Ok(bytes) => bytes,
         Err(error) => return fail(&format!("{}: {error}", file.display()), 2),
     };
-    let verdict = match rollcall_server::dossier::verify(&bytes, root) {
+    let verdict = match verify(&bytes, root) {
         Ok(verdict) => verdict,
         Err(error) => {
             if json {
@@ -334,6 +359,8 @@ fn verify_dossier(file: &std::path::Path, root: &str, print_summary: bool, lang:
                 "unit": manifest.unit,
                 "member_id": manifest.member_id,
                 "stage": manifest.stage,
+                "table": manifest.table,
+                "report": manifest.report,
                 "exporter": manifest.exporter,
                 "exported_at": manifest.exported_at,
                 "checked": verdict.checked.iter().map(|(_, en)| en).collect::<Vec<_>>(),
@@ -341,19 +368,33 @@ fn verify_dossier(file: &std::path::Path, root: &str, print_summary: bool, lang:
             })
         );
     } else {
-        println!(
-            "{} {}：{} {}（{}），{} {}，{} {} {}",
-            lang.pick("核验案卷", "verifying dossier"),
-            file.display(),
-            lang.pick("案件", "case"),
-            manifest.case_id,
-            manifest.unit,
-            lang.pick("党员", "member"),
-            manifest.member_id,
-            lang.pick("导出于", "exported at"),
-            manifest.exported_at,
-            manifest.exporter.get(..8).unwrap_or_default()
-        );
+        if manifest.table == 0 {
+            println!(
+                "{} {}：{} {}（{}），{} {}，{} {} {}",
+                lang.pick("核验案卷", "verifying dossier"),
+                file.display(),
+                lang.pick("案件", "case"),
+                manifest.case_id,
+                manifest.unit,
+                lang.pick("党员", "member"),
+                manifest.member_id,
+                lang.pick("导出于", "exported at"),
+                manifest.exported_at,
+                manifest.exporter.get(..8).unwrap_or_default()
+            );
+        } else {
+            println!(
+                "{} {}：{} {}{}，{} {} {}",
+                lang.pick("核验报送证明", "verifying report proof"),
+                file.display(),
+                manifest.unit,
+                lang.pick("表", "table "),
+                manifest.table,
+                lang.pick("导出于", "exported at"),
+                manifest.exported_at,
+                manifest.exporter.get(..8).unwrap_or_default()
+            );
+        }
         for (zh, en) in &verdict.checked {
             println!("  ✓ {}", lang.pick(zh, en));
         }

@@ -804,10 +804,8 @@ async fn case_dossier(
             return fail(&refusal.message(lang), 1);
         }
     };
-    let partial = out.with_extension("zip.partial");
-    if let Err(error) = std::fs::write(&partial, &dossier.bytes).and_then(|()| std::fs::rename(&partial, out)) {
-        let _ = std::fs::remove_file(&partial);
-        return fail(&format!("{}: {error}", out.display()), 1);
+    if let Err(code) = write_archive(out, &dossier.bytes, show_personal) {
+        return code;
     }
     for warning in &dossier.warnings {
         eprintln!("{}: {warning}", lang.pick("注意", "note"));

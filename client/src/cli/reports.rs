@@ -107,6 +107,23 @@ pub(crate) enum ReportCommand {
         #[arg(long, default_value = "operator")]
         author: String,
     },
+    /// 导出报表报送证明：报送事件、检查点以内重算所需的全部事件、登记链和上级回执，由本节点签名，可脱机重算核验 / export the proof of a submitted table: the submission, every event up to its checkpoint, the enrollment chain and the receipt of the level above, signed by this node, verifiable offline.
+    #[command(
+        after_help = "示例 / Example:\n  rollcall report proof --node-dir /srv/hb --unit hb/whu --table 1 --out 表1报送证明.zip\n  rollcall verify report-proof 表1报送证明.zip --root <本省根密钥>\n\n重算需要党员登记事件全文：证明文件含个人信息，仅节点操作员可导出，请妥善保管。\nThe recomputation needs the members' registrations in full: the proof holds personal data (operators only)."
+    )]
+    Proof {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// 报送单位（默认本节点）/ the reporting unit (default: this node's).
+        #[arg(long)]
+        unit: Option<String>,
+        /// 表号 1、2、3 / the table.
+        #[arg(long)]
+        table: u32,
+        /// 输出文件（.zip）/ the file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -237,6 +254,65 @@ pub(crate) async fn run(command: ReportsCommand, lang: Lang, json: bool) -> Exit
                 (backend, outcome)
             })
             .await
+        }
+        ReportsCommand::Report(ReportCommand::Proof { node, unit, table, out }) => {
+            let request = pb::ReportProofRequest { unit_path: unit.unwrap_or_default(), table };
+            let mut backend = match backend(&node).await {
+                Ok(backend) => backend,
+                Err(code) => return code,
+            };
+            let result = backend.report_proof(request).await;
+            backend.close().await;
+            let proof = match result {
+                Ok(proof) => proof,
+                Err(refusal) => {
+                    if json {
+                        println!("{}", serde_json::json!({ "error": refusal.en }));
+                    }
+                    return fail(&refusal.message(lang), 1);
+                }
+            };
+            if let Err(code) = write_archive(&out, &proof.bytes, true) {
+                return code;
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": out.display().to_string(),
+                        "bytes": proof.bytes.len(),
+                        "events": proof.events,
+                        "recomputed": proof.stage,
+                    })
+                );
+            } else {
+                println!(
+                    "{} {}（{} {}，{}，{} KB）",
+                    lang.pick("报送证明已导出：", "proof written:"),
+                    out.display(),
+                    proof.events,
+                    lang.pick("个事件", "events"),
+                    match proof.stage.as_str() {
+                        "equal" => lang.pick("按检查点重算与报送一致", "the recomputation equals the submission"),
+                        _ => lang.pick("按检查点重算与报送有差异", "the recomputation differs from the submission"),
+                    },
+                    proof.bytes.len().div_ceil(1024)
+                );
+                println!(
+                    "{}",
+                    lang.pick(
+                        "文件含党员登记信息（重算所需），已设为仅本人可读，请妥善保管。",
+                        "the file holds members' registrations (the recomputation needs them); it is readable by you only."
+                    )
+                );
+                println!(
+                    "{} rollcall verify report-proof {} --root <{}>",
+                    lang.pick("脱机核验：", "verify offline:"),
+                    out.display(),
+                    lang.pick("本省根密钥", "the province's root key")
+                );
+            }
+            ExitCode::SUCCESS
         }
         ReportsCommand::Report(ReportCommand::List { node, unit }) => {
             with_backend(&node, lang, json, |backend| async move {

@@ -208,16 +208,24 @@ fn yes(value: bool) -> &'static str {
     if value { "是" } else { "否" }
 }
 
-/// Examines a dossier's events against the root key. `root_unit` is the province's unit
-/// (the root key's own events must lie within it).
-pub fn examine(
+/// What every archive's events are checked for, whatever they prove: the chain replayed
+/// from the root, each event verified and authorised at its seq, the links between
+/// consecutive events of a log, and the exporting node enrolled at `about` or above.
+struct Checked {
+    authority: Authority,
+    held: BTreeMap<(ReplicaId, Seq), VerifiedEvent>,
+    authorised: BTreeSet<(ReplicaId, Seq)>,
+    counts: Counts,
+    problems: Vec<Problem>,
+}
+
+fn check_signed(
     root: ReplicaId,
     root_unit: &UnitPath,
-    subject: &Subject,
-    attestation: &Attestation,
+    about: &UnitPath,
     exporter: ReplicaId,
     contents: &Contents,
-) -> Examination {
+) -> Checked {
     let mut problems = Vec::new();
     let mut counts = Counts { chain: contents.chain.len(), ..Counts::default() };
 
@@ -248,10 +256,10 @@ pub fn examine(
         }
     }
 
-    // The exporting node vouches for what it attests: it must be a node of the branch
+    // The exporting node vouches for what it attests: it must be a node of the unit
     // or above, enrolled from the root.
     match authority.enrollment(&exporter) {
-        Some(node) if node.role == Role::Node && subject.unit.is_within(&node.unit) => {
+        Some(node) if node.role == Role::Node && about.is_within(&node.unit) => {
             if let Some(after) = node.revoked_after {
                 problems.push(Problem::new(
                     format!("导出节点 {} 已被撤销（第 {} 号事件之后）", short(&exporter), after.0),
@@ -260,8 +268,8 @@ pub fn examine(
             }
         }
         _ => problems.push(Problem::new(
-            format!("导出节点 {} 不是登记链中 {} 或其上级的节点", short(&exporter), subject.unit),
-            format!("the exporting node {} is not enrolled as a node of {} or above", short(&exporter), subject.unit),
+            format!("导出节点 {} 不是登记链中 {} 或其上级的节点", short(&exporter), about),
+            format!("the exporting node {} is not enrolled as a node of {} or above", short(&exporter), about),
         )),
     }
 
@@ -303,7 +311,7 @@ pub fn examine(
     }
 
     // 3. Authority over each event, as of its seq.
-    let mut authorised: BTreeMap<(ReplicaId, Seq), &VerifiedEvent> = BTreeMap::new();
+    let mut authorised: BTreeSet<(ReplicaId, Seq)> = BTreeSet::new();
     for (key, event) in &held {
         if event.is_stub() {
             counts.stubs += 1;
@@ -312,7 +320,7 @@ pub fn examine(
         }
         match authority.check(event) {
             Ok(()) => {
-                authorised.insert(*key, event);
+                authorised.insert(*key);
             }
             Err(error) => {
                 let (zh, en) = event_name(&key.0, key.1);
@@ -342,6 +350,25 @@ pub fn examine(
         }
         previous = Some(event);
     }
+
+    counts.authors = held.keys().map(|(replica, _)| *replica).collect::<BTreeSet<_>>().len();
+    Checked { authority, held, authorised, counts, problems }
+}
+
+/// Examines a dossier's events against the root key. `root_unit` is the province's unit
+/// (the root key's own events must lie within it).
+pub fn examine(
+    root: ReplicaId,
+    root_unit: &UnitPath,
+    subject: &Subject,
+    attestation: &Attestation,
+    exporter: ReplicaId,
+    contents: &Contents,
+) -> Examination {
+    let Checked { authority, held, authorised: authorised_keys, mut counts, mut problems } =
+        check_signed(root, root_unit, &subject.unit, exporter, contents);
+    let authorised: BTreeMap<(ReplicaId, Seq), &VerifiedEvent> =
+        authorised_keys.iter().map(|key| (*key, &held[key])).collect();
 
     // 5. What each authorised event with a body is.
     let mut policies = PolicyHistory::default();
@@ -432,51 +459,10 @@ pub fn examine(
         })
         .collect();
     let mut used_receipts = BTreeSet::new();
-    let mut received_above = |key: (ReplicaId, Seq), problems: &mut Vec<Problem>| -> Option<(u64, ReplicaId, Level)> {
-        let author = authority.enrollment(&key.0)?;
-        let above = author.unit.parent()?;
-        let mut best: Option<(u64, ReplicaId, Level, (ReplicaId, Seq))> = None;
-        for (receipt_event, receipt) in &receipts {
-            let Some(signer) = authority.enrollment(&receipt_event.replica()) else { continue };
-            if signer.role != Role::Node || signer.unit != above {
-                continue;
-            }
-            let Some(head) = receipt.heads.iter().find(|h| h.replica[..] == key.0.0[..]) else {
-                continue;
-            };
-            if head.seq < key.1.0 {
-                continue;
-            }
-            // The chain from the event to the receipt's head, all present and linked.
-            let linked = (key.1.0..=head.seq).all(|seq| held.contains_key(&(key.0, Seq(seq))));
-            let head_event = held.get(&(key.0, Seq(head.seq)));
-            if !linked || head_event.is_none() {
-                continue;
-            }
-            if head_event.is_some_and(|e| e.hash().0[..] != head.hash[..]) {
-                let (zh, en) = event_name(&receipt_event.replica(), receipt_event.seq());
-                problems.push(Problem::new(
-                    format!("回执（{zh}）所记第 {} 号事件的哈希与案卷中的事件不符", head.seq),
-                    format!(
-                        "the receipt ({en}) names a hash for seq {} that differs from the dossier's event",
-                        head.seq
-                    ),
-                ));
-                continue;
-            }
-            let candidate = (
-                receipt.stored_at_ms,
-                receipt_event.replica(),
-                signer.level,
-                (receipt_event.replica(), receipt_event.seq()),
-            );
-            if best.as_ref().is_none_or(|held| candidate.0 < held.0) {
-                best = Some(candidate);
-            }
-        }
-        best.map(|(at, by, level, receipt_key)| {
-            used_receipts.insert(receipt_key);
-            (at, by, level)
+    let mut received_above = |key: (ReplicaId, Seq), problems: &mut Vec<Problem>| {
+        earliest_receipt(&authority, &held, &receipts, key, problems).map(|found| {
+            used_receipts.insert(found.receipt);
+            (found.at_ms, found.signer, found.level)
         })
     };
 
@@ -541,6 +527,63 @@ pub fn examine(
     counts.authors = held.keys().map(|(replica, _)| *replica).collect::<BTreeSet<_>>().len();
 
     Examination { problems, summary: Summary { cases, member_events, attempts, counts } }
+}
+
+/// A receipt of the level above that covers an event.
+struct ReceiptFound {
+    at_ms: u64,
+    signer: ReplicaId,
+    level: Level,
+    receipt: (ReplicaId, Seq),
+}
+
+/// The earliest receipt, signed by a node of the level above the author of `key`, whose
+/// head for `key`'s log is at or after it and linked to it by events all held.
+fn earliest_receipt(
+    authority: &Authority,
+    held: &BTreeMap<(ReplicaId, Seq), VerifiedEvent>,
+    receipts: &[(&VerifiedEvent, &proto::Receipt)],
+    key: (ReplicaId, Seq),
+    problems: &mut Vec<Problem>,
+) -> Option<ReceiptFound> {
+    let author = authority.enrollment(&key.0)?;
+    let above = author.unit.parent()?;
+    let mut best: Option<ReceiptFound> = None;
+    for (receipt_event, receipt) in receipts {
+        let Some(signer) = authority.enrollment(&receipt_event.replica()) else { continue };
+        if signer.role != Role::Node || signer.unit != above {
+            continue;
+        }
+        let Some(head) = receipt.heads.iter().find(|h| h.replica[..] == key.0.0[..]) else {
+            continue;
+        };
+        if head.seq < key.1.0 {
+            continue;
+        }
+        // The chain from the event to the receipt's head, all present and linked.
+        let linked = (key.1.0..=head.seq).all(|seq| held.contains_key(&(key.0, Seq(seq))));
+        let Some(head_event) = held.get(&(key.0, Seq(head.seq))) else { continue };
+        if !linked {
+            continue;
+        }
+        if head_event.hash().0[..] != head.hash[..] {
+            let (zh, en) = event_name(&receipt_event.replica(), receipt_event.seq());
+            problems.push(Problem::new(
+                format!("回执（{zh}）所记第 {} 号事件的哈希与所附事件不符", head.seq),
+                format!("the receipt ({en}) names a hash for seq {} that differs from the event held", head.seq),
+            ));
+            continue;
+        }
+        if best.as_ref().is_none_or(|held| receipt.stored_at_ms < held.at_ms) {
+            best = Some(ReceiptFound {
+                at_ms: receipt.stored_at_ms,
+                signer: receipt_event.replica(),
+                level: signer.level,
+                receipt: (receipt_event.replica(), receipt_event.seq()),
+            });
+        }
+    }
+    best
 }
 
 /// The search attempts recorded before `stamp` (what a 自行脱党除名 proposal rests on).
@@ -894,4 +937,327 @@ fn chinese_number(n: usize) -> &'static str {
 /// The stage a case's steps reach, by its English name (for the manifest's claim).
 pub fn stage_of(summary: &Summary, case_id: &str) -> Option<Stage> {
     summary.cases.iter().find(|t| t.case_id == case_id).map(|t| t.view.stage)
+}
+
+/// What a report proof is about: the submission of `table` by `unit`, the event
+/// `report` (replica, seq).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportSubject {
+    /// The reporting unit.
+    pub unit: UnitPath,
+    /// 1, 2 or 3.
+    pub table: u32,
+    /// The `ReportSubmitted` event.
+    pub report: (ReplicaId, Seq),
+}
+
+/// What a report proof's events prove.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// When the submission was signed (its author's clock).
+    pub signed_at_ms: u64,
+    /// When the level above acknowledged holding it: (ms, that node, its level).
+    pub received: Option<(u64, ReplicaId, Level)>,
+    /// The deadline for this level's tables, if the campaign sets one.
+    pub due: Option<chrono::NaiveDate>,
+    /// The checkpoint: logs named and events they cover.
+    pub checkpoint_logs: usize,
+    /// Events up to the checkpoint.
+    pub checkpoint_events: u64,
+    /// The cells as submitted.
+    pub cells: Vec<proto::TableCell>,
+    /// Where the recomputation differs.
+    pub differences: Vec<proto::CellDifference>,
+    /// The level above's verdict on this submission, if held: (equal, its author).
+    pub verdict: Option<(bool, ReplicaId)>,
+    /// What was checked.
+    pub counts: Counts,
+}
+
+/// The verdict on a report proof.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportExamination {
+    /// Every difference found.
+    pub problems: Vec<Problem>,
+    /// What the events support.
+    pub summary: ReportSummary,
+}
+
+/// Examines a report proof: the submission, its checkpoint complete and covering what
+/// the level above had acknowledged, the table recomputed from exactly the events at or
+/// below the checkpoint, and the receipt of the level above against the deadline.
+pub fn examine_report(
+    root: ReplicaId,
+    root_unit: &UnitPath,
+    subject: &ReportSubject,
+    exporter: ReplicaId,
+    contents: &Contents,
+) -> ReportExamination {
+    use crate::audit::projection::Projection;
+    use crate::audit::tables;
+
+    let Checked { authority, held, authorised, counts, mut problems } =
+        check_signed(root, root_unit, &subject.unit, exporter, contents);
+    let mut summary = ReportSummary { counts, ..ReportSummary::default() };
+    let body_of = |key: &(ReplicaId, Seq)| -> Option<Body> {
+        let event = held.get(key).filter(|_| authorised.contains(key))?;
+        Body::decode(event.header().kind, event.body()?).ok()
+    };
+    let (report_zh, report_en) = event_name(&subject.report.0, subject.report.1);
+    let report = match (body_of(&subject.report), held.get(&subject.report)) {
+        (Some(Body::ReportSubmitted(report)), Some(event))
+            if event.header().unit_path == subject.unit && report.table == subject.table =>
+        {
+            summary.signed_at_ms = event.header().hlc.wall_ms;
+            report
+        }
+        _ => {
+            problems.push(Problem::new(
+                format!("所证明的报送（{report_zh}）不在其中、未获授权，或不是 {} 的表{}", subject.unit, subject.table),
+                format!(
+                    "the submission ({report_en}) is missing, not authorised, or not table {} of {}",
+                    subject.table, subject.unit
+                ),
+            ));
+            return ReportExamination { problems, summary };
+        }
+    };
+    summary.cells = report.cells.clone();
+
+    // The checkpoint: every event it names is here, and its heads are these events.
+    let mut checkpoint: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    for head in &report.checkpoint {
+        let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else {
+            problems
+                .push(Problem::new("检查点中有无效的日志标识".into(), "the checkpoint names an invalid log".into()));
+            continue;
+        };
+        checkpoint.insert(replica, head.seq);
+        summary.checkpoint_events += head.seq;
+        if let Some(missing) = (1..=head.seq).find(|seq| !held.contains_key(&(replica, Seq(*seq)))) {
+            let (zh, en) = event_name(&replica, Seq(missing));
+            problems.push(Problem::new(
+                format!("检查点列到日志 {} 第 {} 号，却缺少{zh}：无法按检查点重算", short(&replica), head.seq),
+                format!(
+                    "the checkpoint names log {} up to {}, but {en} is missing: the table cannot be recomputed",
+                    short(&replica),
+                    head.seq
+                ),
+            ));
+        } else if !head.hash.is_empty()
+            && head.seq > 0
+            && held.get(&(replica, Seq(head.seq))).is_some_and(|e| e.hash().0[..] != head.hash[..])
+        {
+            problems.push(Problem::new(
+                format!("检查点所记日志 {} 第 {} 号事件的哈希与所附事件不符", short(&replica), head.seq),
+                format!(
+                    "the checkpoint's hash for event {} of log {} differs from the event held",
+                    head.seq,
+                    short(&replica)
+                ),
+            ));
+        }
+    }
+    summary.checkpoint_logs = checkpoint.len();
+
+    // The checkpoint covers everything the level above had acknowledged of the unit's
+    // subtree up to the point of its log the unit had heard.
+    let parent_unit = subject.unit.parent();
+    let parents: Vec<ReplicaId> = checkpoint
+        .keys()
+        .copied()
+        .filter(|replica| {
+            authority.enrollment(replica).is_some_and(|e| e.role == Role::Node && Some(&e.unit) == parent_unit.as_ref())
+        })
+        .collect();
+    if parent_unit.is_some() && parents.is_empty() {
+        problems.push(Problem::new(
+            "检查点未包含上一级节点的日志：报送前未与上级同步".into(),
+            "the checkpoint names no log of the level above: the unit had not synced with it".into(),
+        ));
+    }
+    for parent in &parents {
+        for seq in 1..=checkpoint[parent] {
+            let key = (*parent, Seq(seq));
+            let Some(Body::Receipt(receipt)) = body_of(&key) else { continue };
+            if held[&key].header().unit_path != subject.unit {
+                continue;
+            }
+            for head in &receipt.heads {
+                let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+                if checkpoint.get(&replica).copied().unwrap_or(0) < head.seq {
+                    problems.push(Problem::new(
+                        format!(
+                            "检查点遗漏了上级已确认收到的事件：上级回执（日志 {} 第 {seq} 号）确认日志 {} 到第 {} 号，检查点只到第 {} 号",
+                            short(parent),
+                            short(&replica),
+                            head.seq,
+                            checkpoint.get(&replica).copied().unwrap_or(0)
+                        ),
+                        format!(
+                            "the checkpoint leaves out events the level above had acknowledged: its receipt (event {seq} of log {}) covers log {} up to {}, the checkpoint only {}",
+                            short(parent),
+                            short(&replica),
+                            head.seq,
+                            checkpoint.get(&replica).copied().unwrap_or(0)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    // The table recomputed from exactly the events at or below the checkpoint.
+    let mut projection = Projection::for_unit(subject.unit.clone());
+    for (replica, last) in &checkpoint {
+        let Some(level) = authority.enrollment(replica).map(|e| e.level) else { continue };
+        for seq in 1..=*last {
+            let key = (*replica, Seq(seq));
+            if let Some(body) = body_of(&key) {
+                projection.apply_for_good(held[&key].header(), &body, level);
+            }
+        }
+    }
+    match tables::template(subject.table) {
+        Some(template) => {
+            let recomputed = tables::cells_of(&tables::compute(template, &projection, &subject.unit));
+            summary.differences = tables::differences(&report.cells, &recomputed);
+            for difference in summary.differences.iter().take(20) {
+                let value = |v: Option<i64>| v.map_or_else(|| "空".to_string(), |v| v.to_string());
+                problems.push(Problem::new(
+                    format!(
+                        "第 {} 行第 {} 列：报送 {}，按检查点重算为 {}",
+                        difference.row + 1,
+                        difference.column + 1,
+                        value(difference.submitted),
+                        value(difference.recomputed)
+                    ),
+                    format!(
+                        "row {} column {}: submitted {}, recomputed from the checkpoint {}",
+                        difference.row + 1,
+                        difference.column + 1,
+                        value(difference.submitted),
+                        value(difference.recomputed)
+                    ),
+                ));
+            }
+        }
+        None => problems
+            .push(Problem::new(format!("没有表{}", subject.table), format!("there is no table {}", subject.table))),
+    }
+
+    // When the level above received it, against the deadline.
+    let receipts: Vec<(&VerifiedEvent, proto::Receipt)> = authorised
+        .iter()
+        .filter_map(|key| match body_of(key) {
+            Some(Body::Receipt(receipt)) => Some((&held[key], receipt)),
+            _ => None,
+        })
+        .collect();
+    let receipt_refs: Vec<(&VerifiedEvent, &proto::Receipt)> = receipts.iter().map(|(e, r)| (*e, r)).collect();
+    summary.received = earliest_receipt(&authority, &held, &receipt_refs, subject.report, &mut problems)
+        .map(|found| (found.at_ms, found.signer, found.level));
+    if parent_unit.is_some() && summary.received.is_none() {
+        problems.push(Problem::new(
+            format!("没有上一级节点的回执证明收到了这次报送（{report_zh}）"),
+            format!("no receipt of the level above shows it received the submission ({report_en})"),
+        ));
+    }
+    let deadline = match subject.unit.level() {
+        Some(Level::University) => Some(proto::DeadlineKind::UniversityTables),
+        Some(Level::Province) => Some(proto::DeadlineKind::ProvinceTables),
+        _ => None,
+    };
+    summary.due = deadline.and_then(|kind| projection.campaign().and_then(|campaign| campaign.due(kind)));
+    let received_ms = if parent_unit.is_some() { summary.received.map(|r| r.0) } else { Some(summary.signed_at_ms) };
+    if let (Some(due), Some(at)) = (summary.due, received_ms)
+        && at > dates::end_of_day_cst_ms(due)
+    {
+        problems.push(Problem::new(
+            format!("上级收到于 {}，晚于截止日期 {}", cst_time(at), due.format("%Y-%m-%d")),
+            format!("received above at {}, after the deadline {}", cst_time(at), due.format("%Y-%m-%d")),
+        ));
+    }
+
+    // The level above's verdict on this very submission, if the proof holds it.
+    for key in &authorised {
+        if let Some(Body::ReportVerified(verdict)) = body_of(key)
+            && held[key].header().unit_path == subject.unit
+            && verdict.table == subject.table
+            && verdict.report_replica[..] == subject.report.0.0[..]
+            && verdict.report_seq == subject.report.1.0
+        {
+            summary.verdict = Some((verdict.equal, key.0));
+        }
+    }
+    ReportExamination { problems, summary }
+}
+
+/// A report proof's summary (Chinese), regenerated by the verifier byte for byte.
+pub fn report_summary_text(subject: &ReportSubject, summary: &ReportSummary) -> String {
+    let mut out = String::new();
+    let title = crate::audit::tables::template(subject.table).map_or("", |t| t.title_zh);
+    let _ = writeln!(out, "报表报送证明");
+    let _ = writeln!(out, "单位：{}", subject.unit);
+    let _ = writeln!(out, "报表：表{}　{}", subject.table, title);
+    let _ = writeln!(
+        out,
+        "报送：日志 {} 第 {} 号事件，签名于 {}",
+        short(&subject.report.0),
+        subject.report.1.0,
+        cst_time(summary.signed_at_ms)
+    );
+    let _ = writeln!(
+        out,
+        "计算依据（检查点）：{} 个日志，共 {} 个事件",
+        summary.checkpoint_logs, summary.checkpoint_events
+    );
+    let _ = writeln!(out, "上级收到：{}", received_text(summary.received.as_ref()));
+    let _ = writeln!(
+        out,
+        "截止日期：{}",
+        summary.due.map_or("本级报表无统一截止日期".to_string(), |due| due.format("%Y-%m-%d").to_string())
+    );
+    let _ = writeln!(
+        out,
+        "按检查点重算：{}",
+        if summary.differences.is_empty() {
+            format!("与报送的 {} 个非空单元格一致", summary.cells.iter().filter(|c| c.value.is_some()).count())
+        } else {
+            format!("有 {} 个单元格不同", summary.differences.len())
+        }
+    );
+    let _ = writeln!(
+        out,
+        "上级核验：{}",
+        match summary.verdict {
+            Some((true, by)) => format!("一致（{} 记录）", short(&by)),
+            Some((false, by)) => format!("有差异（{} 记录）", short(&by)),
+            None => "未附核验记录".to_string(),
+        }
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "报送的单元格（行、列：值）");
+    for cell in &summary.cells {
+        let _ = writeln!(
+            out,
+            "  第 {} 行第 {} 列：{}",
+            cell.row + 1,
+            cell.column + 1,
+            cell.value.map_or_else(|| "空".to_string(), |v| v.to_string())
+        );
+    }
+    let counts = summary.counts;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "核验范围：事件 {} 件（附正文 {} 件，存根 {} 件），签名者 {} 个，登记链事件 {} 件，前后链接 {} 处。",
+        counts.full + counts.stubs,
+        counts.full,
+        counts.stubs,
+        counts.authors,
+        counts.chain,
+        counts.links
+    );
+    out
 }

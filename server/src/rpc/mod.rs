@@ -703,7 +703,7 @@ impl pb::node_server::Node for NodeService {
         Ok(Response::new(response))
     }
 
-    type CaseDossierStream = Pin<Box<dyn Stream<Item = Result<pb::CaseDossierChunk, Status>> + Send>>;
+    type CaseDossierStream = Pin<Box<dyn Stream<Item = Result<pb::ArchiveChunk, Status>> + Send>>;
 
     #[tracing::instrument(skip_all)]
     async fn case_dossier(
@@ -740,23 +740,51 @@ impl pb::node_server::Node for NodeService {
         .map_err(|_| Status::internal("dossier task failed"))?
         .map_err(status::dossier_error)?;
         tracing::info!(events = dossier.events, bytes = dossier.bytes.len(), "dossier exported");
-        let total_bytes = dossier.bytes.len() as u64;
-        let mut chunks: Vec<pb::CaseDossierChunk> = dossier
-            .bytes
-            .chunks(1 << 20)
-            .map(|data| pb::CaseDossierChunk {
-                data: bytes::Bytes::copy_from_slice(data),
-                ..pb::CaseDossierChunk::default()
-            })
-            .collect();
-        if chunks.is_empty() {
-            chunks.push(pb::CaseDossierChunk::default());
+        let stage = dossier.stage.as_str().to_string();
+        Ok(Response::new(archive_chunks(dossier, stage)))
+    }
+
+    type ReportProofStream = Pin<Box<dyn Stream<Item = Result<pb::ArchiveChunk, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn report_proof(
+        &self,
+        request: Request<pb::ReportProofRequest>,
+    ) -> Result<Response<Self::ReportProofStream>, Status> {
+        self.require_operator(&request)?;
+        let request = request.into_inner();
+        let unit = if request.unit_path.is_empty() {
+            self.info.unit.clone()
+        } else {
+            UnitPath::parse(&request.unit_path).map_err(|e| Status::invalid_argument(e.to_string()))?
+        };
+        if !(1..=3).contains(&request.table) {
+            return Err(Status::invalid_argument(format!("there is no table {}: give 1, 2 or 3", request.table)));
         }
-        chunks[0].stage = dossier.stage.as_str().to_string();
-        chunks[0].events = dossier.events as u64;
-        chunks[0].warnings = dossier.warnings;
-        chunks[0].total_bytes = total_bytes;
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))))
+        let key = self.signing_key.clone().ok_or_else(|| Status::unimplemented("this service signs no proofs"))?;
+        let (store, projection, authority, info) =
+            (self.store.clone(), self.projection.clone(), self.sync.authority.clone(), self.info.clone());
+        let proof_request = crate::dossier::ReportProofRequest { unit, table: request.table };
+        let proof = tokio::task::spawn_blocking(move || {
+            let authority = authority.read().expect("the authority lock is never poisoned").clone();
+            let projection = projection.read().expect("the projection lock is never poisoned");
+            let source = crate::dossier::Source {
+                store: &store,
+                authority: &authority,
+                projection: &projection,
+                key: &key,
+                unit: &info.unit,
+                root_unit: &info.root_unit,
+                now_ms: crate::writer::now_ms(),
+            };
+            crate::dossier::build_report_proof(&source, &proof_request, &info.unit)
+        })
+        .await
+        .map_err(|_| Status::internal("report proof task failed"))?
+        .map_err(status::dossier_error)?;
+        tracing::info!(events = proof.events, bytes = proof.bytes.len(), "report proof exported");
+        let status = proof.status.clone();
+        Ok(Response::new(archive_chunks(proof, status)))
     }
 
     async fn conflicts(
@@ -964,4 +992,25 @@ fn last_receipt_for(
         end = from - 1;
     }
     Ok(None)
+}
+
+/// An archive as a stream of chunks of at most 1 MiB; the first says what it holds.
+fn archive_chunks(
+    archive: crate::dossier::Dossier,
+    stage: String,
+) -> Pin<Box<dyn Stream<Item = Result<pb::ArchiveChunk, Status>> + Send>> {
+    let total_bytes = archive.bytes.len() as u64;
+    let mut chunks: Vec<pb::ArchiveChunk> = archive
+        .bytes
+        .chunks(1 << 20)
+        .map(|data| pb::ArchiveChunk { data: bytes::Bytes::copy_from_slice(data), ..pb::ArchiveChunk::default() })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(pb::ArchiveChunk::default());
+    }
+    chunks[0].stage = stage;
+    chunks[0].events = archive.events as u64;
+    chunks[0].warnings = archive.warnings;
+    chunks[0].total_bytes = total_bytes;
+    Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))
 }

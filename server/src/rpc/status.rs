@@ -55,7 +55,7 @@ pub fn dossier_error(error: crate::dossier::DossierError) -> Status {
     use crate::dossier::DossierError as E;
     let zh = error.message_zh();
     let mut status = match error {
-        E::NoCase { .. } => Status::not_found(error.to_string()),
+        E::NoCase { .. } | E::NoReport { .. } => Status::not_found(error.to_string()),
         E::Ambiguous { .. } => Status::invalid_argument(error.to_string()),
         E::OutsideScope { .. } => Status::permission_denied(error.to_string()),
         E::Store(store) => return store_error(store),
