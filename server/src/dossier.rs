@@ -745,8 +745,10 @@ fn unseal(bytes: &[u8], root: ReplicaId, format: &str) -> Result<Unsealed, Dossi
     };
     let exporter = ReplicaId::from_hex(&manifest.exporter).map_err(|e| archive_error(format!("exporter key: {e}")))?;
     let signature = files.remove("manifest.sig").unwrap_or_default();
-    let signature_ok = hex::decode(signature.trim_ascii())
+    // Exactly the lowercase hex the exporter writes: the file has one spelling.
+    let signature_ok = hex::decode(&signature)
         .ok()
+        .filter(|raw| hex::encode(raw).as_bytes() == signature.as_slice())
         .and_then(|raw| <[u8; 64]>::try_from(raw.as_slice()).ok())
         .and_then(|raw| {
             let key = ed25519_dalek::VerifyingKey::from_bytes(&exporter.0).ok()?;
