@@ -49,6 +49,8 @@ pub const SIGNATURE_DOMAIN: &[u8] = b"rollcall dossier manifest v1\n";
 pub const DOSSIER_BYTES_MAX: u64 = 1 << 30;
 /// One event in a dossier file, at most (the limit of an append).
 const EVENT_BYTES_MAX: usize = 16 << 20;
+/// A dossier's PDF is drawn again to be compared only up to this many rows of steps.
+const PDF_ROWS_CHECKED_MAX: usize = 1000;
 /// Events read from a log at a time.
 const READ_PAGE: usize = 4096;
 
@@ -373,7 +375,7 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
 
     // For each proved event, the earliest receipt of a node of the level above that
     // covers it, and the log between them.
-    let mut link_to: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    let mut chosen: Vec<rollcall_core::proto::Receipt> = Vec::new();
     for (replica, seq) in &proved {
         let Some(above) = source.authority.enrollment(replica).and_then(|e| e.unit.parent()) else { continue };
         let best = receipts
@@ -390,13 +392,13 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
                     return None;
                 };
                 let head = body.heads.iter().find(|h| h.replica[..] == replica.0[..] && h.seq >= seq.0)?;
-                Some((body.stored_at_ms, head.seq, receipt))
+                Some((body.stored_at_ms, head.seq, receipt, body))
             })
-            .min_by_key(|(at, seq, _)| (*at, *seq));
-        if let Some((_, head_seq, receipt)) = best {
-            evidence.insert((receipt.replica(), receipt.seq()), receipt.clone());
-            let reach = link_to.entry(*replica).or_insert(head_seq);
-            *reach = (*reach).max(head_seq);
+            .min_by_key(|(at, seq, _, _)| (*at, *seq));
+        if let Some((_, _, receipt, body)) = best
+            && evidence.insert((receipt.replica(), receipt.seq()), receipt.clone()).is_none()
+        {
+            chosen.push(body);
         }
     }
     // Stubs fill each log from its first proved event to the last event it must reach.
@@ -406,9 +408,16 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
         range.0 = range.0.min(seq.0);
         range.1 = range.1.max(seq.0);
     }
-    for (replica, reach) in &link_to {
-        if let Some(range) = ranges.get_mut(replica) {
-            range.1 = range.1.max(*reach);
+    // Every head of every receipt included that covers a proved log: the verifier
+    // requires the events up to it (a receipt naming events left out is a gap).
+    for receipt in &chosen {
+        for head in &receipt.heads {
+            let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+            if let Some(range) = ranges.get_mut(&replica)
+                && head.seq >= range.0
+            {
+                range.1 = range.1.max(head.seq);
+            }
         }
     }
     for (replica, (first, last)) in &ranges {
@@ -459,6 +468,14 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
         return Err(DossierError::SelfCheck(problem.en.clone()));
     }
     let stage = trail::stage_of(&examination.summary, &request.case_id).unwrap_or_default();
+    let mut warnings: Vec<String> = Vec::new();
+    if !examination.unacknowledged.is_empty() {
+        warnings.push(format!(
+            "{} step(s) or member event(s) have no receipt of the level above yet, so the dossier will not verify until they do (export again after the next sync): {}",
+            examination.unacknowledged.len(),
+            examination.unacknowledged.iter().map(|p| p.en.as_str()).collect::<Vec<_>>().join("; ")
+        ));
+    }
     let summary = trail::summary_text(&subject, &attestation, &examination.summary);
 
     // The files, then the manifest over them.
@@ -473,7 +490,6 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
         "summary.xlsx".to_string(),
         crate::export::xlsx_bytes_many(&sheets).map_err(|e| DossierError::Archive(e.to_string()))?,
     ));
-    let mut warnings = Vec::new();
     match crate::pdf::pdf_bytes(&sheets[0], std::path::Path::new("summary.pdf")) {
         Ok(bytes) => files.push(("summary.pdf".to_string(), bytes)),
         Err(error) => warnings.push(format!("summary.pdf left out: {error}")),
@@ -677,6 +693,8 @@ pub struct Verdict {
     pub checked: Vec<(String, String)>,
     /// Every difference (empty: verified).
     pub problems: Vec<Problem>,
+    /// What the reviewer should know that is not a difference (Chinese, English).
+    pub notes: Vec<(String, String)>,
     /// The summary the events support.
     pub summary: String,
 }
@@ -688,6 +706,47 @@ impl Verdict {
     fn ok(&mut self, zh: String, en: String) {
         self.checked.push((zh, en));
     }
+    fn note(&mut self, zh: String, en: String) {
+        self.notes.push((zh, en));
+    }
+    /// Each difference once, in the order found.
+    fn dedup(&mut self) {
+        let mut seen = BTreeSet::new();
+        self.problems.retain(|p| seen.insert(p.en.clone()));
+    }
+    /// The exporting node as enrolled: its unit must be the manifest's; below the
+    /// province, what it left out of upper logs rests on its word.
+    fn exporter(&mut self, manifest: &Manifest, enrolled: Option<&UnitPath>) {
+        match enrolled {
+            Some(unit) if unit.as_str() == manifest.exporter_unit => {
+                if unit.level() != Some(rollcall_core::Level::Province) {
+                    self.note(
+                        format!("由 {unit} 的节点导出：上级日志中未附的事件是否齐全，仅由该节点证明"),
+                        format!("exported by the node of {unit}: whether upper levels' events left out are complete rests on that node's word"),
+                    );
+                }
+            }
+            Some(unit) => self.problem(
+                format!("清单称导出节点属于 {}，登记链中它属于 {unit}", manifest.exporter_unit),
+                format!(
+                    "the manifest says the exporter is of {}, the chain enrolls it at {unit}",
+                    manifest.exporter_unit
+                ),
+            ),
+            None => {}
+        }
+    }
+}
+
+/// The number of entries the end-of-central-directory record declares (plain ZIP, as
+/// this module writes it), or `None` when there is no such record.
+fn central_directory_entries(bytes: &[u8]) -> Option<usize> {
+    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    let tail_start = bytes.len().saturating_sub(22 + 65_535);
+    let at = bytes[tail_start..].windows(4).rposition(|w| w == SIGNATURE)? + tail_start;
+    let record = bytes.get(at..at + 22)?;
+    let entries = u16::from_le_bytes([record[10], record[11]]);
+    (entries != u16::MAX).then_some(usize::from(entries))
 }
 
 /// An archive read, its seal checked.
@@ -706,11 +765,29 @@ fn unseal(bytes: &[u8], root: ReplicaId, format: &str) -> Result<Unsealed, Dossi
     let archive_error = |detail: String| DossierError::Archive(detail);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| archive_error(format!("not a ZIP archive: {e}")))?;
+    // The central directory's own count: a name listed twice (which a ZIP reader keeps
+    // once, and another viewer may show the other copy of) is refused.
+    if central_directory_entries(bytes) != Some(archive.len()) {
+        return Err(archive_error("the archive lists an entry twice, or its directory is not plain ZIP".into()));
+    }
+    // What the entries declare, before anything is inflated; what they really hold is
+    // bounded again while reading.
+    let mut declared = 0u64;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index).map_err(|e| archive_error(e.to_string()))?;
+        declared = declared.saturating_add(entry.size());
+    }
+    if declared > DOSSIER_BYTES_MAX {
+        return Err(archive_error(format!("more than {DOSSIER_BYTES_MAX} bytes uncompressed")));
+    }
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut total = 0u64;
     for index in 0..archive.len() {
         let mut file = archive.by_index(index).map_err(|e| archive_error(e.to_string()))?;
         let name = file.name().map_err(|e| archive_error(e.to_string()))?.to_string();
+        if total.saturating_add(file.size()) > DOSSIER_BYTES_MAX {
+            return Err(archive_error(format!("more than {DOSSIER_BYTES_MAX} bytes uncompressed")));
+        }
         let mut content = Vec::new();
         file.by_ref()
             .take(DOSSIER_BYTES_MAX - total + 1)
@@ -831,7 +908,10 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
         Attestation { member_name: manifest.member_name.clone(), id_number: manifest.id_number.clone(), withheld };
     let examination = trail::examine(root, &root_unit, &subject, &attestation, exporter, &contents);
     let counts = examination.summary.counts;
-    verdict.problems.extend(examination.problems);
+    verdict.problems.extend(examination.problems.iter().cloned());
+    verdict.problems.extend(examination.unacknowledged.iter().cloned());
+    verdict.exporter(&manifest, examination.exporter_unit.as_ref());
+    exported_after_events(&mut verdict, &manifest, &contents);
     verdict.ok(
         format!(
             "{} 个证据事件（{} 个附正文、{} 个存根）与 {} 个登记链事件逐一验签；{} 处前后链接；{} 件上级回执",
@@ -889,8 +969,122 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
         }
         None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
     }
+    // The renderings: the workbook's cells are the summary's, cell by cell; the PDF is
+    // drawn again where this machine has the font, else named as not checked.
+    let sheets = summary_sheets(&subject, &examination.summary);
+    match files.get("summary.xlsx").map(|bytes| workbook_matches(bytes, &sheets)) {
+        Some(Ok(())) => verdict.ok(
+            "summary.xlsx 的每个单元格与由事件重新生成的一致".into(),
+            "every cell of summary.xlsx equals the one regenerated from the events".into(),
+        ),
+        Some(Err(difference)) => verdict.problem(
+            format!("summary.xlsx 与由事件重新生成的不同：{difference}"),
+            format!("summary.xlsx differs from the one regenerated from the events: {difference}"),
+        ),
+        None => verdict.problem("缺少 summary.xlsx".into(), "summary.xlsx is missing".into()),
+    }
+    // Drawn again only for a dossier whose events hold together and whose table a
+    // person could read (a real case has tens of steps; thousands is an attack on time).
+    if let Some(printed) = files.get("summary.pdf")
+        && verdict.problems.is_empty()
+        && sheets[0].rows.len() <= PDF_ROWS_CHECKED_MAX
+    {
+        match crate::pdf::pdf_bytes(&sheets[0], std::path::Path::new("summary.pdf")) {
+            Ok(drawn) if &drawn == printed => verdict.ok(
+                "summary.pdf 与由事件重新绘制的逐字节一致".into(),
+                "summary.pdf equals the one drawn again from the events, byte for byte".into(),
+            ),
+            Ok(_) => verdict.note(
+                "summary.pdf 与本机重新绘制的不同（字体可能不同）：以 summary.txt 与 summary.xlsx 为准".into(),
+                "summary.pdf differs from the one drawn here (another font?): rely on summary.txt and summary.xlsx"
+                    .into(),
+            ),
+            Err(_) => verdict.note(
+                "本机没有中文字体，未核对 summary.pdf：以 summary.txt 与 summary.xlsx 为准".into(),
+                "no Chinese font here, summary.pdf not checked: rely on summary.txt and summary.xlsx".into(),
+            ),
+        }
+    }
     verdict.summary = summary;
+    verdict.dedup();
     Ok(verdict)
+}
+
+/// The manifest's export time is not before the events it holds (a day of clock skew
+/// allowed, as the writers' clocks allow).
+fn exported_after_events(verdict: &mut Verdict, manifest: &Manifest, contents: &Contents) {
+    let latest = contents
+        .evidence
+        .iter()
+        .filter_map(|e| codec::decode_header(&e.header).ok())
+        .map(|h| h.hlc.wall_ms)
+        .max()
+        .unwrap_or(0);
+    let exported = chrono::NaiveDateTime::parse_from_str(&manifest.exported_at, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|local| (local.and_utc().timestamp_millis() - rollcall_core::audit::dates::CST_OFFSET_MS).max(0) as u64);
+    match exported {
+        Some(at) if at + 86_400_000 >= latest => {}
+        Some(_) => verdict.problem(
+            format!("清单所记导出时间 {} 早于其中的事件（{}）", manifest.exported_at, trail::cst_time(latest)),
+            format!(
+                "the manifest's export time {} is before its events ({})",
+                manifest.exported_at,
+                trail::cst_time(latest)
+            ),
+        ),
+        None => verdict.problem(
+            format!("清单的导出时间 {:?} 无法识别", manifest.exported_at),
+            format!("the manifest's export time {:?} is not a time", manifest.exported_at),
+        ),
+    }
+}
+
+/// Whether an XLSX workbook holds exactly `sheets`' names and cells (title, unit line,
+/// headings, rows, foot, as [`crate::export`] lays them out); the first difference.
+fn workbook_matches(bytes: &[u8], sheets: &[Sheet]) -> Result<(), String> {
+    use calamine::{Data, Reader};
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).map_err(|e| format!("not a workbook: {e}"))?;
+    let names: Vec<String> = sheets.iter().map(|sheet| sheet.sheet_name.clone()).collect();
+    if workbook.sheet_names() != names {
+        return Err(format!("sheets {:?}, expected {names:?}", workbook.sheet_names()));
+    }
+    for sheet in sheets {
+        let range = workbook.worksheet_range(&sheet.sheet_name).map_err(|e| format!("{}: {e}", sheet.sheet_name))?;
+        let text = |row: u32, column: u32| match range.get_value((row, column)) {
+            None | Some(Data::Empty) => String::new(),
+            Some(Data::String(text)) => text.clone(),
+            Some(Data::Float(value)) if value.fract() == 0.0 => format!("{value:.0}"),
+            Some(other) => other.to_string(),
+        };
+        let layout = sheet.layout();
+        let mut expected: Vec<(u32, u32, String)> = vec![(0, 0, sheet.title.clone()), (1, 0, sheet.unit_line.clone())];
+        for (index, column) in sheet.columns.iter().enumerate() {
+            expected.push((layout.header_first, index as u32, column.heading.clone()));
+        }
+        for (row, cells) in sheet.rows.iter().enumerate() {
+            for (column, cell) in cells.iter().enumerate() {
+                let value = match cell {
+                    Cell::Text(text) => text.clone(),
+                    Cell::Number(value) => value.to_string(),
+                    Cell::Blank => String::new(),
+                };
+                expected.push((layout.data_first + row as u32, column as u32, value));
+            }
+        }
+        expected.push((layout.footer, 0, sheet.footer.clone()));
+        for (row, column, value) in expected {
+            if text(row, column) != value {
+                return Err(format!("{} row {} column {}", sheet.sheet_name, row + 1, column + 1));
+            }
+        }
+        let (rows, columns) = range.end().map_or((0, 0), |(r, c)| (r + 1, c + 1));
+        if rows > layout.footer + 1 || columns > sheet.columns.len().max(2) as u32 {
+            return Err(format!("{} holds cells beyond the form", sheet.sheet_name));
+        }
+    }
+    Ok(())
 }
 
 /// What a report proof is asked for.
@@ -1114,6 +1308,19 @@ pub fn verify_report_proof(bytes: &[u8], root: ReplicaId) -> Result<Verdict, Dos
     let summary = &examination.summary;
     let counts = summary.counts;
     verdict.problems.extend(examination.problems.iter().cloned());
+    verdict.exporter(&manifest, examination.exporter_unit.as_ref());
+    exported_after_events(&mut verdict, &manifest, &contents);
+    if !(manifest.case_id.is_empty()
+        && manifest.member_id.is_empty()
+        && manifest.member_name.is_empty()
+        && manifest.id_number.is_empty()
+        && manifest.withheld.is_empty())
+    {
+        verdict.problem(
+            "报送证明的清单含有案卷才有的项目（案件、党员）".into(),
+            "the proof's manifest carries a dossier's fields (case, member)".into(),
+        );
+    }
     verdict.ok(
         format!(
             "{} 个事件（{} 个附正文、{} 个存根）与 {} 个登记链事件逐一验签；{} 处前后链接",
@@ -1194,5 +1401,6 @@ pub fn verify_report_proof(bytes: &[u8], root: ReplicaId) -> Result<Verdict, Dos
         None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
     }
     verdict.summary = text;
+    verdict.dedup();
     Ok(verdict)
 }

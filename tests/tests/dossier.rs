@@ -114,6 +114,37 @@ fn keep_artifacts(files: &[(&str, &Path)], root: &str) {
     std::fs::write(dir.join(format!("{archive}.root.pub")), root).expect("root key");
 }
 
+/// Rewrites `source` into `out` as an exporter holding `key` would: `edit` changes the
+/// files and the manifest, then every file's hash is listed again and the manifest signed.
+fn resealed(
+    source: &Path,
+    out: &Path,
+    key: &ed25519_dalek::SigningKey,
+    edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>, &mut serde_json::Value),
+) {
+    use sha2::Digest;
+    let mut files = read_zip(source);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&files.iter().find(|(n, _)| n == "manifest.json").expect("manifest").1).expect("json");
+    files.retain(|(name, _)| name != "manifest.json" && name != "manifest.sig");
+    edit(&mut files, &mut manifest);
+    manifest["exporter"] = rollcall_server::config::replica_of(key).to_hex().into();
+    manifest["files"] = files
+        .iter()
+        .map(|(name, bytes)| {
+            serde_json::json!({ "name": name, "sha256": hex::encode(sha2::Sha256::digest(bytes)), "bytes": bytes.len() })
+        })
+        .collect();
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("json");
+    let mut signed = rollcall_server::dossier::SIGNATURE_DOMAIN.to_vec();
+    signed.extend_from_slice(&manifest_bytes);
+    let signature = hex::encode(ed25519_dalek::Signer::sign(key, &signed).to_bytes());
+    let mut all =
+        vec![("manifest.json".to_string(), manifest_bytes), ("manifest.sig".to_string(), signature.into_bytes())];
+    all.extend(files);
+    write_zip(out, &all);
+}
+
 fn kind_of(event: &SignedEvent) -> EventKind {
     codec::decode_header(&event.header).expect("header").kind
 }
@@ -598,6 +629,60 @@ fn a_dossier_exported_at_the_province_verifies_offline_and_every_alteration_is_n
         problems.iter().any(|p| p.contains(&format!("event {vote_seq} of log")) && p.contains("revoked after seq")),
         "{problems:?}"
     );
+
+    // What the branch's own key could re-export (it is a node of the case's branch, so
+    // its signature over a manifest is a valid exporter's): each lie named.
+    let branch_exported = |edit: &dyn Fn(&mut Vec<(String, Vec<u8>)>, &mut serde_json::Value)| {
+        resealed(&dossier, &bad, &branch_key, |files, manifest| {
+            manifest["exporter_unit"] = "hb/u1/c1/b1".into();
+            edit(files, manifest);
+        });
+        verify(&bad, &root)
+    };
+    let (code, problems, verdict) = branch_exported(&|_, _| {});
+    assert_eq!((code, problems.len()), (0, 0), "re-exported as is by the branch: {problems:?}");
+    assert!(verdict["notes"].to_string().contains("rests on that node's word"), "{verdict}");
+    let (code, problems, _) = branch_exported(&|_, manifest| manifest["member_id"] = "Mdeadbeef00000000".into());
+    assert_eq!(code, 1);
+    assert!(problems.iter().any(|p| p.contains("the manifest names member Mdeadbeef00000000")), "{problems:?}");
+    // The branch rewrites its own history (a forked vote) and drops the receipts of the
+    // level above that would expose the fork: every step it alone attests is named.
+    let (code, problems, _) = branch_exported(&|files, manifest| {
+        let evidence = files.iter_mut().find(|(n, _)| n == "evidence.bin").expect("evidence");
+        let mut events = unframe(&evidence.1);
+        events.retain(|e| kind_of(e) != EventKind::Receipt);
+        manifest["events"] = events
+            .iter()
+            .map(|e| {
+                let header = codec::decode_header(&e.header).expect("header");
+                format!("{}:{}:{}", header.replica.to_hex(), header.seq.0, hex::encode(codec::event_hash(&e.header).0))
+            })
+            .collect();
+        evidence.1 = frame(&events);
+    });
+    assert_eq!(code, 1);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(&format!("event {vote_seq} of log")) && p.contains("no receipt of the level above")),
+        "{problems:?}"
+    );
+    // Two entries of one name (a viewer may show the other): refused outright.
+    let mut doubled = read_zip(&dossier);
+    doubled.insert(0, ("summary.txX".to_string(), "赞成 1，反对 7".as_bytes().to_vec()));
+    write_zip(&bad, &doubled);
+    // A ZIP writer will not write one name twice: rename the entry in its local header
+    // and in the central directory, as a hand-made archive would.
+    let mut raw = std::fs::read(&bad).expect("zip");
+    for at in 0..raw.len() - 11 {
+        if &raw[at..at + 11] == b"summary.txX" {
+            raw[at + 10] = b't';
+        }
+    }
+    std::fs::write(&bad, raw).expect("zip");
+    let output = rollcall(&["--lang", "en", "verify", "dossier", bad.to_str().expect("p"), "--root", &root]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("lists an entry twice"));
 
     // The second member's dossier shows both rounds: the failed vote, then the new case.
     let rounds = base.path().join("rounds.zip");

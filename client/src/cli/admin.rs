@@ -364,6 +364,7 @@ fn verify_archive(
                 "exporter": manifest.exporter,
                 "exported_at": manifest.exported_at,
                 "checked": verdict.checked.iter().map(|(_, en)| en).collect::<Vec<_>>(),
+                "notes": verdict.notes.iter().map(|(_, en)| en).collect::<Vec<_>>(),
                 "problems": verdict.problems.iter().map(|p| serde_json::json!({ "zh": p.zh, "en": p.en })).collect::<Vec<_>>(),
             })
         );
@@ -397,6 +398,9 @@ fn verify_archive(
         }
         for (zh, en) in &verdict.checked {
             println!("  ✓ {}", lang.pick(zh, en));
+        }
+        for (zh, en) in &verdict.notes {
+            println!("  · {}", lang.pick(zh, en));
         }
         for problem in &verdict.problems {
             println!("  ✗ {}", lang.pick(&problem.zh, &problem.en));

@@ -177,6 +177,12 @@ pub struct Counts {
 pub struct Examination {
     /// Every difference found (empty: the events prove what the summary says).
     pub problems: Vec<Problem>,
+    /// Steps and member events no node of the level above has acknowledged (by a receipt
+    /// in the dossier): only their author attests them, so the author could have
+    /// rewritten them. A verifier refuses them; an exporter warns and exports.
+    pub unacknowledged: Vec<Problem>,
+    /// The exporting node's unit as enrolled.
+    pub exporter_unit: Option<UnitPath>,
     /// The summary the events support.
     pub summary: Summary,
 }
@@ -212,6 +218,7 @@ fn yes(value: bool) -> &'static str {
 /// from the root, each event verified and authorised at its seq, the links between
 /// consecutive events of a log, and the exporting node enrolled at `about` or above.
 struct Checked {
+    exporter_unit: Option<UnitPath>,
     authority: Authority,
     held: BTreeMap<(ReplicaId, Seq), VerifiedEvent>,
     authorised: BTreeSet<(ReplicaId, Seq)>,
@@ -300,10 +307,10 @@ fn check_signed(
                     format!("{en} appears in two different versions (equivocation)"),
                 ));
             }
-            Some(other) if other.is_stub() && !event.is_stub() => {
-                held.insert(key, event);
+            Some(_) => {
+                let (zh, en) = event_name(&key.0, key.1);
+                problems.push(Problem::new(format!("{zh}出现了两次"), format!("{en} appears twice")));
             }
-            Some(_) => {}
             None => {
                 held.insert(key, event);
             }
@@ -352,7 +359,8 @@ fn check_signed(
     }
 
     counts.authors = held.keys().map(|(replica, _)| *replica).collect::<BTreeSet<_>>().len();
-    Checked { authority, held, authorised, counts, problems }
+    let exporter_unit = authority.enrollment(&exporter).map(|e| e.unit.clone());
+    Checked { exporter_unit, authority, held, authorised, counts, problems }
 }
 
 /// Examines a dossier's events against the root key. `root_unit` is the province's unit
@@ -365,7 +373,7 @@ pub fn examine(
     exporter: ReplicaId,
     contents: &Contents,
 ) -> Examination {
-    let Checked { authority, held, authorised: authorised_keys, mut counts, mut problems } =
+    let Checked { exporter_unit, authority, held, authorised: authorised_keys, mut counts, mut problems } =
         check_signed(root, root_unit, &subject.unit, exporter, contents);
     let authorised: BTreeMap<(ReplicaId, Seq), &VerifiedEvent> =
         authorised_keys.iter().map(|key| (*key, &held[key])).collect();
@@ -470,11 +478,9 @@ pub fn examine(
     let mut cases = Vec::new();
     for (case_id, steps) in &steps_of {
         let plain: BTreeMap<Stamp, Step> = steps.iter().map(|(stamp, (step, _))| (*stamp, step.clone())).collect();
-        let (view, effective) = case::fold_traced(&plain, &policies);
+        let (view, traced) = case::fold_traced(&plain, &policies);
         let mut lines = Vec::new();
-        let mut replay = CaseView::default();
-        let mut replay_steps = BTreeMap::new();
-        for ((stamp, (step, key)), took_effect) in steps.iter().zip(effective) {
+        for ((stamp, (step, key)), (took_effect, replay)) in steps.iter().zip(traced) {
             let enrollment = authority.enrollment(&key.0);
             let header = authorised[key].header();
             let policy = policies.at(stamp);
@@ -492,8 +498,6 @@ pub fn examine(
                 effective: took_effect,
                 received_above: received_above(*key, &mut problems),
             });
-            replay_steps.insert(*stamp, step.clone());
-            replay = case::fold(&replay_steps, &policies);
         }
         cases.push(CaseTrail { case_id: case_id.clone(), view, steps: lines });
     }
@@ -526,7 +530,70 @@ pub fn examine(
     counts.receipts = used_receipts.len();
     counts.authors = held.keys().map(|(replica, _)| *replica).collect::<BTreeSet<_>>().len();
 
-    Examination { problems, summary: Summary { cases, member_events, attempts, counts } }
+    // Every receipt in the dossier that covers a log it proves reaches its head through
+    // events all present: a receipt naming events the dossier left out is a gap.
+    for (receipt_event, receipt) in &receipts {
+        for head in &receipt.heads {
+            let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+            let Some((first, _)) = proved_range.get(&replica) else { continue };
+            if head.seq < *first {
+                continue;
+            }
+            let (zh, en) = event_name(&receipt_event.replica(), receipt_event.seq());
+            if let Some(missing) = (*first..=head.seq).find(|seq| !held.contains_key(&(replica, Seq(*seq)))) {
+                problems.push(Problem::new(
+                    format!(
+                        "回执（{zh}）确认日志 {} 到第 {} 号，案卷却缺少其第 {missing} 号事件",
+                        short(&replica),
+                        head.seq
+                    ),
+                    format!(
+                        "the receipt ({en}) covers log {} up to {}, but the dossier lacks its event {missing}",
+                        short(&replica),
+                        head.seq
+                    ),
+                ));
+            } else if held.get(&(replica, Seq(head.seq))).is_some_and(|e| e.hash().0[..] != head.hash[..]) {
+                problems.push(Problem::new(
+                    format!("回执（{zh}）所记日志 {} 第 {} 号事件的哈希与案卷中的不符", short(&replica), head.seq),
+                    format!(
+                        "the receipt ({en}) names a hash for event {} of log {} that differs from the dossier's",
+                        head.seq,
+                        short(&replica)
+                    ),
+                ));
+            }
+        }
+    }
+    // The manifest's member is the case's.
+    if let Some(trail) = cases.iter().find(|t| t.case_id == subject.case_id)
+        && trail.view.member_id != subject.member_id
+    {
+        problems.push(Problem::new(
+            format!("清单称党员编号为 {}，本案提出处置意见的党员却是 {}", subject.member_id, trail.view.member_id),
+            format!(
+                "the manifest names member {}, the case's proposal is about {}",
+                subject.member_id, trail.view.member_id
+            ),
+        ));
+    }
+    // What only its author attests.
+    let mut unacknowledged = Vec::new();
+    let root_key = authority.root();
+    let lines = cases
+        .iter()
+        .flat_map(|t| t.steps.iter().map(|s| (s.stamp, s.kind, s.received_above.is_some())))
+        .chain(member_events.iter().map(|m| (m.stamp, m.kind, m.received_above.is_some())));
+    for (stamp, kind, received) in lines {
+        if !received && stamp.replica != root_key {
+            let (zh, en) = event_name(&stamp.replica, stamp.seq);
+            unacknowledged.push(Problem::new(
+                format!("{zh}（{}）没有上一级节点的回执：仅由其作者证明，作者可能改写过", kind_name_zh(kind)),
+                format!("{en} ({kind:?}) has no receipt of the level above: only its author attests it"),
+            ));
+        }
+    }
+    Examination { problems, unacknowledged, exporter_unit, summary: Summary { cases, member_events, attempts, counts } }
 }
 
 /// A receipt of the level above that covers an event.
@@ -979,6 +1046,8 @@ pub struct ReportSummary {
 pub struct ReportExamination {
     /// Every difference found.
     pub problems: Vec<Problem>,
+    /// The exporting node's unit as enrolled.
+    pub exporter_unit: Option<UnitPath>,
     /// What the events support.
     pub summary: ReportSummary,
 }
@@ -996,7 +1065,7 @@ pub fn examine_report(
     use crate::audit::projection::Projection;
     use crate::audit::tables;
 
-    let Checked { authority, held, authorised, counts, mut problems } =
+    let Checked { exporter_unit, authority, held, authorised, counts, mut problems } =
         check_signed(root, root_unit, &subject.unit, exporter, contents);
     let mut summary = ReportSummary { counts, ..ReportSummary::default() };
     let body_of = |key: &(ReplicaId, Seq)| -> Option<Body> {
@@ -1019,7 +1088,7 @@ pub fn examine_report(
                     subject.table, subject.unit
                 ),
             ));
-            return ReportExamination { problems, summary };
+            return ReportExamination { problems, exporter_unit, summary };
         }
     };
     summary.cells = report.cells.clone();
@@ -1190,7 +1259,7 @@ pub fn examine_report(
             summary.verdict = Some((verdict.equal, key.0));
         }
     }
-    ReportExamination { problems, summary }
+    ReportExamination { problems, exporter_unit, summary }
 }
 
 /// A report proof's summary (Chinese), regenerated by the verifier byte for byte.

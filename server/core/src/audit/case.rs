@@ -264,19 +264,20 @@ pub fn fold(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> CaseView
     view
 }
 
-/// [`fold`], also saying of each step (in stamp order) whether it took effect: what a
-/// dossier shows beside each step.
-pub fn fold_traced(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> (CaseView, Vec<bool>) {
+/// [`fold`], also saying of each step (in stamp order) whether it took effect and where
+/// the case stood before it: what a dossier shows beside each step. Linear in the steps.
+pub fn fold_traced(steps: &BTreeMap<Stamp, Step>, policies: &PolicyHistory) -> (CaseView, Vec<(bool, CaseView)>) {
     let mut view = CaseView::default();
-    let mut effective = Vec::with_capacity(steps.len());
+    let mut traced = Vec::with_capacity(steps.len());
     for (stamp, step) in steps {
+        let before = view.clone();
         let took_effect = advance(&mut view, step, &policies.at(stamp));
         if !took_effect {
             view.ignored_steps += 1;
         }
-        effective.push(took_effect);
+        traced.push((took_effect, before));
     }
-    (view, effective)
+    (view, traced)
 }
 
 /// Applies one step; false when it does not fit the stage.
