@@ -430,7 +430,12 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
             )?;
             let Some(end) = page.last().map(|e| e.seq().0) else { break };
             for event in page {
-                evidence.entry((event.replica(), event.seq())).or_insert_with(|| event.into_stub());
+                // Stubs link the log; infrastructure always travels whole (a receipt or an
+                // enrollment as a stub is refused by every receiver, and here).
+                let whole = rollcall_core::body::is_infrastructure(event.header().kind);
+                evidence
+                    .entry((event.replica(), event.seq()))
+                    .or_insert_with(|| if whole { event } else { event.into_stub() });
             }
             from = end + 1;
         }

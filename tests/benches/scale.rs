@@ -4,8 +4,9 @@
 //! generated histories of its 20 colleges × 25 branches through its API (a university
 //! may record about any unit below it), in parallel, while syncing up to the province.
 //! Reports the append rate at the universities, the ingest rate at the province, the
-//! time until the province's tables count every member, and the province's memory
-//! and disk.
+//! time until the province's tables count every member, the province's memory
+//! and disk, and then its restart: stopped cleanly and started again holding
+//! everything, the time to `listening` and to its first answer (issue 16, P6).
 //!
 //! `cargo build --release --bins && SCALE_MEMBERS=3000000 cargo bench -p rollcall-tests --bench scale`
 //! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4).
@@ -55,7 +56,7 @@ fn main() {
         scale.total_members()
     );
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let province = start_root(base.path(), "hb");
+    let mut province = start_root(base.path(), "hb");
     let nodes: Vec<_> =
         (1..=universities).map(|u| start_child(base.path(), &province, &format!("hb/u{u:03}"))).collect();
     let opened = rollcall_json(&["campaign-open", "--node-dir", &province.dir_arg(), "--year", "2026"]);
@@ -138,5 +139,25 @@ fn main() {
         peak_rss as f64 / 1024.0,
         du_bytes(&province.dir.join("store")) as f64 / 1_048_576.0,
         du_bytes(&province.dir.join("store")) as f64 / total_members as f64
+    );
+
+    // Restart (P6): the province stopped cleanly and started again, holding everything:
+    // the time from process start to `listening`, then to its first answer.
+    let process = province.process.take().expect("the province runs");
+    assert!(process.stop(), "the province stopped cleanly");
+    let restarting = Instant::now();
+    province.process = Some(rollcall_tests::NodeProcess::start_within(&province.dir, Duration::from_secs(3600)));
+    let listening = restarting.elapsed().as_secs_f64();
+    let asked = Instant::now();
+    let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
+    let answered = asked.elapsed().as_secs_f64();
+    let metrics = &rollup["total"]["metrics"];
+    let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
+    assert_eq!(counted, total_members, "the restarted province counts every member");
+    let resident = rss_kib(province.process.as_ref().map_or(0, |p| p.pid()));
+    println!(
+        "province restart: listening {listening:.1} s after the process started, first rollup answered {:.0} ms later; resident {:.0} MiB after the restart",
+        answered * 1000.0,
+        resident as f64 / 1024.0
     );
 }

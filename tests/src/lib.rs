@@ -101,6 +101,16 @@ impl NodeProcess {
     ///
     /// If the node exits or does not listen before [`START_DEADLINE`].
     pub fn start(dir: &Path) -> NodeProcess {
+        NodeProcess::start_within(dir, START_DEADLINE)
+    }
+
+    /// [`NodeProcess::start`] with another deadline (a node holding millions of events
+    /// rebuilds its projection before it listens).
+    ///
+    /// # Panics
+    ///
+    /// If the node exits or does not listen before `deadline`.
+    pub fn start_within(dir: &Path, deadline: Duration) -> NodeProcess {
         let mut child = Command::new(bin("rollcall-node"))
             .args(["run", "--dir"])
             .arg(dir)
@@ -119,7 +129,7 @@ impl NodeProcess {
                 }
             }
         });
-        let line = receiver.recv_timeout(START_DEADLINE).expect("node printed its listening line in time");
+        let line = receiver.recv_timeout(deadline).expect("node printed its listening line in time");
         let mut parts = line.split_whitespace();
         assert_eq!(parts.next(), Some("listening"), "unexpected first line {line:?}");
         let address = parts.next().expect("address").to_string();

@@ -85,6 +85,32 @@ fn the_demo_starts_converges_and_stops_cleanly() {
     let deadlines = rollcall_json(&["deadlines", "--dir", &province.display().to_string()]);
     assert_eq!(deadlines["deadlines"][0]["state"], "done", "both universities' tables received in time: {deadlines}");
     assert!(rollup["cases"].as_array().map_or(0, Vec::len) >= 4, "cases at several stages: {}", rollup["cases"]);
+    // The demo's suggestion of a dossier, followed on the stopped province (its own
+    // store, no network), verifies with the root key it prints (issue 17).
+    let suggestion = stdout.lines().find(|line| line.contains(" case dossier ")).expect("a dossier to try");
+    let case = suggestion.split_whitespace().skip_while(|word| *word != "--case").nth(1).expect("case id");
+    let verify_line = stdout.lines().find(|line| line.contains(" verify dossier ")).expect("how to verify");
+    let root = verify_line.split_whitespace().skip_while(|word| *word != "--root").nth(1).expect("root key");
+    let dossier = base.path().join("案卷.zip");
+    let exported = rollcall(&[
+        "case",
+        "dossier",
+        "--dir",
+        &province.display().to_string(),
+        "--case",
+        case,
+        "--out",
+        &dossier.display().to_string(),
+    ]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let verified = rollcall(&["verify", "dossier", &dossier.display().to_string(), "--root", root]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
     // A second demo in the same directory starts afresh; another directory is refused.
     let output = rollcall(&["demo", "--dir", &province.display().to_string(), "--size", "toy", "--exit-when-ready"]);
     assert_eq!(output.status.code(), Some(2), "a node directory is not a demo directory");

@@ -148,6 +148,11 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
     println!("  {} member list --dir {} --lost", exe.display(), laptop.display());
     println!("  {} report list --node-dir {province}", exe.display());
     println!("  {} findings --node-dir {province}", exe.display());
+    if let Some(case_id) = demo_case(&exe, &province) {
+        let root = std::fs::read_to_string(cluster.nodes[0].dir.join("replica.pub")).unwrap_or_default();
+        println!("  {} case dossier --node-dir {province} --case {case_id} --out 案卷.zip", exe.display());
+        println!("  {} verify dossier 案卷.zip --root {} --summary", exe.display(), root.trim());
+    }
     // Stop on a blocking thread: this runtime must keep running so that our own idle
     // connections answer the nodes' graceful shutdown.
     let stop = |cluster: rollcall_client::demo::Cluster| {
@@ -164,4 +169,23 @@ async fn demo(lang: Lang, dir: &std::path::Path, size: &str, seed: u64, year: i3
     let clean = stop(cluster).await.unwrap_or(0);
     say(&format!("{} {clean}/{total}", lang.pick("已停止", "stopped")));
     ExitCode::SUCCESS
+}
+
+/// A case of the demo worth a dossier: the one furthest along (filed, in its correction
+/// period, approved, voted, else any open one), asked of the province as a person would:
+/// the members with such a case, then the first one's cases.
+fn demo_case(exe: &std::path::Path, province: &str) -> Option<String> {
+    let ask = |args: &[&str]| -> Option<serde_json::Value> {
+        let output =
+            std::process::Command::new(exe).args(args).args(["--node-dir", province, "--json"]).output().ok()?;
+        serde_json::from_slice(&output.stdout).ok()
+    };
+    ["filed", "correction_period", "approved", "voted", "open"].into_iter().find_map(|stage| {
+        let listed = ask(&["member", "list", "--stage", stage, "--limit", "1"])?;
+        let member = listed["members"][0]["member_id"].as_str()?.to_string();
+        let shown = ask(&["member", "show", &member])?;
+        let cases = shown["cases"].as_array()?;
+        let wanted = cases.iter().find(|case| stage == "open" || case["stage"] == stage).or(cases.first())?;
+        wanted["case_id"].as_str().map(str::to_string)
+    })
 }
