@@ -245,6 +245,11 @@ fn open_embedded(dir: &std::path::Path) -> Result<rollcall_server::Node, ExitCod
 fn write_archive(out: &std::path::Path, bytes: &[u8], personal: bool) -> Result<(), ExitCode> {
     let partial = out.with_extension("zip.partial");
     let written = (|| -> std::io::Result<()> {
+        // A partial file left by an earlier attempt keeps its mode: start afresh.
+        match std::fs::remove_file(&partial) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]

@@ -123,6 +123,38 @@ impl DossierError {
     }
 }
 
+/// What a dossier is about, read from the projection before the store is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The branch.
+    pub unit: UnitPath,
+    /// The case asked for.
+    pub case_id: String,
+    /// It and the member's other cases at the branch.
+    pub case_ids: BTreeSet<String>,
+    /// The member.
+    pub member_id: String,
+    /// The name the node holds.
+    pub member_name: String,
+    /// The ID number, masked unless `show_personal`.
+    pub id_number: String,
+    /// Personal data in full.
+    pub show_personal: bool,
+}
+
+/// What a report proof is about, read from the projection before the store is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportPlan {
+    /// The reporting unit.
+    pub unit: UnitPath,
+    /// The table.
+    pub table: u32,
+    /// The submission.
+    pub report: rollcall_core::audit::projection::ReportRecord,
+    /// The level above's verdict on it, if any.
+    pub verdict: Option<rollcall_core::proto::ReportVerified>,
+}
+
 /// What is asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DossierRequest {
@@ -214,8 +246,6 @@ pub struct Source<'a> {
     pub store: &'a Store,
     /// Its enrollment state.
     pub authority: &'a Authority,
-    /// Its projection.
-    pub projection: &'a Projection,
     /// Its signing key.
     pub key: &'a SigningKey,
     /// Its unit.
@@ -269,13 +299,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Builds the dossier of a case for a reader whose scope is `scope`.
+/// What a dossier of a case is about, read from the projection (for a reader whose scope
+/// is `scope`): the branch, the member, the member's cases there, what the node attests.
 ///
 /// # Errors
 ///
-/// [`DossierError`] when the case is not held, is outside `scope`, or the store fails.
-pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) -> Result<Dossier, DossierError> {
-    let projection = source.projection;
+/// [`DossierError`] when the case is not held or is outside `scope`.
+pub fn plan(projection: &Projection, request: &DossierRequest, scope: &UnitPath) -> Result<Plan, DossierError> {
     let no_case = || DossierError::NoCase { case_id: request.case_id.clone(), unit: request.unit.clone() };
     let unit = match &request.unit {
         Some(unit) => {
@@ -312,6 +342,40 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
     let mut case_ids: BTreeSet<String> =
         projection.relation(&member_id, &unit).map(|entry| entry.cases.iter().cloned().collect()).unwrap_or_default();
     case_ids.insert(request.case_id.clone());
+    // What only this node vouches for.
+    let (member_name, id_number) = match crate::queries::member(projection, &unit, &member_id) {
+        Ok(mut response) => match response.form.as_mut() {
+            Some(form) => {
+                if !request.show_personal {
+                    crate::queries::mask_personal(form);
+                }
+                (form.name.clone(), form.id_number.clone())
+            }
+            None => (String::new(), String::new()),
+        },
+        Err(_) => (String::new(), String::new()),
+    };
+    Ok(Plan {
+        unit,
+        case_id: request.case_id.clone(),
+        case_ids,
+        member_id,
+        member_name,
+        id_number,
+        show_personal: request.show_personal,
+    })
+}
+
+/// Builds the dossier a [`plan`] describes from the store (the projection's lock is not
+/// held: the writer goes on while the logs are read).
+///
+/// # Errors
+///
+/// [`DossierError`] when the store fails or the dossier does not verify.
+pub fn build(source: &Source<'_>, plan: &Plan) -> Result<Dossier, DossierError> {
+    let Plan { unit, case_ids, member_id, .. } = plan;
+    let (unit, member_id) = (unit.clone(), member_id.clone());
+    let request = DossierRequest { case_id: plan.case_id.clone(), unit: None, show_personal: plan.show_personal };
 
     // Who can have written about the branch: its laptops and the nodes at and above it.
     let authors: Vec<ReplicaId> = source
@@ -373,71 +437,95 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
         }
     }
 
+    // Receipts decoded once, each with its signer's unit (nodes only).
+    let decoded: Vec<(VerifiedEvent, rollcall_core::proto::Receipt, UnitPath)> = receipts
+        .into_iter()
+        .filter_map(|receipt| {
+            let signer = source.authority.enrollment(&receipt.replica())?;
+            if signer.role != rollcall_core::authority::Role::Node {
+                return None;
+            }
+            let Body::Receipt(body) = Body::decode(EventKind::Receipt, receipt.body()?).ok()? else { return None };
+            let unit = signer.unit.clone();
+            Some((receipt, body, unit))
+        })
+        .collect();
+    let above_of = |replica: &ReplicaId| source.authority.enrollment(replica).and_then(|e| e.unit.parent());
     // For each proved event, the earliest receipt of a node of the level above that
-    // covers it, and the log between them.
-    let mut chosen: Vec<rollcall_core::proto::Receipt> = Vec::new();
+    // covers it.
     for (replica, seq) in &proved {
-        let Some(above) = source.authority.enrollment(replica).and_then(|e| e.unit.parent()) else { continue };
-        let best = receipts
+        let Some(above) = above_of(replica) else { continue };
+        let best = decoded
             .iter()
-            .filter(|receipt| {
-                source
-                    .authority
-                    .enrollment(&receipt.replica())
-                    .is_some_and(|signer| signer.role == rollcall_core::authority::Role::Node && signer.unit == above)
-            })
-            .filter_map(|receipt| {
-                let Some(Body::Receipt(body)) = receipt.body().and_then(|b| Body::decode(EventKind::Receipt, b).ok())
-                else {
-                    return None;
-                };
+            .filter(|(_, _, unit)| *unit == above)
+            .filter_map(|(receipt, body, _)| {
                 let head = body.heads.iter().find(|h| h.replica[..] == replica.0[..] && h.seq >= seq.0)?;
-                Some((body.stored_at_ms, head.seq, receipt, body))
+                Some((body.stored_at_ms, head.seq, receipt))
             })
-            .min_by_key(|(at, seq, _, _)| (*at, *seq));
-        if let Some((_, _, receipt, body)) = best
-            && evidence.insert((receipt.replica(), receipt.seq()), receipt.clone()).is_none()
-        {
-            chosen.push(body);
+            .min_by_key(|(at, seq, _)| (*at, *seq));
+        if let Some((_, _, receipt)) = best {
+            evidence.insert((receipt.replica(), receipt.seq()), receipt.clone());
         }
     }
-    // Stubs fill each log from its first proved event to the last event it must reach.
+    // Stubs fill each log from its first proved event to the last event it must reach:
+    // every head, in a receipt of the level above included (chosen, or travelling whole
+    // inside a filled range), for a proved log — the verifier requires the events up to
+    // it. Filling can bring in more receipts, so until nothing moves.
     let mut ranges: BTreeMap<ReplicaId, (u64, u64)> = BTreeMap::new();
     for (replica, seq) in &proved {
         let range = ranges.entry(*replica).or_insert((seq.0, seq.0));
         range.0 = range.0.min(seq.0);
         range.1 = range.1.max(seq.0);
     }
-    // Every head of every receipt included that covers a proved log: the verifier
-    // requires the events up to it (a receipt naming events left out is a gap).
-    for receipt in &chosen {
-        for head in &receipt.heads {
-            let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
-            if let Some(range) = ranges.get_mut(&replica)
-                && head.seq >= range.0
-            {
-                range.1 = range.1.max(head.seq);
+    let mut read_to: BTreeMap<ReplicaId, u64> = BTreeMap::new();
+    loop {
+        for event in evidence.values().filter(|e| e.header().kind == EventKind::Receipt && !e.is_stub()) {
+            let Some(signer) = source.authority.enrollment(&event.replica()) else { continue };
+            let Some(Ok(Body::Receipt(body))) = event.body().map(|b| Body::decode(EventKind::Receipt, b)) else {
+                continue;
+            };
+            for head in &body.heads {
+                let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
+                if signer.role != rollcall_core::authority::Role::Node
+                    || above_of(&replica).as_ref() != Some(&signer.unit)
+                {
+                    continue;
+                }
+                if let Some(range) = ranges.get_mut(&replica)
+                    && head.seq >= range.0
+                {
+                    range.1 = range.1.max(head.seq);
+                }
             }
         }
-    }
-    for (replica, (first, last)) in &ranges {
-        let mut from = *first;
-        while from <= *last {
-            let page = source.store.read_log_without_signatures(
-                *replica,
-                Seq(from),
-                READ_PAGE.min((last - from + 1) as usize),
-            )?;
-            let Some(end) = page.last().map(|e| e.seq().0) else { break };
-            for event in page {
-                // Stubs link the log; infrastructure always travels whole (a receipt or an
-                // enrollment as a stub is refused by every receiver, and here).
-                let whole = rollcall_core::body::is_infrastructure(event.header().kind);
-                evidence
-                    .entry((event.replica(), event.seq()))
-                    .or_insert_with(|| if whole { event } else { event.into_stub() });
+        let mut moved = false;
+        for (replica, (first, last)) in &ranges {
+            let mut from = read_to.get(replica).map_or(*first, |done| done + 1);
+            while from <= *last {
+                moved = true;
+                let page = source.store.read_log_without_signatures(
+                    *replica,
+                    Seq(from),
+                    READ_PAGE.min((last - from + 1) as usize),
+                )?;
+                let Some(end) = page.last().map(|e| e.seq().0) else { break };
+                for event in page {
+                    // Stubs link the log; infrastructure always travels whole (a receipt
+                    // or an enrollment as a stub is refused by every receiver), and so do
+                    // the branch's disposition steps (a stub could hide one of this case's).
+                    let kind = event.header().kind;
+                    let whole = rollcall_core::body::is_infrastructure(kind)
+                        || (event.header().unit_path == unit && trail::is_case_step_kind(kind));
+                    evidence
+                        .entry((event.replica(), event.seq()))
+                        .or_insert_with(|| if whole { event } else { event.into_stub() });
+                }
+                from = end + 1;
             }
-            from = end + 1;
+            read_to.insert(*replica, (*last).max(read_to.get(replica).copied().unwrap_or(0)));
+        }
+        if !moved {
+            break;
         }
     }
 
@@ -446,18 +534,7 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
     let evidence_events: Vec<SignedEvent> = evidence.values().map(VerifiedEvent::to_signed).collect();
 
     // What only this node vouches for.
-    let (member_name, id_number) = match crate::queries::member(projection, &unit, &member_id) {
-        Ok(mut response) => match response.form.as_mut() {
-            Some(form) => {
-                if !request.show_personal {
-                    crate::queries::mask_personal(form);
-                }
-                (form.name.clone(), form.id_number.clone())
-            }
-            None => (String::new(), String::new()),
-        },
-        Err(_) => (String::new(), String::new()),
-    };
+    let (member_name, id_number) = (plan.member_name.clone(), plan.id_number.clone());
     let subject = Subject { unit: unit.clone(), case_id: request.case_id.clone(), member_id: member_id.clone() };
     let attestation = Attestation { member_name, id_number, withheld: withheld.clone() };
     let contents = Contents { chain: chain.clone(), evidence: evidence_events.clone() };
@@ -526,6 +603,14 @@ pub fn build(source: &Source<'_>, request: &DossierRequest, scope: &UnitPath) ->
 /// Lists `files` in the manifest, signs it with the node's key and writes the archive:
 /// `manifest.json`, `manifest.sig`, then the files.
 fn seal(key: &SigningKey, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, DossierError> {
+    let size: u64 = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+    if size > DOSSIER_BYTES_MAX {
+        return Err(DossierError::Archive(format!(
+            "it would hold {} MiB, more than a verifier reads ({} MiB): ask for a unit lower down",
+            size >> 20,
+            DOSSIER_BYTES_MAX >> 20
+        )));
+    }
     let mut manifest = manifest.clone();
     manifest.files = files
         .iter()
@@ -722,24 +807,24 @@ impl Verdict {
     /// The exporting node as enrolled: its unit must be the manifest's; below the
     /// province, what it left out of upper logs rests on its word.
     fn exporter(&mut self, manifest: &Manifest, enrolled: Option<&UnitPath>) {
-        match enrolled {
-            Some(unit) if unit.as_str() == manifest.exporter_unit => {
-                if unit.level() != Some(rollcall_core::Level::Province) {
-                    self.note(
-                        format!("由 {unit} 的节点导出：上级日志中未附的事件是否齐全，仅由该节点证明"),
-                        format!("exported by the node of {unit}: whether upper levels' events left out are complete rests on that node's word"),
-                    );
-                }
-            }
-            Some(unit) => self.problem(
+        let Some(unit) = enrolled else { return };
+        if unit.as_str() != manifest.exporter_unit {
+            self.problem(
                 format!("清单称导出节点属于 {}，登记链中它属于 {unit}", manifest.exporter_unit),
                 format!(
                     "the manifest says the exporter is of {}, the chain enrolls it at {unit}",
                     manifest.exporter_unit
                 ),
-            ),
-            None => {}
+            );
         }
+        self.note(
+            format!(
+                "由 {unit} 的节点导出：未附入的事件（所附日志之外、最后一个所附事件之后的事件，登记链中的撤销）是否齐全，仅由该节点的签名证明"
+            ),
+            format!(
+                "exported by the node of {unit}: that nothing was left out entirely (logs not included, events after the last one included, revocations in the chain) rests on that node's signature"
+            ),
+        );
     }
 }
 
@@ -908,7 +993,13 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
     let Unsealed { manifest, files, mut verdict, root_unit, exporter, contents } = unseal(bytes, root, DOSSIER_FORMAT)?;
     let unit = UnitPath::parse(&manifest.unit).map_err(|e| archive_error(format!("unit: {e}")))?;
     let subject = Subject { unit, case_id: manifest.case_id.clone(), member_id: manifest.member_id.clone() };
-    let withheld = manifest.withheld.iter().filter_map(|text| replica_seq(text)).collect();
+    let withheld: BTreeSet<(ReplicaId, Seq)> = manifest.withheld.iter().filter_map(|text| replica_seq(text)).collect();
+    if withheld.len() != manifest.withheld.len() {
+        verdict.problem(
+            "清单所列未附正文的事件有无法识别或重复的项".into(),
+            "the manifest's withheld events hold an entry that is not replica:seq, or one twice".into(),
+        );
+    }
     let attestation =
         Attestation { member_name: manifest.member_name.clone(), id_number: manifest.id_number.clone(), withheld };
     let examination = trail::examine(root, &root_unit, &subject, &attestation, exporter, &contents);
@@ -1116,18 +1207,18 @@ Verify offline: rollcall verify report-proof THIS.zip --root <province root key>
 It holds members' registrations in full (the recomputation needs them): keep it as the member database.
 ";
 
-/// Builds the proof of `unit`'s latest submission of `table`, for a reader of `scope`.
+/// What the proof of `unit`'s latest submission of `table` is about, for a reader of
+/// `scope`, read from the projection.
 ///
 /// # Errors
 ///
-/// [`DossierError`] when no submission is held, it is outside `scope`, or the store fails.
-pub fn build_report_proof(
-    source: &Source<'_>,
+/// [`DossierError`] when no submission is held or it is outside `scope`.
+pub fn plan_report(
+    projection: &Projection,
     request: &ReportProofRequest,
     scope: &UnitPath,
-) -> Result<Dossier, DossierError> {
+) -> Result<ReportPlan, DossierError> {
     let unit = &request.unit;
-    let no_report = || DossierError::NoReport { unit: unit.clone(), table: request.table };
     if !unit.is_within(scope) {
         return Err(DossierError::OutsideScope {
             case_id: format!("表{}", request.table),
@@ -1135,8 +1226,22 @@ pub fn build_report_proof(
             scope: scope.clone(),
         });
     }
-    let status = source.projection.report_status(unit, request.table);
-    let report = status.report.ok_or_else(no_report)?.clone();
+    let status = projection.report_status(unit, request.table);
+    let report =
+        status.report.ok_or_else(|| DossierError::NoReport { unit: unit.clone(), table: request.table })?.clone();
+    Ok(ReportPlan { unit: unit.clone(), table: request.table, report, verdict: status.verdict.cloned() })
+}
+
+/// Builds the proof a [`plan_report`] describes from the store.
+///
+/// # Errors
+///
+/// [`DossierError`] when the store fails, the proof does not hold together, or it is
+/// larger than a reviewer's verifier reads.
+pub fn build_report_proof(source: &Source<'_>, plan: &ReportPlan) -> Result<Dossier, DossierError> {
+    let unit = &plan.unit;
+    let request = ReportProofRequest { unit: unit.clone(), table: plan.table };
+    let report = plan.report.clone();
     let report_key = (report.replica, Seq(report.seq));
 
     // Every event up to the checkpoint, shaped for the reporting unit: its subtree and
@@ -1217,7 +1322,7 @@ pub fn build_report_proof(
         read_range(replica, seq.0, seq.0)?;
     }
     // The level above's verdict on it, when held.
-    if let Some(verdict) = status.verdict
+    if let Some(verdict) = &plan.verdict
         && let Some(above) = &above
     {
         for enrollment in source.authority.enrollments().filter(|e| &e.unit == above) {

@@ -103,18 +103,23 @@ impl Node {
         &self,
         request: &crate::dossier::DossierRequest,
     ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
+        let plan = {
+            let projection = self.projection.read().expect("the projection lock is never poisoned");
+            crate::dossier::plan(&projection, request, &self.info.unit)?
+        };
         let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
-        let projection = self.projection.read().expect("the projection lock is never poisoned");
-        let source = crate::dossier::Source {
+        crate::dossier::build(&self.dossier_source(&authority), &plan)
+    }
+
+    fn dossier_source<'a>(&'a self, authority: &'a Authority) -> crate::dossier::Source<'a> {
+        crate::dossier::Source {
             store: &self.store,
-            authority: &authority,
-            projection: &projection,
+            authority,
             key: &self.key,
             unit: &self.info.unit,
             root_unit: &self.info.root_unit,
             now_ms: crate::writer::now_ms(),
-        };
-        crate::dossier::build(&source, request, &self.info.unit)
+        }
     }
 
     /// The proof of a submitted table, built from this node's store (embedded mode).
@@ -126,18 +131,12 @@ impl Node {
         &self,
         request: &crate::dossier::ReportProofRequest,
     ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
-        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
-        let projection = self.projection.read().expect("the projection lock is never poisoned");
-        let source = crate::dossier::Source {
-            store: &self.store,
-            authority: &authority,
-            projection: &projection,
-            key: &self.key,
-            unit: &self.info.unit,
-            root_unit: &self.info.root_unit,
-            now_ms: crate::writer::now_ms(),
+        let plan = {
+            let projection = self.projection.read().expect("the projection lock is never poisoned");
+            crate::dossier::plan_report(&projection, request, &self.info.unit)?
         };
-        crate::dossier::build_report_proof(&source, request, &self.info.unit)
+        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
+        crate::dossier::build_report_proof(&self.dossier_source(&authority), &plan)
     }
 
     /// Opens the node described by `config`.

@@ -641,7 +641,7 @@ fn a_dossier_exported_at_the_province_verifies_offline_and_every_alteration_is_n
     };
     let (code, problems, verdict) = branch_exported(&|_, _| {});
     assert_eq!((code, problems.len()), (0, 0), "re-exported as is by the branch: {problems:?}");
-    assert!(verdict["notes"].to_string().contains("rests on that node's word"), "{verdict}");
+    assert!(verdict["notes"].to_string().contains("rests on that node's signature"), "{verdict}");
     let (code, problems, _) = branch_exported(&|_, manifest| manifest["member_id"] = "Mdeadbeef00000000".into());
     assert_eq!(code, 1);
     assert!(problems.iter().any(|p| p.contains("the manifest names member Mdeadbeef00000000")), "{problems:?}");
@@ -848,33 +848,42 @@ fn a_report_proof_recomputes_the_table_offline_and_refuses_a_checkpoint_short_of
         .iter()
         .position(|e| kind_of(e) == EventKind::ReportSubmitted && e.body.is_some())
         .expect("the submission");
-    altered(&proof, &bad, "evidence.bin", |bytes| {
-        let mut events = unframe(bytes);
-        let mut report_header = codec::decode_header(&events[report_index].header).expect("header");
-        let Ok(Body::ReportSubmitted(mut report)) =
-            Body::decode(EventKind::ReportSubmitted, events[report_index].body.as_ref().expect("body"))
-        else {
-            panic!("a submission");
-        };
-        for head in &mut report.checkpoint {
-            if head.replica[..] == header.replica.0[..] {
-                head.seq = header.seq.0 - 1;
-                head.hash = Default::default();
+    let forge_checkpoint = |seq: u64| {
+        altered(&proof, &bad, "evidence.bin", |bytes| {
+            let mut events = unframe(bytes);
+            let mut report_header = codec::decode_header(&events[report_index].header).expect("header");
+            let Ok(Body::ReportSubmitted(mut report)) =
+                Body::decode(EventKind::ReportSubmitted, events[report_index].body.as_ref().expect("body"))
+            else {
+                panic!("a submission");
+            };
+            for head in &mut report.checkpoint {
+                if head.replica[..] == header.replica.0[..] {
+                    head.seq = seq;
+                    head.hash = Default::default();
+                }
             }
-        }
-        let body = Body::ReportSubmitted(report).encode();
-        report_header.body_hash = codec::body_hash(&body);
-        let header_bytes = codec::encode_header(&report_header);
-        let signature = ed25519_dalek::Signer::sign(&university_key, &header_bytes);
-        events[report_index] =
-            SignedEvent { header: header_bytes, signature: signature.to_bytes().to_vec().into(), body: Some(body) };
-        *bytes = frame(&events);
-    });
+            let body = Body::ReportSubmitted(report).encode();
+            report_header.body_hash = codec::body_hash(&body);
+            let header_bytes = codec::encode_header(&report_header);
+            let signature = ed25519_dalek::Signer::sign(&university_key, &header_bytes);
+            events[report_index] =
+                SignedEvent { header: header_bytes, signature: signature.to_bytes().to_vec().into(), body: Some(body) };
+            *bytes = frame(&events);
+        });
+    };
+    forge_checkpoint(header.seq.0 - 1);
     let output =
         rollcall(&["--lang", "en", "verify", "report-proof", bad.to_str().expect("p"), "--root", &root, "--json"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     let problems = verdict["problems"].to_string();
     assert!(problems.contains("recomputed from the checkpoint"), "a cell differs: {problems}");
     assert!(problems.contains("leaves out events the level above had acknowledged"), "{problems}");
+    // A checkpoint naming the last seq there could be: answered at once, not walked.
+    forge_checkpoint(u64::MAX);
+    let output =
+        rollcall(&["--lang", "en", "verify", "report-proof", bad.to_str().expect("p"), "--root", &root, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("the table cannot be recomputed"));
 }

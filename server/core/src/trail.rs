@@ -344,7 +344,7 @@ fn check_signed(
     for event in held.values() {
         if let Some(before) = previous
             && before.replica() == event.replica()
-            && before.seq().0 + 1 == event.seq().0
+            && before.seq().0.checked_add(1) == Some(event.seq().0)
         {
             counts.links += 1;
             if event.header().prev != before.hash() {
@@ -421,7 +421,9 @@ pub fn examine(
         }
     }
     for key in &attestation.withheld {
-        if authorised.get(key).is_some_and(|e| e.is_stub() && e.header().unit_path == subject.unit) {
+        if authorised.get(key).is_some_and(|e| {
+            e.is_stub() && e.header().unit_path == subject.unit && may_hold_personal_data(e.header().kind)
+        }) {
             member_keys.push(*key);
         } else {
             let (zh, en) = event_name(&key.0, key.1);
@@ -448,8 +450,21 @@ pub fn examine(
         range.0 = range.0.min(seq.0);
         range.1 = range.1.max(seq.0);
     }
+    let ends = run_ends(&held);
     for (replica, (first, last)) in &proved_range {
-        if let Some(missing) = (*first..=*last).find(|seq| !held.contains_key(&(*replica, Seq(*seq)))) {
+        // Anywhere in a proved log (also past its last proved event, up to the receipts).
+        for (key, event) in held.range((*replica, Seq(0))..=(*replica, Seq(u64::MAX))) {
+            if event.is_stub() && event.header().unit_path == subject.unit && is_case_step_kind(event.header().kind) {
+                let (zh, en) = event_name(&key.0, key.1);
+                problems.push(Problem::new(
+                    format!("{zh}是本支部的处置步骤（{}），却未附正文：可能是本案的一步", kind_name_zh(event.header().kind)),
+                    format!("{en} is a disposition step at the branch ({:?}) sent without its body: it could be a step of this case", event.header().kind),
+                ));
+            }
+        }
+        let run_end = ends.get(&(*replica, Seq(*first))).copied().unwrap_or(0);
+        if run_end < *last {
+            let missing = if held.contains_key(&(*replica, Seq(*first))) { run_end + 1 } else { *first };
             let (zh, en) = event_name(replica, Seq(missing));
             problems.push(Problem::new(
                 format!("缺少{zh}（在本案证据第 {first} 号与第 {last} 号之间）"),
@@ -468,7 +483,7 @@ pub fn examine(
         .collect();
     let mut used_receipts = BTreeSet::new();
     let mut received_above = |key: (ReplicaId, Seq), problems: &mut Vec<Problem>| {
-        earliest_receipt(&authority, &held, &receipts, key, problems).map(|found| {
+        earliest_receipt(&authority, &held, &ends, &receipts, key, problems).map(|found| {
             used_receipts.insert(found.receipt);
             (found.at_ms, found.signer, found.level)
         })
@@ -533,14 +548,26 @@ pub fn examine(
     // Every receipt in the dossier that covers a log it proves reaches its head through
     // events all present: a receipt naming events the dossier left out is a gap.
     for (receipt_event, receipt) in &receipts {
+        let Some(signer) = authority.enrollment(&receipt_event.replica()) else { continue };
         for head in &receipt.heads {
             let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]).map(ReplicaId) else { continue };
             let Some((first, _)) = proved_range.get(&replica) else { continue };
-            if head.seq < *first {
+            // Only the level above the log's author attests it (a branch's receipts
+            // about its laptops are its own word).
+            let above = authority.enrollment(&replica).and_then(|author| author.unit.parent());
+            if head.seq < *first || signer.role != Role::Node || Some(&signer.unit) != above.as_ref() {
                 continue;
             }
             let (zh, en) = event_name(&receipt_event.replica(), receipt_event.seq());
-            if let Some(missing) = (*first..=head.seq).find(|seq| !held.contains_key(&(replica, Seq(*seq)))) {
+            let run_end = ends.get(&(replica, Seq(*first))).copied().unwrap_or(0);
+            let missing = if !held.contains_key(&(replica, Seq(*first))) {
+                Some(*first)
+            } else if run_end < head.seq {
+                Some(run_end + 1)
+            } else {
+                None
+            };
+            if let Some(missing) = missing {
                 problems.push(Problem::new(
                     format!(
                         "回执（{zh}）确认日志 {} 到第 {} 号，案卷却缺少其第 {missing} 号事件",
@@ -596,6 +623,51 @@ pub fn examine(
     Examination { problems, unacknowledged, exporter_unit, summary: Summary { cases, member_events, attempts, counts } }
 }
 
+/// The kinds that are steps of a disposition case: at the case's branch, inside the
+/// logs a dossier proves, they travel whole (a stub could hide one of this case's).
+pub fn is_case_step_kind(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::DispositionProposed
+            | EventKind::DispositionInvestigated
+            | EventKind::DispositionPreReviewed
+            | EventKind::DispositionVoted
+            | EventKind::DispositionApproved
+            | EventKind::DispositionRejected
+            | EventKind::DispositionFiled
+            | EventKind::DispositionAppealed
+            | EventKind::CorrectionPeriodReviewed
+    )
+}
+
+/// The kinds whose bodies can hold personal data: the only ones a dossier may withhold.
+pub fn may_hold_personal_data(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::MemberRegistered
+            | EventKind::RecordCorrected
+            | EventKind::StatsDiscrepancyFound
+            | EventKind::StatsDiscrepancyResolved
+    )
+}
+
+/// For each event held, the last seq of the run of consecutive seqs it belongs to, in
+/// one pass: whether every event from it up to a seq is held is then one lookup.
+fn run_ends(held: &BTreeMap<(ReplicaId, Seq), VerifiedEvent>) -> BTreeMap<(ReplicaId, Seq), u64> {
+    let keys: Vec<(ReplicaId, Seq)> = held.keys().copied().collect();
+    let mut ends = BTreeMap::new();
+    let mut end = 0;
+    for (index, key) in keys.iter().enumerate().rev() {
+        let continues =
+            keys.get(index + 1).is_some_and(|next| next.0 == key.0 && key.1.0.checked_add(1) == Some(next.1.0));
+        if !continues {
+            end = key.1.0;
+        }
+        ends.insert(*key, end);
+    }
+    ends
+}
+
 /// A receipt of the level above that covers an event.
 struct ReceiptFound {
     at_ms: u64,
@@ -609,6 +681,7 @@ struct ReceiptFound {
 fn earliest_receipt(
     authority: &Authority,
     held: &BTreeMap<(ReplicaId, Seq), VerifiedEvent>,
+    ends: &BTreeMap<(ReplicaId, Seq), u64>,
     receipts: &[(&VerifiedEvent, &proto::Receipt)],
     key: (ReplicaId, Seq),
     problems: &mut Vec<Problem>,
@@ -628,7 +701,7 @@ fn earliest_receipt(
             continue;
         }
         // The chain from the event to the receipt's head, all present and linked.
-        let linked = (key.1.0..=head.seq).all(|seq| held.contains_key(&(key.0, Seq(seq))));
+        let linked = ends.get(&key).is_some_and(|end| *end >= head.seq);
         let Some(head_event) = held.get(&(key.0, Seq(head.seq))) else { continue };
         if !linked {
             continue;
@@ -1102,8 +1175,12 @@ pub fn examine_report(
             continue;
         };
         checkpoint.insert(replica, head.seq);
-        summary.checkpoint_events += head.seq;
-        if let Some(missing) = (1..=head.seq).find(|seq| !held.contains_key(&(replica, Seq(*seq)))) {
+        summary.checkpoint_events = summary.checkpoint_events.saturating_add(head.seq);
+        let present =
+            if head.seq == 0 { 0 } else { held.range((replica, Seq(1))..=(replica, Seq(head.seq))).count() as u64 };
+        let missing = (present < head.seq)
+            .then(|| (1..=head.seq).find(|seq| !held.contains_key(&(replica, Seq(*seq)))).unwrap_or(1));
+        if let Some(missing) = missing {
             let (zh, en) = event_name(&replica, Seq(missing));
             problems.push(Problem::new(
                 format!("检查点列到日志 {} 第 {} 号，却缺少{zh}：无法按检查点重算", short(&replica), head.seq),
@@ -1145,9 +1222,18 @@ pub fn examine_report(
             "the checkpoint names no log of the level above: the unit had not synced with it".into(),
         ));
     }
+    // The loops below walk the events held, never the seqs a signed body names (a
+    // checkpoint's seq is the signer's claim, and could be 2^64 - 1).
+    let held_up_to = |replica: ReplicaId, last: u64| {
+        // (A range whose end is before its start panics: a checkpoint may name seq 0.)
+        if last == 0 {
+            return Vec::new();
+        }
+        held.range((replica, Seq(1))..=(replica, Seq(last))).map(|(key, _)| *key).collect::<Vec<_>>()
+    };
     for parent in &parents {
-        for seq in 1..=checkpoint[parent] {
-            let key = (*parent, Seq(seq));
+        for key in held_up_to(*parent, checkpoint[parent]) {
+            let seq = key.1.0;
             let Some(Body::Receipt(receipt)) = body_of(&key) else { continue };
             if held[&key].header().unit_path != subject.unit {
                 continue;
@@ -1176,12 +1262,32 @@ pub fn examine_report(
         }
     }
 
+    // Every event the recomputation needs travels whole: a stub of an event about the
+    // unit's subtree or its ancestors would drop it from the count unnoticed.
+    for (replica, last) in &checkpoint {
+        for key in held_up_to(*replica, *last) {
+            let event = &held[&key];
+            if event.is_stub()
+                && !crate::body::is_infrastructure(event.header().kind)
+                && crate::scope::body_visible(&event.header().unit_path, &subject.unit)
+            {
+                let (zh, en) = event_name(&key.0, key.1);
+                problems.push(Problem::new(
+                    format!("{zh}关乎 {}，重算需要其正文，却只附了存根", event.header().unit_path),
+                    format!(
+                        "{en} is about {}, which the recomputation needs, but only its stub is here",
+                        event.header().unit_path
+                    ),
+                ));
+            }
+        }
+    }
+
     // The table recomputed from exactly the events at or below the checkpoint.
     let mut projection = Projection::for_unit(subject.unit.clone());
     for (replica, last) in &checkpoint {
         let Some(level) = authority.enrollment(replica).map(|e| e.level) else { continue };
-        for seq in 1..=*last {
-            let key = (*replica, Seq(seq));
+        for key in held_up_to(*replica, *last) {
             if let Some(body) = body_of(&key) {
                 projection.apply_for_good(held[&key].header(), &body, level);
             }
@@ -1196,15 +1302,15 @@ pub fn examine_report(
                 problems.push(Problem::new(
                     format!(
                         "第 {} 行第 {} 列：报送 {}，按检查点重算为 {}",
-                        difference.row + 1,
-                        difference.column + 1,
+                        u64::from(difference.row) + 1,
+                        u64::from(difference.column) + 1,
                         value(difference.submitted),
                         value(difference.recomputed)
                     ),
                     format!(
                         "row {} column {}: submitted {}, recomputed from the checkpoint {}",
-                        difference.row + 1,
-                        difference.column + 1,
+                        u64::from(difference.row) + 1,
+                        u64::from(difference.column) + 1,
                         value(difference.submitted),
                         value(difference.recomputed)
                     ),
@@ -1224,7 +1330,8 @@ pub fn examine_report(
         })
         .collect();
     let receipt_refs: Vec<(&VerifiedEvent, &proto::Receipt)> = receipts.iter().map(|(e, r)| (*e, r)).collect();
-    summary.received = earliest_receipt(&authority, &held, &receipt_refs, subject.report, &mut problems)
+    let ends = run_ends(&held);
+    summary.received = earliest_receipt(&authority, &held, &ends, &receipt_refs, subject.report, &mut problems)
         .map(|found| (found.at_ms, found.signer, found.level));
     if parent_unit.is_some() && summary.received.is_none() {
         problems.push(Problem::new(
@@ -1311,8 +1418,8 @@ pub fn report_summary_text(subject: &ReportSubject, summary: &ReportSummary) -> 
         let _ = writeln!(
             out,
             "  第 {} 行第 {} 列：{}",
-            cell.row + 1,
-            cell.column + 1,
+            u64::from(cell.row) + 1,
+            u64::from(cell.column) + 1,
             cell.value.map_or_else(|| "空".to_string(), |v| v.to_string())
         );
     }

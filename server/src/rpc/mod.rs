@@ -723,18 +723,21 @@ impl pb::node_server::Node for NodeService {
         let dossier_request =
             crate::dossier::DossierRequest { case_id: request.case_id, unit, show_personal: request.show_personal };
         let dossier = tokio::task::spawn_blocking(move || {
+            // The projection's lock only while planning: the logs are read without it.
+            let plan = {
+                let projection = projection.read().expect("the projection lock is never poisoned");
+                crate::dossier::plan(&projection, &dossier_request, &info.unit)?
+            };
             let authority = authority.read().expect("the authority lock is never poisoned").clone();
-            let projection = projection.read().expect("the projection lock is never poisoned");
             let source = crate::dossier::Source {
                 store: &store,
                 authority: &authority,
-                projection: &projection,
                 key: &key,
                 unit: &info.unit,
                 root_unit: &info.root_unit,
                 now_ms: crate::writer::now_ms(),
             };
-            crate::dossier::build(&source, &dossier_request, &info.unit)
+            crate::dossier::build(&source, &plan)
         })
         .await
         .map_err(|_| Status::internal("dossier task failed"))?
@@ -766,18 +769,20 @@ impl pb::node_server::Node for NodeService {
             (self.store.clone(), self.projection.clone(), self.sync.authority.clone(), self.info.clone());
         let proof_request = crate::dossier::ReportProofRequest { unit, table: request.table };
         let proof = tokio::task::spawn_blocking(move || {
+            let plan = {
+                let projection = projection.read().expect("the projection lock is never poisoned");
+                crate::dossier::plan_report(&projection, &proof_request, &info.unit)?
+            };
             let authority = authority.read().expect("the authority lock is never poisoned").clone();
-            let projection = projection.read().expect("the projection lock is never poisoned");
             let source = crate::dossier::Source {
                 store: &store,
                 authority: &authority,
-                projection: &projection,
                 key: &key,
                 unit: &info.unit,
                 root_unit: &info.root_unit,
                 now_ms: crate::writer::now_ms(),
             };
-            crate::dossier::build_report_proof(&source, &proof_request, &info.unit)
+            crate::dossier::build_report_proof(&source, &plan)
         })
         .await
         .map_err(|_| Status::internal("report proof task failed"))?
