@@ -363,6 +363,7 @@ impl Backend {
                     show_personal: request.show_personal,
                 };
                 let dossier = node
+                    .exporter()
                     .case_dossier(&request)
                     .map_err(|error| Refusal { zh: Some(error.message_zh()), ..Refusal::plain(&error) })?;
                 Ok(DossierBytes {
@@ -394,6 +395,7 @@ impl Backend {
                 };
                 let request = rollcall_server::dossier::ReportProofRequest { unit, table: request.table };
                 let proof = node
+                    .exporter()
                     .report_proof(&request)
                     .map_err(|error| Refusal { zh: Some(error.message_zh()), ..Refusal::plain(&error) })?;
                 Ok(DossierBytes {

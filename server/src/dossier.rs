@@ -267,7 +267,9 @@ fn replica_seq(text: &str) -> Option<(ReplicaId, Seq)> {
     Some((ReplicaId::from_hex(replica).ok()?, Seq(seq.parse().ok()?)))
 }
 
-fn frame(events: &[SignedEvent]) -> Vec<u8> {
+/// Events as a dossier file holds them: each a 4-byte big-endian length and the
+/// envelope's bytes.
+pub fn frame(events: &[SignedEvent]) -> Vec<u8> {
     let mut out = Vec::new();
     for event in events {
         let bytes = codec::encode_signed(event);
@@ -277,7 +279,12 @@ fn frame(events: &[SignedEvent]) -> Vec<u8> {
     out
 }
 
-fn unframe(name: &str, mut bytes: &[u8]) -> Result<Vec<SignedEvent>, String> {
+/// The events of a dossier file ([`frame`]'s inverse); `name` names the file in errors.
+///
+/// # Errors
+///
+/// A sentence naming the event that is truncated, too large or not a signed event.
+pub fn unframe(name: &str, mut bytes: &[u8]) -> Result<Vec<SignedEvent>, String> {
     let mut events = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 4 {
@@ -799,6 +806,29 @@ impl Verdict {
     fn note(&mut self, zh: String, en: String) {
         self.notes.push((zh, en));
     }
+    /// `summary.txt` as printed against the summary regenerated from the events.
+    fn summary_matches(&mut self, printed: Option<&Vec<u8>>, regenerated: &str) {
+        match printed {
+            Some(printed) if printed == regenerated.as_bytes() => self.ok(
+                "summary.txt 与由事件重新生成的摘要逐字一致".into(),
+                "summary.txt equals the summary regenerated from the events".into(),
+            ),
+            Some(printed) => {
+                let printed = String::from_utf8_lossy(printed);
+                let line = printed
+                    .lines()
+                    .zip(regenerated.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or_else(|| printed.lines().count().min(regenerated.lines().count()));
+                self.problem(
+                    format!("summary.txt 第 {} 行与由事件重新生成的摘要不同", line + 1),
+                    format!("summary.txt line {} differs from the summary regenerated from the events", line + 1),
+                );
+            }
+            None => self.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
+        }
+    }
+
     /// Each difference once, in the order found.
     fn dedup(&mut self) {
         let mut seen = BTreeSet::new();
@@ -1046,25 +1076,7 @@ pub fn verify(bytes: &[u8], root: ReplicaId) -> Result<Verdict, DossierError> {
         ),
     }
     let summary = trail::summary_text(&subject, &attestation, &examination.summary);
-    match files.get("summary.txt") {
-        Some(printed) if printed == summary.as_bytes() => verdict.ok(
-            "summary.txt 与由事件重新生成的摘要逐字一致".into(),
-            "summary.txt equals the summary regenerated from the events".into(),
-        ),
-        Some(printed) => {
-            let printed = String::from_utf8_lossy(printed);
-            let line = printed
-                .lines()
-                .zip(summary.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| printed.lines().count().min(summary.lines().count()));
-            verdict.problem(
-                format!("summary.txt 第 {} 行与由事件重新生成的摘要不同", line + 1),
-                format!("summary.txt line {} differs from the summary regenerated from the events", line + 1),
-            );
-        }
-        None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
-    }
+    verdict.summary_matches(files.get("summary.txt"), &summary);
     // The renderings: the workbook's cells are the summary's, cell by cell; the PDF is
     // drawn again where this machine has the font, else named as not checked.
     let sheets = summary_sheets(&subject, &examination.summary);
@@ -1491,26 +1503,62 @@ pub fn verify_report_proof(bytes: &[u8], root: ReplicaId) -> Result<Verdict, Dos
         );
     }
     let text = trail::report_summary_text(&subject, summary);
-    match files.get("summary.txt") {
-        Some(printed) if printed == text.as_bytes() => verdict.ok(
-            "summary.txt 与由事件重新生成的摘要逐字一致".into(),
-            "summary.txt equals the summary regenerated from the events".into(),
-        ),
-        Some(printed) => {
-            let printed = String::from_utf8_lossy(printed);
-            let line = printed
-                .lines()
-                .zip(text.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| printed.lines().count().min(text.lines().count()));
-            verdict.problem(
-                format!("summary.txt 第 {} 行与由事件重新生成的摘要不同", line + 1),
-                format!("summary.txt line {} differs from the summary regenerated from the events", line + 1),
-            );
-        }
-        None => verdict.problem("缺少 summary.txt".into(), "summary.txt is missing".into()),
-    }
+    verdict.summary_matches(files.get("summary.txt"), &text);
     verdict.summary = text;
     verdict.dedup();
     Ok(verdict)
+}
+
+/// A node's state as dossiers and proofs are built from it: the one entry point the
+/// gRPC service and the embedded node share. Each build reads the projection only while
+/// planning (so the writer goes on while the logs are read) and a copy of the authority.
+#[derive(Clone)]
+pub struct Exporter {
+    /// The store.
+    pub store: Store,
+    /// The enrollment state.
+    pub authority: std::sync::Arc<std::sync::RwLock<Authority>>,
+    /// The projection.
+    pub projection: crate::projection::SharedProjection,
+    /// The node's signing key.
+    pub key: std::sync::Arc<SigningKey>,
+    /// The node's unit (also the scope it exports within).
+    pub unit: UnitPath,
+    /// The province's unit.
+    pub root_unit: UnitPath,
+}
+
+impl Exporter {
+    fn with_source<T>(&self, work: impl FnOnce(&Source<'_>) -> T) -> T {
+        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
+        work(&Source {
+            store: &self.store,
+            authority: &authority,
+            key: &self.key,
+            unit: &self.unit,
+            root_unit: &self.root_unit,
+            now_ms: crate::writer::now_ms(),
+        })
+    }
+
+    /// A case's dossier ([`plan`], then [`build`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DossierError`] when the case is not held or the store fails.
+    pub fn case_dossier(&self, request: &DossierRequest) -> Result<Dossier, DossierError> {
+        let plan = plan(&self.projection.read().expect("the projection lock is never poisoned"), request, &self.unit)?;
+        self.with_source(|source| build(source, &plan))
+    }
+
+    /// A submitted table's proof ([`plan_report`], then [`build_report_proof`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DossierError`] when no submission is held or the store fails.
+    pub fn report_proof(&self, request: &ReportProofRequest) -> Result<Dossier, DossierError> {
+        let plan =
+            plan_report(&self.projection.read().expect("the projection lock is never poisoned"), request, &self.unit)?;
+        self.with_source(|source| build_report_proof(source, &plan))
+    }
 }

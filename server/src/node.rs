@@ -93,50 +93,17 @@ pub struct Node {
 }
 
 impl Node {
-    /// The dossier of a case, built from this node's store (the CLI's embedded mode; a
-    /// running node answers `CaseDossier`).
-    ///
-    /// # Errors
-    ///
-    /// [`crate::dossier::DossierError`] when the case is not held or the store fails.
-    pub fn case_dossier(
-        &self,
-        request: &crate::dossier::DossierRequest,
-    ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
-        let plan = {
-            let projection = self.projection.read().expect("the projection lock is never poisoned");
-            crate::dossier::plan(&projection, request, &self.info.unit)?
-        };
-        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
-        crate::dossier::build(&self.dossier_source(&authority), &plan)
-    }
-
-    fn dossier_source<'a>(&'a self, authority: &'a Authority) -> crate::dossier::Source<'a> {
-        crate::dossier::Source {
-            store: &self.store,
-            authority,
-            key: &self.key,
-            unit: &self.info.unit,
-            root_unit: &self.info.root_unit,
-            now_ms: crate::writer::now_ms(),
+    /// What dossiers and report proofs are built from (the CLI's embedded mode calls it
+    /// directly; a running node's service holds the same).
+    pub fn exporter(&self) -> crate::dossier::Exporter {
+        crate::dossier::Exporter {
+            store: self.store.clone(),
+            authority: self.authority.clone(),
+            projection: self.projection.clone(),
+            key: Arc::new(self.key.clone()),
+            unit: self.info.unit.clone(),
+            root_unit: self.info.root_unit.clone(),
         }
-    }
-
-    /// The proof of a submitted table, built from this node's store (embedded mode).
-    ///
-    /// # Errors
-    ///
-    /// [`crate::dossier::DossierError`] when no submission is held or the store fails.
-    pub fn report_proof(
-        &self,
-        request: &crate::dossier::ReportProofRequest,
-    ) -> Result<crate::dossier::Dossier, crate::dossier::DossierError> {
-        let plan = {
-            let projection = self.projection.read().expect("the projection lock is never poisoned");
-            crate::dossier::plan_report(&projection, request, &self.info.unit)?
-        };
-        let authority = self.authority.read().expect("the authority lock is never poisoned").clone();
-        crate::dossier::build_report_proof(&self.dossier_source(&authority), &plan)
     }
 
     /// Opens the node described by `config`.
@@ -280,6 +247,7 @@ impl Node {
     {
         let context = self.sync_context();
         let access = self.access_check();
+        let exporter = self.exporter();
         let Node {
             store,
             projection,
@@ -315,7 +283,6 @@ impl Node {
                 export.clone(),
             ))
         });
-        let dossier_key = Arc::new(key.clone());
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<NodeServer<NodeService>>().await;
@@ -335,7 +302,7 @@ impl Node {
         let service = NodeService::new(store, projection, writer, info, operators, context)
             .with_stop(stop_receiver_for_service)
             .with_export(export)
-            .with_signing_key(dossier_key)
+            .with_exporter(exporter)
             .with_stream_message_bytes(stream_message_bytes);
         let service = NodeServer::new(service)
             .max_decoding_message_size(MESSAGE_BYTES_MAX)

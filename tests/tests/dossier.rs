@@ -56,25 +56,11 @@ fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) {
     archive.finish().expect("finish");
 }
 
-fn unframe(mut bytes: &[u8]) -> Vec<SignedEvent> {
-    let mut events = Vec::new();
-    while !bytes.is_empty() {
-        let length = u32::from_be_bytes(bytes[..4].try_into().expect("4")) as usize;
-        events.push(codec::decode_signed(&bytes[4..4 + length]).expect("a signed event"));
-        bytes = &bytes[4 + length..];
-    }
-    events
+fn unframe(bytes: &[u8]) -> Vec<SignedEvent> {
+    rollcall_server::dossier::unframe("test", bytes).expect("the events of a dossier file")
 }
 
-fn frame(events: &[SignedEvent]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for event in events {
-        let bytes = codec::encode_signed(event);
-        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-        out.extend_from_slice(&bytes);
-    }
-    out
-}
+use rollcall_server::dossier::frame;
 
 /// `rollcall verify dossier` in English with --json: (exit code, problems in English).
 fn verify(file: &Path, root: &str) -> (i32, Vec<String>, serde_json::Value) {

@@ -60,7 +60,7 @@ pub struct NodeService {
     export: crate::jetstream::ExportStatus,
     stream_message_bytes: usize,
     access: AccessCheck,
-    signing_key: Option<Arc<ed25519_dalek::SigningKey>>,
+    exporter: Option<crate::dossier::Exporter>,
 }
 
 impl NodeService {
@@ -90,7 +90,7 @@ impl NodeService {
             sync,
             export: crate::jetstream::ExportStatus::default(),
             stream_message_bytes: MESSAGE_BYTES_TARGET,
-            signing_key: None,
+            exporter: None,
         }
     }
 
@@ -100,9 +100,9 @@ impl NodeService {
         self
     }
 
-    /// Signs what the node hands out under its own name (dossiers).
-    pub fn with_signing_key(mut self, key: Arc<ed25519_dalek::SigningKey>) -> NodeService {
-        self.signing_key = Some(key);
+    /// Builds dossiers and report proofs, signed by the node.
+    pub fn with_exporter(mut self, exporter: crate::dossier::Exporter) -> NodeService {
+        self.exporter = Some(exporter);
         self
     }
 
@@ -717,31 +717,13 @@ impl pb::node_server::Node for NodeService {
         } else {
             Some(UnitPath::parse(&request.unit_path).map_err(|e| Status::invalid_argument(e.to_string()))?)
         };
-        let key = self.signing_key.clone().ok_or_else(|| Status::unimplemented("this service signs no dossiers"))?;
-        let (store, projection, authority, info) =
-            (self.store.clone(), self.projection.clone(), self.sync.authority.clone(), self.info.clone());
+        let exporter = self.exporter.clone().ok_or_else(|| Status::unimplemented("this service signs no dossiers"))?;
         let dossier_request =
             crate::dossier::DossierRequest { case_id: request.case_id, unit, show_personal: request.show_personal };
-        let dossier = tokio::task::spawn_blocking(move || {
-            // The projection's lock only while planning: the logs are read without it.
-            let plan = {
-                let projection = projection.read().expect("the projection lock is never poisoned");
-                crate::dossier::plan(&projection, &dossier_request, &info.unit)?
-            };
-            let authority = authority.read().expect("the authority lock is never poisoned").clone();
-            let source = crate::dossier::Source {
-                store: &store,
-                authority: &authority,
-                key: &key,
-                unit: &info.unit,
-                root_unit: &info.root_unit,
-                now_ms: crate::writer::now_ms(),
-            };
-            crate::dossier::build(&source, &plan)
-        })
-        .await
-        .map_err(|_| Status::internal("dossier task failed"))?
-        .map_err(status::dossier_error)?;
+        let dossier = tokio::task::spawn_blocking(move || exporter.case_dossier(&dossier_request))
+            .await
+            .map_err(|_| Status::internal("dossier task failed"))?
+            .map_err(status::dossier_error)?;
         tracing::info!(events = dossier.events, bytes = dossier.bytes.len(), "dossier exported");
         let stage = dossier.stage.as_str().to_string();
         Ok(Response::new(archive_chunks(dossier, stage)))
@@ -764,29 +746,12 @@ impl pb::node_server::Node for NodeService {
         if !(1..=3).contains(&request.table) {
             return Err(Status::invalid_argument(format!("there is no table {}: give 1, 2 or 3", request.table)));
         }
-        let key = self.signing_key.clone().ok_or_else(|| Status::unimplemented("this service signs no proofs"))?;
-        let (store, projection, authority, info) =
-            (self.store.clone(), self.projection.clone(), self.sync.authority.clone(), self.info.clone());
+        let exporter = self.exporter.clone().ok_or_else(|| Status::unimplemented("this service signs no proofs"))?;
         let proof_request = crate::dossier::ReportProofRequest { unit, table: request.table };
-        let proof = tokio::task::spawn_blocking(move || {
-            let plan = {
-                let projection = projection.read().expect("the projection lock is never poisoned");
-                crate::dossier::plan_report(&projection, &proof_request, &info.unit)?
-            };
-            let authority = authority.read().expect("the authority lock is never poisoned").clone();
-            let source = crate::dossier::Source {
-                store: &store,
-                authority: &authority,
-                key: &key,
-                unit: &info.unit,
-                root_unit: &info.root_unit,
-                now_ms: crate::writer::now_ms(),
-            };
-            crate::dossier::build_report_proof(&source, &plan)
-        })
-        .await
-        .map_err(|_| Status::internal("report proof task failed"))?
-        .map_err(status::dossier_error)?;
+        let proof = tokio::task::spawn_blocking(move || exporter.report_proof(&proof_request))
+            .await
+            .map_err(|_| Status::internal("report proof task failed"))?
+            .map_err(status::dossier_error)?;
         tracing::info!(events = proof.events, bytes = proof.bytes.len(), "report proof exported");
         let status = proof.status.clone();
         Ok(Response::new(archive_chunks(proof, status)))
