@@ -14,10 +14,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     config.file_descriptor_set_path(out_dir.join("rollcall_descriptor.bin"));
-    tonic_prost_build::configure().bytes(".").build_server(transport).build_client(transport).compile_with_config(
-        config,
-        &protos,
-        &["."],
-    )?;
+    // Every message derives serde too: a node's projection snapshot (rollcall-server
+    // `snapshot`) stores the bodies it holds; the wire format stays protobuf.
+    tonic_prost_build::configure()
+        .bytes(".")
+        .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
+        .build_server(transport)
+        .build_client(transport)
+        .compile_with_config(config, &protos, &["."])?;
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! - [`store`]: RocksDB column families; atomic, synced writes; verified reads.
 //! - [`writer`]: the single writer thread with group commit; applies the audit rules
 //!   and keeps the projection current.
-//! - [`projection`]: the node's projection, rebuilt from the store at start.
+//! - [`projection`]: the node's projection, read from its snapshot or rebuilt at start.
+//! - [`snapshot`]: durable snapshots of the projection at an ingest position.
 //! - [`queries`]: answers about members, rollups, tables, registers and deadlines.
 //! - [`tls`]: mutual TLS by Ed25519 key.
 //! - [`rpc`]: tonic services and the one error-to-status mapping.
@@ -33,6 +34,7 @@ pub mod projection;
 pub mod queries;
 pub mod reports;
 pub mod rpc;
+pub mod snapshot;
 pub mod store;
 pub mod subscribe;
 pub mod sync;

@@ -123,17 +123,39 @@ impl Node {
         for event in store.authority_events_in_ingest_order()? {
             authority.apply(&event);
         }
-        let (projection, rebuilt) = crate::projection::rebuild(&store, &authority, Some(&config.unit))?;
-        tracing::info!(
-            events = rebuilt.events,
-            applied = rebuilt.applied,
-            millis = rebuilt.millis,
-            "projection rebuilt"
-        );
+        let snapshot_path = crate::snapshot::path_for(&config.store_path());
+        let (projection, opened) = crate::projection::open(&store, &authority, Some(&config.unit), &snapshot_path)?;
+        let on_disk = match &opened {
+            crate::projection::Opened::Restored { position, tail, millis } => {
+                tracing::info!(
+                    position,
+                    tail,
+                    millis,
+                    "projection read from its snapshot, the events after it applied"
+                );
+                Some(*position)
+            }
+            crate::projection::Opened::Rebuilt { figures, why } => {
+                tracing::info!(
+                    events = figures.events,
+                    applied = figures.applied,
+                    millis = figures.millis,
+                    why = why.as_str(),
+                    "projection rebuilt from the log"
+                );
+                None
+            }
+        };
         let projection = Arc::new(RwLock::new(projection));
         let authority = Arc::new(RwLock::new(authority));
-        let (writer, writer_thread) =
-            writer::start(store.clone(), key.clone(), config.unit.clone(), authority.clone(), projection.clone())?;
+        let (writer, writer_thread) = writer::start(
+            store.clone(),
+            key.clone(),
+            config.unit.clone(),
+            authority.clone(),
+            projection.clone(),
+            Some(writer::SnapshotSchedule::new(snapshot_path, on_disk)),
+        )?;
         let mut operators = config.operator_keys.clone();
         operators.push(replica);
         Ok(Node {

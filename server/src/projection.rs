@@ -7,12 +7,14 @@
 //! and undoes them in reverse if the write fails, so readers may briefly see events
 //! that are being made durable — never events that were not.
 //!
-//! Decision (ARCHITECTURE.md): the projection lives in memory and is rebuilt at start
-//! from the log, rather than persisted in the `projections` column family in the same
-//! write batch (DESIGN.md section 6). It is a cache of durable events, so nothing is
-//! lost on a crash; the price is start-up time on very large stores (measured in
-//! BENCHMARKS.md).
+//! Decision (ARCHITECTURE.md): the projection lives in memory, rather than persisted
+//! in the `projections` column family in the same write batch (DESIGN.md section 6). It
+//! is a cache of durable events, so nothing is lost on a crash. At start it is read from
+//! the last snapshot ([`crate::snapshot`], written by the writer thread every so many
+//! events and at a clean stop) with the events stored since applied on top, or rebuilt
+//! from the whole log when there is no usable snapshot (measured in BENCHMARKS.md).
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -21,6 +23,7 @@ use rollcall_core::authority::Authority;
 use rollcall_core::body::Body;
 use rollcall_core::codec;
 
+use crate::snapshot;
 use crate::store::{Store, StoreError};
 
 /// The projection shared by the writer (sole writer) and the query services.
@@ -58,16 +61,95 @@ pub fn rebuild(
         let signed = codec::decode_signed(value).map_err(|err| corrupt(err.to_string()))?;
         let Some(body_bytes) = signed.body.as_ref() else { return Ok(()) };
         let header = codec::decode_header(&signed.header).map_err(|err| corrupt(err.to_string()))?;
-        let Some(level) = authority.enrollment(&header.replica).map(|enrollment| enrollment.level) else {
-            return Ok(());
-        };
-        let body = Body::decode(header.kind, body_bytes).map_err(|err| corrupt(err.to_string()))?;
-        projection.apply_for_good(&header, &body, level);
-        applied += 1;
+        if apply_stored(&mut projection, authority, &header, body_bytes).map_err(corrupt)? {
+            applied += 1;
+        }
         Ok(())
     })?;
     let millis = started.elapsed().as_millis() as u64;
     Ok((projection, Rebuilt { events, applied, millis }))
+}
+
+/// Applies one stored event's body, as the writer did when it stored it. `Ok(false)`
+/// when its author is not enrolled (nothing to apply).
+fn apply_stored(
+    projection: &mut Projection,
+    authority: &Authority,
+    header: &rollcall_core::event::Header,
+    body_bytes: &[u8],
+) -> Result<bool, String> {
+    let Some(level) = authority.enrollment(&header.replica).map(|enrollment| enrollment.level) else {
+        return Ok(false);
+    };
+    let body = Body::decode(header.kind, body_bytes).map_err(|err| err.to_string())?;
+    projection.apply_for_good(header, &body, level);
+    Ok(true)
+}
+
+/// How a node's projection was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// From a snapshot, then the events stored after it.
+    Restored {
+        /// The ingest position of the snapshot.
+        position: u64,
+        /// Events ingested after it, applied on top.
+        tail: u64,
+        /// Milliseconds taken in all.
+        millis: u64,
+    },
+    /// Rebuilt from the whole log; `why` says why no snapshot was used.
+    Rebuilt {
+        /// What the rebuild found.
+        figures: Rebuilt,
+        /// Why no snapshot was used.
+        why: String,
+    },
+}
+
+/// Opens the projection of a node: from the snapshot at `snapshot` when it is usable
+/// ([`snapshot::read`]'s checks), replaying the events ingested after it, else by a
+/// full [`rebuild`]. Either way the result equals a full rebuild.
+///
+/// # Errors
+///
+/// [`StoreError`] on a read failure or an undecodable stored event.
+pub fn open(
+    store: &Store,
+    authority: &Authority,
+    scope: Option<&rollcall_core::UnitPath>,
+    snapshot: &Path,
+) -> Result<(Projection, Opened), StoreError> {
+    let started = Instant::now();
+    let why = match snapshot::read(snapshot, store, scope) {
+        Ok(restored) => {
+            let mut projection = restored.projection;
+            let mut tail = 0u64;
+            let mut from = restored.position + 1;
+            loop {
+                let batch = store.ingest_range(from, 4096)?;
+                let Some(&(last, _, _)) = batch.last() else { break };
+                for (position, replica, seq) in batch {
+                    let corrupt =
+                        |detail: String| StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail };
+                    let event = store
+                        .get_without_signature(replica, seq)?
+                        .ok_or_else(|| corrupt(format!("ingest position {position} names an event not stored")))?;
+                    tail += 1;
+                    if let Some(body_bytes) = event.body() {
+                        apply_stored(&mut projection, authority, event.header(), body_bytes).map_err(corrupt)?;
+                    }
+                }
+                from = last + 1;
+            }
+            let millis = started.elapsed().as_millis() as u64;
+            return Ok((projection, Opened::Restored { position: restored.position, tail, millis }));
+        }
+        Err(snapshot::Unusable::Absent) => "no snapshot".to_owned(),
+        Err(snapshot::Unusable::Refused(why)) => format!("snapshot not used: {why}"),
+    };
+    let (projection, figures) = rebuild(store, authority, scope)?;
+    Ok((projection, Opened::Rebuilt { figures, why }))
 }
 
 /// Rebuilds the projection from `store` while holding the shared one for writing (so no

@@ -31,11 +31,17 @@
 //!   and it is up to date before the new ingest position is announced.
 //! - What a group changes in the heads and the authority is recorded as it goes
 //!   ([`GroupRollback`]), not copied whole per group.
+//! - Projection snapshots ([`crate::snapshot`]) are taken on this thread between groups,
+//!   when the projection equals the store up to the last ingest position: every
+//!   [`SnapshotSchedule::every_events`] events (at most once per
+//!   [`SnapshotSchedule::min_interval`]) and when the job channel closes (a clean stop).
+//!   Queries keep reading meanwhile; writes wait.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use rollcall_core::audit::member::Stamp;
@@ -285,6 +291,7 @@ pub fn start(
     local_unit: UnitPath,
     authority: Arc<RwLock<Authority>>,
     projection: SharedProjection,
+    snapshots: Option<SnapshotSchedule>,
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let replica = ReplicaId(key.verifying_key().to_bytes());
     store.claim_local_replica(replica)?;
@@ -316,6 +323,7 @@ pub fn start(
         next_ingest_position: position + 1,
         position_sender,
         rollback: GroupRollback::default(),
+        snapshots,
     };
     let join = thread::Builder::new()
         .name("rollcall-writer".into())
@@ -337,7 +345,43 @@ pub fn start_as_root(
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), root_unit.clone());
     let (projection, _) = crate::projection::rebuild(&store, &authority, Some(&root_unit))?;
-    start(store, key, root_unit, Arc::new(RwLock::new(authority)), Arc::new(RwLock::new(projection)))
+    start(store, key, root_unit, Arc::new(RwLock::new(authority)), Arc::new(RwLock::new(projection)), None)
+}
+
+/// When the writer thread snapshots the projection ([`crate::snapshot`]).
+#[derive(Clone, Debug)]
+pub struct SnapshotSchedule {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// A snapshot is due once this many events were ingested since the last one
+    /// (0: only at a clean stop).
+    pub every_events: u64,
+    /// ... and at least this long after the last one, so a long catch-up is not slowed
+    /// by snapshots it would soon replace.
+    pub min_interval: Duration,
+    /// The ingest position of the usable snapshot on disk, if any.
+    pub on_disk: Option<u64>,
+    /// When the last snapshot was attempted (this run).
+    last_attempt: Option<Instant>,
+}
+
+impl SnapshotSchedule {
+    /// Events between periodic snapshots by default: at the province's sustained ingest
+    /// rate a crash then replays at most a few seconds of the log.
+    pub const EVERY_EVENTS: u64 = 1_000_000;
+    /// The shortest time between periodic snapshots by default.
+    pub const MIN_INTERVAL: Duration = Duration::from_secs(600);
+
+    /// The default schedule for the snapshot at `path`, usable at `on_disk`.
+    pub fn new(path: PathBuf, on_disk: Option<u64>) -> SnapshotSchedule {
+        SnapshotSchedule {
+            path,
+            every_events: Self::EVERY_EVENTS,
+            min_interval: Self::MIN_INTERVAL,
+            on_disk,
+            last_attempt: None,
+        }
+    }
 }
 
 struct WriterThread {
@@ -351,6 +395,7 @@ struct WriterThread {
     next_ingest_position: u64,
     position_sender: watch::Sender<u64>,
     rollback: GroupRollback,
+    snapshots: Option<SnapshotSchedule>,
 }
 
 /// What a group changed in the writer's own state, to put back if its write fails.
@@ -393,7 +438,45 @@ impl WriterThread {
                 }
             }
             self.commit_group(group);
+            self.snapshot_if_due(false);
         }
+        self.snapshot_if_due(true);
+    }
+
+    /// Writes a projection snapshot when one is due (`stopping`: whenever the one on
+    /// disk is not at the last position). A failure is logged: the snapshot is a cache.
+    fn snapshot_if_due(&mut self, stopping: bool) {
+        let position = self.next_ingest_position - 1;
+        let Some(schedule) = self.snapshots.as_mut() else { return };
+        let due = if stopping {
+            position > 0 && schedule.on_disk != Some(position)
+        } else {
+            let since_events = position.saturating_sub(schedule.on_disk.unwrap_or(0));
+            schedule.every_events > 0
+                && since_events >= schedule.every_events
+                && schedule.last_attempt.is_none_or(|last| last.elapsed() >= schedule.min_interval)
+        };
+        if !due {
+            return;
+        }
+        let projection = self.projection.read().expect("the projection lock is never poisoned");
+        match crate::snapshot::write(&schedule.path, &projection, &self.store, position) {
+            Ok(written) => {
+                tracing::info!(
+                    position,
+                    members = written.members,
+                    bytes = written.bytes,
+                    millis = written.millis,
+                    stopping,
+                    "projection snapshot written"
+                );
+                schedule.on_disk = Some(position);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "projection snapshot not written; the next start replays more of the log");
+            }
+        }
+        schedule.last_attempt = Some(Instant::now());
     }
 
     fn authority(&self) -> std::sync::RwLockReadGuard<'_, Authority> {

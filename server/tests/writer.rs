@@ -57,7 +57,8 @@ fn a_failed_write_leaves_nothing_behind() {
         rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
     let projection = Arc::new(RwLock::new(projection));
     let (handle, join) =
-        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone()).expect("writer");
+        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone(), None)
+            .expect("writer");
     let members =
         |projection: &Arc<RwLock<rollcall_core::audit::Projection>>| projection.read().expect("lock").member_count();
 

@@ -6,7 +6,8 @@
 //! Reports the append rate at the universities, the ingest rate at the province, the
 //! time until the province's tables count every member, the province's memory
 //! and disk, and then its restart: stopped cleanly and started again holding
-//! everything, the time to `listening` and to its first answer (issue 16, P6).
+//! everything (its stop writes the projection snapshot, its start reads it), the time to
+//! `listening` and to its first answer (issue 16, P6).
 //!
 //! `cargo build --release --bins && SCALE_MEMBERS=3000000 cargo bench -p rollcall-tests --bench scale`
 //! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4).
@@ -143,8 +144,15 @@ fn main() {
 
     // Restart (P6): the province stopped cleanly and started again, holding everything:
     // the time from process start to `listening`, then to its first answer.
+    // The stop writes the projection snapshot the start then reads.
     let process = province.process.take().expect("the province runs");
+    let stopping = Instant::now();
     assert!(process.stop(), "the province stopped cleanly");
+    println!(
+        "province stop: {:.1} s, projection snapshot written: {:.0} MiB",
+        stopping.elapsed().as_secs_f64(),
+        std::fs::metadata(province.dir.join("store.projection-snapshot")).map_or(0, |m| m.len()) as f64 / 1_048_576.0
+    );
     let restarting = Instant::now();
     province.process = Some(rollcall_tests::NodeProcess::start_within(&province.dir, Duration::from_secs(3600)));
     let listening = restarting.elapsed().as_secs_f64();

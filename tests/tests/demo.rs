@@ -85,6 +85,14 @@ fn the_demo_starts_converges_and_stops_cleanly() {
     let deadlines = rollcall_json(&["deadlines", "--dir", &province.display().to_string()]);
     assert_eq!(deadlines["deadlines"][0]["state"], "done", "both universities' tables received in time: {deadlines}");
     assert!(rollup["cases"].as_array().map_or(0, Vec::len) >= 4, "cases at several stages: {}", rollup["cases"]);
+    // The province stopped cleanly, so it left a projection snapshot; every command above
+    // opened the province from it, and a rebuild from the whole log finds nothing
+    // different (issue 16, P6).
+    assert!(province.join("store.projection-snapshot").is_file(), "the clean stop wrote a snapshot");
+    let rebuild = rollcall_json(&["rebuild", "--dir", &province.display().to_string()]);
+    assert_eq!(rebuild["changed"], false, "the projection read from the snapshot equals a rebuild: {rebuild}");
+    assert!(rebuild["events"].as_u64().unwrap_or(0) > 1000, "{rebuild}");
+
     // The demo's suggestion of a dossier, followed on the stopped province (its own
     // store, no network), verifies with the root key it prints (issue 17).
     let suggestion = stdout.lines().find(|line| line.contains(" case dossier ")).expect("a dossier to try");

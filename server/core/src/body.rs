@@ -16,7 +16,7 @@ use crate::proto;
 macro_rules! bodies {
     ($($variant:ident => $message:ident),* $(,)?) => {
         /// A decoded body of any kind.
-        #[derive(Clone, Debug, PartialEq)]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum Body {
             $(
                 #[allow(missing_docs)]

@@ -20,7 +20,7 @@ use crate::proto;
 use crate::unit::UnitPath;
 
 /// One correction of one field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldEdit {
     /// The correcting event.
     pub event_id: EventId,
@@ -37,7 +37,7 @@ pub struct FieldEdit {
 }
 
 /// A field whose unsettled corrections disagree.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conflict {
     /// The member.
     pub member_id: String,
@@ -50,7 +50,7 @@ pub struct Conflict {
 }
 
 /// Every correction seen, by (member, field).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldEdits {
     edits: BTreeMap<(String, i32), BTreeMap<EventId, FieldEdit>>,
     settled: BTreeMap<(String, i32), BTreeSet<EventId>>,

@@ -6,7 +6,7 @@
 //! or observed before.
 
 /// A hybrid-logical-clock time: wall milliseconds since the Unix epoch, then a counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HlcTime {
     /// Milliseconds since the Unix epoch (UTC).
     pub wall_ms: u64,

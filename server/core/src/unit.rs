@@ -12,7 +12,7 @@ use std::fmt;
 use crate::limits::{UNIT_PATH_BYTES_MAX, UNIT_PATH_DEPTH_MAX};
 
 /// A validated unit path.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct UnitPath(String);
 
 /// Why a unit path was refused.
@@ -124,7 +124,7 @@ impl std::str::FromStr for UnitPath {
 }
 
 /// A level of the organisation tree, each with its own authority (DOMAIN.md section 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Level {
     /// 省委组织部 / 省委教育工委.
     Province,

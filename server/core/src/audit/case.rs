@@ -21,7 +21,7 @@ use crate::proto::DispositionType as T;
 use crate::unit::{Level, UnitPath};
 
 /// Where a case stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Stage {
     /// No proposal received yet (steps arrived before it).
     #[default]
@@ -175,7 +175,7 @@ pub fn count_vote(vote: &proto::DispositionVoted, policy: &Policy) -> VoteCount 
 }
 
 /// One recorded step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// The unit of the event (where it was recorded).
     pub unit: UnitPath,
@@ -186,7 +186,7 @@ pub struct Step {
 }
 
 /// A disposition case and every step recorded for it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     /// The case id.
     pub case_id: String,
@@ -197,7 +197,7 @@ pub struct Case {
 }
 
 /// The fold of a case's steps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CaseView {
     /// The member.
     pub member_id: String,

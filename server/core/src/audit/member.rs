@@ -23,7 +23,7 @@ use crate::unit::UnitPath;
 
 /// The total order of events used for last-writer-wins: causally later events have
 /// later hybrid-logical times, and ties between replicas are broken by key, then seq.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Stamp {
     /// When, by the writer's clock.
     pub hlc: HlcTime,
@@ -42,7 +42,7 @@ impl Stamp {
 
 /// A last-writer-wins register. The value is boxed: most registers of most members
 /// stay empty, and an empty one costs one pointer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Lww<T> {
     value: Option<Box<(Stamp, T)>>,
 }
@@ -71,7 +71,7 @@ impl<T> Lww<T> {
 }
 
 /// Every contact attempt, summarised so that the summary commutes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attempts {
     /// Number of attempts recorded.
     pub count: u32,
@@ -133,7 +133,7 @@ impl Attempts {
 }
 
 /// Everything known about one member.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberState {
     /// The member's id.
     pub member_id: String,
@@ -177,7 +177,7 @@ pub struct MemberState {
 }
 
 /// A field on which the per-member form and the Party-statistics database disagree.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Discrepancy {
     /// The latest finding: (value on the form, value in the statistics database).
     pub found: Lww<(String, String)>,
@@ -260,7 +260,7 @@ pub struct MemberView {
 /// The sign-offs recorded for one member's form, by stage. Kept as sets of stamps so
 /// the chain's validity depends only on the set of events: a stage counts only when an
 /// earlier stage of the chain was recorded before it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignOffs {
     /// 本人确认.
     pub member_confirmed: Vec<Stamp>,

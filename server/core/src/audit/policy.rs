@@ -17,7 +17,7 @@ use crate::audit::member::Stamp;
 use crate::proto;
 
 /// The thresholds in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// 自行脱党除名 of a lost member: at least this many documented search attempts,
     pub self_separation_attempts: u32,
@@ -147,7 +147,7 @@ impl Policy {
 }
 
 /// Every policy recorded, by the stamp it was recorded at.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyHistory {
     by_stamp: BTreeMap<Stamp, Policy>,
 }

@@ -44,7 +44,7 @@ use crate::proto;
 use crate::unit::{Level, UnitPath};
 
 /// One relation of a member (the member as held at one branch) and what it counts as.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberEntry {
     /// The unit its events are filed at (the branch, for a registered relation).
     pub unit: UnitPath,
@@ -70,7 +70,7 @@ impl MemberEntry {
 }
 
 /// Every relation of one member id, and the findings about them.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRecord {
     /// One entry per unit events about the member were filed at, sorted by unit.
     pub relations: Vec<MemberEntry>,
@@ -212,7 +212,7 @@ pub fn lowest_common_ancestor<'a>(units: impl IntoIterator<Item = &'a UnitPath>)
 }
 
 /// A report of tables as submitted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportRecord {
     /// The submitting replica.
     pub replica: ReplicaId,
@@ -281,7 +281,7 @@ pub struct ReportStatus<'a> {
 }
 
 /// The campaign in force.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Campaign {
     /// As opened.
     pub opened: proto::CampaignOpened,
@@ -302,8 +302,11 @@ impl Campaign {
 }
 
 /// Everything a node derives from its events.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Projection {
+    /// Not serialized with the rest: a snapshot stores the members in chunks
+    /// ([`Projection::members`], [`Projection::restore_members`]).
+    #[serde(skip)]
     members: HashMap<String, MemberRecord>,
     /// case id → the unit its events are filed at → the case.
     cases: HashMap<String, BTreeMap<UnitPath, Case>>,
@@ -722,6 +725,21 @@ impl Projection {
     /// appears twice).
     pub fn registered_relations(&self) -> impl Iterator<Item = &MemberEntry> {
         self.members.values().flat_map(|record| record.relations.iter()).filter(|entry| entry.is_registered())
+    }
+
+    /// Every member record by id, in no particular order: what a snapshot stores beside
+    /// the rest of the projection (which serializes without them).
+    pub fn member_records(&self) -> impl Iterator<Item = (&String, &MemberRecord)> {
+        self.members.iter()
+    }
+
+    /// Puts back member records a snapshot stored, into a projection deserialized
+    /// without them. Restoring every record [`Projection::member_records`] listed gives
+    /// back the projection that was stored (`==`).
+    pub fn restore_members(&mut self, records: impl IntoIterator<Item = (String, MemberRecord)>) {
+        let records = records.into_iter();
+        self.members.reserve(records.size_hint().0);
+        self.members.extend(records);
     }
 
     /// Number of members known (registered or not yet).

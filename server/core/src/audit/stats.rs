@@ -120,7 +120,7 @@ fn group_index(group: i32) -> usize {
 }
 
 /// What one member adds to the counters of one unit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Contribution {
     /// Index into [`GROUPS`].
     pub group: u8,
@@ -135,8 +135,10 @@ impl Contribution {
     }
 }
 
-/// Counters of one unit (or a sum of units): metric × person group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Counters of one unit (or a sum of units): metric × person group. Stored in a
+/// projection snapshot as the flat list of cells, row by row (serde's arrays stop at 32).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<u32>", try_from = "Vec<u32>")]
 pub struct Counters {
     cells: [[u32; METRIC_COUNT]; GROUPS.len()],
 }
@@ -144,6 +146,26 @@ pub struct Counters {
 impl Default for Counters {
     fn default() -> Counters {
         Counters { cells: [[0; METRIC_COUNT]; GROUPS.len()] }
+    }
+}
+
+impl From<Counters> for Vec<u32> {
+    fn from(counters: Counters) -> Vec<u32> {
+        counters.cells.iter().flatten().copied().collect()
+    }
+}
+
+impl TryFrom<Vec<u32>> for Counters {
+    type Error = String;
+    fn try_from(flat: Vec<u32>) -> Result<Counters, String> {
+        if flat.len() != METRIC_COUNT * GROUPS.len() {
+            return Err(format!("{} counter cells, expected {}", flat.len(), METRIC_COUNT * GROUPS.len()));
+        }
+        let mut counters = Counters::default();
+        for (row, cells) in counters.cells.iter_mut().zip(flat.chunks_exact(METRIC_COUNT)) {
+            row.copy_from_slice(cells);
+        }
+        Ok(counters)
     }
 }
 
