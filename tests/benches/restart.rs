@@ -48,7 +48,8 @@ fn restart(node: &ClusterNode) -> (f64, f64, f64) {
 fn main() {
     let members = env("RESTART_MEMBERS", 200_000);
     let rounds = env("RESTART_ROUNDS", 3);
-    let base = tempfile::Builder::new().prefix("rollcall-restart-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let base =
+        tempfile::Builder::new().prefix("rollcall-restart-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
     let dir = base.path().join("hb");
     init_node(&dir, "hb", "province");
     let node = ClusterNode { unit: "hb".into(), dir: dir.clone(), process: None };
