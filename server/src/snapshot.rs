@@ -42,6 +42,10 @@ pub const FORMAT: u32 = 1;
 
 const MAGIC: &[u8] = b"rollcall projection snapshot\n";
 const MEMBERS_PER_FRAME: usize = 20_000;
+/// No member takes fewer bytes in a snapshot: room is reserved up front for the members
+/// the header announces, but never for more than the file could hold (a corrupt count
+/// must not reserve the machine's memory before the digest refuses it).
+const MEMBER_BYTES_MIN: u64 = 16;
 /// A frame larger than this is a corrupt length, not a frame.
 const FRAME_BYTES_MAX: u32 = 512 << 20;
 
@@ -256,6 +260,82 @@ impl<R: Read> HashingReader<R> {
     }
 }
 
+/// Reads the member frames and the digest after them into `projection`; returns the
+/// number of members. The file is read and hashed on one thread, the frames decoded on
+/// two others, and the records put into the projection on this one, so loading takes
+/// what the slowest of these takes rather than their sum.
+fn read_members<R: Read + Send>(mut input: HashingReader<R>, projection: &mut Projection) -> Result<u64, String> {
+    use std::sync::mpsc::sync_channel;
+    use std::sync::{Arc, Mutex};
+    const IN_FLIGHT: usize = 4;
+    let (frames, frames_received) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let frames_received = Arc::new(Mutex::new(frames_received));
+    let (chunks, chunks_received) = sync_channel::<Result<Vec<(String, MemberRecord)>, String>>(IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), String> {
+            loop {
+                let mut frame = Vec::new();
+                if !input.frame(&mut frame)? {
+                    break;
+                }
+                if frames.send(frame).is_err() {
+                    return Ok(()); // the decoders stopped: an error is on its way
+                }
+            }
+            drop(frames);
+            let computed = input.hasher.clone().finalize();
+            let mut digest = [0u8; 32];
+            input.inner.read_exact(&mut digest).map_err(|_| "the file ends before its digest".to_owned())?;
+            if computed.as_slice() != digest {
+                return Err("its digest does not match its contents".into());
+            }
+            if input.inner.read(&mut [0u8; 1]).map_err(|error| error.to_string())? != 0 {
+                return Err("bytes after the digest".into());
+            }
+            Ok(())
+        });
+        for _ in 0..2 {
+            let frames_received = Arc::clone(&frames_received);
+            let chunks = chunks.clone();
+            scope.spawn(move || {
+                loop {
+                    let frame = match frames_received.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(frame) = frame else { return };
+                    let chunk = postcard::from_bytes::<Vec<(String, MemberRecord)>>(&frame)
+                        .map_err(|error| format!("members: {error}"));
+                    let failed = chunk.is_err();
+                    if chunks.send(chunk).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(chunks);
+        let mut members = 0u64;
+        let mut failure = None;
+        for chunk in chunks_received {
+            match chunk {
+                Ok(chunk) => {
+                    members += chunk.len() as u64;
+                    projection.restore_members(chunk);
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break; // dropping the receiver stops the decoders, then the reader
+                }
+            }
+        }
+        let read = reader.join().map_err(|_| "the snapshot reader panicked".to_owned())?;
+        match failure {
+            Some(error) => Err(error),
+            None => read.map(|()| members),
+        }
+    })
+}
+
 /// Reads the snapshot at `path` if it is usable for `store` and a projection of `scope`.
 ///
 /// # Errors
@@ -310,22 +390,9 @@ pub fn read(path: &Path, store: &Store, scope: Option<&UnitPath>) -> Result<Rest
     }
     let mut projection: Projection =
         postcard::from_bytes(&frame).map_err(|error| refused(format!("projection: {error}")))?;
-    let mut members = 0u64;
-    while input.frame(&mut frame).map_err(refused)? {
-        let chunk: Vec<(String, MemberRecord)> =
-            postcard::from_bytes(&frame).map_err(|error| refused(format!("members: {error}")))?;
-        members += chunk.len() as u64;
-        projection.restore_members(chunk);
-    }
-    let computed = input.hasher.clone().finalize();
-    let mut digest = [0u8; 32];
-    input.inner.read_exact(&mut digest).map_err(|_| refused("the file ends before its digest".into()))?;
-    if computed.as_slice() != digest {
-        return Err(refused("its digest does not match its contents".into()));
-    }
-    if input.inner.read(&mut [0u8; 1]).map_err(|error| refused(error.to_string()))? != 0 {
-        return Err(refused("bytes after the digest".into()));
-    }
+    let file_bytes = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
+    projection.reserve_members(usize::try_from(header.members.min(file_bytes / MEMBER_BYTES_MIN)).unwrap_or(0));
+    let members = read_members(input, &mut projection).map_err(refused)?;
     if members != header.members || projection.member_count() as u64 != members {
         return Err(refused(format!("{members} members stored, the header says {}", header.members)));
     }

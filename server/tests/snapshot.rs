@@ -27,7 +27,16 @@ fn unit(text: &str) -> UnitPath {
 /// then stopping it cleanly (`stop`) or leaving its thread waiting forever, as if the
 /// process had been killed (no stop snapshot): then the store and its snapshot file as
 /// they are are copied to `<path>-crashed` for the next start to find.
-fn province_appends_then(path: &Path, key_byte: u8, every: u64, first: usize, groups: usize, stop: bool) -> Authority {
+#[allow(clippy::too_many_arguments)]
+fn province_appends_then(
+    path: &Path,
+    key_byte: u8,
+    every: u64,
+    stop_min_events: u64,
+    first: usize,
+    groups: usize,
+    stop: bool,
+) -> Authority {
     let store = Store::open(path).expect("open");
     let key = SigningKey::from_bytes(&[key_byte; 32]);
     let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), unit("hb"));
@@ -40,6 +49,7 @@ fn province_appends_then(path: &Path, key_byte: u8, every: u64, first: usize, gr
     let mut schedule = SnapshotSchedule::new(snapshot_path, on_disk);
     schedule.every_events = every;
     schedule.min_interval = std::time::Duration::ZERO;
+    schedule.stop_min_events = stop_min_events;
     let shared = Arc::new(RwLock::new(projection));
     let (handle, join) =
         writer::start(store.clone(), key, unit("hb"), Arc::new(RwLock::new(authority.clone())), shared, Some(schedule))
@@ -66,7 +76,7 @@ fn province_appends_then(path: &Path, key_byte: u8, every: u64, first: usize, gr
 }
 
 fn province_appends(path: &Path, key_byte: u8, every: u64, first: usize, groups: usize) -> Authority {
-    province_appends_then(path, key_byte, every, first, groups, true)
+    province_appends_then(path, key_byte, every, 0, first, groups, true)
 }
 
 fn rebuilt(path: &Path, authority: &Authority) -> Projection {
@@ -90,8 +100,9 @@ fn refusal(opened: &Opened) -> &str {
 /// the projection a full rebuild gives. Method: a province writes 100 registrations in
 /// 10 groups with a snapshot due every 25 events (written after the 3rd, 6th and 9th
 /// group) and one at its stop (position 100); it restarts from that snapshot, appends 20
-/// more and stops (snapshot at 120); then the file of position 100 is put back, as after
-/// a crash, and the 20 events after it are replayed on top.
+/// more and stops (snapshot at 120); 10 more with a stop that needs 11 to write (kept at
+/// 120, 10 replayed), 10 more (written at 140); then the file of position 100 is put
+/// back, as after a crash, and the 40 events after it are replayed on top.
 #[test]
 fn a_snapshot_and_the_events_after_it_give_what_a_rebuild_gives() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -112,12 +123,21 @@ fn a_snapshot_and_the_events_after_it_give_what_a_rebuild_gives() {
     assert!(matches!(how, Opened::Restored { position: 120, tail: 0, .. }), "{how:?}");
     assert!(from_snapshot == rebuilt(&store_path, &authority));
 
-    // The snapshot of position 100 (as after a crash at 120): the 20 events after it
+    // A stop after fewer events than `stop_min_events` keeps the snapshot it has: the
+    // next start replays them.
+    province_appends_then(&store_path, 1, 0, 11, 120, 1, true);
+    let (from_snapshot, how) = opened(&store_path, &authority);
+    assert!(matches!(how, Opened::Restored { position: 120, tail: 10, .. }), "{how:?}");
+    assert!(from_snapshot == rebuilt(&store_path, &authority));
+    province_appends_then(&store_path, 1, 0, 11, 130, 1, true);
+    assert!(matches!(opened(&store_path, &authority).1, Opened::Restored { position: 140, tail: 0, .. }));
+
+    // The snapshot of position 100 (as after a crash at 140): the 20 events after it
     // are applied on top.
     std::fs::write(&snapshot_path, &at_100).expect("write");
     let (from_snapshot, how) = opened(&store_path, &authority);
-    assert!(matches!(how, Opened::Restored { position: 100, tail: 20, .. }), "{how:?}");
-    assert_eq!(from_snapshot.member_count(), 120);
+    assert!(matches!(how, Opened::Restored { position: 100, tail: 40, .. }), "{how:?}");
+    assert_eq!(from_snapshot.member_count(), 140);
     let full = rebuilt(&store_path, &authority);
     assert!(from_snapshot == full, "snapshot + tail equals a rebuild");
     for number in 1..=3 {
@@ -133,7 +153,7 @@ fn a_snapshot_and_the_events_after_it_give_what_a_rebuild_gives() {
     // what the next start finds.
     let crashed_dir = tempfile::tempdir().expect("temp dir");
     let crashed = crashed_dir.path().join("store");
-    province_appends_then(&crashed, 1, 25, 0, 10, false);
+    province_appends_then(&crashed, 1, 25, 0, 0, 10, false);
     let crashed = crashed_dir.path().join("store-crashed");
     let (from_snapshot, how) = opened(&crashed, &authority);
     assert!(matches!(how, Opened::Restored { position: 90, tail: 10, .. }), "{how:?}");

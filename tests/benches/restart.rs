@@ -8,7 +8,7 @@
 //! **from the snapshot** its last clean stop wrote. Each figure is the time from process
 //! start to its `listening` line; the stop is timed too (it writes the snapshot), and
 //! the resident memory after the start and the snapshot's size are reported. Medians,
-//! and the ratio of the two.
+//! and the ratio of the two. `RESTART_KEEP=1` keeps the node directory (for profiling).
 
 use std::time::Instant;
 
@@ -54,13 +54,14 @@ fn main() {
     init_node(&dir, "hb", "province");
     let node = ClusterNode { unit: "hb".into(), dir: dir.clone(), process: None };
     let filling = Instant::now();
+    let serving = NodeProcess::start(&dir);
     let (mut added, mut branch) = (0, 0);
     while added < members {
         branch += 1;
         let count = (members - added).min(20_000);
         rollcall_json(&[
             "append-sample",
-            "--dir",
+            "--node-dir",
             &node.dir_arg(),
             "--unit",
             &format!("hb/u{}/c1/b{branch}", branch % 11 + 1),
@@ -71,6 +72,7 @@ fn main() {
         ]);
         added += count;
     }
+    assert!(serving.stop(), "the node stops cleanly");
     let heads = rollcall_json(&["heads", "--dir", &node.dir_arg()]);
     let events: u64 = heads.as_array().expect("heads").iter().map(|head| head["seq"].as_u64().unwrap_or(0)).sum();
     println!("filled: {members} members, {events} events in {:.0} s", filling.elapsed().as_secs_f64());
@@ -90,6 +92,9 @@ fn main() {
         );
         from_log.push(log_start);
         from_snapshot.push(snap_start);
+    }
+    if std::env::var_os("RESTART_KEEP").is_some() {
+        println!("kept: {}", base.keep().display());
     }
     let (log, snap) = (median(&mut from_log), median(&mut from_snapshot));
     println!(

@@ -35,8 +35,9 @@ pub fn venv_python() -> PathBuf {
     path
 }
 
-/// How long a node may take to stop after SIGTERM.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a node may take to stop after SIGTERM (a clean stop writes the projection
+/// snapshot: tens of seconds for the scale run's province).
+pub const STOP_DEADLINE: Duration = Duration::from_secs(300);
 
 /// How long a node may take to start listening.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);

@@ -195,6 +195,17 @@ proptest! {
         }
         let in_order = world.replay(&(0..world.events.len()).collect::<Vec<_>>());
         prop_assert!(in_order == world.projection, "a rebuild differs from the incremental state");
+        // No spare slots kept per member (issue 16, P7): a Vec's first growth reserves
+        // four entries of hundreds of bytes, which doubled a province's memory.
+        for (member_id, record) in shuffled.member_records() {
+            prop_assert_eq!(record.relations.capacity(), record.relations.len(), "relations of {}", member_id);
+            for entry in &record.relations {
+                let signoffs = &entry.state.signoffs;
+                for stamps in [&signoffs.member_confirmed, &signoffs.branch_checked, &signoffs.committee_rechecked] {
+                    prop_assert_eq!(stamps.capacity(), stamps.len(), "sign-offs of {}", member_id);
+                }
+            }
+        }
         for unit in ["hb", "hb/u1", "hb/u1/c1"] {
             for template in [&TABLE_1, &TABLE_2, &TABLE_3] {
                 let table = tables::compute(template, &shuffled, &unit_path(unit));

@@ -281,6 +281,9 @@ impl SignOffs {
             S::Unspecified => return,
         };
         if let Err(at) = stamps.binary_search(&stamp) {
+            // One slot at a time: a stage is almost always recorded once, and a Vec's
+            // first growth would reserve four stamps (kept for every member).
+            stamps.reserve_exact(1);
             stamps.insert(at, stamp);
         }
     }

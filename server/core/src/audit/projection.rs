@@ -742,6 +742,11 @@ impl Projection {
         self.members.extend(records);
     }
 
+    /// Makes room for `additional` more members (a snapshot says how many it holds).
+    pub fn reserve_members(&mut self, additional: usize) {
+        self.members.reserve(additional);
+    }
+
     /// Number of members known (registered or not yet).
     pub fn member_count(&self) -> usize {
         self.members.len()
@@ -1137,6 +1142,9 @@ impl Projection {
         let index = match record.relations.binary_search_by(|entry| entry.unit.cmp(unit)) {
             Ok(index) => index,
             Err(index) => {
+                // Exactly one more slot: almost every member has one relation, and a
+                // Vec's first growth would reserve four (an entry is hundreds of bytes).
+                record.relations.reserve_exact(1);
                 record.relations.insert(
                     index,
                     MemberEntry {
