@@ -260,7 +260,7 @@ fn main() {
     }
     drop(handle);
     thread.join().expect("writer ends");
-    store.flush_for_tests().expect("flush");
+    store.flush_all().expect("flush");
     let bytes = store.live_bytes();
     println!(
         "disk: {events} events of {store_members} members = {:.0} bytes/member of log (the projection itself is held in memory)",

@@ -116,13 +116,20 @@ impl Node {
         let stock = config::stock_certificate(&config.dir, &key)?;
         let identity = TlsIdentity::for_key(&key)?.with_stock_certificate(&stock)?;
         let replica = config::replica_of(&key);
+        let opening = std::time::Instant::now();
         Store::check_owner(&config.store_path(), replica)?;
         let store = Store::open(&config.store_path())?;
+        let store_millis = opening.elapsed().as_millis() as u64;
         let mut authority = Authority::new(config.root_key, config.root_unit.clone());
         authority.apply_chain(&crate::bundle::read_chain(&config.dir));
         for event in store.authority_events_in_ingest_order()? {
             authority.apply(&event);
         }
+        tracing::info!(
+            store_millis,
+            authority_millis = opening.elapsed().as_millis() as u64 - store_millis,
+            "store opened, enrollment state read"
+        );
         let snapshot_path = crate::snapshot::path_for(&config.store_path());
         let (projection, opened) = crate::projection::open(&store, &authority, Some(&config.unit), &snapshot_path)?;
         let on_disk = match &opened {
@@ -135,8 +142,19 @@ impl Node {
                 );
                 Some(*position)
             }
-            crate::projection::Opened::Rebuilt { figures, why } => {
+            crate::projection::Opened::Rebuilt { figures, why } if why == "no snapshot" => {
                 tracing::info!(
+                    events = figures.events,
+                    applied = figures.applied,
+                    millis = figures.millis,
+                    "projection rebuilt from the log (no snapshot yet)"
+                );
+                None
+            }
+            crate::projection::Opened::Rebuilt { figures, why } => {
+                // A snapshot was there and did not fit: the operator should know why the
+                // start took the long way.
+                tracing::warn!(
                     events = figures.events,
                     applied = figures.applied,
                     millis = figures.millis,
@@ -246,9 +264,10 @@ impl Node {
     /// Stops the writer after its last group and waits for it (for embedded use; a
     /// served node does this at the end of [`Node::serve`]).
     pub async fn close(self) {
-        let Node { writer, writer_thread, .. } = self;
+        let Node { writer, writer_thread, projection, .. } = self;
         drop(writer);
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        free_in_background(&projection);
     }
 
     /// Serves the API on `incoming` connections, and syncs with the parent if there is
@@ -321,7 +340,7 @@ impl Node {
                 let _ = stop_sender.send(true);
             }
         };
-        let service = NodeService::new(store, projection, writer, info, operators, context)
+        let service = NodeService::new(store, projection.clone(), writer, info, operators, context)
             .with_stop(stop_receiver_for_service)
             .with_export(export)
             .with_exporter(exporter)
@@ -353,8 +372,18 @@ impl Node {
         // Every writer handle was owned by the service and the sync tasks, now dropped:
         // the thread drains its queue and ends.
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        free_in_background(&projection);
         Ok(())
     }
+}
+
+/// Takes the projection's contents out (the writer has ended: nothing reads it now but
+/// stray query tasks, which see an empty projection) and frees them on a thread of their
+/// own. Freeing a province's millions of small allocations takes seconds; a process
+/// that exits meanwhile hands the memory back to the system at once instead.
+fn free_in_background(projection: &SharedProjection) {
+    let taken = std::mem::take(&mut *projection.write().expect("the projection lock is never poisoned"));
+    let _ = std::thread::Builder::new().name("rollcall-free".into()).spawn(move || drop(taken));
 }
 
 /// Response metadata of `Sync` to a revoked laptop: the last seq of its own log the node

@@ -145,6 +145,11 @@ impl Store {
         // Reuse WAL files instead of growing new ones: a synced append to a preallocated
         // file needs no metadata update, which roughly halves the cost of an fsync here.
         options.set_recycle_log_file_num(4);
+        // The small column families (heads, meta, authority, ...) rarely fill a memtable,
+        // so without a bound they pin every WAL file since their last flush and each
+        // open replays them all (a province after a catch-up: gigabytes, 20 s). Past
+        // this much WAL, RocksDB flushes whatever pins the oldest file.
+        options.set_max_total_wal_size(256 << 20);
         let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
@@ -620,13 +625,13 @@ impl Store {
         self.db.put_cf(self.cf(CF_EVENTS), event_key(replica, seq), value).map_err(|e| self.rocks(e))
     }
 
-    /// Flushes every memtable to SST files. Only for tests that corrupt files on disk.
+    /// Writes every column family's memtable to its files, so the WAL holds nothing
+    /// the next open must replay (the writer does this when it stops).
     ///
     /// # Errors
     ///
-    /// [`StoreError::Rocks`] if a flush fails.
-    #[doc(hidden)]
-    pub fn flush_for_tests(&self) -> Result<(), StoreError> {
+    /// [`StoreError`] if RocksDB refuses.
+    pub fn flush_all(&self) -> Result<(), StoreError> {
         for name in COLUMN_FAMILIES {
             self.db.flush_cf(self.cf(name)).map_err(|e| self.rocks(e))?;
         }

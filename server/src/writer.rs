@@ -449,6 +449,11 @@ impl WriterThread {
             self.snapshot_if_due(false);
         }
         self.snapshot_if_due(true);
+        // Everything is durable in the WAL already; flushing it into the files now
+        // spares the next open from replaying it.
+        if let Err(error) = self.store.flush_all() {
+            tracing::warn!(%error, "flushing the store at stop failed; the next open replays its log");
+        }
     }
 
     /// Writes a projection snapshot when one is due (`stopping`: whenever the one on

@@ -153,7 +153,7 @@ fn corrupted_sst_file_is_reported() {
     {
         let store = Store::open(dir.path()).expect("open");
         append(&store, &key, 200);
-        store.flush_for_tests().expect("flush");
+        store.flush_all().expect("flush");
     }
     let mut n_files = 0;
     for entry in std::fs::read_dir(dir.path()).expect("list") {

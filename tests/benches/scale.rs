@@ -10,7 +10,8 @@
 //! `listening` and to its first answer (issue 16, P6).
 //!
 //! `cargo build --release --bins && SCALE_MEMBERS=3000000 cargo bench -p rollcall-tests --bench scale`
-//! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4).
+//! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4; `SCALE_KEEP=1` keeps
+//! the node directories, stopped, for a look at the stores).
 
 use std::time::{Duration, Instant};
 
@@ -168,4 +169,12 @@ fn main() {
         answered * 1000.0,
         resident as f64 / 1024.0
     );
+    if std::env::var_os("SCALE_KEEP").is_some() {
+        if let Some(process) = province.process.take() {
+            assert!(process.stop(), "the province stops cleanly");
+        }
+        drop(province);
+        drop(nodes);
+        println!("kept: {}", base.keep().display());
+    }
 }

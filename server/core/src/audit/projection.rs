@@ -688,10 +688,12 @@ impl Projection {
                 }
             }
             None => {
-                let mut ids: Vec<&String> = self.members.keys().collect();
-                ids.sort();
-                for id in ids {
-                    consider(id, &self.members[id], &[]);
+                // Two relations or more put a member in `with_findings` (sorted): the
+                // rest cannot be duplicates, so a start need not look at every member.
+                for id in &self.with_findings {
+                    if let Some(record) = self.members.get(id) {
+                        consider(id, record, &[]);
+                    }
                 }
             }
         }
