@@ -281,10 +281,7 @@ impl Backend {
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|s| Refusal::from_status(&s)),
-            Backend::Embedded(node) => {
-                rollcall_server::projection::rebuild_and_compare(&node.store, &node.authority, &node.projection)
-                    .map_err(Refusal::plain)
-            }
+            Backend::Embedded(node) => node.writer.rebuild().await.map_err(Refusal::plain),
         }
     }
 

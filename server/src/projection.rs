@@ -152,8 +152,9 @@ pub fn open(
     Ok((projection, Opened::Rebuilt { figures, why }))
 }
 
-/// Rebuilds the projection from `store` while holding the shared one for writing (so no
-/// event is applied meanwhile), compares, and installs the rebuilt one.
+/// Rebuilds the projection from `store` while holding the shared one for writing, compares,
+/// and installs the rebuilt one. Call it on the writer thread between groups
+/// ([`crate::writer::WriterHandle::rebuild`]): elsewhere a group may be half applied.
 ///
 /// # Errors
 ///

@@ -153,6 +153,23 @@ fn write_frame(out: &mut impl Write, frame: &[u8]) -> std::io::Result<()> {
 ///
 /// [`SnapshotError`]; the previous snapshot, if any, is then left as it was.
 pub fn write(path: &Path, projection: &Projection, store: &Store, position: u64) -> Result<Written, SnapshotError> {
+    write_framed(path, projection, store, position, MEMBERS_PER_FRAME)
+}
+
+/// [`write`] with `members_per_frame` members in each frame (tests use small frames to
+/// exercise a snapshot of many frames with few members).
+///
+/// # Errors
+///
+/// As [`write`].
+pub fn write_framed(
+    path: &Path,
+    projection: &Projection,
+    store: &Store,
+    position: u64,
+    members_per_frame: usize,
+) -> Result<Written, SnapshotError> {
+    let members_per_frame = members_per_frame.max(1);
     let started = Instant::now();
     let temporary = path.with_extension("projection-snapshot.partial");
     let io = |source| SnapshotError::Io { path: temporary.clone(), source };
@@ -170,11 +187,11 @@ pub fn write(path: &Path, projection: &Projection, store: &Store, position: u64)
         out.write_all(MAGIC).map_err(io)?;
         write_frame(&mut out, &postcard::to_allocvec(&header)?).map_err(io)?;
         write_frame(&mut out, &postcard::to_allocvec(projection)?).map_err(io)?;
-        let mut chunk: Vec<(&String, &MemberRecord)> = Vec::with_capacity(MEMBERS_PER_FRAME);
+        let mut chunk: Vec<(&String, &MemberRecord)> = Vec::with_capacity(members_per_frame);
         let mut frame = Vec::new();
         for record in projection.member_records() {
             chunk.push(record);
-            if chunk.len() == MEMBERS_PER_FRAME {
+            if chunk.len() == members_per_frame {
                 frame.clear();
                 frame = postcard::to_extend(&chunk, frame)?;
                 write_frame(&mut out, &frame).map_err(io)?;
@@ -313,6 +330,10 @@ fn read_members<R: Read + Send>(mut input: HashingReader<R>, projection: &mut Pr
                 }
             });
         }
+        // Only the decoders may hold the frames' receiver: when they stop (an error), the
+        // reader's next send fails and it ends, instead of waiting forever on a full
+        // channel while this thread waits for it.
+        drop(frames_received);
         drop(chunks);
         let mut members = 0u64;
         let mut failure = None;

@@ -197,6 +197,10 @@ enum Job {
         events: Vec<VerifiedEvent>,
         reply: oneshot::Sender<Result<IngestOutcome, AppendError>>,
     },
+    /// Rebuild the projection from the store, between two groups.
+    Rebuild {
+        reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>>,
+    },
 }
 
 impl Job {
@@ -204,6 +208,7 @@ impl Job {
         match self {
             Job::Append { drafts, .. } => drafts.len(),
             Job::Ingest { events, .. } => events.len(),
+            Job::Rebuild { .. } => 0,
         }
     }
 }
@@ -272,6 +277,31 @@ impl WriterHandle {
     /// The local replica.
     pub fn replica(&self) -> ReplicaId {
         self.replica
+    }
+
+    /// Rebuilds the projection from the store on the writer thread, between two groups
+    /// (so no group is half applied while the store is read), installs it, and says
+    /// whether it differed from the incremental one.
+    ///
+    /// # Errors
+    ///
+    /// [`AppendError::StoreFailed`] on a read failure (the projection is then left as
+    /// it was), [`AppendError::Stopped`].
+    pub async fn rebuild(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job::Rebuild { reply }).await.map_err(|_| AppendError::Stopped)?;
+        answer.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// [`WriterHandle::rebuild`] for callers outside a runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`WriterHandle::rebuild`].
+    pub fn rebuild_blocking(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.blocking_send(Job::Rebuild { reply }).map_err(|_| AppendError::Stopped)?;
+        answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
     /// Watches the last ingest position written (changes after every durable group).
@@ -434,10 +464,19 @@ impl WriterThread {
         // the second registration and recording the finding).
         self.report_duplicates(None);
         while let Some(first) = receiver.blocking_recv() {
+            if let Job::Rebuild { reply } = first {
+                self.rebuild(reply);
+                continue;
+            }
             let mut n_events = first.n_events();
             let mut group = vec![first];
+            let mut rebuild_after = None;
             while n_events < EVENTS_PER_COMMIT_MAX {
                 match receiver.try_recv() {
+                    Ok(Job::Rebuild { reply }) => {
+                        rebuild_after = Some(reply);
+                        break;
+                    }
                     Ok(job) => {
                         n_events += job.n_events();
                         group.push(job);
@@ -446,6 +485,9 @@ impl WriterThread {
                 }
             }
             self.commit_group(group);
+            if let Some(reply) = rebuild_after {
+                self.rebuild(reply);
+            }
             self.snapshot_if_due(false);
         }
         self.snapshot_if_due(true);
@@ -454,6 +496,13 @@ impl WriterThread {
         if let Err(error) = self.store.flush_all() {
             tracing::warn!(%error, "flushing the store at stop failed; the next open replays its log");
         }
+    }
+
+    /// Rebuilds the projection from the store and installs it (no group is in flight).
+    fn rebuild(&mut self, reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>>) {
+        let result = crate::projection::rebuild_and_compare(&self.store, &self.authority, &self.projection)
+            .map_err(|error| AppendError::StoreFailed(error.to_string()));
+        let _ = reply.send(result);
     }
 
     /// Writes a projection snapshot when one is due (`stopping`: whenever the one on
@@ -555,6 +604,10 @@ impl WriterThread {
                 Job::Ingest { events, reply } => {
                     let outcome = self.plan_ingest(now_ms, events, &mut pending);
                     planned.push(Planned::Ingest { reply, outcome });
+                }
+                // `run` never puts a rebuild into a group: it runs between groups.
+                Job::Rebuild { reply } => {
+                    let _ = reply.send(Err(AppendError::StoreFailed("a rebuild cannot run inside a group".into())));
                 }
             }
         }

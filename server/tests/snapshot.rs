@@ -211,4 +211,24 @@ fn a_snapshot_that_does_not_fit_is_refused_and_the_node_rebuilds() {
 
     std::fs::remove_file(&snapshot_path).expect("remove");
     assert_eq!(refusal(&opened(&store_path, &authority).1), "no snapshot");
+
+    // One member a frame (50 frames): a member frame that does not decode, early in the
+    // file, is refused at once (the reader, still sending frames, must not be left
+    // waiting on the decoders that stopped: found by review, it hung the start).
+    let store = Store::open(&store_path).expect("open");
+    let position = store.last_ingest_position().expect("position");
+    snapshot::write_framed(&snapshot_path, &full, &store, position, 1).expect("write");
+    drop(store);
+    assert!(matches!(opened(&store_path, &authority).1, Opened::Restored { position: 50, .. }));
+    let mut framed = std::fs::read(&snapshot_path).expect("read");
+    let mut at = b"rollcall projection snapshot\n".len();
+    for _ in 0..4 {
+        let length = u32::from_be_bytes(framed[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 4 + length;
+    }
+    framed[at + 4..at + 9].copy_from_slice(&[0xff; 5]);
+    std::fs::write(&snapshot_path, &framed).expect("write");
+    let (projection, how) = opened(&store_path, &authority);
+    assert!(refusal(&how).contains("members:"), "{how:?}");
+    assert!(projection == full);
 }

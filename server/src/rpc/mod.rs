@@ -617,13 +617,10 @@ impl pb::node_server::Node for NodeService {
 
     async fn rebuild(&self, request: Request<pb::RebuildRequest>) -> Result<Response<pb::RebuildResponse>, Status> {
         self.require_operator(&request)?;
-        let (store, projection, authority) = (self.store.clone(), self.projection.clone(), self.sync.authority.clone());
-        let response = tokio::task::spawn_blocking(move || {
-            crate::projection::rebuild_and_compare(&store, &authority, &projection)
-        })
-        .await
-        .map_err(|_| Status::internal("rebuild task failed"))?
-        .map_err(status::store_error)?;
+        // On the writer thread, between two groups: a rebuild that read the store while
+        // a group was half applied would install a projection that misses or repeats
+        // its events (and the next snapshot would keep that).
+        let response = self.writer.rebuild().await.map_err(status::append_error)?;
         Ok(Response::new(response))
     }
 
