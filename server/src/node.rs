@@ -132,7 +132,7 @@ impl Node {
         );
         let snapshot_path = crate::snapshot::path_for(&config.store_path());
         let (projection, opened) = crate::projection::open(&store, &authority, Some(&config.unit), &snapshot_path)?;
-        let on_disk = match &opened {
+        match &opened {
             crate::projection::Opened::Restored { position, tail, millis } => {
                 tracing::info!(
                     position,
@@ -140,18 +140,16 @@ impl Node {
                     millis,
                     "projection read from its snapshot, the events after it applied"
                 );
-                Some(*position)
             }
-            crate::projection::Opened::Rebuilt { figures, why } if why == "no snapshot" => {
+            crate::projection::Opened::Rebuilt { figures, refused: None } => {
                 tracing::info!(
                     events = figures.events,
                     applied = figures.applied,
                     millis = figures.millis,
                     "projection rebuilt from the log (no snapshot yet)"
                 );
-                None
             }
-            crate::projection::Opened::Rebuilt { figures, why } => {
+            crate::projection::Opened::Rebuilt { figures, refused: Some(why) } => {
                 // A snapshot was there and did not fit: the operator should know why the
                 // start took the long way.
                 tracing::warn!(
@@ -159,11 +157,10 @@ impl Node {
                     applied = figures.applied,
                     millis = figures.millis,
                     why = why.as_str(),
-                    "projection rebuilt from the log"
+                    "projection rebuilt from the log: the snapshot was not used"
                 );
-                None
             }
-        };
+        }
         let projection = Arc::new(RwLock::new(projection));
         let authority = Arc::new(RwLock::new(authority));
         let (writer, writer_thread) = writer::start(
@@ -172,7 +169,7 @@ impl Node {
             config.unit.clone(),
             authority.clone(),
             projection.clone(),
-            Some(writer::SnapshotSchedule::new(snapshot_path, on_disk)),
+            Some(writer::SnapshotSchedule::new(snapshot_path, opened.snapshot_position())),
         )?;
         let mut operators = config.operator_keys.clone();
         operators.push(replica);

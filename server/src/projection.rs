@@ -98,13 +98,23 @@ pub enum Opened {
         /// Milliseconds taken in all.
         millis: u64,
     },
-    /// Rebuilt from the whole log; `why` says why no snapshot was used.
+    /// Rebuilt from the whole log.
     Rebuilt {
         /// What the rebuild found.
         figures: Rebuilt,
-        /// Why no snapshot was used.
-        why: String,
+        /// Why the snapshot there was not used; `None`: there was none.
+        refused: Option<String>,
     },
+}
+
+impl Opened {
+    /// The ingest position of the usable snapshot it was read from, if any.
+    pub fn snapshot_position(&self) -> Option<u64> {
+        match self {
+            Opened::Restored { position, .. } => Some(*position),
+            Opened::Rebuilt { .. } => None,
+        }
+    }
 }
 
 /// Opens the projection of a node: from the snapshot at `snapshot` when it is usable
@@ -121,7 +131,7 @@ pub fn open(
     snapshot: &Path,
 ) -> Result<(Projection, Opened), StoreError> {
     let started = Instant::now();
-    let why = match snapshot::read(snapshot, store, scope) {
+    let refused = match snapshot::read(snapshot, store, scope) {
         Ok(restored) => {
             let mut projection = restored.projection;
             let mut tail = 0u64;
@@ -145,11 +155,11 @@ pub fn open(
             let millis = started.elapsed().as_millis() as u64;
             return Ok((projection, Opened::Restored { position: restored.position, tail, millis }));
         }
-        Err(snapshot::Unusable::Absent) => "no snapshot".to_owned(),
-        Err(snapshot::Unusable::Refused(why)) => format!("snapshot not used: {why}"),
+        Err(snapshot::Unusable::Absent) => None,
+        Err(snapshot::Unusable::Refused(why)) => Some(why),
     };
     let (projection, figures) = rebuild(store, authority, scope)?;
-    Ok((projection, Opened::Rebuilt { figures, why }))
+    Ok((projection, Opened::Rebuilt { figures, refused }))
 }
 
 /// Rebuilds the projection from `store` while holding the shared one for writing, compares,

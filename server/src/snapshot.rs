@@ -142,7 +142,12 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 fn write_frame(out: &mut impl Write, frame: &[u8]) -> std::io::Result<()> {
-    out.write_all(&(frame.len() as u32).to_be_bytes())?;
+    // A frame the reader would refuse is not written: the write fails and the snapshot
+    // on disk stays as it was, instead of a file every start would discard.
+    let length = u32::try_from(frame.len()).ok().filter(|length| *length <= FRAME_BYTES_MAX).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a frame of {} bytes", frame.len()))
+    })?;
+    out.write_all(&length.to_be_bytes())?;
     out.write_all(frame)
 }
 
@@ -187,19 +192,15 @@ pub fn write_framed(
         out.write_all(MAGIC).map_err(io)?;
         write_frame(&mut out, &postcard::to_allocvec(&header)?).map_err(io)?;
         write_frame(&mut out, &postcard::to_allocvec(projection)?).map_err(io)?;
+        let mut records = projection.member_records().peekable();
         let mut chunk: Vec<(&String, &MemberRecord)> = Vec::with_capacity(members_per_frame);
         let mut frame = Vec::new();
-        for record in projection.member_records() {
-            chunk.push(record);
-            if chunk.len() == members_per_frame {
-                frame.clear();
-                frame = postcard::to_extend(&chunk, frame)?;
-                write_frame(&mut out, &frame).map_err(io)?;
-                chunk.clear();
-            }
-        }
-        if !chunk.is_empty() {
-            write_frame(&mut out, &postcard::to_allocvec(&chunk)?).map_err(io)?;
+        while records.peek().is_some() {
+            chunk.clear();
+            chunk.extend(records.by_ref().take(members_per_frame));
+            frame.clear();
+            frame = postcard::to_extend(&chunk, frame)?;
+            write_frame(&mut out, &frame).map_err(io)?;
         }
         out.write_all(&0u32.to_be_bytes()).map_err(io)?;
         let digest = out.hasher.clone().finalize();

@@ -197,10 +197,13 @@ enum Job {
         events: Vec<VerifiedEvent>,
         reply: oneshot::Sender<Result<IngestOutcome, AppendError>>,
     },
-    /// Rebuild the projection from the store, between two groups.
-    Rebuild {
-        reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>>,
-    },
+}
+
+/// What the writer thread is asked: work that goes into a group, or a rebuild of the
+/// projection, which runs between groups (never inside one).
+enum Request {
+    Job(Job),
+    Rebuild { reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>> },
 }
 
 impl Job {
@@ -208,7 +211,6 @@ impl Job {
         match self {
             Job::Append { drafts, .. } => drafts.len(),
             Job::Ingest { events, .. } => events.len(),
-            Job::Rebuild { .. } => 0,
         }
     }
 }
@@ -216,7 +218,7 @@ impl Job {
 /// A handle for writing to the store. Cheap to clone.
 #[derive(Clone)]
 pub struct WriterHandle {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Request>,
     replica: ReplicaId,
     ingest_position: watch::Receiver<u64>,
 }
@@ -246,7 +248,10 @@ impl WriterHandle {
         draft_ids: Option<Vec<[u8; 16]>>,
     ) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Append { drafts, draft_ids, reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.jobs
+            .send(Request::Job(Job::Append { drafts, draft_ids, reply }))
+            .await
+            .map_err(|_| AppendError::Stopped)?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -257,7 +262,9 @@ impl WriterHandle {
     /// As [`WriterHandle::append`].
     pub fn append_blocking(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.blocking_send(Job::Append { drafts, draft_ids: None, reply }).map_err(|_| AppendError::Stopped)?;
+        self.jobs
+            .blocking_send(Request::Job(Job::Append { drafts, draft_ids: None, reply }))
+            .map_err(|_| AppendError::Stopped)?;
         answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
@@ -270,7 +277,7 @@ impl WriterHandle {
     /// events are in the outcome, not errors.
     pub async fn ingest(&self, events: Vec<VerifiedEvent>) -> Result<IngestOutcome, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Ingest { events, reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.jobs.send(Request::Job(Job::Ingest { events, reply })).await.map_err(|_| AppendError::Stopped)?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -289,19 +296,8 @@ impl WriterHandle {
     /// it was), [`AppendError::Stopped`].
     pub async fn rebuild(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Rebuild { reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.jobs.send(Request::Rebuild { reply }).await.map_err(|_| AppendError::Stopped)?;
         answer.await.map_err(|_| AppendError::Stopped)?
-    }
-
-    /// [`WriterHandle::rebuild`] for callers outside a runtime.
-    ///
-    /// # Errors
-    ///
-    /// As [`WriterHandle::rebuild`].
-    pub fn rebuild_blocking(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs.blocking_send(Job::Rebuild { reply }).map_err(|_| AppendError::Stopped)?;
-        answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
     /// Watches the last ingest position written (changes after every durable group).
@@ -459,25 +455,28 @@ enum Pending {
 }
 
 impl WriterThread {
-    fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
+    fn run(mut self, mut receiver: mpsc::Receiver<Request>) {
         // Findings the node owes from before a restart (or from a crash between storing
         // the second registration and recording the finding).
         self.report_duplicates(None);
         while let Some(first) = receiver.blocking_recv() {
-            if let Job::Rebuild { reply } = first {
-                self.rebuild(reply);
-                continue;
-            }
+            let first = match first {
+                Request::Rebuild { reply } => {
+                    self.rebuild(reply);
+                    continue;
+                }
+                Request::Job(job) => job,
+            };
             let mut n_events = first.n_events();
             let mut group = vec![first];
             let mut rebuild_after = None;
             while n_events < EVENTS_PER_COMMIT_MAX {
                 match receiver.try_recv() {
-                    Ok(Job::Rebuild { reply }) => {
+                    Ok(Request::Rebuild { reply }) => {
                         rebuild_after = Some(reply);
                         break;
                     }
-                    Ok(job) => {
+                    Ok(Request::Job(job)) => {
                         n_events += job.n_events();
                         group.push(job);
                     }
@@ -604,10 +603,6 @@ impl WriterThread {
                 Job::Ingest { events, reply } => {
                     let outcome = self.plan_ingest(now_ms, events, &mut pending);
                     planned.push(Planned::Ingest { reply, outcome });
-                }
-                // `run` never puts a rebuild into a group: it runs between groups.
-                Job::Rebuild { reply } => {
-                    let _ = reply.send(Err(AppendError::StoreFailed("a rebuild cannot run inside a group".into())));
                 }
             }
         }

@@ -42,11 +42,7 @@ fn province_appends_then(
     let authority = Authority::new(ReplicaId(key.verifying_key().to_bytes()), unit("hb"));
     let snapshot_path = snapshot::path_for(path);
     let (projection, opened) = projection::open(&store, &authority, Some(&unit("hb")), &snapshot_path).expect("open");
-    let on_disk = match opened {
-        Opened::Restored { position, .. } => Some(position),
-        Opened::Rebuilt { .. } => None,
-    };
-    let mut schedule = SnapshotSchedule::new(snapshot_path, on_disk);
+    let mut schedule = SnapshotSchedule::new(snapshot_path, opened.snapshot_position());
     schedule.every_events = every;
     schedule.min_interval = std::time::Duration::ZERO;
     schedule.stop_min_events = stop_min_events;
@@ -89,9 +85,11 @@ fn opened(path: &Path, authority: &Authority) -> (Projection, Opened) {
     projection::open(&store, authority, Some(&unit("hb")), &snapshot::path_for(path)).expect("open")
 }
 
-fn refusal(opened: &Opened) -> &str {
+/// Why the node rebuilt: "no snapshot", or "snapshot not used: " and the check it failed.
+fn refusal(opened: &Opened) -> String {
     match opened {
-        Opened::Rebuilt { why, .. } => why,
+        Opened::Rebuilt { refused: None, .. } => "no snapshot".into(),
+        Opened::Rebuilt { refused: Some(why), .. } => format!("snapshot not used: {why}"),
         Opened::Restored { position, .. } => panic!("the snapshot at {position} was used"),
     }
 }

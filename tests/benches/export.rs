@@ -16,12 +16,7 @@
 use std::time::{Duration, Instant};
 
 use rollcall_tests::nats::NatsCluster;
-use rollcall_tests::{ClusterNode, NodeProcess, init_node, rollcall_json, wait_until};
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
+use rollcall_tests::{ClusterNode, NodeProcess, init_node, median, rollcall_json, wait_until};
 
 /// Exports `events` events from a fresh node; returns (events/s, average payload bytes).
 fn export_round(base: &std::path::Path, url: &str, round: usize, events: usize) -> (f64, f64) {

@@ -12,32 +12,14 @@
 
 use std::time::Instant;
 
-use rollcall_tests::{ClusterNode, NodeProcess, init_node, rollcall_json};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
-        .unwrap_or(0.0)
-        / 1024.0
-}
+use rollcall_tests::{ClusterNode, NodeProcess, env_or, init_node, median, resident_kib, rollcall_json};
 
 /// Starts the node, returns (seconds to `listening`, resident MiB, seconds to stop).
 fn restart(node: &ClusterNode) -> (f64, f64, f64) {
     let started = Instant::now();
     let process = NodeProcess::start_within(&node.dir, std::time::Duration::from_secs(3600));
     let listening = started.elapsed().as_secs_f64();
-    let resident = rss_mib(process.pid());
+    let resident = resident_kib(process.pid()) as f64 / 1024.0;
     let members = rollcall_json(&["rollup", "--node-dir", &node.dir_arg()])["total"]["metrics"]["members"].clone();
     assert!(members.as_u64().unwrap_or(0) > 0, "the restarted node answers: {members}");
     let stopping = Instant::now();
@@ -46,8 +28,8 @@ fn restart(node: &ClusterNode) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let members = env("RESTART_MEMBERS", 200_000);
-    let rounds = env("RESTART_ROUNDS", 3);
+    let members = env_or("RESTART_MEMBERS", 200_000);
+    let rounds = env_or("RESTART_ROUNDS", 3);
     let base =
         tempfile::Builder::new().prefix("rollcall-restart-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
     let dir = base.path().join("hb");

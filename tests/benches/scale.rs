@@ -16,22 +16,10 @@
 use std::time::{Duration, Instant};
 
 use rollcall_client::generate::{self, Scale};
-use rollcall_tests::{rollcall_json, start_child, start_root};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+use rollcall_tests::{env_or, resident_kib, rollcall_json, start_child, start_root};
 
 fn held_at(node: &rollcall_tests::ClusterNode) -> u64 {
     node.heads().values().sum()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
-        .unwrap_or(0)
 }
 
 fn du_bytes(path: &std::path::Path) -> u64 {
@@ -49,8 +37,8 @@ fn walk(path: &std::path::Path) -> u64 {
 }
 
 fn main() {
-    let members = env("SCALE_MEMBERS", 300_000);
-    let universities = env("SCALE_UNIVERSITIES", 4);
+    let members = env_or("SCALE_MEMBERS", 300_000);
+    let universities = env_or("SCALE_UNIVERSITIES", 4);
     let per_branch = (members / (universities * 20 * 25)).max(1);
     let scale = Scale { universities, colleges: 20, branches: 25, members: per_branch, seed: 2026 };
     println!(
@@ -112,7 +100,7 @@ fn main() {
     let pid = province.process.as_ref().map_or(0, |p| p.pid());
     while held_at(&province) < expected {
         assert!(Instant::now() < deadline, "the province did not catch up");
-        peak_rss = peak_rss.max(rss_kib(pid));
+        peak_rss = peak_rss.max(resident_kib(pid));
         std::thread::sleep(Duration::from_millis(500));
     }
     let synced_seconds = started.elapsed().as_secs_f64();
@@ -134,7 +122,7 @@ fn main() {
     let tables_seconds = started.elapsed().as_secs_f64();
     let table = rollcall_json(&["table", "2", "--node-dir", &province.dir_arg()]);
     assert_eq!(table["check_failures"], serde_json::json!([]), "table 2 checks at the province");
-    peak_rss = peak_rss.max(rss_kib(pid));
+    peak_rss = peak_rss.max(resident_kib(pid));
     println!("province tables 1-3 count all {total_members} members {tables_seconds:.1} s after the start");
     println!(
         "province memory (peak resident) {:.0} MiB; province store on disk {:.0} MiB ({:.0} bytes/member)",
@@ -163,7 +151,7 @@ fn main() {
     let metrics = &rollup["total"]["metrics"];
     let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
     assert_eq!(counted, total_members, "the restarted province counts every member");
-    let resident = rss_kib(province.process.as_ref().map_or(0, |p| p.pid()));
+    let resident = resident_kib(province.process.as_ref().map_or(0, |p| p.pid()));
     println!(
         "province restart: listening {listening:.1} s after the process started, first rollup answered {:.0} ms later; resident {:.0} MiB after the restart",
         answered * 1000.0,

@@ -439,3 +439,23 @@ pub fn import_form(node: &ClusterNode, path: &Path, rows: &[Vec<String>]) {
     let imported = rollcall_json(&["import", "members", path.to_str().expect("path"), "--node-dir", &node.dir_arg()]);
     assert_eq!(imported["imported"].as_u64(), Some(rows.len() as u64), "{imported}");
 }
+
+/// A benchmark's setting from the environment: `name` parsed, else `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The median of a benchmark's rounds (sorts `values`; the upper one of an even count).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The resident set of process `pid` in KiB (`VmRSS`; 0 once it has exited).
+pub fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .unwrap_or(0)
+}

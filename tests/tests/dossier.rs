@@ -100,13 +100,16 @@ fn keep_artifacts(files: &[(&str, &Path)], root: &str) {
     std::fs::write(dir.join(format!("{archive}.root.pub")), root).expect("root key");
 }
 
+/// An archive's files, by name, as `read_zip` gives them.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Rewrites `source` into `out` as an exporter holding `key` would: `edit` changes the
 /// files and the manifest, then every file's hash is listed again and the manifest signed.
 fn resealed(
     source: &Path,
     out: &Path,
     key: &ed25519_dalek::SigningKey,
-    edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>, &mut serde_json::Value),
+    edit: impl FnOnce(&mut Files, &mut serde_json::Value),
 ) {
     use sha2::Digest;
     let mut files = read_zip(source);
@@ -618,7 +621,7 @@ fn a_dossier_exported_at_the_province_verifies_offline_and_every_alteration_is_n
 
     // What the branch's own key could re-export (it is a node of the case's branch, so
     // its signature over a manifest is a valid exporter's): each lie named.
-    let branch_exported = |edit: &dyn Fn(&mut Vec<(String, Vec<u8>)>, &mut serde_json::Value)| {
+    let branch_exported = |edit: &dyn Fn(&mut Files, &mut serde_json::Value)| {
         resealed(&dossier, &bad, &branch_key, |files, manifest| {
             manifest["exporter_unit"] = "hb/u1/c1/b1".into();
             edit(files, manifest);

@@ -43,6 +43,9 @@ use crate::proto;
 use crate::unit::{Level, UnitPath};
 use crate::verify::verify;
 
+/// A case's steps in stamp order, each with the (replica, seq) of the event that carried it.
+type StepsByStamp = BTreeMap<Stamp, (Step, (ReplicaId, Seq))>;
+
 /// What the dossier is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
@@ -405,7 +408,8 @@ pub fn examine(
 
     // Steps and member events: filed at the subject's branch.
     let at_unit = |key: &(ReplicaId, Seq)| authorised.get(key).is_some_and(|e| e.header().unit_path == subject.unit);
-    let mut steps_of: BTreeMap<String, BTreeMap<Stamp, (Step, (ReplicaId, Seq))>> = BTreeMap::new();
+    // Case id → stamp → the step and the event that carried it.
+    let mut steps_of: BTreeMap<String, StepsByStamp> = BTreeMap::new();
     let mut member_keys: Vec<(ReplicaId, Seq)> = Vec::new();
     for (key, body) in &bodies {
         if !at_unit(key) {

@@ -305,7 +305,7 @@ impl Campaign {
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Projection {
     /// Not serialized with the rest: a snapshot stores the members in chunks
-    /// ([`Projection::members`], [`Projection::restore_members`]).
+    /// ([`Projection::member_records`], [`Projection::restore_members`]).
     #[serde(skip)]
     members: HashMap<String, MemberRecord>,
     /// case id → the unit its events are filed at → the case.
@@ -739,8 +739,6 @@ impl Projection {
     /// without them. Restoring every record [`Projection::member_records`] listed gives
     /// back the projection that was stored (`==`).
     pub fn restore_members(&mut self, records: impl IntoIterator<Item = (String, MemberRecord)>) {
-        let records = records.into_iter();
-        self.members.reserve(records.size_hint().0);
         self.members.extend(records);
     }
 
