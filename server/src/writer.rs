@@ -6,7 +6,8 @@
 //! received from peers, already verified). The writer thread takes the first waiting
 //! job, drains whatever else is queued (up to `EVENTS_PER_COMMIT_MAX` events), decides
 //! each event in arrival order, writes the whole group in one synced `WriteBatch`, and
-//! only then answers each job and announces the new ingest position.
+//! only then answers each job and announces the new ingest position. A rebuild of the
+//! projection (`rollcall rebuild`) comes on the same channel and runs between groups.
 //!
 //! Deciding an event received from a peer, in order: already held with the same hash
 //! (duplicate, idempotent); held with another hash at the same seq (equivocation: a
