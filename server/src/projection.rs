@@ -132,34 +132,55 @@ pub fn open(
 ) -> Result<(Projection, Opened), StoreError> {
     let started = Instant::now();
     let refused = match snapshot::read(snapshot, store, scope) {
-        Ok(restored) => {
-            let mut projection = restored.projection;
-            let mut tail = 0u64;
-            let mut from = restored.position + 1;
-            loop {
-                let batch = store.ingest_range(from, 4096)?;
-                let Some(&(last, _, _)) = batch.last() else { break };
-                for (position, replica, seq) in batch {
-                    let corrupt =
-                        |detail: String| StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail };
-                    let event = store
-                        .get_without_signature(replica, seq)?
-                        .ok_or_else(|| corrupt(format!("ingest position {position} names an event not stored")))?;
-                    tail += 1;
-                    if let Some(body_bytes) = event.body() {
-                        apply_stored(&mut projection, authority, event.header(), body_bytes).map_err(corrupt)?;
-                    }
-                }
-                from = last + 1;
+        Ok(restored) => match replay_tail(store, authority, restored)? {
+            Ok((projection, position, tail)) => {
+                let millis = started.elapsed().as_millis() as u64;
+                return Ok((projection, Opened::Restored { position, tail, millis }));
             }
-            let millis = started.elapsed().as_millis() as u64;
-            return Ok((projection, Opened::Restored { position: restored.position, tail, millis }));
-        }
+            Err(why) => Some(why),
+        },
         Err(snapshot::Unusable::Absent) => None,
         Err(snapshot::Unusable::Refused(why)) => Some(why),
     };
     let (projection, figures) = rebuild(store, authority, scope)?;
     Ok((projection, Opened::Rebuilt { figures, refused }))
+}
+
+/// Applies the events ingested after a snapshot's position on top of it: `Ok(Ok(..))`
+/// the projection, its position and the number of events replayed; `Ok(Err(why))` when
+/// the tail holds an event the snapshot already reflects (the store's history differs
+/// from the snapshot's: the caller rebuilds).
+fn replay_tail(
+    store: &Store,
+    authority: &Authority,
+    mut restored: snapshot::Restored,
+) -> Result<Result<(Projection, u64, u64), String>, StoreError> {
+    let mut tail = 0u64;
+    let mut from = restored.position + 1;
+    loop {
+        let batch = store.ingest_range(from, 4096)?;
+        let Some(&(last, _, _)) = batch.last() else { break };
+        for (position, replica, seq) in batch {
+            if restored.covers(replica, seq.0) {
+                return Ok(Err(format!(
+                    "the store ingested seq {} of log {} at position {position}, after the snapshot that holds it: \
+                     the store was replaced or restored",
+                    seq.0,
+                    replica.short()
+                )));
+            }
+            let corrupt = |detail: String| StoreError::Corrupt { replica: replica.to_hex(), seq: seq.0, detail };
+            let event = store
+                .get_without_signature(replica, seq)?
+                .ok_or_else(|| corrupt(format!("ingest position {position} names an event not stored")))?;
+            tail += 1;
+            if let Some(body_bytes) = event.body() {
+                apply_stored(&mut restored.projection, authority, event.header(), body_bytes).map_err(corrupt)?;
+            }
+        }
+        from = last + 1;
+    }
+    Ok(Ok((restored.projection, restored.position, tail)))
 }
 
 /// Rebuilds the projection from `store` while holding the shared one for writing, compares,

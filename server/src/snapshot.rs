@@ -4,8 +4,9 @@
 //! A snapshot is one file beside the store (`<store>.projection-snapshot`): a magic line,
 //! then length-prefixed frames — a header, the projection without its members, the
 //! members in chunks — and a SHA-256 of everything before it. The header names the
-//! ingest position the snapshot was taken at and the event stored there (replica, seq,
-//! hash), the scope, the snapshot format and the release that wrote it.
+//! ingest position the snapshot was taken at, the event stored there (replica, seq,
+//! hash), the head of every log the store held then (replica, seq, hash), the scope, the
+//! snapshot format and the release that wrote it.
 //!
 //! Invariants:
 //! - A snapshot is a cache of the store, never a source: it is taken by the writer
@@ -14,10 +15,15 @@
 //!   leaves the previous snapshot or the new one whole.
 //! - It is used only if every check passes: the magic and the digest (a torn or altered
 //!   file), the format and the release (a projection's meaning may change between
-//!   releases), the scope, the position not beyond the store's, and the store holding
-//!   at that position the very event the snapshot names (a store restored from a backup
-//!   or replaced diverges there). Otherwise the node rebuilds from the log as before and
-//!   says why; nothing is lost either way.
+//!   releases), the scope, the position not beyond the store's, the store holding at
+//!   that position the very event the snapshot names, and the same history before it:
+//!   the heads' seqs add up to the position and the store holds each head's event
+//!   (each log is a hash chain held without gaps, so a head names its whole prefix and
+//!   the prefixes are exactly the events at positions up to the snapshot's); the tail
+//!   replayed after it holds none of those events ([`Restored::covers`]). A store
+//!   restored from a backup, replaced, or fed another fork of some log diverges there.
+//!   Otherwise the node rebuilds from the log as before and says why; nothing is lost
+//!   either way.
 //! - Restoring a snapshot and applying the events ingested after its position gives the
 //!   projection a full rebuild gives (`==`; tested in `tests/snapshot.rs`), because the
 //!   projection is a function of the set of events applied.
@@ -38,7 +44,7 @@ use crate::store::{Store, StoreError};
 
 /// Bump when the projection's serialized shape or meaning changes without a release
 /// number changing (the release is checked too).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 const MAGIC: &[u8] = b"rollcall projection snapshot\n";
 const MEMBERS_PER_FRAME: usize = 20_000;
@@ -75,7 +81,8 @@ pub enum SnapshotError {
     Store(#[from] StoreError),
 }
 
-/// The event stored at an ingest position: what ties a snapshot to one history.
+/// An event the store holds (at the snapshot's position, or at the head of a log): what
+/// ties a snapshot to one history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct PositionEvent {
     replica: ReplicaId,
@@ -90,6 +97,8 @@ struct Header {
     scope: Option<UnitPath>,
     position: u64,
     event: Option<PositionEvent>,
+    /// The head of every log held at `position`, by replica.
+    heads: Vec<PositionEvent>,
     members: u64,
 }
 
@@ -186,6 +195,11 @@ pub fn write_framed(
         scope: projection.scope().cloned(),
         position,
         event: event_at(store, position)?,
+        heads: store
+            .heads()?
+            .into_iter()
+            .map(|held| PositionEvent { replica: held.replica, seq: held.head.seq.0, hash: held.head.hash.0 })
+            .collect(),
         members: projection.member_count() as u64,
     };
     let result = (move || -> Result<u64, SnapshotError> {
@@ -237,8 +251,18 @@ pub struct Restored {
     pub projection: Projection,
     /// The ingest position it reflects.
     pub position: u64,
+    /// The last seq of each log it reflects.
+    pub heads: std::collections::HashMap<ReplicaId, u64>,
     /// Milliseconds taken to read it.
     pub millis: u64,
+}
+
+impl Restored {
+    /// Whether the snapshot reflects event `seq` of `replica` already: an event the
+    /// store ingested after the snapshot's position must not be one of these.
+    pub fn covers(&self, replica: ReplicaId, seq: u64) -> bool {
+        self.heads.get(&replica).is_some_and(|head| seq <= *head)
+    }
 }
 
 /// Why a snapshot was not used (the node then rebuilds from the log).
@@ -407,6 +431,7 @@ pub fn read(path: &Path, store: &Store, scope: Option<&UnitPath>) -> Result<Rest
             header.position
         )));
     }
+    let heads = same_history(store, &header).map_err(refused)?;
     if !input.frame(&mut frame).map_err(refused)? {
         return Err(refused("no projection".into()));
     }
@@ -418,5 +443,36 @@ pub fn read(path: &Path, store: &Store, scope: Option<&UnitPath>) -> Result<Rest
     if members != header.members || projection.member_count() as u64 != members {
         return Err(refused(format!("{members} members stored, the header says {}", header.members)));
     }
-    Ok(Restored { projection, position: header.position, millis: started.elapsed().as_millis() as u64 })
+    Ok(Restored { projection, position: header.position, heads, millis: started.elapsed().as_millis() as u64 })
+}
+
+/// Checks that the store held, up to the header's position, the events the snapshot
+/// reflects: the heads' seqs add up to the position (every log is held from seq 1
+/// without gaps, each event at one position) and the store holds each head's event
+/// (a log is a hash chain: its head names every event before it). With the tail
+/// holding none of them (checked as it is replayed), the events at positions up to the
+/// snapshot's are exactly these. Returns the heads by replica.
+fn same_history(store: &Store, header: &Header) -> Result<std::collections::HashMap<ReplicaId, u64>, String> {
+    let total: u64 = header.heads.iter().map(|head| head.seq).sum();
+    if total != header.position {
+        return Err(format!("its logs' heads hold {total} events, its position is {}", header.position));
+    }
+    let mut heads = std::collections::HashMap::with_capacity(header.heads.len());
+    for head in &header.heads {
+        let held = store
+            .get_without_signature(head.replica, rollcall_core::Seq(head.seq))
+            .map_err(|error| error.to_string())?
+            .map(|event| event.hash().0);
+        if held != Some(head.hash) {
+            return Err(format!(
+                "the store holds another history of log {} (seq {}): the store was replaced or restored",
+                head.replica.short(),
+                head.seq
+            ));
+        }
+        if heads.insert(head.replica, head.seq).is_some() {
+            return Err(format!("log {} named twice", head.replica.short()));
+        }
+    }
+    Ok(heads)
 }

@@ -452,7 +452,25 @@ enum Planned {
 /// An event of the group: signed already (received) or to be signed (local).
 enum Pending {
     Received(VerifiedEvent),
+    /// A local event judged by the rules and applied to the projection as it was planned.
     Local(PreparedEvent),
+    /// A local equivocation proof: not judged by the audit rules (it records a fact about
+    /// the authority), applied to the projection once durable, like a received event.
+    Proof(PreparedEvent),
+}
+
+impl Pending {
+    /// Whether the event reaches the projection after its write rather than when planned.
+    fn applied_after_write(&self) -> bool {
+        matches!(self, Pending::Received(_) | Pending::Proof(_))
+    }
+
+    fn sign(self, key: &SigningKey) -> VerifiedEvent {
+        match self {
+            Pending::Received(event) => event,
+            Pending::Local(prepared) | Pending::Proof(prepared) => prepared.sign(key),
+        }
+    }
 }
 
 impl WriterThread {
@@ -607,7 +625,7 @@ impl WriterThread {
                 }
             }
         }
-        let received: Vec<bool> = pending.iter().map(|item| matches!(item, Pending::Received(_))).collect();
+        let after_write: Vec<bool> = pending.iter().map(Pending::applied_after_write).collect();
         let events = sign_all(&self.key, pending);
         let draft_ids: Vec<([u8; 16], Seq)> =
             group_draft_ids.iter().map(|(id, index)| (*id, events[*index].seq())).collect();
@@ -618,8 +636,9 @@ impl WriterThread {
         };
         match written {
             Ok(()) => {
-                let registered = self
-                    .apply_received(events.iter().zip(&received).filter(|(_, received)| **received).map(|(e, _)| e));
+                let registered = self.apply_after_write(
+                    events.iter().zip(&after_write).filter(|(_, after_write)| **after_write).map(|(e, _)| e),
+                );
                 self.next_ingest_position += events.len() as u64;
                 self.position_sender.send_replace(self.next_ingest_position - 1);
                 for plan in planned {
@@ -756,10 +775,11 @@ impl WriterThread {
         Ok(())
     }
 
-    /// Applies received events, now durable, to the projection (they are never taken
-    /// back, so nothing is kept to undo them). Returns the registrations that arrived,
-    /// (member, branch) in the order stored (a duplicate relation may need reporting).
-    fn apply_received<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) -> Vec<(String, UnitPath)> {
+    /// Applies received events and the node's own equivocation proofs, now durable, to
+    /// the projection (they are never taken back, so nothing is kept to undo them).
+    /// Returns the registrations that arrived, (member, branch) in the order stored (a
+    /// duplicate relation may need reporting).
+    fn apply_after_write<'a>(&self, events: impl Iterator<Item = &'a VerifiedEvent>) -> Vec<(String, UnitPath)> {
         let authority = self.authority();
         let mut projection = self.projection.write().expect("never poisoned");
         let mut registered = Vec::new();
@@ -892,7 +912,7 @@ impl WriterThread {
                 Admission::Duplicate => outcome.duplicates += 1,
                 Admission::Equivocation { .. } => {
                     if let Some(proof) = self.equivocation_proof(now_ms, replica, &event, pending) {
-                        pending.push(Pending::Local(proof));
+                        pending.push(Pending::Proof(proof));
                     }
                     outcome.equivocations.push(replica);
                     outcome.rejections.push(Rejection {
@@ -972,16 +992,10 @@ impl WriterThread {
 /// Signs local events and passes received ones through, keeping the group's order;
 /// local signing runs on every core when there are enough events to pay for it.
 fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> {
-    let n_local = pending.iter().filter(|item| matches!(item, Pending::Local(_))).count();
+    let n_local = pending.iter().filter(|item| !matches!(item, Pending::Received(_))).count();
     let n_threads = thread::available_parallelism().map_or(1, |n| n.get());
     if n_local < PARALLEL_SIGNING_MIN || n_threads == 1 {
-        return pending
-            .into_iter()
-            .map(|item| match item {
-                Pending::Received(event) => event,
-                Pending::Local(prepared) => prepared.sign(key),
-            })
-            .collect();
+        return pending.into_iter().map(|item| item.sign(key)).collect();
     }
     let chunk_len = pending.len().div_ceil(n_threads);
     let mut chunks: Vec<Vec<Pending>> = Vec::new();
@@ -995,17 +1009,7 @@ fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> 
     thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|item| match item {
-                            Pending::Received(event) => event,
-                            Pending::Local(prepared) => prepared.sign(key),
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(|item| item.sign(key)).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|handle| handle.join().expect("signing never panics")).collect()
     })

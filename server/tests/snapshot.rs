@@ -9,12 +9,15 @@ use std::sync::{Arc, RwLock};
 use ed25519_dalek::SigningKey;
 use rollcall_core::audit::Projection;
 use rollcall_core::authority::Authority;
-use rollcall_core::{ReplicaId, UnitPath};
+use rollcall_core::log::{Head, LocalWriter};
+use rollcall_core::{EventId, HlcTime, ReplicaId, UnitPath, VerifiedEvent};
 use rollcall_server::projection::{self, Opened};
 use rollcall_server::snapshot;
 use rollcall_server::store::Store;
 use rollcall_server::writer::{self, SnapshotSchedule};
 
+#[path = "support/enrollment.rs"]
+mod enrollment;
 #[path = "support/registration.rs"]
 mod registration;
 
@@ -229,4 +232,117 @@ fn a_snapshot_that_does_not_fit_is_refused_and_the_node_rebuilds() {
     let (projection, how) = opened(&store_path, &authority);
     assert!(refusal(&how).contains("members:"), "{how:?}");
     assert!(projection == full);
+}
+
+/// The authority of a province store at `path` whose root is `root_key`: its enrollments
+/// applied, as a node opening it applies them.
+fn authority_of(store: &Store, root_key: &SigningKey) -> Authority {
+    let mut authority = Authority::new(ReplicaId(root_key.verifying_key().to_bytes()), unit("hb"));
+    for event in store.authority_events_in_ingest_order().expect("read") {
+        authority.apply(&event);
+    }
+    authority
+}
+
+/// Event seq 1 of the university node holding `key`: the registration of member `idx` at
+/// one of its branches.
+fn first_event(key: &SigningKey, university: &str, idx: usize) -> VerifiedEvent {
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let mut log = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(idx as u64).to_be_bytes());
+    let draft = registration::registration(&format!("{university}/c1/b1"), idx);
+    log.prepare(writer::now_ms(), EventId(id), draft).expect("valid draft").sign(key)
+}
+
+/// The province store at `path` receives `events`, one ingest each, in this order.
+fn ingest_in_order(path: &Path, root_key: &SigningKey, events: &[&VerifiedEvent]) {
+    let store = Store::open(path).expect("open");
+    let authority = authority_of(&store, root_key);
+    let projection = projection::rebuild(&store, &authority, Some(&unit("hb"))).expect("rebuild").0;
+    let (handle, join) = writer::start(
+        store.clone(),
+        root_key.clone(),
+        unit("hb"),
+        Arc::new(RwLock::new(authority)),
+        Arc::new(RwLock::new(projection)),
+        None,
+    )
+    .expect("writer");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for event in events {
+        let outcome = runtime.block_on(handle.ingest(vec![(*event).clone()])).expect("ingest");
+        assert_eq!(outcome.accepted, 1, "{outcome:?}");
+    }
+    drop(handle);
+    join.join().expect("the writer ends cleanly");
+}
+
+/// Goal: a snapshot is used only on the history it was taken from, not on any store
+/// that happens to hold the same event at its position (found by review: the event at
+/// the position was the only tie). Method: a province enrolls three universities U, V
+/// and W; three copies of its store then receive, in turn, U1 and V1 (A, whose snapshot
+/// is taken at position 5, V1's), U1' (another event signed by U at seq 1: a fork) and
+/// V1 (B), and W1, V1, U1 (C). B and C hold V1 at position 5, yet B holds another history
+/// of U's log and C's first five positions hold W1 instead of U1: both are refused, and
+/// the projection each opens equals its own rebuild.
+#[test]
+fn a_snapshot_fits_only_the_history_it_was_taken_from() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root_key = SigningKey::from_bytes(&[1; 32]);
+    let keys: Vec<SigningKey> = (2..5).map(|byte| SigningKey::from_bytes(&[byte; 32])).collect();
+    let universities = ["hb/u1", "hb/u2", "hb/u3"];
+    let origin = dir.path().join("origin");
+    {
+        let store = Store::open(&origin).expect("open");
+        let authority = Authority::new(ReplicaId(root_key.verifying_key().to_bytes()), unit("hb"));
+        let projection = projection::rebuild(&store, &authority, Some(&unit("hb"))).expect("rebuild").0;
+        let (handle, join) = writer::start(
+            store.clone(),
+            root_key.clone(),
+            unit("hb"),
+            Arc::new(RwLock::new(authority)),
+            Arc::new(RwLock::new(projection)),
+            None,
+        )
+        .expect("writer");
+        for (key, university) in keys.iter().zip(universities) {
+            handle.append_blocking(vec![enrollment::university(key, university)]).expect("enroll");
+        }
+        drop(handle);
+        join.join().expect("the writer ends cleanly");
+        for copy in ["a", "b", "c"] {
+            store.checkpoint(&dir.path().join(copy)).expect("checkpoint");
+        }
+    }
+    let u1 = first_event(&keys[0], universities[0], 10);
+    let u1_fork = first_event(&keys[0], universities[0], 11);
+    let v1 = first_event(&keys[1], universities[1], 20);
+    let w1 = first_event(&keys[2], universities[2], 30);
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    ingest_in_order(&a, &root_key, &[&u1, &v1]);
+    ingest_in_order(&b, &root_key, &[&u1_fork, &v1]);
+    ingest_in_order(&c, &root_key, &[&w1, &v1, &u1]);
+
+    let store = Store::open(&a).expect("open");
+    let authority = authority_of(&store, &root_key);
+    let full = projection::rebuild(&store, &authority, Some(&unit("hb"))).expect("rebuild").0;
+    assert_eq!(store.last_ingest_position().expect("position"), 5);
+    snapshot::write(&snapshot::path_for(&a), &full, &store, 5).expect("write");
+    drop(store);
+    let (from_snapshot, how) = opened(&a, &authority);
+    assert!(matches!(how, Opened::Restored { position: 5, tail: 0, .. }), "{how:?}");
+    assert!(from_snapshot == full);
+    let good = std::fs::read(snapshot::path_for(&a)).expect("read");
+
+    std::fs::write(snapshot::path_for(&b), &good).expect("write");
+    let (projection_b, how) = opened(&b, &authority);
+    assert!(refusal(&how).contains("another history of log"), "{how:?}");
+    assert!(projection_b == rebuilt(&b, &authority));
+    assert!(projection_b != full, "B's projection differs from A's: the snapshot would have been wrong");
+
+    std::fs::write(snapshot::path_for(&c), &good).expect("write");
+    let (projection_c, how) = opened(&c, &authority);
+    assert!(refusal(&how).contains("after the snapshot that holds it"), "{how:?}");
+    assert!(projection_c == rebuilt(&c, &authority));
 }

@@ -1,14 +1,15 @@
 //! The writer when a write fails: nothing of the group is kept anywhere (heads,
 //! enrollments, the projection, the local log's next seq), and the next group goes on
-//! as if the failed one had never been tried. Run with `cargo test -p rollcall-server`.
+//! as if the failed one had never been tried; and the writer's own equivocation proof
+//! reaching the live projection as it reaches a rebuilt one. Run with
+//! `cargo test -p rollcall-server --test writer`.
 
 use std::sync::{Arc, RwLock};
 
 use ed25519_dalek::SigningKey;
 use rollcall_core::authority::Authority;
-use rollcall_core::body::Body;
 use rollcall_core::log::{Draft, Head, LocalWriter};
-use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, proto};
+use rollcall_core::{EventId, HlcTime, ReplicaId, Seq, UnitPath};
 use rollcall_server::store::Store;
 use rollcall_server::writer::{self, AppendError};
 
@@ -16,28 +17,14 @@ fn unit(text: &str) -> UnitPath {
     UnitPath::parse(text).expect("valid")
 }
 
+#[path = "support/enrollment.rs"]
+mod enrollment;
 #[path = "support/registration.rs"]
 mod registration;
+use enrollment::university as enroll;
 
 fn member(idx: usize) -> Draft {
     registration::registration("hb/u1/c1/b1", idx)
-}
-
-fn enroll(key: &SigningKey, unit_path: &str) -> Draft {
-    Draft {
-        unit_path: unit(unit_path),
-        kind: EventKind::ReplicaEnrolled,
-        body: Body::ReplicaEnrolled(proto::ReplicaEnrolled {
-            public_key: key.verifying_key().to_bytes().to_vec().into(),
-            unit_path: unit_path.into(),
-            level: proto::Level::University as i32,
-            role: proto::ReplicaRole::Node as i32,
-            valid_until_ms: 0,
-            label: "u1".into(),
-        })
-        .encode(),
-        author: "test".into(),
-    }
 }
 
 /// Goal: a group whose write fails leaves the writer exactly as before it. Method: a
@@ -109,4 +96,51 @@ fn a_failed_write_leaves_nothing_behind() {
     let (rebuilt, _) =
         rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
     assert_eq!(rebuilt.member_count(), 4, "the store and the projection agree");
+}
+
+/// Goal: the equivocation proof the writer appends for itself reaches the live
+/// projection as it reaches a rebuilt one (the proof is a local event the rules do not
+/// judge; it was stored but not applied, so the live projection's count of applied
+/// events and its own log's head differed from a rebuild's until the next restart).
+/// Method: a province enrolls a university, receives its event at seq 1, then another
+/// event signed by the same key at seq 1; the live projection must equal a rebuild.
+#[test]
+fn an_equivocation_proof_reaches_the_live_projection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let province_key = SigningKey::from_bytes(&[1; 32]);
+    let province = ReplicaId(province_key.verifying_key().to_bytes());
+    let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
+    let (projection, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), Some(&unit("hb")))
+            .expect("rebuild");
+    let projection = Arc::new(RwLock::new(projection));
+    let (handle, join) =
+        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone(), None)
+            .expect("writer");
+    let university_key = SigningKey::from_bytes(&[2; 32]);
+    let university = ReplicaId(university_key.verifying_key().to_bytes());
+    handle.append_blocking(vec![enroll(&university_key, "hb/u1")]).expect("enroll");
+
+    let fork = |idx: usize| {
+        let mut log = LocalWriter::new(university, Head::EMPTY, HlcTime::default());
+        let mut id = [0u8; 16];
+        id[0] = idx as u8;
+        log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(&university_key)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let first = runtime.block_on(handle.ingest(vec![fork(10)])).expect("ingest");
+    assert_eq!(first.accepted, 1);
+    let second = runtime.block_on(handle.ingest(vec![fork(11)])).expect("ingest");
+    assert_eq!(second.equivocations, vec![university], "{second:?}");
+    assert_eq!(store.head(province).expect("read").map(|h| h.head.seq), Some(Seq(2)), "the proof is stored");
+
+    let live = projection.read().expect("lock").clone();
+    drop(handle);
+    join.join().expect("the writer thread ends cleanly");
+    let (rebuilt, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), Some(&unit("hb")))
+            .expect("rebuild");
+    assert_eq!(live.member_count(), 1);
+    assert!(live == rebuilt, "the live projection equals a rebuild after an equivocation proof");
 }
