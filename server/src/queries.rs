@@ -98,6 +98,7 @@ fn cases_of(projection: &Projection, member_id: &str) -> Vec<pb::CaseSummary> {
 
 fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb::Discrepancy> {
     state
+        .extra()
         .discrepancies
         .iter()
         .filter_map(|(field, d)| {
@@ -188,15 +189,15 @@ pub fn carries_personal_data(kind: rollcall_core::EventKind, body: &[u8]) -> boo
 pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Result<pb::MemberResponse, QueryError> {
     let no_member = || QueryError::NoMember(member_id.to_string());
     let entry = projection.member(member_id).ok_or_else(no_member)?;
-    let view = entry.state.view(projection.as_of(), &projection.policy());
+    let view = entry.view(projection.as_of(), &projection.policy());
     let unit = view.unit.clone().filter(|unit| unit.is_within(scope)).ok_or_else(no_member)?;
     Ok(pb::MemberResponse {
         member_id: member_id.to_string(),
         unit_path: unit.to_string(),
         form: entry.state.form(),
-        derived: Some(derived(&view, &entry.state.attempts)),
+        derived: Some(derived(&view, &entry.state.extra().attempts)),
         cases: cases_of(projection, member_id),
-        conflicts: entry.edits.conflicts().len() as u32,
+        conflicts: entry.state.extra().edits.conflicts().len() as u32,
         discrepancies: discrepancies_of(&entry.state),
         unit_name: name_of(projection, &unit),
     })
@@ -223,25 +224,24 @@ pub fn members(
     let mut items = Vec::new();
     let by_case = (!request.case_id.is_empty())
         .then(|| projection.case(&request.case_id).map(|case| case.view.member_id.clone()).unwrap_or_default());
-    let chosen: Box<dyn Iterator<Item = &rollcall_core::audit::projection::MemberEntry>> =
+    let chosen: Box<dyn Iterator<Item = (&str, &rollcall_core::audit::projection::MemberEntry)>> =
         if let Some(member_id) = &by_case {
-            Box::new(projection.member(member_id).into_iter())
+            Box::new(projection.member(member_id).map(|entry| (member_id.as_str(), entry)).into_iter())
         } else if !request.member_ids.is_empty() {
-            Box::new(request.member_ids.iter().filter_map(|id| projection.member(id)))
+            Box::new(request.member_ids.iter().filter_map(|id| projection.member(id).map(|entry| (id.as_str(), entry))))
         } else {
             Box::new(projection.members())
         };
-    for entry in chosen {
-        let view = entry.state.view(as_of, &policy);
+    for (member_id, entry) in chosen {
+        let view = entry.view(as_of, &policy);
         let Some(member_unit) = view.unit.clone().filter(|u| u.is_within(&unit)) else { continue };
         let Some(form) = entry.state.form() else { continue };
-        let cases = cases_of(projection, &entry.state.member_id);
+        let cases = cases_of(projection, member_id);
         let stage_matches = match request.stage.as_str() {
             "" => true,
-            "open" => projection
-                .cases_of(&entry.state.member_id)
-                .iter()
-                .any(|c| !c.stage.is_closed() && c.stage != Stage::Unproposed),
+            "open" => {
+                projection.cases_of(member_id).iter().any(|c| !c.stage.is_closed() && c.stage != Stage::Unproposed)
+            }
             stage => cases.iter().any(|c| c.stage == stage),
         };
         let matches = (!request.lost || (view.lost && !view.found))
@@ -255,12 +255,12 @@ pub fn members(
             continue;
         }
         items.push(pb::MemberListItem {
-            member_id: entry.state.member_id.clone(),
+            member_id: member_id.to_owned(),
             unit_path: member_unit.to_string(),
             name: form.name.clone(),
             person_group: view.group,
             category: form.category,
-            derived: Some(derived(&view, &entry.state.attempts)),
+            derived: Some(derived(&view, &entry.state.extra().attempts)),
             cases,
             discrepancies: discrepancies_of(&entry.state),
             form: request.include_forms.then(|| form.clone()),

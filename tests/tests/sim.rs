@@ -521,7 +521,7 @@ impl Sim {
             let projection = self.replicas[idx].projection();
             if std::env::var_os("SIM_DEBUG").is_some() {
                 let registered: Vec<String> =
-                    projection.registered_relations().map(|e| format!("{}@{}", e.state.member_id, e.unit)).collect();
+                    projection.registered_relations().map(|(id, e)| format!("{id}@{}", e.unit)).collect();
                 eprintln!("{unit}: registered {registered:?}");
             }
             for found in projection.duplicates_to_report(&unit, None) {
@@ -540,8 +540,8 @@ impl Sim {
         // A member registered at several branches counts at one of them, at most.
         for (replica, projection) in self.replicas.iter().zip(&projections) {
             let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
-            for entry in projection.registered_relations().filter(|entry| entry.counted.is_some()) {
-                *counted.entry(entry.state.member_id.as_str()).or_default() += 1;
+            for (member_id, _) in projection.registered_relations().filter(|(_, entry)| entry.counted.is_some()) {
+                *counted.entry(member_id).or_default() += 1;
             }
             if let Some((member, times)) = counted.into_iter().find(|(_, times)| *times > 1) {
                 return Err(format!("{} counts member {member} {times} times", replica.unit));

@@ -100,7 +100,7 @@ fn a_forced_cross_unit_write_changes_nothing_anywhere_and_is_listed() {
     // m2 at b2 is untouched: name, attempts, counters.
     let m2 = world.projection.relation("m2", &unit(B2)).expect("held at b2");
     assert_eq!(m2.state.form().expect("form").name, "李四四");
-    assert_eq!(m2.state.attempts.count, 0);
+    assert_eq!(m2.state.extra().attempts.count, 0);
     assert_eq!(world.projection.member("m2").expect("m2").unit, unit(B2), "shown as held at b2");
     assert_eq!(figures(&world.projection, C2), before_c2, "the university's view of c2 is unchanged");
     // c2's own view (which never holds b1's events) equals the university's view of c2.
@@ -322,8 +322,8 @@ fn lower_findings_do_not_silence_the_common_ancestor() {
     let owed = world.projection.duplicates_to_report(&unit(U1), None);
     assert_eq!(owed.len(), 1, "the university still owes its own finding");
     world.force(U1, Level::University, Body::DuplicateRelationFound(owed[0].clone()));
-    let counted: Vec<_> = world.projection.registered_relations().filter(|e| e.counted.is_some()).collect();
-    assert_eq!(counted.iter().filter(|e| e.state.member_id == "m2").count(), 1, "counted once");
+    let counted: Vec<_> = world.projection.registered_relations().filter(|(_, e)| e.counted.is_some()).collect();
+    assert_eq!(counted.iter().filter(|(id, _)| *id == "m2").count(), 1, "counted once");
     for scope in [C1, C2] {
         assert_eq!(figures(&world.seen_from(scope), scope), figures(&world.projection, scope), "{scope}");
     }

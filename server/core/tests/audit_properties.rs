@@ -200,6 +200,12 @@ proptest! {
         for (member_id, record) in shuffled.member_records() {
             prop_assert_eq!(record.relations.capacity(), record.relations.len(), "relations of {}", member_id);
             for entry in &record.relations {
+                // What counting reads of the form is kept equal to the form in force.
+                prop_assert_eq!(
+                    entry.state.essentials,
+                    entry.state.form().as_ref().map(rollcall_core::audit::member::FormEssentials::of),
+                    "essentials of {}", member_id
+                );
                 let signoffs = &entry.state.signoffs;
                 for stamps in [&signoffs.member_confirmed, &signoffs.branch_checked, &signoffs.committee_rechecked] {
                     prop_assert_eq!(stamps.capacity(), stamps.len(), "sign-offs of {}", member_id);
@@ -271,4 +277,16 @@ fn the_province_rollup_is_the_sum_of_its_universities() {
     }
     assert_eq!(sum, world.projection.rollup(&unit("hb")));
     assert!(world.projection.rollup(&unit("hb")).total(rollcall_core::audit::stats::Metric::Members) > 0);
+}
+
+/// Goal: a member's relation stays small (issue 16, P7: a province holds millions). The
+/// common parts sit inline; the registration form is kept encoded, and what most
+/// members never have (corrections, the search for a lost member, transfers, actions)
+/// sits behind one pointer. Sizes on a 64-bit target; a field added inline shows here.
+#[test]
+fn a_relation_stays_small() {
+    use rollcall_core::audit::member::MemberState;
+    use rollcall_core::audit::projection::MemberEntry;
+    assert!(size_of::<MemberState>() <= 136, "MemberState is {} bytes", size_of::<MemberState>());
+    assert!(size_of::<MemberEntry>() <= 280, "MemberEntry is {} bytes", size_of::<MemberEntry>());
 }

@@ -9,6 +9,12 @@
 //! [`MemberState::view`] derives what people ask for (lost or not, pocket, archive
 //! complete, ...) from the state and the campaign's as-of date, using the rules of
 //! DOMAIN.md section 6: computed, never asked for.
+//!
+//! A province holds millions of these, so the state keeps what the view and the rules
+//! read, compactly: the registration form as its protobuf encoding (decoded when a
+//! member is shown) with the seven fields counting reads decoded beside it
+//! ([`FormEssentials`], kept equal to the form in force), and of a contact assessment
+//! the status, situation and dates ([`ContactAssessment`]); the events hold the rest.
 
 use std::collections::BTreeMap;
 
@@ -135,37 +141,51 @@ impl Attempts {
 /// Everything known about one member.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberState {
-    /// The member's id.
-    pub member_id: String,
-    /// The registration in force and the unit (branch) it was registered at.
-    pub registration: Lww<(UnitPath, proto::MemberForm)>,
-    /// Corrected values by field (`proto::MemberField`); conflicts are kept by
-    /// [`crate::conflict::FieldEdits`].
-    pub corrections: BTreeMap<i32, Lww<String>>,
-    /// Latest flag ("cannot be known yet") by field.
-    pub flags: BTreeMap<i32, Lww<String>>,
+    /// The registration in force, as its encoded `proto::MemberForm` (filed at the
+    /// relation's unit, which the relation holds).
+    pub registration: Lww<Box<[u8]>>,
+    /// What counting reads of the form in force (the registration with every
+    /// correction applied); `None` without a registration.
+    pub essentials: Option<FormEssentials>,
     /// Latest archive review.
     pub archive_review: Lww<proto::ArchiveReviewed>,
     /// Bit `m` set: archive material `m` was added.
     pub materials_added: u32,
     /// Latest contact-status assessment.
-    pub contact: Lww<proto::ContactStatusAssessed>,
+    pub contact: Lww<ContactAssessment>,
+    /// A conduct note was recorded (五核查之五).
+    pub conduct_noted: bool,
+    /// The sign-offs of the per-member form, by stage, each with the stamps it was
+    /// recorded at (a chain counts only in the form's order: 本人确认, then 支部初核,
+    /// then 基层党委复核).
+    pub signoffs: SignOffs,
+    /// What most members never have; `None` until an event records some of it.
+    extra: Option<Box<MemberExtra>>,
+}
+
+/// The parts of a member's state most members never have — corrections and flags, the
+/// search for a lost member, transfers, discrepancies, management actions, spot checks,
+/// violations — boxed, so a member without them costs one pointer. It exists exactly
+/// when an event of one of its kinds was applied, so two projections of the same
+/// events agree on it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemberExtra {
+    /// Corrected values by field (`proto::MemberField`); conflicts are kept in `edits`.
+    pub corrections: BTreeMap<i32, Lww<String>>,
+    /// Corrections and their conflicts.
+    pub edits: crate::conflict::FieldEdits,
+    /// Latest flag ("cannot be known yet") by field.
+    pub flags: BTreeMap<i32, Lww<String>>,
     /// Latest transfer-stub check.
     pub transfer: Lww<proto::TransferStubChecked>,
     /// Latest answer from a receiving unit.
     pub receiving: Lww<proto::ReceivingUnitConfirmed>,
-    /// A conduct note was recorded (五核查之五).
-    pub conduct_noted: bool,
     /// Conduct notes that report a violation.
     pub violations_reported: u32,
     /// Referrals to the discipline commission or police.
     pub referrals: u32,
     /// Statistics-database discrepancies by field.
     pub discrepancies: BTreeMap<i32, Discrepancy>,
-    /// The sign-offs of the per-member form, by stage, each with the stamps it was
-    /// recorded at (a chain counts only in the form's order: 本人确认, then 支部初核,
-    /// then 基层党委复核).
-    pub signoffs: SignOffs,
     /// Contact attempts.
     pub attempts: Attempts,
     /// Latest "located" record.
@@ -174,6 +194,75 @@ pub struct MemberState {
     pub actions: BTreeMap<i32, Lww<proto::ManagementActionTaken>>,
     /// Spot checks recorded (passed, failed).
     pub spot_checks: (u32, u32),
+}
+
+static NO_EXTRA: std::sync::LazyLock<MemberExtra> = std::sync::LazyLock::new(MemberExtra::default);
+
+/// What counting reads of a member's form in force: the fields [`MemberState::view`]
+/// derives from it (the form itself is kept encoded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FormEssentials {
+    /// `proto::PersonGroup`.
+    pub person_group: i32,
+    /// `proto::MemberCategory`.
+    pub category: i32,
+    /// `proto::MembershipStatus`.
+    pub membership_status: i32,
+    /// `proto::LostSituation` as registered.
+    pub lost_situation: i32,
+    /// Registered as lost.
+    pub lost: bool,
+    /// Registered as flowing.
+    pub flowing: bool,
+    /// Lost since, as registered.
+    pub lost_since: Option<NaiveDate>,
+}
+
+impl FormEssentials {
+    /// The essentials of `form`.
+    pub fn of(form: &proto::MemberForm) -> FormEssentials {
+        FormEssentials {
+            person_group: form.person_group,
+            category: form.category,
+            membership_status: form.membership_status,
+            lost_situation: form.lost_situation,
+            lost: form.lost,
+            flowing: form.flowing,
+            lost_since: dates::opt(form.lost_since.as_ref()),
+        }
+    }
+}
+
+/// What the view reads of a contact-status assessment (where the member went and why
+/// stay in the event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContactAssessment {
+    /// `proto::ContactStatus`.
+    pub status: i32,
+    /// `proto::LostSituation`.
+    pub situation: i32,
+    /// Last organisation life attended.
+    pub last_org_life: Option<NaiveDate>,
+    /// Last dues paid.
+    pub last_dues: Option<NaiveDate>,
+    /// Last work assigned by the Party done.
+    pub last_assigned_work: Option<NaiveDate>,
+    /// Holds a 流动党员活动证.
+    pub has_flowing_card: bool,
+}
+
+impl ContactAssessment {
+    /// The parts of `assessed` the view reads.
+    pub fn of(assessed: &proto::ContactStatusAssessed) -> ContactAssessment {
+        ContactAssessment {
+            status: assessed.status,
+            situation: assessed.situation,
+            last_org_life: dates::opt(assessed.last_org_life.as_ref()),
+            last_dues: dates::opt(assessed.last_dues.as_ref()),
+            last_assigned_work: dates::opt(assessed.last_assigned_work.as_ref()),
+            has_flowing_card: assessed.has_flowing_card,
+        }
+    }
 }
 
 /// A field on which the per-member form and the Party-statistics database disagree.
@@ -319,62 +408,81 @@ impl SignOffs {
 }
 
 impl MemberState {
-    /// A member known only by id.
-    pub fn new(member_id: &str) -> MemberState {
-        MemberState { member_id: member_id.to_string(), ..MemberState::default() }
+    /// The parts most members never have (empty ones when none was recorded).
+    pub fn extra(&self) -> &MemberExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// The parts most members never have, to record one.
+    pub fn extra_mut(&mut self) -> &mut MemberExtra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// The corrected value of `field`, if any.
     pub fn corrected(&self, field: proto::MemberField) -> Option<&str> {
-        self.corrections.get(&(field as i32)).and_then(Lww::get).map(String::as_str)
+        self.extra().corrections.get(&(field as i32)).and_then(Lww::get).map(String::as_str)
     }
 
-    /// The form in force: the registration with every correction applied.
+    /// The form in force: the registration, decoded, with every correction applied.
     pub fn form(&self) -> Option<proto::MemberForm> {
-        self.form_in_force().map(std::borrow::Cow::into_owned)
-    }
-
-    /// The form in force, borrowed when nothing was corrected (the common case, and the
-    /// hot path of every recount).
-    fn form_in_force(&self) -> Option<std::borrow::Cow<'_, proto::MemberForm>> {
-        let (_, form) = self.registration.get()?;
-        if self.corrections.is_empty() {
-            return Some(std::borrow::Cow::Borrowed(form));
-        }
-        let mut form = form.clone();
-        for (field, value) in &self.corrections {
+        use prost::Message as _;
+        let encoded = self.registration.get()?;
+        // Encoded by `register` from a decoded form: it decodes.
+        let mut form = proto::MemberForm::decode(&encoded[..]).ok()?;
+        for (field, value) in &self.extra().corrections {
             if let (Ok(field), Some(value)) = (proto::MemberField::try_from(*field), value.get()) {
                 apply_correction(&mut form, field, value);
             }
         }
-        Some(std::borrow::Cow::Owned(form))
+        Some(form)
+    }
+
+    /// Keeps `form`, registered by the event stamped `stamp`, if it is later than the
+    /// registration held.
+    pub fn register(&mut self, stamp: Stamp, form: &proto::MemberForm) {
+        use prost::Message as _;
+        self.registration.set(stamp, form.encode_to_vec().into_boxed_slice());
+        self.refresh_essentials();
+    }
+
+    /// Keeps the corrected `value` of `field`, by the event stamped `stamp`, if later
+    /// than the correction of that field held.
+    pub fn correct(&mut self, stamp: Stamp, field: i32, value: &str) {
+        self.extra_mut().corrections.entry(field).or_default().set(stamp, value.to_owned());
+        self.refresh_essentials();
+    }
+
+    /// Derives [`MemberState::essentials`] again from the form in force.
+    fn refresh_essentials(&mut self) {
+        self.essentials = self.form().as_ref().map(FormEssentials::of);
     }
 
     /// The member's management action of `action`, if taken.
     pub fn action(&self, action: proto::ManagementAction) -> Option<&proto::ManagementActionTaken> {
-        self.actions.get(&(action as i32)).and_then(Lww::get)
+        self.extra().actions.get(&(action as i32)).and_then(Lww::get)
     }
 
-    /// Derives the view as of `as_of` (the campaign's as-of date; `None` before a
-    /// campaign is opened: nothing is judged lost or pocket by date), with the months
+    /// Derives the view of the member held at `unit` (the relation's unit, where its
+    /// registration was filed) as of `as_of` (the campaign's as-of date; `None` before
+    /// a campaign is opened: nothing is judged lost or pocket by date), with the months
     /// of the policy in force.
-    pub fn view(&self, as_of: Option<NaiveDate>, policy: &Policy) -> MemberView {
+    pub fn view(&self, unit: &UnitPath, as_of: Option<NaiveDate>, policy: &Policy) -> MemberView {
         use proto::ManagementAction as A;
-        let Some(form) = self.form_in_force() else {
+        let Some(form) = self.essentials.as_ref() else {
             return MemberView::default();
         };
         // The relation is where the member was registered: a correction of the branch
         // field never moves it (a transfer is a management action of the levels that own
         // both ends), or a branch could count a member at a unit that never holds them.
-        let unit = self.registration.get().map(|(unit, _)| unit.clone());
+        let unit = Some(unit.clone());
         let contact = self.contact.get();
         let months_before = |date: Option<NaiveDate>, months: i64| match (date, as_of) {
             (Some(date), Some(as_of)) => dates::whole_months(date, as_of) >= months,
             _ => false,
         };
-        let last_life = contact.and_then(|c| dates::opt(c.last_org_life.as_ref()));
-        let last_dues = contact.and_then(|c| dates::opt(c.last_dues.as_ref()));
-        let last_work = contact.and_then(|c| dates::opt(c.last_assigned_work.as_ref()));
+        let last_life = contact.and_then(|c| c.last_org_life);
+        let last_dues = contact.and_then(|c| c.last_dues);
+        let last_work = contact.and_then(|c| c.last_assigned_work);
         let last_contact = match (last_life, last_dues) {
             (Some(life), Some(dues)) => Some(life.max(dues)),
             (one, other) => one.or(other),
@@ -383,8 +491,9 @@ impl MemberState {
         let derived_lost = months_before(last_contact, policy.lost_contact_months);
         let form_lost = form.lost;
         let lost = assessed_lost || derived_lost || form_lost;
-        let lost_since = if lost { last_contact.or_else(|| dates::opt(form.lost_since.as_ref())) } else { None };
-        let located = self.located.get();
+        let lost_since = if lost { last_contact.or(form.lost_since) } else { None };
+        let extra = self.extra();
+        let located = extra.located.get();
         let found = located.is_some();
         let situation = contact
             .map(|c| c.situation)
@@ -393,7 +502,7 @@ impl MemberState {
             .or_else(|| Some(form.lost_situation).filter(|s| *s != 0))
             .unwrap_or(proto::LostSituation::Unspecified as i32);
 
-        let transfer = self.transfer.get();
+        let transfer = extra.transfer.get();
         let pocket = transfer.is_some_and(|t| {
             let out = dates::opt(t.transferred_out_on.as_ref());
             let valid_until = dates::opt(t.letter_valid_until.as_ref());
@@ -401,7 +510,7 @@ impl MemberState {
             !t.receipt_received && (expired || months_before(out, policy.pocket_months))
         });
         let pocket_resolved = pocket
-            && (self.receiving.get().is_some_and(|r| r.relation_registered)
+            && (extra.receiving.get().is_some_and(|r| r.relation_registered)
                 || self.action(A::ReissueTransfer).is_some());
 
         let transferred_out = self.action(A::TransferRelation).is_some();
@@ -419,16 +528,16 @@ impl MemberState {
             .get()
             .is_some_and(|review| review.identity_doubtful || review.irregular_admission || review.suspected_fake);
 
-        let open_flags = self
+        let open_flags = extra
             .flags
             .iter()
             .filter(|(field, flag)| {
                 let corrected_after =
-                    self.corrections.get(field).and_then(Lww::stamp).is_some_and(|c| Some(c) > flag.stamp());
+                    extra.corrections.get(field).and_then(Lww::stamp).is_some_and(|c| Some(c) > flag.stamp());
                 !corrected_after
             })
             .count() as u32;
-        let open_discrepancies = self.discrepancies.values().filter(|d| d.is_open()).count() as u32;
+        let open_discrepancies = extra.discrepancies.values().filter(|d| d.is_open()).count() as u32;
 
         MemberView {
             registered: true,
@@ -450,20 +559,20 @@ impl MemberState {
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
             // Only a chain in the form's order counts (本人确认 → 支部初核 → 基层党委复核).
             checked: (!self.signoffs.branch_checked.is_empty()
-                || !self.corrections.is_empty()
-                || !self.flags.is_empty())
+                || !extra.corrections.is_empty()
+                || !extra.flags.is_empty())
                 && self.archive_review.get().is_some()
                 && contact.is_some()
                 && self.conduct_noted,
             form_confirmed: self.signoffs.branch_checked_in_order(),
             committee_checked: self.signoffs.committee_rechecked_in_order(),
-            corrected: !self.corrections.is_empty(),
+            corrected: !extra.corrections.is_empty(),
             open_flags,
             open_discrepancies,
             archive_incomplete: present.is_some() && !archive_complete,
             archive_complete,
             suspected_irregular,
-            unreferred_violation: self.violations_reported > self.referrals,
+            unreferred_violation: extra.violations_reported > extra.referrals,
             // 党章: "连续六个月" — the constitution's, not the province's to set.
             self_separation_candidate: months_before(last_life, 6)
                 || months_before(last_dues, 6)

@@ -34,11 +34,10 @@ use chrono::NaiveDate;
 
 use crate::audit::case::{Case, CaseView, Step, case_id_of};
 use crate::audit::dates;
-use crate::audit::member::{Lww, MemberState, MemberView, Stamp};
+use crate::audit::member::{ContactAssessment, Lww, MemberState, MemberView, Stamp};
 use crate::audit::policy::{Policy, PolicyHistory};
 use crate::audit::stats::{Contribution, Counters, contribution};
 use crate::body::Body;
-use crate::conflict::FieldEdits;
 use crate::event::{Header, ReplicaId};
 use crate::proto;
 use crate::unit::{Level, UnitPath};
@@ -54,18 +53,26 @@ pub struct MemberEntry {
     pub events: u32,
     /// Folded state.
     pub state: MemberState,
-    /// Corrections and their conflicts.
-    pub edits: FieldEdits,
     /// Cases about the member.
     pub cases: BTreeSet<String>,
-    /// Where the member is counted, and as what.
-    pub counted: Option<(UnitPath, Contribution)>,
+    /// What the member counts as at this relation's unit, if counted here.
+    pub counted: Option<Contribution>,
 }
 
 impl MemberEntry {
     /// Registered at its unit.
     pub fn is_registered(&self) -> bool {
         self.first_registered.is_some()
+    }
+
+    /// The member's view as held at this relation's unit ([`MemberState::view`]).
+    pub fn view(&self, as_of: Option<NaiveDate>, policy: &Policy) -> MemberView {
+        self.state.view(&self.unit, as_of, policy)
+    }
+
+    /// Where the member is counted through this relation (its unit), and as what.
+    pub fn counted_at(&self) -> Option<(UnitPath, Contribution)> {
+        self.counted.map(|contribution| (self.unit.clone(), contribution))
     }
 }
 
@@ -589,7 +596,7 @@ impl Projection {
 
     /// A member's derived view (of the relation [`Projection::member`] returns).
     pub fn member_view(&self, member_id: &str) -> Option<MemberView> {
-        self.member(member_id).map(|entry| entry.state.view(self.as_of(), &self.policy()))
+        self.member(member_id).map(|entry| entry.view(self.as_of(), &self.policy()))
     }
 
     /// Findings about members held within `unit`: duplicate relations naming a branch
@@ -707,7 +714,7 @@ impl Projection {
             .members
             .values()
             .flat_map(|record| record.relations.iter())
-            .flat_map(|entry| entry.edits.conflicts())
+            .flat_map(|entry| entry.state.extra().edits.conflicts())
             .filter(|conflict| conflict.current.unit.is_within(unit))
             .collect();
         conflicts.sort_by(|a, b| (&a.member_id, a.field).cmp(&(&b.member_id, b.field)));
@@ -716,17 +723,20 @@ impl Projection {
 
     /// Every member as counted: the relation in force of each member registered
     /// somewhere (one per member; registers and lists use it).
-    pub fn members(&self) -> impl Iterator<Item = &MemberEntry> {
-        self.members.values().filter_map(|record| {
+    pub fn members(&self) -> impl Iterator<Item = (&str, &MemberEntry)> {
+        self.members.iter().filter_map(|(id, record)| {
             let unit = record.in_force_unit(self.scope.as_ref())?;
-            record.at(&unit)
+            record.at(&unit).map(|entry| (id.as_str(), entry))
         })
     }
 
     /// Every registered relation, in force or not (a member registered at two branches
     /// appears twice).
-    pub fn registered_relations(&self) -> impl Iterator<Item = &MemberEntry> {
-        self.members.values().flat_map(|record| record.relations.iter()).filter(|entry| entry.is_registered())
+    pub fn registered_relations(&self) -> impl Iterator<Item = (&str, &MemberEntry)> {
+        self.members
+            .iter()
+            .flat_map(|(id, record)| record.relations.iter().map(move |entry| (id.as_str(), entry)))
+            .filter(|(_, entry)| entry.is_registered())
     }
 
     /// Every member record by id, in no particular order: what a snapshot stores beside
@@ -1060,7 +1070,7 @@ impl Projection {
                 .members
                 .get(&member_id)
                 .into_iter()
-                .flat_map(|record| record.relations.iter().filter_map(|e| e.counted.clone()))
+                .flat_map(|record| record.relations.iter().filter_map(MemberEntry::counted_at))
                 .collect();
             for (unit, contribution) in counted_now {
                 self.count(&unit, contribution, -1);
@@ -1068,7 +1078,7 @@ impl Projection {
             match held {
                 Some(record) => {
                     let counted_then: Vec<(UnitPath, Contribution)> =
-                        record.relations.iter().filter_map(|e| e.counted.clone()).collect();
+                        record.relations.iter().filter_map(MemberEntry::counted_at).collect();
                     for (unit, contribution) in counted_then {
                         self.count(&unit, contribution, 1);
                     }
@@ -1151,8 +1161,7 @@ impl Projection {
                         unit: unit.clone(),
                         first_registered: None,
                         events: 0,
-                        state: MemberState::new(member_id),
-                        edits: FieldEdits::default(),
+                        state: MemberState::default(),
                         cases: BTreeSet::new(),
                         counted: None,
                     },
@@ -1223,13 +1232,13 @@ impl Projection {
         let policy = self.policy();
         let Some(record) = self.members.get(member_id) else { return };
         let in_force = record.in_force_unit(self.scope.as_ref());
-        let mut changes: Vec<(usize, Option<(UnitPath, Contribution)>)> = Vec::new();
+        let mut changes: Vec<(usize, Option<Contribution>)> = Vec::new();
         for (index, entry) in record.relations.iter().enumerate() {
             let counted = if in_force.as_ref() == Some(&entry.unit) {
-                let view = entry.state.view(as_of, &policy);
+                let view = entry.view(as_of, &policy);
                 let cases = self.cases_of_relation(entry);
                 let contribution = contribution(&view, &cases, as_of);
-                view.unit.filter(|_| contribution.metrics != 0).map(|_| (entry.unit.clone(), contribution))
+                view.unit.filter(|_| contribution.metrics != 0).map(|_| contribution)
             } else {
                 None
             };
@@ -1237,16 +1246,17 @@ impl Projection {
                 changes.push((index, counted));
             }
         }
-        for (index, counted) in changes {
-            let before = self.members.get(member_id).and_then(|record| record.relations[index].counted.clone());
-            if let Some((unit, contribution)) = before {
+        for (index, after) in changes {
+            let Some(entry) = self.members.get_mut(member_id).map(|record| &mut record.relations[index]) else {
+                continue;
+            };
+            let before = std::mem::replace(&mut entry.counted, after);
+            let unit = entry.unit.clone();
+            if let Some(contribution) = before {
                 self.count(&unit, contribution, -1);
             }
-            if let Some((unit, contribution)) = counted.clone() {
+            if let Some(contribution) = after {
                 self.count(&unit, contribution, 1);
-            }
-            if let Some(record) = self.members.get_mut(member_id) {
-                record.relations[index].counted = counted;
             }
         }
     }
@@ -1274,31 +1284,33 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
     let state = &mut entry.state;
     match body {
         Body::MemberRegistered(registered) => {
-            state.registration.set(stamp, (header.unit_path.clone(), registered.form.clone().unwrap_or_default()));
+            state.register(stamp, registered.form.as_ref().unwrap_or(&proto::MemberForm::default()));
         }
         Body::RecordCorrected(correction) => {
-            state.corrections.entry(correction.field).or_default().set(stamp, correction.new_value.clone());
-            entry.edits.apply_parts(header, correction);
+            state.correct(stamp, correction.field, &correction.new_value);
+            state.extra_mut().edits.apply_parts(header, correction);
         }
-        Body::RecordFlagged(flag) => state.flags.entry(flag.field).or_default().set(stamp, flag.note.clone()),
+        Body::RecordFlagged(flag) => {
+            state.extra_mut().flags.entry(flag.field).or_default().set(stamp, flag.note.clone())
+        }
         Body::ArchiveReviewed(review) => state.archive_review.set(stamp, review.clone()),
         Body::ArchiveMaterialAdded(added) => state.materials_added |= 1 << added.material.clamp(0, 31),
-        Body::ContactStatusAssessed(contact) => state.contact.set(stamp, contact.clone()),
-        Body::TransferStubChecked(stub) => state.transfer.set(stamp, stub.clone()),
-        Body::ReceivingUnitConfirmed(answer) => state.receiving.set(stamp, answer.clone()),
+        Body::ContactStatusAssessed(contact) => state.contact.set(stamp, ContactAssessment::of(contact)),
+        Body::TransferStubChecked(stub) => state.extra_mut().transfer.set(stamp, stub.clone()),
+        Body::ReceivingUnitConfirmed(answer) => state.extra_mut().receiving.set(stamp, answer.clone()),
         Body::ConductNoted(note) => {
             state.conduct_noted = true;
             if note.violation_reported {
-                state.violations_reported += 1;
+                state.extra_mut().violations_reported += 1;
             }
         }
-        Body::ViolationReferred(_) => state.referrals += 1,
+        Body::ViolationReferred(_) => state.extra_mut().referrals += 1,
         Body::StatsDiscrepancyFound(found) => {
-            let slot = state.discrepancies.entry(found.field).or_default();
+            let slot = state.extra_mut().discrepancies.entry(found.field).or_default();
             slot.found.set(stamp, (found.form_value.clone(), found.stats_db_value.clone()));
         }
         Body::StatsDiscrepancyResolved(resolved) => {
-            let slot = state.discrepancies.entry(resolved.field).or_default();
+            let slot = state.extra_mut().discrepancies.entry(resolved.field).or_default();
             slot.resolved = slot.resolved.max(Some(stamp));
         }
         Body::FormSignedOff(signed) => {
@@ -1306,16 +1318,16 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
                 state.signoffs.add(stage, stamp);
             }
         }
-        Body::ContactAttempted(attempt) => state.attempts.add(attempt),
-        Body::MemberLocated(located) => state.located.set(stamp, located.clone()),
+        Body::ContactAttempted(attempt) => state.extra_mut().attempts.add(attempt),
+        Body::MemberLocated(located) => state.extra_mut().located.set(stamp, located.clone()),
         Body::ManagementActionTaken(action) => {
-            state.actions.entry(action.action).or_default().set(stamp, action.clone());
+            state.extra_mut().actions.entry(action.action).or_default().set(stamp, action.clone());
         }
         Body::SpotCheckRecorded(check) => {
             if check.passed {
-                state.spot_checks.0 += 1;
+                state.extra_mut().spot_checks.0 += 1;
             } else {
-                state.spot_checks.1 += 1;
+                state.extra_mut().spot_checks.1 += 1;
             }
         }
         _ => {}

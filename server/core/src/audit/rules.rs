@@ -881,7 +881,7 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
         }
         Body::MemberLocated(located) => {
             let entry = registered_here(projection, context, &located.member_id)?;
-            let view = entry.state.view(projection.as_of(), &projection.policy());
+            let view = entry.view(projection.as_of(), &projection.policy());
             if !view.lost {
                 return Err(RuleViolation::NotLost { member_id: located.member_id.clone() });
             }
@@ -889,7 +889,7 @@ pub fn check(projection: &Projection, context: &AuthorContext, body: &Body) -> R
         }
         Body::ReceivingUnitConfirmed(answer) => {
             let entry = registered_here(projection, context, &answer.member_id)?;
-            let pending = entry.state.transfer.get().is_some_and(|t| !t.receipt_received);
+            let pending = entry.state.extra().transfer.get().is_some_and(|t| !t.receipt_received);
             if !pending {
                 return Err(RuleViolation::NoPendingTransfer { member_id: answer.member_id.clone() });
             }
@@ -986,7 +986,7 @@ fn check_signoff(
     }
     let before = match stage {
         S::MemberConfirmed => {
-            let view = entry.state.view(projection.as_of(), &projection.policy());
+            let view = entry.view(projection.as_of(), &projection.policy());
             if view.lost && !view.found {
                 return Err(RuleViolation::LostCannotConfirm { member_id: signed.member_id.clone() });
             }
@@ -1018,7 +1018,7 @@ fn check_action(
 ) -> Result<(), RuleViolation> {
     use proto::ManagementAction as A;
     let entry = registered_here(projection, context, &action.member_id)?;
-    let view = entry.state.view(projection.as_of(), &projection.policy());
+    let view = entry.view(projection.as_of(), &projection.policy());
     let effective = required_date("effective date", action.effective_on.as_ref(), today)?;
     let incomplete = |action: &'static str, missing: &'static str, missing_zh: &'static str| {
         Err(RuleViolation::ActionIncomplete { action, missing, missing_zh })
@@ -1265,7 +1265,7 @@ fn check_proposal(
         return Err(missing("facts"));
     }
     not_future("effective date", dates::opt(proposal.proposed_on.as_ref()), context.today)?;
-    let view = entry.state.view(projection.as_of(), &projection.policy());
+    let view = entry.view(projection.as_of(), &projection.policy());
     if view.unreferred_violation {
         return Err(RuleViolation::ViolationNotReferred { member_id: member_id.clone() });
     }
@@ -1293,7 +1293,7 @@ fn check_proposal(
                 return Err(RuleViolation::NoSixMonthGap);
             }
             if view.lost && !view.found {
-                let attempts = &entry.state.attempts;
+                let attempts = &entry.state.extra().attempts;
                 let (count, channels, months) = (attempts.count, attempts.channels(), attempts.span_months());
                 let policy = projection.policy();
                 if count < policy.self_separation_attempts

@@ -779,8 +779,8 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register, full_
     let policy = projection.policy();
     let mut rows: Vec<(UnitPath, String, Vec<String>)> = projection
         .members()
-        .filter_map(|entry| {
-            let view = entry.state.view(as_of, &policy);
+        .filter_map(|(_, entry)| {
+            let view = entry.view(as_of, &policy);
             let branch = view.unit.clone()?;
             let wanted = match which {
                 Register::Found => view.found,
@@ -810,7 +810,7 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register, full_
                 _ => String::new(),
             };
             let (situation, situation_note) = register_situation(view.situation);
-            let attempts = &entry.state.attempts;
+            let attempts = &entry.state.extra().attempts;
             let search = if attempts.count == 0 {
                 String::new()
             } else {
@@ -823,6 +823,7 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register, full_
             };
             let mut handling: Vec<String> = entry
                 .state
+                .extra()
                 .actions
                 .iter()
                 .filter(|(_, action)| action.get().is_some())
@@ -833,7 +834,7 @@ pub fn register(projection: &Projection, unit: &UnitPath, which: Register, full_
                     handling.push(format!("{}（{}）", disposition_name_zh(case.disposition), case.stage.name_zh()));
                 }
             }
-            let located = entry.state.located.get();
+            let located = entry.state.extra().located.get();
             let note = [situation_note, located.map_or("", |l| l.cause_note.as_str())]
                 .into_iter()
                 .filter(|n| !n.is_empty())
