@@ -13,8 +13,9 @@
 //! A province holds millions of these, so the state keeps what the view and the rules
 //! read, compactly: the registration form as its protobuf encoding (decoded when a
 //! member is shown) with the seven fields counting reads decoded beside it
-//! ([`FormEssentials`], kept equal to the form in force), and of a contact assessment
-//! the status, situation and dates ([`ContactAssessment`]); the events hold the rest.
+//! ([`FormEssentials`], kept equal to the form in force), of a contact assessment the
+//! status, situation and dates ([`ContactAssessment`]), of an archive review the
+//! materials present and the doubts ([`ArchiveReview`]); the events hold the rest.
 
 use std::collections::BTreeMap;
 
@@ -148,7 +149,7 @@ pub struct MemberState {
     /// correction applied); `None` without a registration.
     pub essentials: Option<FormEssentials>,
     /// Latest archive review.
-    pub archive_review: Lww<proto::ArchiveReviewed>,
+    pub archive_review: Lww<ArchiveReview>,
     /// Bit `m` set: archive material `m` was added.
     pub materials_added: u32,
     /// Latest contact-status assessment.
@@ -229,6 +230,31 @@ impl FormEssentials {
             lost: form.lost,
             flowing: form.flowing,
             lost_since: dates::opt(form.lost_since.as_ref()),
+        }
+    }
+}
+
+/// What the view reads of an archive review (its note stays in the event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchiveReview {
+    /// Bit `m` set: material `m` (`proto::ArchiveMaterial`) was found present.
+    pub present: u32,
+    /// The member's identity is in doubt.
+    pub identity_doubtful: bool,
+    /// The admission was irregular.
+    pub irregular_admission: bool,
+    /// The archive is suspected fake.
+    pub suspected_fake: bool,
+}
+
+impl ArchiveReview {
+    /// The parts of `reviewed` the view reads.
+    pub fn of(reviewed: &proto::ArchiveReviewed) -> ArchiveReview {
+        ArchiveReview {
+            present: reviewed.present.iter().fold(0, |bits, material| bits | 1 << (*material).clamp(0, 31)),
+            identity_doubtful: reviewed.identity_doubtful,
+            irregular_admission: reviewed.irregular_admission,
+            suspected_fake: reviewed.suspected_fake,
         }
     }
 }
@@ -518,9 +544,7 @@ impl MemberState {
             || form.membership_status == proto::MembershipStatus::Stopped as i32;
         let probationary = form.category == proto::MemberCategory::Probationary as i32;
 
-        let present = self.archive_review.get().map(|review| {
-            review.present.iter().fold(self.materials_added, |bits, material| bits | 1 << (*material).clamp(0, 31))
-        });
+        let present = self.archive_review.get().map(|review| review.present | self.materials_added);
         let required = required_materials(probationary);
         let archive_complete = present.is_some_and(|bits| bits & required == required);
         let suspected_irregular = self

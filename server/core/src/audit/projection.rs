@@ -34,7 +34,7 @@ use chrono::NaiveDate;
 
 use crate::audit::case::{Case, CaseView, Step, case_id_of};
 use crate::audit::dates;
-use crate::audit::member::{ContactAssessment, Lww, MemberState, MemberView, Stamp};
+use crate::audit::member::{ArchiveReview, ContactAssessment, Lww, MemberState, MemberView, Stamp};
 use crate::audit::policy::{Policy, PolicyHistory};
 use crate::audit::stats::{Contribution, Counters, contribution};
 use crate::body::Body;
@@ -1293,7 +1293,7 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
         Body::RecordFlagged(flag) => {
             state.extra_mut().flags.entry(flag.field).or_default().set(stamp, flag.note.clone())
         }
-        Body::ArchiveReviewed(review) => state.archive_review.set(stamp, review.clone()),
+        Body::ArchiveReviewed(review) => state.archive_review.set(stamp, ArchiveReview::of(review)),
         Body::ArchiveMaterialAdded(added) => state.materials_added |= 1 << added.material.clamp(0, 31),
         Body::ContactStatusAssessed(contact) => state.contact.set(stamp, ContactAssessment::of(contact)),
         Body::TransferStubChecked(stub) => state.extra_mut().transfer.set(stamp, stub.clone()),
