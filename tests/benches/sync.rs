@@ -14,6 +14,12 @@
 //! (c) Reconciliation. A college appends 100,000 events about a branch, which the branch
 //! node holds; a laptop of that branch records 10,000 events offline; the figure is the
 //! wall time of `rollcall sync` on the laptop (both ways, every event verified and durable).
+//! Two shapes, in interleaved rounds (`RECONCILE_ROUNDS`, default 1; `RECONCILE_SHAPES`,
+//! default `shared,deployed`): **shared**, the laptop's `rollcall sync` and the four
+//! nodes on the same two cores (as in a test on one machine); **deployed**, the laptop
+//! alone on CPU 0 and the four nodes pinned to CPU 1 (`taskset`), so that relaying the
+//! laptop's events up three hops does not take the laptop's core, as when the ancestors
+//! run on other machines (the branch still shares its core with them here).
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +29,7 @@ use rollcall_core::UnitPath;
 use rollcall_proto::v1 as pb;
 use rollcall_server::config::{OPERATOR_KEY_FILE, read_key};
 use rollcall_server::connect;
-use rollcall_tests::{ClusterNode, rollcall, start_child, start_root};
+use rollcall_tests::{ClusterNode, bin, median, rollcall, start_child, start_root};
 
 fn verify_rates() -> (f64, f64) {
     let key = SigningKey::from_bytes(&[5; 32]);
@@ -85,7 +91,22 @@ fn main() {
         latency();
     }
     if only.is_empty() || only.contains('c') {
-        reconcile();
+        let rounds = rollcall_tests::env_or("RECONCILE_ROUNDS", 1);
+        let shapes = std::env::var("RECONCILE_SHAPES").unwrap_or_else(|_| "shared,deployed".into());
+        let mut seconds: Vec<(&str, Vec<f64>)> = Vec::new();
+        for _ in 0..rounds {
+            for shape in shapes.split(',') {
+                let taken = reconcile(shape == "deployed");
+                match seconds.iter_mut().find(|(name, _)| *name == shape) {
+                    Some((_, all)) => all.push(taken),
+                    None => seconds.push((if shape == "deployed" { "deployed" } else { "shared" }, vec![taken])),
+                }
+            }
+        }
+        for (shape, all) in &mut seconds {
+            let rounds: Vec<String> = all.iter().map(|s| format!("{s:.2}")).collect();
+            println!("laptop reconciliation, {shape}: median {:.2} s ({})", median(all), rounds.join(" · "));
+        }
     }
 }
 
@@ -178,7 +199,19 @@ fn latency() {
     );
 }
 
-fn reconcile() {
+/// Pins every thread of process `pid` (and those it starts later) to `cpus`.
+fn pin(pid: u32, cpus: &str) {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running taskset");
+    assert!(status.success(), "taskset could not pin process {pid}");
+}
+
+/// One reconciliation (see the module's comment); `deployed`: the laptop alone on CPU 0,
+/// the nodes on CPU 1. Returns its seconds.
+fn reconcile(deployed: bool) -> f64 {
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let province = start_root(base.path(), "hb");
     let university = start_child(base.path(), &province, "hb/u1");
@@ -212,15 +245,28 @@ fn reconcile() {
     let offline =
         rollcall(&["append-sample", "--dir", &laptop_arg, "--unit", "hb/u1/c1/b1", "--members", "4444", "--seed", "9"]);
     ok(offline);
+    let mut sync = if deployed {
+        for node in [&province, &university, &college, &branch] {
+            pin(node.process.as_ref().expect("running").pid(), "1");
+        }
+        let mut taskset = std::process::Command::new("taskset");
+        taskset.args(["-c", "0"]).arg(bin("rollcall"));
+        taskset
+    } else {
+        std::process::Command::new(bin("rollcall"))
+    };
     let start = Instant::now();
-    let output = rollcall(&["sync", "--dir", &laptop_arg, "--json"]);
+    let output = sync.args(["sync", "--dir", &laptop_arg, "--json"]).output().expect("running rollcall sync");
     let seconds = start.elapsed().as_secs_f64();
     ok(output.clone());
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     println!(
-        "laptop reconciliation: sent {} offline events, received {} new events, in {seconds:.2} s (one `rollcall sync`, process start included)",
-        summary["sent"], summary["received"]
+        "laptop reconciliation ({}): sent {} offline events, received {} new events, in {seconds:.2} s (one `rollcall sync`, process start included)",
+        if deployed { "deployed: laptop on CPU 0, nodes on CPU 1" } else { "shared: all on both cores" },
+        summary["sent"],
+        summary["received"]
     );
+    seconds
 }
 
 fn catch_up() {

@@ -144,7 +144,7 @@ impl Attempts {
 pub struct MemberState {
     /// The registration in force, as its encoded `proto::MemberForm` (filed at the
     /// relation's unit, which the relation holds).
-    pub registration: Lww<Box<[u8]>>,
+    pub registration: Lww<EncodedForm>,
     /// What counting reads of the form in force (the registration with every
     /// correction applied); `None` without a registration.
     pub essentials: Option<FormEssentials>,
@@ -198,6 +198,43 @@ pub struct MemberExtra {
 }
 
 static NO_EXTRA: std::sync::LazyLock<MemberExtra> = std::sync::LazyLock::new(MemberExtra::default);
+
+/// A registration form as its protobuf encoding. Serialized (in a projection snapshot)
+/// as one byte string, not byte by byte as serde writes a `Box<[u8]>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncodedForm(Box<[u8]>);
+
+impl serde::Serialize for EncodedForm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EncodedForm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EncodedForm, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = EncodedForm;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an encoded registration form")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<EncodedForm, E> {
+                Ok(EncodedForm(bytes.into()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<EncodedForm, E> {
+                Ok(EncodedForm(bytes.into_boxed_slice()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EncodedForm, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(byte) = seq.next_element()? {
+                    bytes.push(byte);
+                }
+                Ok(EncodedForm(bytes.into_boxed_slice()))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
+}
 
 /// What counting reads of a member's form in force: the fields [`MemberState::view`]
 /// derives from it (the form itself is kept encoded).
@@ -452,7 +489,7 @@ impl MemberState {
     /// The form in force: the registration, decoded, with every correction applied.
     pub fn form(&self) -> Option<proto::MemberForm> {
         use prost::Message as _;
-        let encoded = self.registration.get()?;
+        let EncodedForm(encoded) = self.registration.get()?;
         // Encoded by `register` from a decoded form: it decodes.
         let mut form = proto::MemberForm::decode(&encoded[..]).ok()?;
         for (field, value) in &self.extra().corrections {
@@ -467,8 +504,15 @@ impl MemberState {
     /// registration held.
     pub fn register(&mut self, stamp: Stamp, form: &proto::MemberForm) {
         use prost::Message as _;
-        self.registration.set(stamp, form.encode_to_vec().into_boxed_slice());
-        self.refresh_essentials();
+        if self.registration.stamp().is_some_and(|held| held >= stamp) {
+            return; // `Lww::set` keeps only a later stamp
+        }
+        self.registration.set(stamp, EncodedForm(form.encode_to_vec().into_boxed_slice()));
+        if self.extra().corrections.is_empty() {
+            self.essentials = Some(FormEssentials::of(form));
+        } else {
+            self.refresh_essentials();
+        }
     }
 
     /// Keeps the corrected `value` of `field`, by the event stamped `stamp`, if later
