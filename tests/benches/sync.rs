@@ -14,12 +14,13 @@
 //! (c) Reconciliation. A college appends 100,000 events about a branch, which the branch
 //! node holds; a laptop of that branch records 10,000 events offline; the figure is the
 //! wall time of `rollcall sync` on the laptop (both ways, every event verified and durable).
-//! Two shapes, in interleaved rounds (`RECONCILE_ROUNDS`, default 1; `RECONCILE_SHAPES`,
-//! default `shared,deployed`): **shared**, the laptop's `rollcall sync` and the four
-//! nodes on the same two cores (as in a test on one machine); **deployed**, the laptop
-//! alone on CPU 0 and the four nodes pinned to CPU 1 (`taskset`), so that relaying the
-//! laptop's events up three hops does not take the laptop's core, as when the ancestors
-//! run on other machines (the branch still shares its core with them here).
+//! Three shapes, in interleaved rounds (`RECONCILE_ROUNDS`, default 1; `RECONCILE_SHAPES`,
+//! default `shared,pinned,deployed`): **shared**, the laptop's `rollcall sync` and the
+//! four nodes on the same two cores (as in a test on one machine); **pinned**, the
+//! laptop alone on CPU 0 and the four nodes on CPU 1 (`taskset`); **deployed**, the
+//! laptop alone on CPU 0, the branch alone on CPU 1 and its three ancestors paused
+//! (`SIGSTOP`) while the laptop syncs, as when they run on other machines (their work
+//! is not on these cores; the branch's relay up waits for them).
 
 use std::time::{Duration, Instant};
 
@@ -92,14 +93,19 @@ fn main() {
     }
     if only.is_empty() || only.contains('c') {
         let rounds = rollcall_tests::env_or("RECONCILE_ROUNDS", 1);
-        let shapes = std::env::var("RECONCILE_SHAPES").unwrap_or_else(|_| "shared,deployed".into());
+        let shapes = std::env::var("RECONCILE_SHAPES").unwrap_or_else(|_| "shared,pinned,deployed".into());
         let mut seconds: Vec<(&str, Vec<f64>)> = Vec::new();
         for _ in 0..rounds {
             for shape in shapes.split(',') {
-                let taken = reconcile(shape == "deployed");
-                match seconds.iter_mut().find(|(name, _)| *name == shape) {
+                let shape = match shape {
+                    "pinned" => Shape::Pinned,
+                    "deployed" => Shape::Deployed,
+                    _ => Shape::Shared,
+                };
+                let taken = reconcile(shape);
+                match seconds.iter_mut().find(|(name, _)| *name == shape.name()) {
                     Some((_, all)) => all.push(taken),
-                    None => seconds.push((if shape == "deployed" { "deployed" } else { "shared" }, vec![taken])),
+                    None => seconds.push((shape.name(), vec![taken])),
                 }
             }
         }
@@ -209,9 +215,35 @@ fn pin(pid: u32, cpus: &str) {
     assert!(status.success(), "taskset could not pin process {pid}");
 }
 
-/// One reconciliation (see the module's comment); `deployed`: the laptop alone on CPU 0,
-/// the nodes on CPU 1. Returns its seconds.
-fn reconcile(deployed: bool) -> f64 {
+/// Where a reconciliation's processes run (see the module's comment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Shared,
+    Pinned,
+    Deployed,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Shared => "shared: all on both cores",
+            Shape::Pinned => "pinned: laptop on CPU 0, the four nodes on CPU 1",
+            Shape::Deployed => "deployed: laptop on CPU 0, branch on CPU 1, ancestors paused",
+        }
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// One reconciliation in `shape`; returns its seconds.
+fn reconcile(shape: Shape) -> f64 {
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let province = start_root(base.path(), "hb");
     let university = start_child(base.path(), &province, "hb/u1");
@@ -245,24 +277,36 @@ fn reconcile(deployed: bool) -> f64 {
     let offline =
         rollcall(&["append-sample", "--dir", &laptop_arg, "--unit", "hb/u1/c1/b1", "--members", "4444", "--seed", "9"]);
     ok(offline);
-    let mut sync = if deployed {
+    let pid = |node: &ClusterNode| node.process.as_ref().expect("running").pid();
+    let ancestors = [&province, &university, &college];
+    let mut sync = if shape == Shape::Shared {
+        std::process::Command::new(bin("rollcall"))
+    } else {
         for node in [&province, &university, &college, &branch] {
-            pin(node.process.as_ref().expect("running").pid(), "1");
+            pin(pid(node), "1");
+        }
+        if shape == Shape::Deployed {
+            for node in ancestors {
+                signal(pid(node), "STOP");
+            }
         }
         let mut taskset = std::process::Command::new("taskset");
         taskset.args(["-c", "0"]).arg(bin("rollcall"));
         taskset
-    } else {
-        std::process::Command::new(bin("rollcall"))
     };
     let start = Instant::now();
     let output = sync.args(["sync", "--dir", &laptop_arg, "--json"]).output().expect("running rollcall sync");
     let seconds = start.elapsed().as_secs_f64();
+    if shape == Shape::Deployed {
+        for node in ancestors {
+            signal(pid(node), "CONT");
+        }
+    }
     ok(output.clone());
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     println!(
         "laptop reconciliation ({}): sent {} offline events, received {} new events, in {seconds:.2} s (one `rollcall sync`, process start included)",
-        if deployed { "deployed: laptop on CPU 0, nodes on CPU 1" } else { "shared: all on both cores" },
+        shape.name(),
         summary["sent"],
         summary["received"]
     );
