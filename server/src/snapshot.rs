@@ -405,6 +405,11 @@ pub fn read(path: &Path, store: &Store, scope: Option<&UnitPath>) -> Result<Rest
     if !input.frame(&mut frame).map_err(refused)? {
         return Err(refused("no header".into()));
     }
+    // The format comes first in every format's header: an older one is refused as such.
+    let (format, _) = postcard::take_from_bytes::<u32>(&frame).map_err(|error| refused(format!("header: {error}")))?;
+    if format != FORMAT {
+        return Err(refused(format!("written in snapshot format {format}, this release reads format {FORMAT}")));
+    }
     let header: Header = postcard::from_bytes(&frame).map_err(|error| refused(format!("header: {error}")))?;
     if header.format != FORMAT || header.release != env!("CARGO_PKG_VERSION") {
         return Err(refused(format!(
@@ -453,8 +458,9 @@ pub fn read(path: &Path, store: &Store, scope: Option<&UnitPath>) -> Result<Rest
 /// holding none of them (checked as it is replayed), the events at positions up to the
 /// snapshot's are exactly these. Returns the heads by replica.
 fn same_history(store: &Store, header: &Header) -> Result<std::collections::HashMap<ReplicaId, u64>, String> {
-    let total: u64 = header.heads.iter().map(|head| head.seq).sum();
-    if total != header.position {
+    let total = header.heads.iter().try_fold(0u64, |total, head| total.checked_add(head.seq));
+    if total != Some(header.position) {
+        let total = total.map_or_else(|| "more than 2^64".to_owned(), |total| total.to_string());
         return Err(format!("its logs' heads hold {total} events, its position is {}", header.position));
     }
     let mut heads = std::collections::HashMap::with_capacity(header.heads.len());

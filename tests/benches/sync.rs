@@ -98,9 +98,10 @@ fn main() {
         for _ in 0..rounds {
             for shape in shapes.split(',') {
                 let shape = match shape {
+                    "shared" => Shape::Shared,
                     "pinned" => Shape::Pinned,
                     "deployed" => Shape::Deployed,
-                    _ => Shape::Shared,
+                    other => panic!("RECONCILE_SHAPES: unknown shape {other:?} (shared, pinned, deployed)"),
                 };
                 let taken = reconcile(shape);
                 match seconds.iter_mut().find(|(name, _)| *name == shape.name()) {

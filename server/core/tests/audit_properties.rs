@@ -67,13 +67,25 @@ fn act(world: &mut World, op: u8, member: usize, param: u8) {
             located_on: day(2025, 1 + u32::from(param % 3), 1),
             ..Default::default()
         }),
-        5 => Body::RecordCorrected(proto::RecordCorrected {
-            member_id: id,
-            field: proto::MemberField::PersonGroup as i32,
-            new_value: ["教职工", "离退休人员", "其他"][usize::from(param) % 3].into(),
-            reason: String::new(),
-            settles: vec![],
-        }),
+        5 => {
+            // Corrections of every field counting reads (the decoded essentials must
+            // follow the form in force whatever the order).
+            use proto::MemberField as F;
+            let (field, values): (F, [&str; 3]) = match param % 5 {
+                0 => (F::PersonGroup, ["教职工", "离退休人员", "其他"]),
+                1 => (F::Category, ["正式党员", "预备党员", "正式"]),
+                2 => (F::MembershipStatus, ["正常", "停止党籍", "正常"]),
+                3 => (F::Lost, ["是", "否", "是"]),
+                _ => (F::Flowing, ["否", "是", "否"]),
+            };
+            Body::RecordCorrected(proto::RecordCorrected {
+                member_id: id,
+                field: field as i32,
+                new_value: values[usize::from(param / 5) % 3].into(),
+                reason: String::new(),
+                settles: vec![],
+            })
+        }
         6 => Body::RecordFlagged(proto::RecordFlagged {
             member_id: id,
             field: proto::MemberField::NativePlace as i32,
@@ -202,7 +214,7 @@ proptest! {
             for entry in &record.relations {
                 // What counting reads of the form is kept equal to the form in force.
                 prop_assert_eq!(
-                    entry.state.essentials,
+                    entry.state.essentials().copied(),
                     entry.state.form().as_ref().map(rollcall_core::audit::member::FormEssentials::of),
                     "essentials of {}", member_id
                 );

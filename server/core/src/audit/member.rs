@@ -144,10 +144,11 @@ impl Attempts {
 pub struct MemberState {
     /// The registration in force, as its encoded `proto::MemberForm` (filed at the
     /// relation's unit, which the relation holds).
-    pub registration: Lww<EncodedForm>,
+    pub(crate) registration: Lww<EncodedForm>,
     /// What counting reads of the form in force (the registration with every
-    /// correction applied); `None` without a registration.
-    pub essentials: Option<FormEssentials>,
+    /// correction applied); `None` without a registration. Kept by `register` and
+    /// `correct`, so not writable from outside.
+    essentials: Option<FormEssentials>,
     /// Latest archive review.
     pub archive_review: Lww<ArchiveReview>,
     /// Bit `m` set: archive material `m` was added.
@@ -476,8 +477,14 @@ impl MemberState {
         self.extra.as_deref().unwrap_or(&NO_EXTRA)
     }
 
-    /// The parts most members never have, to record one.
-    pub fn extra_mut(&mut self) -> &mut MemberExtra {
+    /// What counting reads of the form in force (`None` without a registration).
+    pub fn essentials(&self) -> Option<&FormEssentials> {
+        self.essentials.as_ref()
+    }
+
+    /// The parts most members never have, to record one (corrections go through
+    /// [`MemberState::correct`], which keeps the essentials).
+    pub(crate) fn extra_mut(&mut self) -> &mut MemberExtra {
         self.extra.get_or_insert_with(Box::default)
     }
 
@@ -491,7 +498,9 @@ impl MemberState {
         use prost::Message as _;
         let EncodedForm(encoded) = self.registration.get()?;
         // Encoded by `register` from a decoded form: it decodes.
-        let mut form = proto::MemberForm::decode(&encoded[..]).ok()?;
+        let decoded = proto::MemberForm::decode(&encoded[..]);
+        debug_assert!(decoded.is_ok(), "a registration form encoded by `register` decodes");
+        let mut form = decoded.ok()?;
         for (field, value) in &self.extra().corrections {
             if let (Ok(field), Some(value)) = (proto::MemberField::try_from(*field), value.get()) {
                 apply_correction(&mut form, field, value);
