@@ -255,12 +255,12 @@ fn first_event(key: &SigningKey, university: &str, idx: usize) -> VerifiedEvent 
     log.prepare(writer::now_ms(), EventId(id), draft).expect("valid draft").sign(key)
 }
 
-/// The province store at `path` receives `events`, one ingest each, in this order.
-fn ingest_in_order(path: &Path, root_key: &SigningKey, events: &[&VerifiedEvent]) {
-    let store = Store::open(path).expect("open");
-    let authority = authority_of(&store, root_key);
-    let projection = projection::rebuild(&store, &authority, Some(&unit("hb"))).expect("rebuild").0;
-    let (handle, join) = writer::start(
+/// A writer for the province store `store` (root `root_key`), with the enrollments it
+/// holds and its projection rebuilt, without snapshots.
+fn province_writer(store: &Store, root_key: &SigningKey) -> (writer::WriterHandle, std::thread::JoinHandle<()>) {
+    let authority = authority_of(store, root_key);
+    let projection = projection::rebuild(store, &authority, Some(&unit("hb"))).expect("rebuild").0;
+    writer::start(
         store.clone(),
         root_key.clone(),
         unit("hb"),
@@ -268,7 +268,13 @@ fn ingest_in_order(path: &Path, root_key: &SigningKey, events: &[&VerifiedEvent]
         Arc::new(RwLock::new(projection)),
         None,
     )
-    .expect("writer");
+    .expect("writer")
+}
+
+/// The province store at `path` receives `events`, one ingest each, in this order.
+fn ingest_in_order(path: &Path, root_key: &SigningKey, events: &[&VerifiedEvent]) {
+    let store = Store::open(path).expect("open");
+    let (handle, join) = province_writer(&store, root_key);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     for event in events {
         let outcome = runtime.block_on(handle.ingest(vec![(*event).clone()])).expect("ingest");
@@ -295,17 +301,7 @@ fn a_snapshot_fits_only_the_history_it_was_taken_from() {
     let origin = dir.path().join("origin");
     {
         let store = Store::open(&origin).expect("open");
-        let authority = Authority::new(ReplicaId(root_key.verifying_key().to_bytes()), unit("hb"));
-        let projection = projection::rebuild(&store, &authority, Some(&unit("hb"))).expect("rebuild").0;
-        let (handle, join) = writer::start(
-            store.clone(),
-            root_key.clone(),
-            unit("hb"),
-            Arc::new(RwLock::new(authority)),
-            Arc::new(RwLock::new(projection)),
-            None,
-        )
-        .expect("writer");
+        let (handle, join) = province_writer(&store, &root_key);
         for (key, university) in keys.iter().zip(universities) {
             handle.append_blocking(vec![enrollment::university(key, university)]).expect("enroll");
         }

@@ -7,6 +7,7 @@
 use std::sync::{Arc, RwLock};
 
 use ed25519_dalek::SigningKey;
+use rollcall_core::audit::Projection;
 use rollcall_core::authority::Authority;
 use rollcall_core::log::{Draft, Head, LocalWriter};
 use rollcall_core::{EventId, HlcTime, ReplicaId, Seq, UnitPath};
@@ -23,6 +24,26 @@ mod enrollment;
 mod registration;
 use enrollment::university as enroll;
 
+type Shared<T> = Arc<RwLock<T>>;
+
+/// A province's writer on `store` (key `[1; 32]`, projection of `scope`): its replica,
+/// authority, projection, handle and thread.
+fn province_writer(
+    store: &Store,
+    scope: Option<&UnitPath>,
+) -> (ReplicaId, Shared<Authority>, Shared<Projection>, writer::WriterHandle, std::thread::JoinHandle<()>) {
+    let province_key = SigningKey::from_bytes(&[1; 32]);
+    let province = ReplicaId(province_key.verifying_key().to_bytes());
+    let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
+    let (projection, _) =
+        rollcall_server::projection::rebuild(store, &authority.read().expect("lock"), scope).expect("rebuild");
+    let projection = Arc::new(RwLock::new(projection));
+    let (handle, join) =
+        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone(), None)
+            .expect("writer");
+    (province, authority, projection, handle, join)
+}
+
 fn member(idx: usize) -> Draft {
     registration::registration("hb/u1/c1/b1", idx)
 }
@@ -37,17 +58,8 @@ fn member(idx: usize) -> Draft {
 fn a_failed_write_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("open");
-    let province_key = SigningKey::from_bytes(&[1; 32]);
-    let province = ReplicaId(province_key.verifying_key().to_bytes());
-    let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
-    let (projection, _) =
-        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
-    let projection = Arc::new(RwLock::new(projection));
-    let (handle, join) =
-        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone(), None)
-            .expect("writer");
-    let members =
-        |projection: &Arc<RwLock<rollcall_core::audit::Projection>>| projection.read().expect("lock").member_count();
+    let (province, authority, projection, handle, join) = province_writer(&store, None);
+    let members = |projection: &Shared<Projection>| projection.read().expect("lock").member_count();
 
     let appended = handle.append_blocking(vec![member(0), member(1)]).expect("append");
     assert_eq!(appended.last().map(|a| a.seq), Some(Seq(2)));
@@ -108,16 +120,7 @@ fn a_failed_write_leaves_nothing_behind() {
 fn an_equivocation_proof_reaches_the_live_projection() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("open");
-    let province_key = SigningKey::from_bytes(&[1; 32]);
-    let province = ReplicaId(province_key.verifying_key().to_bytes());
-    let authority = Arc::new(RwLock::new(Authority::new(province, unit("hb"))));
-    let (projection, _) =
-        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), Some(&unit("hb")))
-            .expect("rebuild");
-    let projection = Arc::new(RwLock::new(projection));
-    let (handle, join) =
-        writer::start(store.clone(), province_key, unit("hb"), authority.clone(), projection.clone(), None)
-            .expect("writer");
+    let (province, authority, projection, handle, join) = province_writer(&store, Some(&unit("hb")));
     let university_key = SigningKey::from_bytes(&[2; 32]);
     let university = ReplicaId(university_key.verifying_key().to_bytes());
     handle.append_blocking(vec![enroll(&university_key, "hb/u1")]).expect("enroll");
