@@ -693,7 +693,7 @@ fn summary_sheets(subject: &Subject, summary: &trail::Summary) -> Vec<Sheet> {
                 Cell::Text(format!(
                     "{} {}（{}）",
                     step.author_level.name_zh(),
-                    step.stamp.replica.short(),
+                    step.stamp.replica().short(),
                     step.author_unit
                 )),
                 Cell::Text(trail::cst_time(step.stamp.hlc.wall_ms)),
@@ -742,7 +742,7 @@ fn summary_sheets(subject: &Subject, summary: &trail::Summary) -> Vec<Sheet> {
                     Cell::Text(rollcall_core::audit::tables::method_name_zh(attempt.method).to_string()),
                     Cell::Text(attempt_outcome_zh(attempt.outcome).to_string()),
                     Cell::Text(attempt.note.clone()),
-                    Cell::Text(stamp.replica.short()),
+                    Cell::Text(stamp.replica().short()),
                 ]
             })
             .collect(),

@@ -597,7 +597,7 @@ pub fn units(
     request: &pb::UnitsRequest,
 ) -> Result<pb::UnitsResponse, QueryError> {
     let unit = unit_in_scope(&request.unit_path, scope)?;
-    let mut known = projection.known_units();
+    let mut known = projection.known_units().clone();
     // The ancestors of the scope are named too (a college shows its university's name).
     let mut above = unit.parent();
     while let Some(ancestor) = above {

@@ -7,7 +7,9 @@
 //! [`crate::log`] construct one. Chain order is checked separately, against a
 //! [`crate::Head`], because it depends on what the receiver already holds.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{LazyLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 
@@ -159,6 +161,28 @@ impl ReplicaId {
     /// The first 8 hex digits, for logs and tables.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
+    }
+
+    /// This key in the process's table of replica keys: the same reference for the
+    /// same key, whichever thread asks. The table only grows, by 32 bytes a key; it
+    /// holds the keys of the events a process has folded into a projection or read for
+    /// a trail, which are enrolled replicas (or a test's), not keys from the wire at
+    /// large. What [`crate::audit::member::Stamp`] holds, so that a stamp costs 8 bytes
+    /// of key instead of 32.
+    pub fn interned(self) -> &'static ReplicaId {
+        static TABLE: LazyLock<RwLock<HashSet<&'static ReplicaId>>> = LazyLock::new(Default::default);
+        // A poisoned lock only means another thread panicked between two statements
+        // that cannot leave the set half-changed (a lookup, an insert).
+        if let Some(held) = TABLE.read().unwrap_or_else(PoisonError::into_inner).get(&self) {
+            return held;
+        }
+        let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = table.get(&self) {
+            return held;
+        }
+        let leaked: &'static ReplicaId = Box::leak(Box::new(self));
+        table.insert(leaked);
+        leaked
     }
 }
 

@@ -616,8 +616,8 @@ pub fn examine(
         .flat_map(|t| t.steps.iter().map(|s| (s.stamp, s.kind, s.received_above.is_some())))
         .chain(member_events.iter().map(|m| (m.stamp, m.kind, m.received_above.is_some())));
     for (stamp, kind, received) in lines {
-        if !received && stamp.replica != root_key {
-            let (zh, en) = event_name(&stamp.replica, stamp.seq);
+        if !received && stamp.replica() != root_key {
+            let (zh, en) = event_name(&stamp.replica(), stamp.seq);
             unacknowledged.push(Problem::new(
                 format!("{zh}（{}）没有上一级节点的回执：仅由其作者证明，作者可能改写过", kind_name_zh(kind)),
                 format!("{en} ({kind:?}) has no receipt of the level above: only its author attests it"),
@@ -1014,13 +1014,13 @@ pub fn summary_text(subject: &Subject, attestation: &Attestation, summary: &Summ
             let _ = writeln!(
                 out,
                 "   签名：{}（{}{}，{}）于 {}，经办人：{}；日志 {} 第 {} 号",
-                short(&step.stamp.replica),
+                short(&step.stamp.replica()),
                 step.author_level.name_zh(),
                 role_zh(step.author_role),
                 step.author_unit,
                 cst_time(step.stamp.hlc.wall_ms),
                 step.person,
-                short(&step.stamp.replica),
+                short(&step.stamp.replica()),
                 step.stamp.seq.0
             );
             let _ = writeln!(out, "   内容：{}", step.content);
@@ -1043,7 +1043,7 @@ pub fn summary_text(subject: &Subject, attestation: &Attestation, summary: &Summ
             index + 1,
             kind_name_zh(line.kind),
             content,
-            short(&line.stamp.replica),
+            short(&line.stamp.replica()),
             cst_time(line.stamp.hlc.wall_ms),
             received_text(line.received_above.as_ref())
         );

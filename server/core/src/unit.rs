@@ -8,12 +8,32 @@
 //! Invariant: a `UnitPath` value is always valid; `is_within` is prefix-on-segment.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::limits::{UNIT_PATH_BYTES_MAX, UNIT_PATH_DEPTH_MAX};
 
 /// A validated unit path.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub struct UnitPath(String);
+///
+/// The text is shared: a clone is a reference count, so the millions of member
+/// relations and counters that name the same branch can hold one copy of its path
+/// (the projection hands out the copy it already holds). Ordered, compared and hashed
+/// by its text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitPath(Arc<str>);
+
+impl serde::Serialize for UnitPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UnitPath {
+    /// Validated like [`UnitPath::parse`]: the invariant holds whatever was read.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<UnitPath, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        UnitPath::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Why a unit path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +89,7 @@ impl UnitPath {
                 return Err(UnitPathError::BadSegment { segment: segment.to_string() });
             }
         }
-        Ok(UnitPath(text.to_string()))
+        Ok(UnitPath(text.into()))
     }
 
     /// The path as text.
@@ -89,14 +109,14 @@ impl UnitPath {
 
     /// The parent unit, `None` for the province.
     pub fn parent(&self) -> Option<UnitPath> {
-        self.0.rfind('/').map(|idx| UnitPath(self.0[..idx].to_string()))
+        self.0.rfind('/').map(|idx| UnitPath(self.0[..idx].into()))
     }
 
     /// True if `self` is `ancestor` or inside its subtree.
     pub fn is_within(&self, ancestor: &UnitPath) -> bool {
         self.0 == ancestor.0
             || (self.0.len() > ancestor.0.len()
-                && self.0.starts_with(&ancestor.0)
+                && self.0.starts_with(&*ancestor.0)
                 && self.0.as_bytes()[ancestor.0.len()] == b'/')
     }
 

@@ -218,10 +218,6 @@ proptest! {
                     entry.state.form().as_ref().map(rollcall_core::audit::member::FormEssentials::of),
                     "essentials of {}", member_id
                 );
-                let signoffs = &entry.state.signoffs;
-                for stamps in [&signoffs.member_confirmed, &signoffs.branch_checked, &signoffs.committee_rechecked] {
-                    prop_assert_eq!(stamps.capacity(), stamps.len(), "sign-offs of {}", member_id);
-                }
             }
         }
         for unit in ["hb", "hb/u1", "hb/u1/c1"] {
@@ -241,13 +237,19 @@ proptest! {
         let keep = keep.min(world.events.len());
         let mut projection = Projection::new();
         let mut undos = Vec::new();
+        // The known units are read between steps, so a cached set that an apply or an
+        // undo failed to forget would show against a projection that never cached one.
         for event in &world.events {
             undos.push(projection.apply(&event.header, &event.body, event.level));
+            let _ = projection.known_units();
         }
         for undo in undos.drain(keep..).rev() {
             projection.undo(undo);
+            let _ = projection.known_units();
         }
-        prop_assert!(projection == world.replay(&(0..keep).collect::<Vec<_>>()));
+        let fresh = world.replay(&(0..keep).collect::<Vec<_>>());
+        prop_assert!(projection == fresh);
+        prop_assert_eq!(projection.known_units(), fresh.known_units());
     }
 
     #[test]
@@ -298,7 +300,87 @@ fn the_province_rollup_is_the_sum_of_its_universities() {
 #[test]
 fn a_relation_stays_small() {
     use rollcall_core::audit::member::MemberState;
+    use rollcall_core::audit::member::Stamp;
     use rollcall_core::audit::projection::MemberEntry;
-    assert!(size_of::<MemberState>() <= 136, "MemberState is {} bytes", size_of::<MemberState>());
-    assert!(size_of::<MemberEntry>() <= 280, "MemberEntry is {} bytes", size_of::<MemberEntry>());
+    // A stamp holds its replica's key by reference (five to eight stamps a member).
+    assert!(size_of::<Stamp>() <= 32, "Stamp is {} bytes", size_of::<Stamp>());
+    assert!(size_of::<Option<Stamp>>() <= 32, "Option<Stamp> is {} bytes", size_of::<Option<Stamp>>());
+    assert!(size_of::<MemberState>() <= 80, "MemberState is {} bytes", size_of::<MemberState>());
+    assert!(size_of::<MemberEntry>() <= 184, "MemberEntry is {} bytes", size_of::<MemberEntry>());
+}
+
+/// Goal: table 1's set of known units, computed once and kept until a unit is named,
+/// enrolled at, or starts or stops counting somebody, is never stale — through every
+/// apply and every undo (issue 16: table 1 at 60,000 branches read it afresh each call).
+#[test]
+fn the_known_units_follow_names_enrollments_and_their_undo() {
+    let mut world = history(&[(0, 0, 3), (0, 1, 5)]);
+    let before = world.projection.known_units().clone();
+    world.force(
+        "hb/u7/c1",
+        Level::University,
+        Body::UnitNamed(proto::UnitNamed {
+            unit_path: "hb/u7/c1".into(),
+            name: "中共某学院委员会".into(),
+            org_type: proto::OrgType::Committee as i32,
+            ..Default::default()
+        }),
+    );
+    world.force(
+        "hb",
+        Level::Province,
+        Body::ReplicaEnrolled(proto::ReplicaEnrolled {
+            unit_path: "hb/u8".into(),
+            role: proto::ReplicaRole::Node as i32,
+            ..Default::default()
+        }),
+    );
+    let known = world.projection.known_units();
+    for expected in ["hb/u7/c1", "hb/u7", "hb/u8"] {
+        assert!(known.contains(&unit(expected)), "{expected} is known after it was named or enrolled at");
+        assert!(!before.contains(&unit(expected)), "{expected} was not known before");
+    }
+    // The same events applied one by one, the set read after each and compared with a
+    // projection of the same prefix that never read it; then the last two undone.
+    let mut projection = Projection::new();
+    let mut undos = Vec::new();
+    for (applied, event) in world.events.iter().enumerate() {
+        undos.push(projection.apply(&event.header, &event.body, event.level));
+        let fresh = world.replay(&(0..=applied).collect::<Vec<_>>());
+        assert_eq!(projection.known_units(), fresh.known_units(), "after event {applied}");
+    }
+    for _ in 0..2 {
+        projection.undo(undos.pop().expect("an event to undo"));
+        let fresh = world.replay(&(0..undos.len()).collect::<Vec<_>>());
+        assert_eq!(projection.known_units(), fresh.known_units(), "after undoing event {}", undos.len());
+    }
+    assert_eq!(projection.known_units(), &before);
+}
+
+proptest! {
+    /// Goal: a stamp holding its replica's key by reference (issue 16, P7) orders
+    /// exactly as its fields do — time, then the key's bytes, then seq — whichever key
+    /// the process met first, so last-writer-wins never depends on arrival order.
+    #[test]
+    fn a_stamp_orders_as_its_fields(
+        a in (any::<u64>(), any::<u32>(), any::<[u8; 32]>(), any::<u64>()),
+        b in (any::<u64>(), any::<u32>(), any::<[u8; 32]>(), any::<u64>()),
+        same_time in any::<bool>(),
+        same_key in any::<bool>(),
+    ) {
+        use rollcall_core::audit::member::Stamp;
+        use rollcall_core::{ReplicaId, Seq};
+        use rollcall_core::hlc::HlcTime;
+        let mut b = b;
+        if same_time { (b.0, b.1) = (a.0, a.1); }
+        if same_key { b.2 = a.2; }
+        let stamp = |(wall_ms, logical, key, seq): (u64, u32, [u8; 32], u64)| {
+            Stamp::new(HlcTime { wall_ms, logical }, ReplicaId(key), Seq(seq))
+        };
+        // Interned in the opposite order for half the cases.
+        let (sa, sb) = if a.3 % 2 == 0 { (stamp(a), stamp(b)) } else { let sb = stamp(b); (stamp(a), sb) };
+        prop_assert_eq!(sa.cmp(&sb), (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+        prop_assert_eq!(sa.replica(), ReplicaId(a.2));
+        prop_assert_eq!(sa == sb, a == b);
+    }
 }

@@ -351,6 +351,29 @@ pub struct Projection {
     enrolled_units: BTreeMap<UnitPath, u32>,
     /// The campaign's policy and every change of it, by stamp.
     policies: PolicyHistory,
+    /// [`Projection::known_units`], computed on first use after the set changed: table 1
+    /// reads it at every call, and at a province it is 60,000 branches and their
+    /// parents. Emptied whenever a unit is enrolled, named, or starts or stops counting
+    /// somebody (and their undos), so it is always what the maps above say.
+    #[serde(skip)]
+    known_units: KnownUnits,
+}
+
+/// The cache behind [`Projection::known_units`]: derived from the projection's other
+/// fields, so it takes no part in equality and is not serialized.
+#[derive(Clone, Debug, Default)]
+struct KnownUnits(std::sync::OnceLock<BTreeSet<UnitPath>>);
+
+impl PartialEq for KnownUnits {
+    fn eq(&self, _: &KnownUnits) -> bool {
+        true
+    }
+}
+
+/// `unit`, as the copy of its path the counters (`Projection::subtrees`) already hold if
+/// they do: a branch's members then share one path instead of holding one each.
+fn shared_unit(subtrees: &HashMap<UnitPath, (Counters, usize)>, unit: &UnitPath) -> UnitPath {
+    subtrees.get_key_value(unit).map_or_else(|| unit.clone(), |(held, _)| held.clone())
 }
 
 /// 党组织数 by type: 党委 (and 党工委), 党总支, 党支部 (and 联合党支部).
@@ -517,7 +540,16 @@ impl Projection {
 
     /// Every unit this projection knows of: enrolled, named, or counting somebody, and
     /// the units above each (a branch's college exists).
-    pub fn known_units(&self) -> BTreeSet<UnitPath> {
+    pub fn known_units(&self) -> &BTreeSet<UnitPath> {
+        self.known_units.0.get_or_init(|| self.collect_known_units())
+    }
+
+    /// Forgets the known units (a unit was enrolled, named, or started or stopped counting).
+    fn forget_known_units(&mut self) {
+        self.known_units = KnownUnits::default();
+    }
+
+    fn collect_known_units(&self) -> BTreeSet<UnitPath> {
         let mut known = BTreeSet::new();
         for unit in self.enrolled_units.keys().chain(self.unit_names.keys()).chain(self.units.keys()) {
             if unit.level().is_none() {
@@ -536,7 +568,7 @@ impl Projection {
 
     /// The organisations in `unit`'s subtree, `unit` itself included or not.
     pub fn organisations(&self, unit: &UnitPath, include_self: bool) -> OrganisationCounts {
-        self.organisations_among(&self.known_units(), unit, include_self)
+        self.organisations_among(self.known_units(), unit, include_self)
     }
 
     /// [`Projection::organisations`] among `known` (from [`Projection::known_units`],
@@ -566,7 +598,7 @@ impl Projection {
 
     /// The known units directly below `unit`.
     pub fn known_children(&self, unit: &UnitPath) -> BTreeSet<UnitPath> {
-        self.known_children_among(&self.known_units(), unit)
+        self.known_children_among(self.known_units(), unit)
     }
 
     /// [`Projection::known_children`] among `known`.
@@ -670,7 +702,7 @@ impl Projection {
                     let stamp = entry.first_registered?;
                     Some(proto::RelationClaim {
                         unit_path: entry.unit.to_string(),
-                        replica: bytes::Bytes::copy_from_slice(&stamp.replica.0),
+                        replica: bytes::Bytes::copy_from_slice(&stamp.replica().0),
                         seq: stamp.seq.0,
                         hlc_wall_ms: stamp.hlc.wall_ms,
                         hlc_logical: stamp.hlc.logical,
@@ -749,7 +781,12 @@ impl Projection {
     /// without them. Restoring every record [`Projection::member_records`] listed gives
     /// back the projection that was stored (`==`).
     pub fn restore_members(&mut self, records: impl IntoIterator<Item = (String, MemberRecord)>) {
-        self.members.extend(records);
+        for (member_id, mut record) in records {
+            for entry in &mut record.relations {
+                entry.unit = shared_unit(&self.subtrees, &entry.unit);
+            }
+            self.members.insert(member_id, record);
+        }
     }
 
     /// Makes room for `additional` more members (a snapshot says how many it holds).
@@ -923,10 +960,16 @@ impl Projection {
                     let held = self.unit_names.get(&unit).and_then(|by_level| by_level.get(&author_level)).cloned();
                     undo.unit_name = Some((unit.clone(), author_level, held));
                 }
+                if !self.unit_names.contains_key(&unit) {
+                    self.forget_known_units();
+                }
                 self.unit_names.entry(unit).or_default().entry(author_level).or_default().set(stamp, named.clone());
             }
             Body::ReplicaEnrolled(enrolled) if enrolled.role == proto::ReplicaRole::Node as i32 => {
                 if let Ok(unit) = UnitPath::parse(&enrolled.unit_path) {
+                    if !self.enrolled_units.contains_key(&unit) {
+                        self.forget_known_units();
+                    }
                     *self.enrolled_units.entry(unit.clone()).or_default() += 1;
                     undo.enrolled_unit = Some(unit);
                 }
@@ -1100,6 +1143,7 @@ impl Projection {
                     by_level.remove(&level);
                     if by_level.is_empty() {
                         self.unit_names.remove(&unit);
+                        self.forget_known_units();
                     }
                 }
             }
@@ -1110,6 +1154,7 @@ impl Projection {
             *count -= 1;
             if *count == 0 {
                 self.enrolled_units.remove(&unit);
+                self.forget_known_units();
             }
         }
         if let Some(campaign) = undo.campaign {
@@ -1152,13 +1197,14 @@ impl Projection {
         let index = match record.relations.binary_search_by(|entry| entry.unit.cmp(unit)) {
             Ok(index) => index,
             Err(index) => {
+                let unit = shared_unit(&self.subtrees, unit);
                 // Exactly one more slot: almost every member has one relation, and a
                 // Vec's first growth would reserve four (an entry is hundreds of bytes).
                 record.relations.reserve_exact(1);
                 record.relations.insert(
                     index,
                     MemberEntry {
-                        unit: unit.clone(),
+                        unit,
                         first_registered: None,
                         events: 0,
                         state: MemberState::default(),
@@ -1179,6 +1225,9 @@ impl Projection {
         let now_counting = !counters.is_empty();
         if !now_counting {
             self.units.remove(unit);
+        }
+        if was_counting != now_counting {
+            self.forget_known_units();
         }
         let organisations: isize = match (was_counting, now_counting) {
             (false, true) => 1,
