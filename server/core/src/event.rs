@@ -171,16 +171,32 @@ impl ReplicaId {
     /// of key instead of 32.
     pub fn interned(self) -> &'static ReplicaId {
         static TABLE: LazyLock<RwLock<HashSet<&'static ReplicaId>>> = LazyLock::new(Default::default);
+        thread_local! {
+            // Consecutive stamps mostly name the same replica (a branch's events, a
+            // snapshot's members in order): the last key found skips the lock and hash.
+            static LAST: std::cell::Cell<Option<&'static ReplicaId>> = const { std::cell::Cell::new(None) };
+        }
+        if let Some(last) = LAST.get()
+            && *last == self
+        {
+            return last;
+        }
+        let held = Self::intern_in(&TABLE, self);
+        LAST.set(Some(held));
+        held
+    }
+
+    fn intern_in(table: &RwLock<HashSet<&'static ReplicaId>>, key: ReplicaId) -> &'static ReplicaId {
         // A poisoned lock only means another thread panicked between two statements
         // that cannot leave the set half-changed (a lookup, an insert).
-        if let Some(held) = TABLE.read().unwrap_or_else(PoisonError::into_inner).get(&self) {
+        if let Some(held) = table.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return held;
         }
-        let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(held) = table.get(&self) {
+        let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = table.get(&key) {
             return held;
         }
-        let leaked: &'static ReplicaId = Box::leak(Box::new(self));
+        let leaked: &'static ReplicaId = Box::leak(Box::new(key));
         table.insert(leaked);
         leaked
     }

@@ -30,8 +30,19 @@ impl serde::Serialize for UnitPath {
 impl<'de> serde::Deserialize<'de> for UnitPath {
     /// Validated like [`UnitPath::parse`]: the invariant holds whatever was read.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<UnitPath, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        UnitPath::parse(&text).map_err(serde::de::Error::custom)
+        /// Reads the text where the format lends it (a snapshot's frame), with no
+        /// intermediate `String`.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = UnitPath;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a unit path")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<UnitPath, E> {
+                UnitPath::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -258,6 +269,11 @@ mod tests {
         ];
         for (text, ok) in cases {
             assert_eq!(UnitPath::parse(text).is_ok(), *ok, "{text}");
+            // Read back from any serde format, the same rule holds.
+            let read = <UnitPath as serde::Deserialize>::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new(text));
+            assert_eq!(read.is_ok(), *ok, "deserialized {text}");
         }
         let whu = UnitPath::parse("hb/whu").expect("valid");
         let cs = UnitPath::parse("hb/whu/cs").expect("valid");

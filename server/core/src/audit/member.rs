@@ -15,7 +15,9 @@
 //! member is shown) with the seven fields counting reads decoded beside it
 //! ([`FormEssentials`], kept equal to the form in force), of a contact assessment the
 //! status, situation and dates ([`ContactAssessment`]), of an archive review the
-//! materials present and the doubts ([`ArchiveReview`]); the events hold the rest.
+//! materials present and the doubts ([`ArchiveReview`]), the sign-offs of all three
+//! stages in one allocation ([`SignOffs`]), and each [`Stamp`]'s replica as a reference
+//! into the process's table of keys; the events hold the rest.
 
 use std::collections::BTreeMap;
 
