@@ -347,7 +347,7 @@ pub fn plan(projection: &Projection, request: &DossierRequest, scope: &UnitPath)
     // The member's other cases at the branch (an earlier round that failed, a 劝退 before
     // a 劝而不退除名).
     let mut case_ids: BTreeSet<String> =
-        projection.relation(&member_id, &unit).map(|entry| entry.cases.iter().cloned().collect()).unwrap_or_default();
+        projection.relation(&member_id, &unit).map(|entry| entry.cases().iter().cloned().collect()).unwrap_or_default();
     case_ids.insert(request.case_id.clone());
     // What only this node vouches for.
     let (member_name, id_number) = match crate::queries::member(projection, &unit, &member_id) {

@@ -93,7 +93,7 @@ fn derived(view: &MemberView, attempts: &rollcall_core::audit::member::Attempts)
 
 fn cases_of(projection: &Projection, member_id: &str) -> Vec<pb::CaseSummary> {
     let Some(entry) = projection.member(member_id) else { return Vec::new() };
-    entry.cases.iter().filter_map(|id| projection.case(id).map(|case| case_summary(id, &case.view))).collect()
+    entry.cases().iter().filter_map(|id| projection.case(id).map(|case| case_summary(id, &case.view))).collect()
 }
 
 fn discrepancies_of(state: &rollcall_core::audit::member::MemberState) -> Vec<pb::Discrepancy> {

@@ -44,7 +44,7 @@ use crate::store::{Store, StoreError};
 
 /// Bump when the projection's serialized shape or meaning changes without a release
 /// number changing (the release is checked too).
-pub const FORMAT: u32 = 5;
+pub const FORMAT: u32 = 6;
 
 const MAGIC: &[u8] = b"rollcall projection snapshot\n";
 const MEMBERS_PER_FRAME: usize = 20_000;
@@ -207,7 +207,7 @@ pub fn write_framed(
         write_frame(&mut out, &postcard::to_allocvec(&header)?).map_err(io)?;
         write_frame(&mut out, &postcard::to_allocvec(projection)?).map_err(io)?;
         let mut records = projection.member_records().peekable();
-        let mut chunk: Vec<(&String, &MemberRecord)> = Vec::with_capacity(members_per_frame);
+        let mut chunk: Vec<(&str, &MemberRecord)> = Vec::with_capacity(members_per_frame);
         let mut frame = Vec::new();
         while records.peek().is_some() {
             chunk.clear();

@@ -116,6 +116,37 @@ impl<T> Lww<T> {
     }
 }
 
+/// A last-writer-wins register held inline: for what nearly every member has once the
+/// audit reaches it (the registration, a contact assessment, an archive review), where a
+/// box would cost a pointer, an allocation and its rounding on top of the value.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LwwInline<T> {
+    value: Option<(Stamp, T)>,
+}
+
+impl<T> Default for LwwInline<T> {
+    fn default() -> LwwInline<T> {
+        LwwInline { value: None }
+    }
+}
+
+impl<T> LwwInline<T> {
+    /// Keeps `value` if it is later than the one held.
+    pub fn set(&mut self, stamp: Stamp, value: T) {
+        if self.value.as_ref().is_none_or(|held| stamp > held.0) {
+            self.value = Some((stamp, value));
+        }
+    }
+    /// The value in force.
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|held| &held.1)
+    }
+    /// The stamp of the value in force.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.value.as_ref().map(|held| held.0)
+    }
+}
+
 /// Every contact attempt, summarised so that the summary commutes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attempts {
@@ -183,17 +214,17 @@ impl Attempts {
 pub struct MemberState {
     /// The registration in force, as its encoded `proto::MemberForm` (filed at the
     /// relation's unit, which the relation holds).
-    pub(crate) registration: Lww<EncodedForm>,
+    pub(crate) registration: LwwInline<EncodedForm>,
     /// What counting reads of the form in force (the registration with every
     /// correction applied); `None` without a registration. Kept by `register` and
     /// `correct`, so not writable from outside.
     essentials: Option<FormEssentials>,
     /// Latest archive review.
-    pub archive_review: Lww<ArchiveReview>,
+    pub archive_review: LwwInline<ArchiveReview>,
     /// Bit `m` set: archive material `m` was added.
     pub materials_added: u32,
     /// Latest contact-status assessment.
-    pub contact: Lww<ContactAssessment>,
+    pub contact: LwwInline<ContactAssessment>,
     /// A conduct note was recorded (五核查之五).
     pub conduct_noted: bool,
     /// The sign-offs of the per-member form, by stage, each with the stamps it was
@@ -536,6 +567,11 @@ impl MemberState {
         self.extra.as_deref().unwrap_or(&NO_EXTRA)
     }
 
+    /// The stamp of the registration in force (`None` without one).
+    pub fn registration_stamp(&self) -> Option<Stamp> {
+        self.registration.stamp()
+    }
+
     /// What counting reads of the form in force (`None` without a registration).
     pub fn essentials(&self) -> Option<&FormEssentials> {
         self.essentials.as_ref()
@@ -573,7 +609,7 @@ impl MemberState {
     pub fn register(&mut self, stamp: Stamp, form: &proto::MemberForm) {
         use prost::Message as _;
         if self.registration.stamp().is_some_and(|held| held >= stamp) {
-            return; // `Lww::set` keeps only a later stamp
+            return; // `LwwInline::set` keeps only a later stamp
         }
         self.registration.set(stamp, EncodedForm(form.encode_to_vec().into_boxed_slice()));
         if self.extra().corrections.is_empty() {

@@ -47,22 +47,43 @@ use crate::unit::{Level, UnitPath};
 pub struct MemberEntry {
     /// The unit its events are filed at (the branch, for a registered relation).
     pub unit: UnitPath,
-    /// The earliest registration at this unit, if any.
-    pub first_registered: Option<Stamp>,
+    /// The earliest registration at this unit when it is not the registration in force
+    /// (registered twice at the same unit: rare); otherwise the registration in force
+    /// is the earliest. See [`MemberEntry::first_registered`].
+    earlier_registration: Option<Box<Stamp>>,
     /// Events applied to this relation.
     pub events: u32,
     /// Folded state.
     pub state: MemberState,
-    /// Cases about the member.
-    pub cases: BTreeSet<String>,
+    /// Cases about the member (most have none: `None` costs a pointer).
+    cases: Option<Box<BTreeSet<String>>>,
     /// What the member counts as at this relation's unit, if counted here.
     pub counted: Option<Contribution>,
 }
 
+static NO_CASES: BTreeSet<String> = BTreeSet::new();
+
 impl MemberEntry {
     /// Registered at its unit.
     pub fn is_registered(&self) -> bool {
-        self.first_registered.is_some()
+        self.state.registration.stamp().is_some()
+    }
+
+    /// The earliest registration at this unit, if any.
+    pub fn first_registered(&self) -> Option<Stamp> {
+        self.earlier_registration.as_deref().copied().or_else(|| self.state.registration.stamp())
+    }
+
+    /// The ids of the cases about the member filed at this unit.
+    pub fn cases(&self) -> &BTreeSet<String> {
+        self.cases.as_deref().unwrap_or(&NO_CASES)
+    }
+
+    /// A registration stamped `stamp` was folded in; `earliest_before` was the earliest
+    /// registration before it.
+    fn registered(&mut self, earliest_before: Option<Stamp>, stamp: Stamp) {
+        let earliest = earliest_before.map_or(stamp, |held| held.min(stamp));
+        self.earlier_registration = (Some(earliest) != self.state.registration.stamp()).then(|| Box::new(earliest));
     }
 
     /// The member's view as held at this relation's unit ([`MemberState::view`]).
@@ -124,7 +145,7 @@ impl MemberRecord {
     fn earliest_held(&self) -> Option<UnitPath> {
         self.relations
             .iter()
-            .filter_map(|entry| entry.first_registered.map(|stamp| (stamp, &entry.unit)))
+            .filter_map(|entry| entry.first_registered().map(|stamp| (stamp, &entry.unit)))
             .min()
             .map(|(_, unit)| unit.clone())
     }
@@ -314,7 +335,7 @@ pub struct Projection {
     /// Not serialized with the rest: a snapshot stores the members in chunks
     /// ([`Projection::member_records`], [`Projection::restore_members`]).
     #[serde(skip)]
-    members: HashMap<String, MemberRecord>,
+    members: HashMap<Box<str>, MemberRecord>,
     /// case id → the unit its events are filed at → the case.
     cases: HashMap<String, BTreeMap<UnitPath, Case>>,
     units: BTreeMap<UnitPath, Counters>,
@@ -636,7 +657,8 @@ impl Projection {
     /// sorted by member, then unit.
     pub fn findings_within(&self, unit: &UnitPath) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let flagged = self.with_findings.iter().filter_map(|id| self.members.get(id).map(|record| (id, record)));
+        let flagged =
+            self.with_findings.iter().filter_map(|id| self.members.get(id.as_str()).map(|record| (id, record)));
         for (member_id, record) in flagged {
             let registered = record.registered_units();
             if registered.len() > 1 && registered.iter().any(|u| u.is_within(unit)) {
@@ -689,7 +711,7 @@ impl Projection {
             let held_before = held
                 .iter()
                 .filter(|e| !just_arrived.contains(&&e.unit))
-                .filter_map(|e| e.first_registered.map(|stamp| (stamp, &e.unit)))
+                .filter_map(|e| e.first_registered().map(|stamp| (stamp, &e.unit)))
                 .min()
                 .map(|(_, unit)| unit.clone());
             let first_arrived =
@@ -699,7 +721,7 @@ impl Projection {
             let relations = held
                 .iter()
                 .filter_map(|entry| {
-                    let stamp = entry.first_registered?;
+                    let stamp = entry.first_registered()?;
                     Some(proto::RelationClaim {
                         unit_path: entry.unit.to_string(),
                         replica: bytes::Bytes::copy_from_slice(&stamp.replica().0),
@@ -721,7 +743,7 @@ impl Projection {
                 for id in members {
                     let just_arrived: Vec<&UnitPath> =
                         arrived.iter().filter(|(member, _)| member == id).map(|(_, unit)| unit).collect();
-                    if let Some(record) = self.members.get(id) {
+                    if let Some(record) = self.members.get(id.as_str()) {
                         consider(id, record, &just_arrived);
                     }
                 }
@@ -730,7 +752,7 @@ impl Projection {
                 // Two relations or more put a member in `with_findings` (sorted): the
                 // rest cannot be duplicates, so a start need not look at every member.
                 for id in &self.with_findings {
-                    if let Some(record) = self.members.get(id) {
+                    if let Some(record) = self.members.get(id.as_str()) {
                         consider(id, record, &[]);
                     }
                 }
@@ -758,7 +780,7 @@ impl Projection {
     pub fn members(&self) -> impl Iterator<Item = (&str, &MemberEntry)> {
         self.members.iter().filter_map(|(id, record)| {
             let unit = record.in_force_unit(self.scope.as_ref())?;
-            record.at(&unit).map(|entry| (id.as_str(), entry))
+            record.at(&unit).map(|entry| (&**id, entry))
         })
     }
 
@@ -767,14 +789,14 @@ impl Projection {
     pub fn registered_relations(&self) -> impl Iterator<Item = (&str, &MemberEntry)> {
         self.members
             .iter()
-            .flat_map(|(id, record)| record.relations.iter().map(move |entry| (id.as_str(), entry)))
+            .flat_map(|(id, record)| record.relations.iter().map(move |entry| (&**id, entry)))
             .filter(|(_, entry)| entry.is_registered())
     }
 
     /// Every member record by id, in no particular order: what a snapshot stores beside
     /// the rest of the projection (which serializes without them).
-    pub fn member_records(&self) -> impl Iterator<Item = (&String, &MemberRecord)> {
-        self.members.iter()
+    pub fn member_records(&self) -> impl Iterator<Item = (&str, &MemberRecord)> {
+        self.members.iter().map(|(id, record)| (&**id, record))
     }
 
     /// Puts back member records a snapshot stored, into a projection deserialized
@@ -785,7 +807,7 @@ impl Projection {
             for entry in &mut record.relations {
                 entry.unit = shared_unit(&self.subtrees, &entry.unit);
             }
-            self.members.insert(member_id, record);
+            self.members.insert(member_id.into_boxed_str(), record);
         }
     }
 
@@ -831,7 +853,7 @@ impl Projection {
 
     /// The views of the cases of one relation.
     pub fn cases_of_relation(&self, entry: &MemberEntry) -> Vec<&CaseView> {
-        entry.cases.iter().filter_map(|id| self.case_at(&entry.unit, id).map(|case| &case.view)).collect()
+        entry.cases().iter().filter_map(|id| self.case_at(&entry.unit, id).map(|case| &case.view)).collect()
     }
 
     /// The counters of every branch within `unit` (itself included).
@@ -1038,27 +1060,28 @@ impl Projection {
                 }
                 if !member_id.is_empty() {
                     if keep_undo {
-                        undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                        undo.member = Some((member_id.clone(), self.members.get(member_id.as_str()).cloned()));
                     }
                     let entry = self.relation_entry(&member_id, unit);
-                    entry.cases.insert(case_id);
+                    entry.cases.get_or_insert_default().insert(case_id);
                     self.recount(&member_id);
                 }
             }
             Body::DuplicateRelationFound(found) => {
                 if keep_undo {
-                    undo.member = Some((found.member_id.clone(), self.members.get(&found.member_id).cloned()));
+                    undo.member = Some((found.member_id.clone(), self.members.get(found.member_id.as_str()).cloned()));
                 }
-                let record = self.members.entry(found.member_id.clone()).or_default();
+                let record = self.members.entry(found.member_id.as_str().into()).or_default();
                 record.findings.entry(header.unit_path.clone()).or_default().set(stamp, found.clone());
                 self.recount(&found.member_id);
             }
             Body::DuplicateRelationSettled(settled) => {
                 if keep_undo {
-                    undo.member = Some((settled.member_id.clone(), self.members.get(&settled.member_id).cloned()));
+                    undo.member =
+                        Some((settled.member_id.clone(), self.members.get(settled.member_id.as_str()).cloned()));
                 }
                 let filed_at = header.unit_path.clone();
-                let record = self.members.entry(settled.member_id.clone()).or_default();
+                let record = self.members.entry(settled.member_id.as_str().into()).or_default();
                 record.settlements.entry(filed_at).or_default().set(stamp, settled.clone());
                 self.recount(&settled.member_id);
             }
@@ -1066,14 +1089,15 @@ impl Projection {
                 if let Some(member_id) = member_id_of(body) {
                     let member_id = member_id.to_string();
                     if keep_undo {
-                        undo.member = Some((member_id.clone(), self.members.get(&member_id).cloned()));
+                        undo.member = Some((member_id.clone(), self.members.get(member_id.as_str()).cloned()));
                     }
                     let entry = self.relation_entry(&member_id, &header.unit_path);
                     entry.events += 1;
-                    if matches!(body, Body::MemberRegistered(_)) {
-                        entry.first_registered = Some(entry.first_registered.map_or(stamp, |held| held.min(stamp)));
-                    }
+                    let earliest_before = entry.first_registered();
                     fold_member(entry, header, stamp, body);
+                    if matches!(body, Body::MemberRegistered(_)) {
+                        entry.registered(earliest_before, stamp);
+                    }
                     self.recount(&member_id);
                 }
             }
@@ -1111,7 +1135,7 @@ impl Projection {
         if let Some((member_id, held)) = undo.member {
             let counted_now: Vec<(UnitPath, Contribution)> = self
                 .members
-                .get(&member_id)
+                .get(member_id.as_str())
                 .into_iter()
                 .flat_map(|record| record.relations.iter().filter_map(MemberEntry::counted_at))
                 .collect();
@@ -1125,10 +1149,10 @@ impl Projection {
                     for (unit, contribution) in counted_then {
                         self.count(&unit, contribution, 1);
                     }
-                    self.members.insert(member_id.clone(), record);
+                    self.members.insert(member_id.as_str().into(), record);
                 }
                 None => {
-                    self.members.remove(&member_id);
+                    self.members.remove(member_id.as_str());
                 }
             }
             self.note_findings(&member_id);
@@ -1193,7 +1217,7 @@ impl Projection {
 
     /// The relation of `member_id` at `unit`, created empty if new.
     fn relation_entry(&mut self, member_id: &str, unit: &UnitPath) -> &mut MemberEntry {
-        let record = self.members.entry(member_id.to_string()).or_default();
+        let record = self.members.entry(member_id.into()).or_default();
         let index = match record.relations.binary_search_by(|entry| entry.unit.cmp(unit)) {
             Ok(index) => index,
             Err(index) => {
@@ -1205,10 +1229,10 @@ impl Projection {
                     index,
                     MemberEntry {
                         unit,
-                        first_registered: None,
+                        earlier_registration: None,
                         events: 0,
                         state: MemberState::default(),
-                        cases: BTreeSet::new(),
+                        cases: None,
                         counted: None,
                     },
                 );
@@ -1321,7 +1345,7 @@ impl Projection {
     }
 
     fn recount_all(&mut self) {
-        let ids: Vec<String> = self.members.keys().cloned().collect();
+        let ids: Vec<String> = self.members.keys().map(|id| id.to_string()).collect();
         for id in ids {
             self.recount(&id);
         }

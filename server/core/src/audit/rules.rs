@@ -1251,7 +1251,7 @@ fn check_proposal(
     {
         return Err(RuleViolation::CaseExists { case_id: case.case_id.clone() });
     }
-    let open = entry.cases.iter().find(|id| {
+    let open = entry.cases().iter().find(|id| {
         let other = case.is_none_or(|this| &this.case_id != *id);
         other
             && projection
