@@ -64,6 +64,13 @@ impl Stamp {
     pub fn replica(&self) -> ReplicaId {
         *self.replica
     }
+
+    /// Last-writer-wins: a value stamped `self` replaces the one stamped `held` (none
+    /// held, or an earlier stamp). The one rule of [`Lww`], [`LwwInline`] and
+    /// [`MemberState::register`].
+    pub fn supersedes(self, held: Option<Stamp>) -> bool {
+        held.is_none_or(|held| self > held)
+    }
 }
 
 /// A [`Stamp`] as stored: the key itself.
@@ -102,7 +109,7 @@ impl<T> Default for Lww<T> {
 impl<T> Lww<T> {
     /// Keeps `value` if it is later than the one held.
     pub fn set(&mut self, stamp: Stamp, value: T) {
-        if self.value.as_ref().is_none_or(|held| stamp > held.0) {
+        if stamp.supersedes(self.stamp()) {
             self.value = Some(Box::new((stamp, value)));
         }
     }
@@ -133,7 +140,7 @@ impl<T> Default for LwwInline<T> {
 impl<T> LwwInline<T> {
     /// Keeps `value` if it is later than the one held.
     pub fn set(&mut self, stamp: Stamp, value: T) {
-        if self.value.as_ref().is_none_or(|held| stamp > held.0) {
+        if stamp.supersedes(self.stamp()) {
             self.value = Some((stamp, value));
         }
     }
@@ -608,8 +615,8 @@ impl MemberState {
     /// registration held.
     pub fn register(&mut self, stamp: Stamp, form: &proto::MemberForm) {
         use prost::Message as _;
-        if self.registration.stamp().is_some_and(|held| held >= stamp) {
-            return; // `LwwInline::set` keeps only a later stamp
+        if !stamp.supersedes(self.registration.stamp()) {
+            return; // not encoded only for `set` to drop it
         }
         self.registration.set(stamp, EncodedForm(form.encode_to_vec().into_boxed_slice()));
         if self.extra().corrections.is_empty() {
