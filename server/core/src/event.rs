@@ -164,7 +164,8 @@ impl ReplicaId {
     }
 
     /// This key in the process's table of replica keys: the same reference for the
-    /// same key, whichever thread asks. The table only grows, by 32 bytes a key; it
+    /// same key, whichever thread asks. The table only grows, by about 60 bytes a key (the
+    /// key's allocation and its slot); it
     /// holds the keys of the events a process has folded into a projection or read for
     /// a trail, which are enrolled replicas (or a test's), not keys from the wire at
     /// large. What [`crate::audit::member::Stamp`] holds, so that a stamp costs 8 bytes

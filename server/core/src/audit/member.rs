@@ -495,8 +495,27 @@ pub struct MemberView {
 /// as what was recorded (most members have one sign-off of each stage, and a province
 /// holds millions: three `Vec`s cost 72 bytes inline and three allocations).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Box<[(SignOffStage, Stamp)]>", try_from = "Box<[(SignOffStage, Stamp)]>")]
 pub struct SignOffs {
     recorded: Box<[(SignOffStage, Stamp)]>,
+}
+
+impl From<SignOffs> for Box<[(SignOffStage, Stamp)]> {
+    fn from(signoffs: SignOffs) -> Box<[(SignOffStage, Stamp)]> {
+        signoffs.recorded
+    }
+}
+
+impl TryFrom<Box<[(SignOffStage, Stamp)]>> for SignOffs {
+    type Error = &'static str;
+    /// Read back (a snapshot): the order [`SignOffs::stamps`] relies on is checked.
+    fn try_from(recorded: Box<[(SignOffStage, Stamp)]>) -> Result<SignOffs, &'static str> {
+        if recorded.windows(2).all(|pair| pair[0] < pair[1]) {
+            Ok(SignOffs { recorded })
+        } else {
+            Err("sign-offs not in order, or repeated")
+        }
+    }
 }
 
 /// A stage of the per-member form's sign-off chain, in the chain's order.

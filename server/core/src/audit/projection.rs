@@ -102,17 +102,41 @@ impl MemberEntry {
 pub struct MemberRecord {
     /// One entry per unit events about the member were filed at, sorted by unit.
     pub relations: Vec<MemberEntry>,
-    /// Findings, by the unit that filed them.
-    pub findings: BTreeMap<UnitPath, Lww<proto::DuplicateRelationFound>>,
-    /// Settlements, by the unit that filed them.
-    pub settlements: BTreeMap<UnitPath, Lww<proto::DuplicateRelationSettled>>,
+    /// The findings and settlements about the member's relations: `None` (a pointer)
+    /// for every member never registered twice, which is nearly all of them.
+    decisions: Option<Box<Decisions>>,
 }
 
+/// What the levels above decided about a member registered at more than one branch.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Decisions {
+    /// Findings, by the unit that filed them.
+    findings: BTreeMap<UnitPath, Lww<proto::DuplicateRelationFound>>,
+    /// Settlements, by the unit that filed them.
+    settlements: BTreeMap<UnitPath, Lww<proto::DuplicateRelationSettled>>,
+}
+
+static NO_DECISIONS: Decisions = Decisions { findings: BTreeMap::new(), settlements: BTreeMap::new() };
+
 impl MemberRecord {
+    /// Findings, by the unit that filed them.
+    pub fn findings(&self) -> &BTreeMap<UnitPath, Lww<proto::DuplicateRelationFound>> {
+        &self.decisions.as_deref().unwrap_or(&NO_DECISIONS).findings
+    }
+
+    /// Settlements, by the unit that filed them.
+    pub fn settlements(&self) -> &BTreeMap<UnitPath, Lww<proto::DuplicateRelationSettled>> {
+        &self.decisions.as_deref().unwrap_or(&NO_DECISIONS).settlements
+    }
+
+    fn decisions_mut(&mut self) -> &mut Decisions {
+        self.decisions.get_or_insert_default()
+    }
+
     /// The branch the member counts at, for a projection whose events cover `scope`
     /// (`None`: everything). See the module's invariant.
     pub fn in_force_unit(&self, scope: Option<&UnitPath>) -> Option<UnitPath> {
-        if self.findings.is_empty() && self.settlements.is_empty() {
+        if self.decisions.is_none() {
             if self.relations.len() == 1 {
                 let only = &self.relations[0];
                 return only.is_registered().then(|| only.unit.clone());
@@ -123,12 +147,12 @@ impl MemberRecord {
             self.at(unit).is_some_and(MemberEntry::is_registered) || scope.is_some_and(|scope| !unit.is_within(scope))
         };
         let mut decisions: Vec<(usize, u8, &UnitPath, &str)> = Vec::new();
-        for (filed_at, settled) in &self.settlements {
+        for (filed_at, settled) in self.settlements() {
             if let Some(settled) = settled.get() {
                 decisions.push((filed_at.depth(), 0, filed_at, &settled.keep_unit));
             }
         }
-        for (filed_at, found) in &self.findings {
+        for (filed_at, found) in self.findings() {
             if let Some(found) = found.get() {
                 decisions.push((filed_at.depth(), 1, filed_at, &found.counted_at));
             }
@@ -152,7 +176,7 @@ impl MemberRecord {
 
     /// A settlement is in force.
     pub fn is_settled(&self) -> bool {
-        self.settlements.values().any(|settled| settled.get().is_some())
+        self.settlements().values().any(|settled| settled.get().is_some())
     }
 
     /// Branches the member is known to be registered at (held or claimed), sorted.
@@ -160,7 +184,7 @@ impl MemberRecord {
         let held = self.relations.iter().filter(|e| e.is_registered()).map(|e| e.unit.clone());
         // Where else it is registered: the branches the findings received name.
         let named = self
-            .findings
+            .findings()
             .values()
             .filter_map(Lww::get)
             .flat_map(|found| found.relations.iter().filter_map(|claim| UnitPath::parse(&claim.unit_path).ok()));
@@ -702,7 +726,7 @@ impl Projection {
             if held.len() < 2 || lowest_common_ancestor(held.iter().map(|e| &e.unit)).as_ref() != Some(local_unit) {
                 return;
             }
-            let reported = record.findings.get(local_unit).and_then(Lww::get).is_some_and(|finding| {
+            let reported = record.findings().get(local_unit).and_then(Lww::get).is_some_and(|finding| {
                 held.iter().all(|e| finding.relations.iter().any(|claim| claim.unit_path == e.unit.as_str()))
             });
             if reported {
@@ -1072,7 +1096,7 @@ impl Projection {
                     undo.member = Some((found.member_id.clone(), self.members.get(found.member_id.as_str()).cloned()));
                 }
                 let record = self.members.entry(found.member_id.as_str().into()).or_default();
-                record.findings.entry(header.unit_path.clone()).or_default().set(stamp, found.clone());
+                record.decisions_mut().findings.entry(header.unit_path.clone()).or_default().set(stamp, found.clone());
                 self.recount(&found.member_id);
             }
             Body::DuplicateRelationSettled(settled) => {
@@ -1082,7 +1106,7 @@ impl Projection {
                 }
                 let filed_at = header.unit_path.clone();
                 let record = self.members.entry(settled.member_id.as_str().into()).or_default();
-                record.settlements.entry(filed_at).or_default().set(stamp, settled.clone());
+                record.decisions_mut().settlements.entry(filed_at).or_default().set(stamp, settled.clone());
                 self.recount(&settled.member_id);
             }
             _ => {
@@ -1287,7 +1311,7 @@ impl Projection {
     fn note_findings(&mut self, member_id: &str) {
         let has = self.members.get(member_id).is_some_and(|record| {
             record.relations.len() > 1
-                || !record.findings.is_empty()
+                || !record.findings().is_empty()
                 || record.relations.iter().any(|entry| !entry.is_registered())
         });
         if has {
