@@ -100,8 +100,9 @@ impl MemberEntry {
 /// Every relation of one member id, and the findings about them.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRecord {
-    /// One entry per unit events about the member were filed at, sorted by unit.
-    pub relations: Vec<MemberEntry>,
+    /// One entry per unit events about the member were filed at, sorted by unit
+    /// (exactly as many as there are: a province holds millions of these slots).
+    pub relations: Box<[MemberEntry]>,
     /// The findings and settlements about the member's relations: `None` (a pointer)
     /// for every member never registered twice, which is nearly all of them.
     decisions: Option<Box<Decisions>>,
@@ -1246,10 +1247,11 @@ impl Projection {
             Ok(index) => index,
             Err(index) => {
                 let unit = shared_unit(&self.subtrees, unit);
-                // Exactly one more slot: almost every member has one relation, and a
-                // Vec's first growth would reserve four (an entry is hundreds of bytes).
-                record.relations.reserve_exact(1);
-                record.relations.insert(
+                // Exactly as many slots as relations: almost every member has one, and
+                // a Vec's first growth would reserve four (an entry is hundreds of bytes).
+                let mut relations = Vec::with_capacity(record.relations.len() + 1);
+                relations.extend(std::mem::take(&mut record.relations));
+                relations.insert(
                     index,
                     MemberEntry {
                         unit,
@@ -1260,6 +1262,7 @@ impl Projection {
                         counted: None,
                     },
                 );
+                record.relations = relations.into_boxed_slice();
                 index
             }
         };
