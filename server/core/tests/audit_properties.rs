@@ -351,6 +351,27 @@ fn the_known_units_follow_names_enrollments_and_their_undo() {
             ..Default::default()
         }),
     );
+    // A unit already known and named, named again as another type: its count moves
+    // (党委 → 党总支).
+    let named = |org_type: proto::OrgType| {
+        Body::UnitNamed(proto::UnitNamed {
+            unit_path: "hb/u1/c1".into(),
+            name: "中共某学院委员会".into(),
+            org_type: org_type as i32,
+            ..Default::default()
+        })
+    };
+    world.force("hb/u1/c1", Level::University, named(proto::OrgType::Committee));
+    world.force(
+        "hb/u1/c1",
+        Level::University,
+        Body::UnitNamed(proto::UnitNamed {
+            unit_path: "hb/u1/c1".into(),
+            name: "中共某学院总支部委员会".into(),
+            org_type: proto::OrgType::GeneralBranch as i32,
+            ..Default::default()
+        }),
+    );
     world.force(
         "hb",
         Level::Province,
@@ -360,6 +381,8 @@ fn the_known_units_follow_names_enrollments_and_their_undo() {
             ..Default::default()
         }),
     );
+    let renamed = world.projection.organisations(&unit("hb/u1"), false);
+    assert_eq!((renamed.general_branches, renamed.branches), (1, 2), "hb/u1/c1 counts as a 党总支 once renamed");
     let known = world.projection.known_units();
     for expected in ["hb/u7/c1", "hb/u7", "hb/u8"] {
         assert!(known.contains(&unit(expected)), "{expected} is known after it was named or enrolled at");
@@ -373,11 +396,13 @@ fn the_known_units_follow_names_enrollments_and_their_undo() {
         undos.push(projection.apply(&event.header, &event.body, event.level));
         let fresh = world.replay(&(0..=applied).collect::<Vec<_>>());
         assert_eq!(projection.known_units(), fresh.known_units(), "after event {applied}");
+        same_organisations(&projection, &fresh, &format!("after event {applied}"));
     }
-    for _ in 0..2 {
+    for _ in 0..4 {
         projection.undo(undos.pop().expect("an event to undo"));
         let fresh = world.replay(&(0..undos.len()).collect::<Vec<_>>());
         assert_eq!(projection.known_units(), fresh.known_units(), "after undoing event {}", undos.len());
+        same_organisations(&projection, &fresh, &format!("after undoing event {}", undos.len()));
     }
     assert_eq!(projection.known_units(), &before);
 }
@@ -434,5 +459,19 @@ fn a_relation_keeps_its_earliest_registration_in_either_order() {
         assert_eq!(entry.state.registration_stamp(), Some(later));
         assert_eq!(entry.state.form().map(|form| form.name), Some("张三".to_string()));
         assert!(projection == world.projection, "the order changed the projection");
+    }
+}
+
+/// Table 1's 党组织数 of a few units, with and without the unit itself, as `fresh` counts
+/// them (read after `projection`'s, so a stale cache would show).
+fn same_organisations(projection: &Projection, fresh: &Projection, when: &str) {
+    for unit_text in ["hb", "hb/u1", "hb/u1/c1", "hb/u1/c1/b1", "hb/u7", "hb/u7/c1", "hb/u8"] {
+        for include_self in [true, false] {
+            assert_eq!(
+                projection.organisations(&unit(unit_text), include_self),
+                fresh.organisations(&unit(unit_text), include_self),
+                "organisations of {unit_text} (itself included: {include_self}) {when}"
+            );
+        }
     }
 }

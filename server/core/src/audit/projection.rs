@@ -408,7 +408,11 @@ pub struct Projection {
 /// The cache behind [`Projection::known_units`]: derived from the projection's other
 /// fields, so it takes no part in equality and is not serialized.
 #[derive(Clone, Debug, Default)]
-struct KnownUnits(std::sync::OnceLock<BTreeSet<UnitPath>>);
+struct KnownUnits {
+    units: std::sync::OnceLock<BTreeSet<UnitPath>>,
+    /// [`Projection::subtree_organisations`].
+    organisations: std::sync::OnceLock<HashMap<UnitPath, OrganisationCounts>>,
+}
 
 impl PartialEq for KnownUnits {
     fn eq(&self, _: &KnownUnits) -> bool {
@@ -431,6 +435,32 @@ pub struct OrganisationCounts {
     pub general_branches: u32,
     /// 党支部.
     pub branches: u32,
+}
+
+impl OrganisationCounts {
+    /// The slot an organisation of `org_type` is counted in.
+    fn slot(&mut self, org_type: proto::OrgType) -> Option<&mut u32> {
+        match org_type {
+            proto::OrgType::Committee | proto::OrgType::WorkingCommittee => Some(&mut self.committees),
+            proto::OrgType::GeneralBranch => Some(&mut self.general_branches),
+            proto::OrgType::Branch | proto::OrgType::JointBranch => Some(&mut self.branches),
+            proto::OrgType::Unspecified => None,
+        }
+    }
+
+    /// Counts one organisation of `org_type`.
+    fn add(&mut self, org_type: proto::OrgType) {
+        if let Some(slot) = self.slot(org_type) {
+            *slot += 1;
+        }
+    }
+
+    /// Takes back one organisation of `org_type` (counted by `add`).
+    fn remove(&mut self, org_type: proto::OrgType) {
+        if let Some(slot) = self.slot(org_type) {
+            *slot -= 1;
+        }
+    }
 }
 
 /// Whether a 党组织 type fits a level: a branch is 631 or 632, a college 611 or 621, a
@@ -587,7 +617,7 @@ impl Projection {
     /// Every unit this projection knows of: enrolled, named, or counting somebody, and
     /// the units above each (a branch's college exists).
     pub fn known_units(&self) -> &BTreeSet<UnitPath> {
-        self.known_units.0.get_or_init(|| self.collect_known_units())
+        self.known_units.units.get_or_init(|| self.collect_known_units())
     }
 
     /// Forgets the known units (a unit was enrolled, named, or started or stopped counting).
@@ -614,32 +644,30 @@ impl Projection {
 
     /// The organisations in `unit`'s subtree, `unit` itself included or not.
     pub fn organisations(&self, unit: &UnitPath, include_self: bool) -> OrganisationCounts {
-        self.organisations_among(self.known_units(), unit, include_self)
-    }
-
-    /// [`Projection::organisations`] among `known` (from [`Projection::known_units`],
-    /// computed once for a whole table).
-    pub fn organisations_among(
-        &self,
-        known: &BTreeSet<UnitPath>,
-        unit: &UnitPath,
-        include_self: bool,
-    ) -> OrganisationCounts {
-        let mut counts = OrganisationCounts::default();
-        // Every path within `unit` starts with its text, and those are contiguous in order.
-        let within = known.range(unit.clone()..).take_while(|k| k.as_str().starts_with(unit.as_str()));
-        for known in within.filter(|k| k.is_within(unit)).cloned() {
-            if !include_self && known == *unit {
-                continue;
-            }
-            match org_type_of(&known, self.unit_name(&known)) {
-                proto::OrgType::Committee | proto::OrgType::WorkingCommittee => counts.committees += 1,
-                proto::OrgType::GeneralBranch => counts.general_branches += 1,
-                proto::OrgType::Branch | proto::OrgType::JointBranch => counts.branches += 1,
-                proto::OrgType::Unspecified => {}
-            }
+        let mut counts = self.subtree_organisations().get(unit).copied().unwrap_or_default();
+        if !include_self && self.known_units().contains(unit) {
+            counts.remove(org_type_of(unit, self.unit_name(unit)));
         }
         counts
+    }
+
+    /// Every known unit's organisations, its own subtree's, itself included: computed
+    /// once with the known units (table 1 of a province asks for each of 120
+    /// universities, whose 60,000 units a scan would visit per call) and forgotten with
+    /// them, and whenever a unit is named (a name can change its type).
+    fn subtree_organisations(&self) -> &HashMap<UnitPath, OrganisationCounts> {
+        self.known_units.organisations.get_or_init(|| {
+            let mut by_unit: HashMap<UnitPath, OrganisationCounts> = HashMap::new();
+            for unit in self.known_units() {
+                let org_type = org_type_of(unit, self.unit_name(unit));
+                let mut path = Some(unit.clone());
+                while let Some(current) = path {
+                    path = current.parent();
+                    by_unit.entry(current).or_default().add(org_type);
+                }
+            }
+            by_unit
+        })
     }
 
     /// The known units directly below `unit`.
@@ -1007,9 +1035,8 @@ impl Projection {
                     let held = self.unit_names.get(&unit).and_then(|by_level| by_level.get(&author_level)).cloned();
                     undo.unit_name = Some((unit.clone(), author_level, held));
                 }
-                if !self.unit_names.contains_key(&unit) {
-                    self.forget_known_units();
-                }
+                // A new unit is known; a name may change a unit's type.
+                self.forget_known_units();
                 self.unit_names.entry(unit).or_default().entry(author_level).or_default().set(stamp, named.clone());
             }
             Body::ReplicaEnrolled(enrolled) if enrolled.role == proto::ReplicaRole::Node as i32 => {
@@ -1183,6 +1210,7 @@ impl Projection {
             self.note_findings(&member_id);
         }
         if let Some((unit, level, held)) = undo.unit_name {
+            self.forget_known_units();
             let by_level = self.unit_names.entry(unit.clone()).or_default();
             match held {
                 Some(named) => {
@@ -1192,7 +1220,6 @@ impl Projection {
                     by_level.remove(&level);
                     if by_level.is_empty() {
                         self.unit_names.remove(&unit);
-                        self.forget_known_units();
                     }
                 }
             }

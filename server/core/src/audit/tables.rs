@@ -494,7 +494,7 @@ pub fn compute(template: &'static Template, projection: &Projection, unit: &Unit
         Rows::ChildUnits => {
             let total = projection.rollup(unit);
             let known = projection.known_units();
-            cells.push(row_of(template, &total, None, projection.organisations_among(known, unit, false)));
+            cells.push(row_of(template, &total, None, projection.organisations(unit, false)));
             let mut children: std::collections::BTreeMap<UnitPath, Counters> = projection
                 .known_children_among(known, unit)
                 .into_iter()
@@ -516,7 +516,7 @@ pub fn compute(template: &'static Template, projection: &Projection, unit: &Unit
             for (child, counters) in children {
                 let label = projection.unit_label(&child);
                 rows.push((label.clone(), label));
-                cells.push(row_of(template, &counters, None, projection.organisations_among(known, &child, true)));
+                cells.push(row_of(template, &counters, None, projection.organisations(&child, true)));
                 row_units.push(Some(child));
             }
         }
