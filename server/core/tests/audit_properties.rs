@@ -341,36 +341,22 @@ fn a_relation_stays_small() {
 fn the_known_units_follow_names_enrollments_and_their_undo() {
     let mut world = history(&[(0, 0, 3), (0, 1, 5)]);
     let before = world.projection.known_units().clone();
-    world.force(
-        "hb/u7/c1",
-        Level::University,
+    let named = |unit_path: &str, name: &str, org_type: proto::OrgType| {
         Body::UnitNamed(proto::UnitNamed {
-            unit_path: "hb/u7/c1".into(),
-            name: "中共某学院委员会".into(),
-            org_type: proto::OrgType::Committee as i32,
-            ..Default::default()
-        }),
-    );
-    // A unit already known and named, named again as another type: its count moves
-    // (党委 → 党总支).
-    let named = |org_type: proto::OrgType| {
-        Body::UnitNamed(proto::UnitNamed {
-            unit_path: "hb/u1/c1".into(),
-            name: "中共某学院委员会".into(),
+            unit_path: unit_path.into(),
+            name: name.into(),
             org_type: org_type as i32,
             ..Default::default()
         })
     };
-    world.force("hb/u1/c1", Level::University, named(proto::OrgType::Committee));
+    world.force("hb/u7/c1", Level::University, named("hb/u7/c1", "中共某学院委员会", proto::OrgType::Committee));
+    // A unit already known and named, named again as another type: its count moves
+    // (党委 → 党总支).
+    world.force("hb/u1/c1", Level::University, named("hb/u1/c1", "中共某学院委员会", proto::OrgType::Committee));
     world.force(
         "hb/u1/c1",
         Level::University,
-        Body::UnitNamed(proto::UnitNamed {
-            unit_path: "hb/u1/c1".into(),
-            name: "中共某学院总支部委员会".into(),
-            org_type: proto::OrgType::GeneralBranch as i32,
-            ..Default::default()
-        }),
+        named("hb/u1/c1", "中共某学院总支部委员会", proto::OrgType::GeneralBranch),
     );
     world.force(
         "hb",
