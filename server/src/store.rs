@@ -46,6 +46,9 @@ const CF_DRAFTS: &str = "drafts";
 /// revocations, equivocation proofs): ingest position → replica ‖ seq, written in the same
 /// batch as the event, so a start reads these instead of scanning every event.
 const CF_AUTHORITY: &str = "authority";
+/// How many events' worth of buffer a read reserves at its first value (a read of more
+/// grows it as it goes).
+const EVENTS_PER_READ_RESERVED: usize = 1024;
 const COLUMN_FAMILIES: [&str; 7] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META, CF_DRAFTS, CF_AUTHORITY];
 /// Present once `authority` indexes every event of the store (a store written by an
 /// older version gets its index built once, when it is first opened for writing).
@@ -379,10 +382,12 @@ impl Store {
         let heads_cf = self.cf(CF_HEADS);
         let authority_cf = self.cf(CF_AUTHORITY);
         let mut last_per_replica: Vec<&VerifiedEvent> = Vec::new();
+        let mut encoded = Vec::new();
         for (idx, event) in events.iter().enumerate() {
             let key = event_key(event.replica(), event.seq());
             let position = (first_ingest_position + idx as u64).to_be_bytes();
-            batch.put_cf(events_cf, key, codec::encode_signed(&event.to_signed()));
+            codec::encode_signed_into(&event.to_signed(), &mut encoded);
+            batch.put_cf(events_cf, key, &encoded);
             batch.put_cf(ingest_cf, position, key);
             if rollcall_core::authority::Authority::changed_by(event.header().kind) {
                 batch.put_cf(authority_cf, position, key);
@@ -490,6 +495,9 @@ impl Store {
         chain_checked(replica, raw.into_iter().map(|(seq, signed)| (seq, rollcall_core::recheck_stored(&signed))))
     }
 
+    /// The stored envelopes of `replica` from `from_seq`, undecoded but for their three
+    /// parts: every value is copied once, into one buffer for the whole read, and each
+    /// envelope's parts are views into it (a sender relays them as they are).
     fn read_raw(
         &self,
         replica: ReplicaId,
@@ -497,21 +505,35 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Seq, rollcall_core::SignedEvent)>, StoreError> {
         let from_seq = Seq(from_seq.0.max(1));
-        let mut raw: Vec<(Seq, rollcall_core::SignedEvent)> = Vec::new();
+        let mut values = bytes::BytesMut::new();
+        let mut ends: Vec<(Seq, usize)> = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
         iter.seek(event_key(replica, from_seq));
-        while raw.len() < limit {
+        while ends.len() < limit {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
             if key.len() != 40 || key[..32] != replica.0 {
                 break;
             }
             let seq = Seq(u64::from_be_bytes(key[32..40].try_into().expect("length checked")));
-            let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-            raw.push((seq, signed));
+            if values.is_empty() {
+                // Events of one replica are of a size: reserve for the whole read at once.
+                values.reserve(value.len().saturating_mul(limit.min(EVENTS_PER_READ_RESERVED)));
+            }
+            values.extend_from_slice(value);
+            ends.push((seq, values.len()));
             iter.next();
         }
         iter.status().map_err(|e| self.rocks(e))?;
-        Ok(raw)
+        let values = values.freeze();
+        let mut start = 0;
+        ends.into_iter()
+            .map(|(seq, end)| {
+                let signed = codec::decode_signed_shared(values.slice(start..end))
+                    .map_err(|err| corrupt(replica, seq, err.to_string()))?;
+                start = end;
+                Ok((seq, signed))
+            })
+            .collect()
     }
 
     /// Reads one event.

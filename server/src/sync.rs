@@ -547,7 +547,7 @@ async fn send_missing(
             next = Seq(last.seq().0 + 1);
             for event in events {
                 let Some(shaped) = scope::shape(event, share, &peer.unit) else { continue };
-                let signed = codec::to_proto(&shaped.to_signed());
+                let signed = codec::into_proto(shaped.into_signed());
                 batch_bytes +=
                     signed.header.len() + signed.signature.len() + signed.body.as_ref().map_or(0, |b| b.len());
                 batch.events.push(signed);

@@ -89,12 +89,51 @@ pub fn encode_header(header: &Header) -> Bytes {
 ///
 /// [`CodecError`] for malformed, non-canonical or out-of-range input.
 pub fn decode_header(bytes: &[u8]) -> Result<Header, CodecError> {
+    check_header_size(bytes)?;
+    let message = proto::EventHeader::decode(bytes)
+        .map_err(|err| CodecError::Malformed { what: "header", detail: err.to_string() })?;
+    header_from(message, bytes)
+}
+
+/// [`decode_header`] of bytes already shared (a received or stored envelope): the
+/// message's byte fields are views into `bytes` rather than copies of them, so the hot
+/// paths (every received event, every event sent) allocate nothing for them.
+///
+/// # Errors
+///
+/// As [`decode_header`].
+pub fn decode_header_shared(bytes: &Bytes) -> Result<Header, CodecError> {
+    check_header_size(bytes)?;
+    let message = proto::EventHeader::decode(bytes.clone())
+        .map_err(|err| CodecError::Malformed { what: "header", detail: err.to_string() })?;
+    header_from(message, bytes)
+}
+
+fn check_header_size(bytes: &[u8]) -> Result<(), CodecError> {
     if bytes.len() > HEADER_BYTES_MAX {
         return Err(CodecError::TooLarge { what: "header", len: bytes.len(), max: HEADER_BYTES_MAX });
     }
-    let message = proto::EventHeader::decode(bytes)
-        .map_err(|err| CodecError::Malformed { what: "header", detail: err.to_string() })?;
-    if message.encode_to_vec() != bytes {
+    Ok(())
+}
+
+/// How long a header is re-encoded on the stack to check it is canonical (headers are
+/// about 180 bytes; a longer one, up to [`HEADER_BYTES_MAX`], is re-encoded on the heap).
+const HEADER_REENCODED_ON_STACK: usize = 512;
+
+/// The header of a decoded message, once the message is known to re-encode to `bytes`
+/// exactly.
+fn header_from(message: proto::EventHeader, bytes: &[u8]) -> Result<Header, CodecError> {
+    if message.encoded_len() != bytes.len() {
+        return Err(CodecError::NonCanonical);
+    }
+    let canonical = if bytes.len() <= HEADER_REENCODED_ON_STACK {
+        let mut scratch = [0u8; HEADER_REENCODED_ON_STACK];
+        let mut out = &mut scratch[..bytes.len()];
+        message.encode(&mut out).is_ok() && scratch[..bytes.len()] == *bytes
+    } else {
+        message.encode_to_vec() == bytes
+    };
+    if !canonical {
         return Err(CodecError::NonCanonical);
     }
     let kind = EventKind::try_from(message.kind).map_err(|_| CodecError::UnknownKind(message.kind))?;
@@ -128,6 +167,17 @@ pub fn to_proto(event: &SignedEvent) -> proto::SignedEvent {
     proto::SignedEvent { header: event.header.clone(), signature: event.signature.clone(), body: event.body.clone() }
 }
 
+/// [`to_proto`] by value: the parts move rather than share.
+pub fn into_proto(event: SignedEvent) -> proto::SignedEvent {
+    proto::SignedEvent { header: event.header, signature: event.signature, body: event.body }
+}
+
+/// [`encode_signed`] into `out` (cleared first), for a writer that encodes many.
+pub fn encode_signed_into(event: &SignedEvent, out: &mut Vec<u8>) {
+    out.clear();
+    to_proto(event).encode(out).expect("a Vec grows as needed");
+}
+
 /// From an RPC message. Checks only sizes; [`crate::verify`] checks the rest.
 ///
 /// # Errors
@@ -151,6 +201,18 @@ pub fn from_proto(message: proto::SignedEvent) -> Result<SignedEvent, CodecError
 ///
 /// [`CodecError`] for malformed or oversized input.
 pub fn decode_signed(bytes: &[u8]) -> Result<SignedEvent, CodecError> {
+    let message = proto::SignedEvent::decode(bytes)
+        .map_err(|err| CodecError::Malformed { what: "signed event", detail: err.to_string() })?;
+    from_proto(message)
+}
+
+/// [`decode_signed`] of bytes already shared (values read from the store in one
+/// buffer): the envelope's three parts are views into `bytes`, not copies.
+///
+/// # Errors
+///
+/// As [`decode_signed`].
+pub fn decode_signed_shared(bytes: Bytes) -> Result<SignedEvent, CodecError> {
     let message = proto::SignedEvent::decode(bytes)
         .map_err(|err| CodecError::Malformed { what: "signed event", detail: err.to_string() })?;
     from_proto(message)

@@ -79,13 +79,14 @@ pub struct SignedEvent {
 /// An event whose signature, body hash and encodings have been checked.
 ///
 /// Invariant: `header` is the decoding of `header_bytes`, `signature` is a valid
-/// signature by `header.replica` over `header_bytes`, `hash` is SHA-256 of
+/// signature by `header.replica` over `header_bytes` (64 bytes; kept as `Bytes` so that
+/// sending or storing the event shares it rather than copying), `hash` is SHA-256 of
 /// `header_bytes`, and `body`, when present, hashes to `header.body_hash`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedEvent {
     pub(crate) header: Header,
     pub(crate) header_bytes: Bytes,
-    pub(crate) signature: [u8; 64],
+    pub(crate) signature: Bytes,
     pub(crate) body: Option<Bytes>,
     pub(crate) hash: EventHash,
 }
@@ -101,7 +102,7 @@ impl VerifiedEvent {
     }
     /// The signature.
     pub fn signature(&self) -> &[u8; 64] {
-        &self.signature
+        self.signature.as_ref().try_into().expect("64 bytes by construction")
     }
     /// The body, `None` for a stub.
     pub fn body(&self) -> Option<&Bytes> {
@@ -134,11 +135,11 @@ impl VerifiedEvent {
     }
     /// Back to the untrusted form, for sending or storing.
     pub fn to_signed(&self) -> SignedEvent {
-        SignedEvent {
-            header: self.header_bytes.clone(),
-            signature: Bytes::copy_from_slice(&self.signature),
-            body: self.body.clone(),
-        }
+        SignedEvent { header: self.header_bytes.clone(), signature: self.signature.clone(), body: self.body.clone() }
+    }
+    /// [`VerifiedEvent::to_signed`] without touching the shared buffers' counts.
+    pub fn into_signed(self) -> SignedEvent {
+        SignedEvent { header: self.header_bytes, signature: self.signature, body: self.body }
     }
 }
 

@@ -164,7 +164,7 @@ impl PreparedEvent {
     /// Signs the header bytes. Pure and thread-safe: the shell may sign a batch in parallel.
     pub fn sign(self, key: &SigningKey) -> VerifiedEvent {
         debug_assert_eq!(key.verifying_key().to_bytes(), self.header.replica.0);
-        let signature = key.sign(&self.header_bytes).to_bytes();
+        let signature = Bytes::copy_from_slice(&key.sign(&self.header_bytes).to_bytes());
         VerifiedEvent {
             hash: codec::event_hash(&self.header_bytes),
             header: self.header,

@@ -139,7 +139,7 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
         if let Ok(checked) = &results[idx] {
             let (replica, seq) = (checked.header.replica, checked.header.seq);
             let valid = VerificationKey::try_from(replica.0)
-                .and_then(|key| key.verify(&Signature::from_bytes(&checked.signature), &events[idx].header))
+                .and_then(|key| key.verify(&Signature::from_bytes(checked.signature()), &events[idx].header))
                 .is_ok();
             if !valid {
                 results[idx] = Err(VerifyError::BadSignature { replica, seq });
@@ -171,7 +171,7 @@ fn check_all_but_signature(event: &SignedEvent) -> Result<(VerifiedEvent, [u8; 6
 }
 
 fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(VerifiedEvent, [u8; 64]), VerifyError> {
-    let header = codec::decode_header(&event.header)?;
+    let header = codec::decode_header_shared(&event.header)?;
     if header.format_version != FORMAT_VERSION {
         return Err(VerifyError::UnsupportedFormatVersion { found: header.format_version, supported: FORMAT_VERSION });
     }
@@ -196,7 +196,7 @@ fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(VerifiedEv
         hash: codec::event_hash(&event.header),
         header,
         header_bytes: event.header.clone(),
-        signature,
+        signature: event.signature.clone(),
         body: event.body.clone(),
     };
     Ok((checked, signature))

@@ -167,7 +167,13 @@ proptest! {
         if let Ok(event) = codec::decode_signed(&bytes) {
             let _ = verify(&event);
         }
-        let _ = codec::decode_header(&bytes);
+        let header = codec::decode_header(&bytes);
+        // The shared decoding (of received and stored envelopes) decides exactly alike.
+        prop_assert_eq!(&codec::decode_header_shared(&Bytes::from(bytes.clone())), &header);
+        prop_assert_eq!(
+            codec::decode_signed_shared(Bytes::from(bytes.clone())).ok(),
+            codec::decode_signed(&bytes).ok()
+        );
         let authority = Authority::new(ReplicaId([1; 32]), unit("hb"));
         if let Ok(header) = codec::decode_header(&bytes) {
             let _ = authority.check_parts(&header, Some(&Bytes::from(bytes.clone())));
@@ -182,7 +188,7 @@ proptest! {
         if let Ok(event) = codec::decode_signed(&message) {
             let _ = verify(&event);
         }
-        let _ = codec::decode_header(&message);
+        prop_assert_eq!(codec::decode_header_shared(&message), codec::decode_header(&message));
     }
 
     /// Arbitrary bytes, and random well-formed protobuf, as the body of every kind; what
