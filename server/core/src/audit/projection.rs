@@ -55,7 +55,9 @@ pub struct MemberEntry {
     pub events: u32,
     /// Folded state.
     pub state: MemberState,
-    /// Cases about the member (most have none: `None` costs a pointer).
+    /// Cases about the member (most have none: `None` costs a pointer, where an empty
+    /// `BTreeSet` would cost three words in every one of millions of relations).
+    #[allow(clippy::box_collection)]
     cases: Option<Box<BTreeSet<String>>>,
     /// What the member counts as at this relation's unit, if counted here.
     pub counted: Option<Contribution>,
@@ -792,13 +794,20 @@ impl Projection {
         };
         match arrived {
             Some(arrived) => {
-                let members: BTreeSet<&String> = arrived.iter().map(|(member, _)| member).collect();
-                for id in members {
-                    let just_arrived: Vec<&UnitPath> =
-                        arrived.iter().filter(|(member, _)| member == id).map(|(_, unit)| unit).collect();
-                    if let Some(record) = self.members.get(id.as_str()) {
-                        consider(id, record, &just_arrived);
+                // One pass over what arrived (a catch-up stores thousands at once): only a
+                // member with two relations or more can be a duplicate.
+                let mut arrivals: BTreeMap<&String, (&MemberRecord, Vec<&UnitPath>)> = BTreeMap::new();
+                for (member, unit) in arrived {
+                    if let Some((_, units)) = arrivals.get_mut(member) {
+                        units.push(unit);
+                    } else if let Some(record) = self.members.get(member.as_str())
+                        && record.relations.len() >= 2
+                    {
+                        arrivals.insert(member, (record, vec![unit]));
                     }
+                }
+                for (id, (record, just_arrived)) in arrivals {
+                    consider(id, record, &just_arrived);
                 }
             }
             None => {
