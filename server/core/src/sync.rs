@@ -49,7 +49,7 @@ pub fn plan_sends(
             plan.push((enrollment.depth, SendRange { replica, from: Seq(known.0 + 1), to: head, share }));
         }
     }
-    plan.sort_by(|a, b| (a.0, a.1.replica).cmp(&(b.0, b.1.replica)));
+    plan.sort_by_key(|a| (a.0, a.1.replica));
     plan.into_iter().map(|(_, range)| range).collect()
 }
 

@@ -583,17 +583,17 @@ pub fn check(template: &Template, cells: &[Vec<Option<i64>>]) -> Vec<CheckFailur
         match rule {
             Check::TotalRowIsSum => {
                 let Some(total) = cells.first() else { continue };
-                for column in 0..total.len() {
+                for (column, total_cell) in total.iter().enumerate() {
                     let sum: i64 = cells[1..].iter().map(|row| row.get(column).map_or(0, value)).sum();
-                    if value(&total[column]) != sum {
+                    if value(total_cell) != sum {
                         failures.push(CheckFailure {
                             row: 0,
                             column: Some(column),
-                            message_zh: format!("合计行第{}列为{}，各行之和为{sum}", column + 1, value(&total[column])),
+                            message_zh: format!("合计行第{}列为{}，各行之和为{sum}", column + 1, value(total_cell)),
                             message_en: format!(
                                 "total row, column {}: {} but the rows sum to {sum}",
                                 column + 1,
-                                value(&total[column])
+                                value(total_cell)
                             ),
                         });
                     }
