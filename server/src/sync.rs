@@ -35,11 +35,17 @@ use crate::writer::{WriterHandle, now_ms};
 
 /// Most messages queued toward a peer: back-pressure on the sender beyond it.
 pub const OUTBOUND_QUEUE_DEPTH: usize = 8;
-/// Received batches verified at once (on the blocking pool, so on every core).
-pub const VERIFYING_MAX: usize = 2;
-/// Verified batches queued for the writer: verifying the next batch overlaps with
-/// storing these.
-pub const VERIFIED_QUEUE_DEPTH: usize = 2;
+/// Received batches verified at once (on the blocking pool). One more than the two cores
+/// this was measured on: a batch's hand-offs (to the pool, back, to the queue) leave a
+/// core idle for a moment unless a third batch is there to take it (1,000,000-event
+/// catch-up: idle 9% -> 6%, with `VERIFIED_QUEUE_DEPTH` 2 -> 6; BENCHMARKS.md, Sync).
+pub const VERIFYING_MAX: usize = 3;
+/// Verified batches queued for the writer: verifying goes on while the writer's group
+/// fsyncs, and the storing half hands the writer up to this many and one more as one
+/// group. A session holds at most `VERIFYING_MAX + 2 * VERIFIED_QUEUE_DEPTH + 1`
+/// received messages: 16 of at most about 1 MiB from a node (`MESSAGE_BYTES_TARGET`); a peer
+/// sending messages of the largest size a node accepts could make that 256 MiB.
+pub const VERIFIED_QUEUE_DEPTH: usize = 6;
 /// Shortest time between two receipts for one child.
 pub const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -30,7 +30,7 @@ use rollcall_core::UnitPath;
 use rollcall_proto::v1 as pb;
 use rollcall_server::config::{OPERATOR_KEY_FILE, read_key};
 use rollcall_server::connect;
-use rollcall_tests::{ClusterNode, bin, median, rollcall, start_child, start_root};
+use rollcall_tests::{ClusterNode, bin, cpu_seconds, machine_cpu_seconds, median, rollcall, start_child, start_root};
 
 fn verify_rates() -> (f64, f64) {
     let key = SigningKey::from_bytes(&[5; 32]);
@@ -374,6 +374,9 @@ fn catch_up() {
     }
     let province_head = province.heads()[&province.replica().to_hex()];
 
+    let province_pid = province.process.as_ref().expect("running").pid();
+    let province_cpu_before = cpu_seconds(province_pid);
+    let machine_before = machine_cpu_seconds();
     let start = Instant::now();
     let university = start_child(base.path(), &province, "hb/u1");
     let university_operator = read_key(&university.dir.join(OPERATOR_KEY_FILE)).expect("operator key");
@@ -396,10 +399,25 @@ fn catch_up() {
         }
     });
     let seconds = start.elapsed().as_secs_f64();
+    let university_cpu = cpu_seconds(university.process.as_ref().expect("running").pid());
+    let province_cpu = cpu_seconds(province_pid) - province_cpu_before;
+    let machine_after = machine_cpu_seconds();
     let rate = held as f64 / seconds;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
         "catch-up of {held} events from an empty replica over TLS loopback: {seconds:.2} s, {rate:.0} events/s (includes the node's start)"
+    );
+    // Where the two cores went, from the kernel's accounting: the receiver (the node
+    // catching up), the sender, and idle. What the receiver would reach with the cores
+    // to itself (the deployed shape: the sender on another machine) is derived from its
+    // CPU an event, not measured.
+    let per_event_us = |cpu: f64| cpu / held as f64 * 1e6;
+    let (busy, idle) = (machine_after.0 - machine_before.0, machine_after.1 - machine_before.1);
+    println!(
+        "CPU during the catch-up: receiver {university_cpu:.1} s ({:.1} us an event), sender {province_cpu:.1} s ({:.1} us an event), machine busy {busy:.1} s, idle {idle:.1} s ({:.0}%)",
+        per_event_us(university_cpu),
+        per_event_us(province_cpu),
+        100.0 * idle / (busy + idle)
     );
     // The baseline brackets the catch-up: the median of the measurements before and after.
     let (singles_after, batches_after) = verify_rates_median(5);
@@ -415,4 +433,9 @@ fn catch_up() {
     println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
     println!("ratio to verify_many of one replica's events x {cores} cores: {:.2}", rate / (events_verified * cores));
     println!("ratio to single verification x {cores} cores: {:.2}", rate / (single * cores));
+    let receiver_alone = held as f64 / university_cpu * cores;
+    println!(
+        "the receiver alone on {cores} cores (derived from its CPU an event, not measured): {receiver_alone:.0} events/s, ratio to batch verification x {cores} cores: {:.2}",
+        receiver_alone / (batch * cores)
+    );
 }

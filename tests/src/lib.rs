@@ -451,6 +451,39 @@ pub fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The kernel's clock ticks a second (`getconf CLK_TCK`), the unit of `/proc`'s CPU times.
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let output = Command::new("getconf").arg("CLK_TCK").output().expect("running getconf");
+        String::from_utf8_lossy(&output.stdout).trim().parse().expect("CLK_TCK is a number")
+    })
+}
+
+/// The CPU time process `pid` has used, user and system, all threads, in seconds
+/// (`/proc/<pid>/stat` fields 14 and 15; 0 once it has exited).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let Some((_, after_name)) = stat.rsplit_once(')') else { return 0.0 };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Field 3 (the state) is fields[0], so utime (14) and stime (15) are 11 and 12.
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// The machine's CPU time so far, (busy, idle) in seconds summed over its cores
+/// (`/proc/stat`; idle includes waiting for I/O).
+pub fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|line| line.starts_with("cpu ")) else { return (0.0, 0.0) };
+    let ticks: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let idle = ticks.iter().skip(3).take(2).sum::<f64>();
+    let busy = ticks.iter().take(3).sum::<f64>() + ticks.iter().skip(5).take(3).sum::<f64>();
+    (busy / clock_ticks_per_second(), idle / clock_ticks_per_second())
+}
+
 /// The resident set of process `pid` in KiB (`VmRSS`; 0 once it has exited).
 pub fn resident_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
