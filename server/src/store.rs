@@ -46,9 +46,21 @@ const CF_DRAFTS: &str = "drafts";
 /// revocations, equivocation proofs): ingest position → replica ‖ seq, written in the same
 /// batch as the event, so a start reads these instead of scanning every event.
 const CF_AUTHORITY: &str = "authority";
-/// How many events' worth of buffer a read reserves at its first value (a read of more
-/// grows it as it goes).
-const EVENTS_PER_READ_RESERVED: usize = 1024;
+/// The most a relayed read reserves for its buffer at its first value (a read of more
+/// grows it as it goes): a sync message's worth, whatever the first value's size.
+const READ_BYTES_RESERVED_MAX: usize = rollcall_core::limits::MESSAGE_BYTES_TARGET;
+
+/// Where the envelopes of a read keep their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBuffers {
+    /// One buffer for the whole read, every envelope a view into it: one copy and one
+    /// allocation for the read, for events relayed and dropped soon (a sync sender's
+    /// batch). An event kept keeps the whole read's buffer alive.
+    OnePerRead,
+    /// A buffer per envelope: for callers that keep a few events of a long read (a
+    /// dossier's evidence), so what they keep holds only its own bytes.
+    OnePerEvent,
+}
 const COLUMN_FAMILIES: [&str; 7] = [CF_EVENTS, CF_INGEST, CF_HEADS, CF_PROJECTIONS, CF_META, CF_DRAFTS, CF_AUTHORITY];
 /// Present once `authority` indexes every event of the store (a store written by an
 /// older version gets its index built once, when it is first opened for writing).
@@ -465,7 +477,8 @@ impl Store {
     }
 
     /// Reads up to `limit` events of `replica` from `from_seq` (inclusive), in order,
-    /// verifying each again and checking that consecutive events chain.
+    /// verifying each again and checking that consecutive events chain. The events share
+    /// one buffer ([`ReadBuffers::OnePerRead`]): for streaming them on.
     ///
     /// # Errors
     ///
@@ -491,8 +504,69 @@ impl Store {
         from_seq: Seq,
         limit: usize,
     ) -> Result<Vec<VerifiedEvent>, StoreError> {
-        let raw = self.read_raw(replica, from_seq, limit)?;
+        self.read_log_without_signatures_into(replica, from_seq, limit, ReadBuffers::OnePerEvent)
+    }
+
+    /// [`Store::read_log_without_signatures`], the envelopes' bytes kept as `buffers` says.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when a stored value fails its checks.
+    pub fn read_log_without_signatures_into(
+        &self,
+        replica: ReplicaId,
+        from_seq: Seq,
+        limit: usize,
+        buffers: ReadBuffers,
+    ) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let raw = match buffers {
+            ReadBuffers::OnePerRead => self.read_raw(replica, from_seq, limit)?,
+            ReadBuffers::OnePerEvent => self.read_raw_each(replica, from_seq, limit)?,
+        };
         chain_checked(replica, raw.into_iter().map(|(seq, signed)| (seq, rollcall_core::recheck_stored(&signed))))
+    }
+
+    /// Walks the stored values of `replica` from `from_seq`, at most `limit`, in order.
+    fn each_value(
+        &self,
+        replica: ReplicaId,
+        from_seq: Seq,
+        limit: usize,
+        mut visit: impl FnMut(Seq, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let from_seq = Seq(from_seq.0.max(1));
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
+        iter.seek(event_key(replica, from_seq));
+        let mut visited = 0;
+        while visited < limit {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            if key.len() != 40 || key[..32] != replica.0 {
+                break;
+            }
+            let seq = Seq(u64::from_be_bytes(key[32..40].try_into().expect("length checked")));
+            visit(seq, value)?;
+            visited += 1;
+            iter.next();
+        }
+        iter.status().map_err(|e| self.rocks(e))
+    }
+
+    /// The stored envelopes of `replica` from `from_seq`, undecoded but for their three
+    /// parts, each in a buffer of its own.
+    fn read_raw_each(
+        &self,
+        replica: ReplicaId,
+        from_seq: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, rollcall_core::SignedEvent)>, StoreError> {
+        let mut read = Vec::new();
+        self.each_value(replica, from_seq, limit, |seq, value| {
+            let signed = codec::decode_signed_shared(bytes::Bytes::copy_from_slice(value))
+                .map_err(|err| corrupt(replica, seq, err.to_string()))?;
+            read.push((seq, signed));
+            Ok(())
+        })?;
+        Ok(read)
     }
 
     /// The stored envelopes of `replica` from `from_seq`, undecoded but for their three
@@ -504,26 +578,18 @@ impl Store {
         from_seq: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, rollcall_core::SignedEvent)>, StoreError> {
-        let from_seq = Seq(from_seq.0.max(1));
         let mut values = bytes::BytesMut::new();
         let mut ends: Vec<(Seq, usize)> = Vec::new();
-        let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
-        iter.seek(event_key(replica, from_seq));
-        while ends.len() < limit {
-            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
-            if key.len() != 40 || key[..32] != replica.0 {
-                break;
-            }
-            let seq = Seq(u64::from_be_bytes(key[32..40].try_into().expect("length checked")));
+        self.each_value(replica, from_seq, limit, |seq, value| {
             if values.is_empty() {
-                // Events of one replica are of a size: reserve for the whole read at once.
-                values.reserve(value.len().saturating_mul(limit.min(EVENTS_PER_READ_RESERVED)));
+                // Events of one replica are mostly of a size: reserve for the read at
+                // once, up to a sync message's worth.
+                values.reserve(value.len().saturating_mul(limit).min(READ_BYTES_RESERVED_MAX).max(value.len()));
             }
             values.extend_from_slice(value);
             ends.push((seq, values.len()));
-            iter.next();
-        }
-        iter.status().map_err(|e| self.rocks(e))?;
+            Ok(())
+        })?;
         let values = values.freeze();
         let mut start = 0;
         ends.into_iter()

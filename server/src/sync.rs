@@ -30,7 +30,7 @@ use rollcall_core::sync::{SendRange, plan_sends};
 use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto as pb, verify_many};
 use tokio::sync::mpsc;
 
-use crate::store::Store;
+use crate::store::{ReadBuffers, Store};
 use crate::writer::{WriterHandle, now_ms};
 
 /// Most messages queued toward a peer: back-pressure on the sender beyond it.
@@ -545,10 +545,12 @@ async fn send_missing(
             let store = context.store.clone();
             let count = ((to.0 - next.0 + 1) as usize).min(EVENTS_PER_MESSAGE_MAX);
             let start = next;
-            let events = tokio::task::spawn_blocking(move || store.read_log_without_signatures(replica, start, count))
-                .await
-                .map_err(|_| SyncError::Local("read task failed".into()))?
-                .map_err(|err| SyncError::Local(err.to_string()))?;
+            let events = tokio::task::spawn_blocking(move || {
+                store.read_log_without_signatures_into(replica, start, count, ReadBuffers::OnePerRead)
+            })
+            .await
+            .map_err(|_| SyncError::Local("read task failed".into()))?
+            .map_err(|err| SyncError::Local(err.to_string()))?;
             let Some(last) = events.last() else { break };
             next = Seq(last.seq().0 + 1);
             for event in events {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use rollcall_core::log::Draft;
 use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath};
-use rollcall_server::store::{SCHEMA_VERSION, Store, StoreError};
+use rollcall_server::store::{ReadBuffers, SCHEMA_VERSION, Store, StoreError};
 use rollcall_server::writer;
 
 /// Reports of the province's own tables (a unit reports only its own).
@@ -59,6 +59,37 @@ fn reopen_keeps_events_and_continues_the_chain() {
     assert_eq!(events[10].header().prev, first[9].hash);
     assert_eq!(store.last_ingest_position().expect("ingest"), 15);
     assert_eq!(store.ingest_range(14, 10).expect("ingest range"), vec![(14, replica, Seq(14)), (15, replica, Seq(15))]);
+}
+
+/// Goal: a read whose envelopes share one buffer (a sync sender's) and one that gives
+/// each its own (a dossier's) return the same events, whatever the range and limit.
+/// Method: append events of different sizes, read every range both ways and compare.
+#[test]
+fn both_buffer_modes_read_the_same_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let store = Store::open(dir.path()).expect("open");
+    append(&store, &key, 40);
+    for from in [0, 1, 7, 39, 40, 41] {
+        for limit in [0, 1, 5, 100] {
+            let shared = store
+                .read_log_without_signatures_into(replica, Seq(from), limit, ReadBuffers::OnePerRead)
+                .expect("read sharing one buffer");
+            let each = store
+                .read_log_without_signatures_into(replica, Seq(from), limit, ReadBuffers::OnePerEvent)
+                .expect("read, a buffer each");
+            assert_eq!(shared.len(), each.len(), "from {from} limit {limit}");
+            assert_eq!(
+                shared.len(),
+                limit.min(41usize.saturating_sub(from.max(1) as usize)),
+                "from {from} limit {limit}"
+            );
+            for (a, b) in shared.iter().zip(&each) {
+                assert_eq!(a.to_signed(), b.to_signed(), "from {from} limit {limit}");
+            }
+        }
+    }
 }
 
 /// Goal: a store written by another layout version is refused with both versions named.
@@ -129,6 +160,8 @@ fn corrupted_value_is_reported() {
             assert!(rollcall_core::verify(&event.to_signed()).is_err(), "the consumer refuses it");
         }
         let for_peer = store.read_log_without_signatures(replica, Seq(1), 10);
+        let for_relay = store.read_log_without_signatures_into(replica, Seq(1), 10, ReadBuffers::OnePerRead);
+        assert_eq!(format!("{for_relay:?}"), format!("{for_peer:?}"), "both buffer modes judge alike");
         if caught_by_peer_read {
             assert!(
                 matches!(for_peer, Err(StoreError::Corrupt { seq: 3 | 4, .. })),

@@ -363,7 +363,8 @@ fn catch_up() {
     // The province's periodic projection snapshot falls due at 1,000,000 ingested events:
     // wait for it, so the catch-up measured is the university's, not the province's
     // snapshot sharing the two cores with it.
-    if n_events as u64 >= rollcall_server::writer::SnapshotSchedule::EVERY_EVENTS {
+    let province_ingested: u64 = province.heads().values().sum();
+    if province_ingested >= rollcall_server::writer::SnapshotSchedule::EVERY_EVENTS {
         let snapshot = rollcall_server::snapshot::path_for(&province.dir.join(rollcall_server::config::STORE_DIR));
         let waited = Instant::now();
         while !snapshot.exists() {
@@ -433,6 +434,7 @@ fn catch_up() {
     println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
     println!("ratio to verify_many of one replica's events x {cores} cores: {:.2}", rate / (events_verified * cores));
     println!("ratio to single verification x {cores} cores: {:.2}", rate / (single * cores));
+    assert!(university_cpu > 0.0, "the receiver's CPU time was read while it ran");
     let receiver_alone = held as f64 / university_cpu * cores;
     println!(
         "the receiver alone on {cores} cores (derived from its CPU an event, not measured): {receiver_alone:.0} events/s, ratio to batch verification x {cores} cores: {:.2}",

@@ -473,14 +473,15 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The machine's CPU time so far, (busy, idle) in seconds summed over its cores
-/// (`/proc/stat`; idle includes waiting for I/O).
+/// (`/proc/stat`; idle includes waiting for I/O, steal is in neither).
 pub fn machine_cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().find(|line| line.starts_with("cpu ")) else { return (0.0, 0.0) };
     let ticks: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    // user nice system idle iowait irq softirq steal (guest time is inside user); time
+    // stolen by the hypervisor is neither this machine's work nor its idle.
     let idle = ticks.iter().skip(3).take(2).sum::<f64>();
-    let busy = ticks.iter().take(3).sum::<f64>() + ticks.iter().skip(5).take(3).sum::<f64>();
+    let busy = ticks.iter().take(3).sum::<f64>() + ticks.iter().skip(5).take(2).sum::<f64>();
     (busy / clock_ticks_per_second(), idle / clock_ticks_per_second())
 }
 
