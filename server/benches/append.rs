@@ -6,7 +6,10 @@
 //! concurrent writers appending one event at a time, sharing group commit. Every append
 //! is acknowledged only after its RocksDB batch is synced.
 //!
-//! Each configuration runs `RUNS` times; the median is reported with min and max.
+//! Each configuration runs `RUNS` times; the median is reported with min and max. Words
+//! after `--bench` choose configurations by name, for profiling one of them
+//! (`cargo bench -p rollcall-server --bench append -- "1 writer(s) x 1/"`); the ratios
+//! are printed only when every configuration ran.
 //! The store lives under `CARGO_TARGET_TMPDIR` (the real disk, not tmpfs).
 
 use std::time::Instant;
@@ -54,6 +57,10 @@ fn bench_sign() -> f64 {
 }
 
 fn bench_appends(n_writers: usize, events_per_append: usize, n_events: usize) -> f64 {
+    let name = format!("(b) durable appends, {n_writers} writer(s) x {events_per_append}/append");
+    if !chosen(&name) {
+        return f64::NAN;
+    }
     let rates = (0..RUNS)
         .map(|run| {
             let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -82,7 +89,13 @@ fn bench_appends(n_writers: usize, events_per_append: usize, n_events: usize) ->
             (appends_per_writer * n_writers * events_per_append) as f64 / elapsed
         })
         .collect();
-    report(&format!("(b) durable appends, {n_writers} writer(s) x {events_per_append}/append"), rates)
+    report(&name, rates)
+}
+
+/// Whether the configuration `name` was chosen: every one when no filter was given.
+fn chosen(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
+    filters.is_empty() || filters.iter().any(|filter| name.contains(filter.as_str()))
 }
 
 fn main() {
@@ -94,11 +107,14 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; store under {}", env!("CARGO_TARGET_TMPDIR"));
-    let sign = bench_sign();
+    let sign = if chosen("(a) Ed25519 sign, 1 core") { bench_sign() } else { f64::NAN };
     let single = bench_appends(1, 1, 2_000);
     let batched = bench_appends(1, 256, 51_200);
     let concurrent = bench_appends(8, 1, 16_000);
     let concurrent_batched = bench_appends(8, 32, 64_000);
+    if [sign, single, batched, concurrent, concurrent_batched].iter().any(|rate| rate.is_nan()) {
+        return;
+    }
     println!();
     println!("ratio 8 writers (1/append) / (sign x {cores} cores): {:.2}", concurrent / (sign * cores as f64));
     println!("ratio 8 writers (32/append) / (sign x {cores} cores): {:.2}", concurrent_batched / (sign * cores as f64));

@@ -993,10 +993,10 @@ impl WriterThread {
 /// local signing runs on every core when there are enough events to pay for it.
 fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> {
     let n_local = pending.iter().filter(|item| !matches!(item, Pending::Received(_))).count();
-    let n_threads = thread::available_parallelism().map_or(1, |n| n.get());
-    if n_local < PARALLEL_SIGNING_MIN || n_threads == 1 {
+    if n_local < PARALLEL_SIGNING_MIN || signing_threads() == 1 {
         return pending.into_iter().map(|item| item.sign(key)).collect();
     }
+    let n_threads = signing_threads();
     let chunk_len = pending.len().div_ceil(n_threads);
     let mut chunks: Vec<Vec<Pending>> = Vec::new();
     let mut rest = pending;
@@ -1013,6 +1013,14 @@ fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> 
             .collect();
         handles.into_iter().flat_map(|handle| handle.join().expect("signing never panics")).collect()
     })
+}
+
+/// The threads a large group's signing is split over: the cores this process may use,
+/// read once (`available_parallelism` reads the cgroup's files at every call, which cost
+/// a fifth of the writer's time when each group was one event).
+fn signing_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The physical clock, in milliseconds since the Unix epoch.
