@@ -157,9 +157,10 @@ impl Store {
         options.create_missing_column_families(true);
         options.set_paranoid_checks(true);
         options.set_max_open_files(512);
-        // Reuse WAL files instead of growing new ones: a synced append to a preallocated
-        // file needs no metadata update, which roughly halves the cost of an fsync here.
-        options.set_recycle_log_file_num(4);
+        // WAL files are not recycled: RocksDB turns `recycle_log_file_num` off under
+        // point-in-time recovery (its default `wal_recovery_mode`, which we keep: a crash
+        // leaves a consistent prefix of every chain, never a hole). So each synced append
+        // grows the WAL and also writes its inode, about a third of the fsync here.
         // The small column families (heads, meta, authority, ...) rarely fill a memtable,
         // so without a bound they pin every WAL file since their last flush and each
         // open replays them all (a province after a catch-up: gigabytes, 20 s). Past
