@@ -899,7 +899,13 @@ impl WriterThread {
             };
             match admission {
                 Admission::Accept => {
-                    if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS {
+                    if replica == self.local.head_replica() {
+                        // This node's own event, signed before a restore from an older
+                        // backup and heard back: the local log goes on after it, never
+                        // signing a second event at its seq.
+                        self.local.continue_after(&event);
+                    } else if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS
+                    {
                         self.local.observe(event.header().hlc);
                     }
                     self.set_head(replica, Head::of(&event));

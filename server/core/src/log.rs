@@ -218,6 +218,19 @@ impl LocalWriter {
         self.hlc.observe(remote);
     }
 
+    /// Continues after `event`, an event of this log that a peer sent back (a node
+    /// restored from a backup older than its log hears its later events from the nodes
+    /// that hold them): the next event chains after it and is stamped later. An event at
+    /// or below the head changes only the clock. The caller has verified the event
+    /// against the stored chain.
+    pub fn continue_after(&mut self, event: &VerifiedEvent) {
+        debug_assert_eq!(event.replica(), self.replica, "only this log's own events");
+        if event.seq() > self.head.seq {
+            self.head = Head::of(event);
+        }
+        self.hlc.observe(event.header().hlc);
+    }
+
     /// Prepares the next event. `now_ms` is the physical clock; `event_id` a fresh UUIDv7.
     ///
     /// # Errors
