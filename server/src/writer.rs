@@ -903,6 +903,10 @@ impl WriterThread {
                         // This node's own event, signed before a restore from an older
                         // backup and heard back: the local log goes on after it, never
                         // signing a second event at its seq.
+                        tracing::warn!(
+                            seq = event.seq().0,
+                            "an event of this node's own log came back from a peer: going on after it (restored from an older backup?)"
+                        );
                         self.local.continue_after(&event);
                     } else if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS
                     {

@@ -32,10 +32,13 @@ impl Hlc {
             HlcTime { wall_ms: physical_ms, logical: 0 }
         } else if self.last.logical < u32::MAX {
             HlcTime { wall_ms: self.last.wall_ms, logical: self.last.logical + 1 }
-        } else {
+        } else if self.last.wall_ms < u64::MAX {
             // 4 billion events in one millisecond cannot happen; move the wall forward
             // rather than wrap, so the invariant still holds.
             HlcTime { wall_ms: self.last.wall_ms + 1, logical: 0 }
+        } else {
+            // The end of time, which only a forged stamp reaches: stay there, never wrap.
+            self.last
         };
         self.last = next;
         next
@@ -72,5 +75,16 @@ mod tests {
         assert_eq!(d, HlcTime { wall_ms: 5000, logical: 8 });
         let e = hlc.tick(6000);
         assert_eq!(e, HlcTime { wall_ms: 6000, logical: 0 });
+    }
+
+    /// A forged stamp at the end of time, once observed, makes the clock stay there
+    /// instead of overflowing (a panic in a debug build, a wrap to 0 in a release one).
+    #[test]
+    fn the_end_of_time_does_not_wrap() {
+        let mut hlc = Hlc::default();
+        let end = HlcTime { wall_ms: u64::MAX, logical: u32::MAX };
+        hlc.observe(end);
+        assert_eq!(hlc.tick(1000), end);
+        assert_eq!(hlc.tick(1000), end);
     }
 }
