@@ -29,6 +29,8 @@ out=$(cd "$out" && pwd)
 if [ -s "$node/node.addr" ] && "$bin/rollcall" heads --node-dir "$node" >/dev/null 2>&1; then
   echo "backup: the node is running; taking a checkpoint through its API"
   "$bin/rollcall" backup --node-dir "$node" --out "$out/store"
+  # The node may sign events after this checkpoint: restore.sh warns about it.
+  date -u +"%Y-%m-%dT%H:%M:%SZ" > "$out/taken-while-running"
 else
   echo "backup: the node is stopped; taking a checkpoint of its store"
   "$bin/rollcall" backup --dir "$node" --out "$out/store"

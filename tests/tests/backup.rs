@@ -56,6 +56,11 @@ fn a_restored_node_verifies_and_has_the_same_projections() {
     let restored = base.path().join("restored");
     let output = script("restore.sh", &[&backup, &restored]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("taken while the node ran"),
+        "a backup of a running node is restored with a warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let original = projections(&node);
     assert!(original[0]["total"]["metrics"]["members"].as_u64().unwrap_or(0) >= 70, "{}", original[0]);
     assert_eq!(projections(&restored), original, "the restored node derives the same projections");
@@ -78,6 +83,13 @@ fn a_restored_node_verifies_and_has_the_same_projections() {
     assert!(output.status.success());
     let output = script("restore.sh", &[&offline, &restored]);
     assert_eq!(output.status.code(), Some(2), "restoring over an existing directory is refused");
+    let output = script("restore.sh", &[&offline, &base.path().join("restored-offline")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("WARNING"),
+        "a backup of a stopped node is restored without the warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn append_sample(node: &ClusterNode, branch: &str, members: &str, seed: &str) {
