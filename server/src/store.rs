@@ -16,7 +16,8 @@
 //! - Reads verify what they return: signature, body hash, the key matches the header,
 //!   and consecutive events chain. A value corrupted on disk is an error
 //!   ([`StoreError::Corrupt`]), never served. The one exception is
-//!   [`Store::read_log_without_signatures`] and [`Store::get_without_signature`] (what
+//!   [`Store::read_log_without_signatures`] (and its `_into` form, which says whether
+//!   the events share one buffer) and [`Store::get_without_signature`] (what
 //!   sync sends and the event stream serves, and status reads of the node's own log):
 //!   they check everything but the signatures, which every receiver can verify.
 //!

@@ -1003,10 +1003,10 @@ impl WriterThread {
 /// local signing runs on every core when there are enough events to pay for it.
 fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> {
     let n_local = pending.iter().filter(|item| !matches!(item, Pending::Received(_))).count();
-    if n_local < PARALLEL_SIGNING_MIN || signing_threads() == 1 {
+    let n_threads = signing_threads();
+    if n_local < PARALLEL_SIGNING_MIN || n_threads == 1 {
         return pending.into_iter().map(|item| item.sign(key)).collect();
     }
-    let n_threads = signing_threads();
     let chunk_len = pending.len().div_ceil(n_threads);
     let mut chunks: Vec<Vec<Pending>> = Vec::new();
     let mut rest = pending;
