@@ -32,6 +32,7 @@ pub mod node;
 pub mod pdf;
 pub mod projection;
 pub mod queries;
+pub mod recovery;
 pub mod reports;
 pub mod rpc;
 pub mod snapshot;

@@ -64,6 +64,22 @@ enum Command {
         #[arg(long)]
         bundle: PathBuf,
     },
+    /// Mark the node as recovering its own log (after a restore, or a store lost with the
+    /// keys kept): it then signs nothing until its parent and the nodes and laptops it
+    /// enrolled have sent back what they hold of it. `deploy/restore.sh` does this.
+    #[command(
+        after_help = "Examples:\n  rollcall-node recover --dir /var/lib/rollcall\n  rollcall-node recover --dir /var/lib/rollcall --end   (sign again without waiting: only when a peer that is waited for is gone for good)"
+    )]
+    Recover {
+        /// The node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// End the recovery now instead (a running node notices within a second). A peer
+        /// not heard may hold a later event of this node's log: the node would then sign
+        /// a second event at that seq and be quarantined.
+        #[arg(long)]
+        end: bool,
+    },
     /// Run the node until SIGINT or SIGTERM. Prints `listening ADDRESS REPLICA` on stdout once ready.
     #[command(after_help = "Example:\n  rollcall-node run --dir /var/lib/rollcall")]
     Run {
@@ -119,6 +135,13 @@ fn main() -> ExitCode {
             }
             Err(message) => fail(&message, 2),
         },
+        Command::Recover { dir, end } => match recover(&dir, end, zh) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => fail(&message, 2),
+        },
         Command::Run { dir, listen, dashboard } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -127,6 +150,38 @@ fn main() -> ExitCode {
             runtime.block_on(run(dir, listen, dashboard, zh))
         }
     }
+}
+
+/// Writes or removes the recovery marker of the node at `dir`.
+fn recover(dir: &std::path::Path, end: bool, zh: bool) -> Result<String, String> {
+    if !dir.join("rollcall.toml").is_file() {
+        return Err(if zh {
+            format!("{} 不是节点目录（缺少 rollcall.toml）", dir.display())
+        } else {
+            format!("{} is not a node directory (no rollcall.toml)", dir.display())
+        });
+    }
+    let marker = rollcall_server::recovery::marker_path(dir);
+    if end {
+        return match std::fs::remove_file(&marker) {
+            Ok(()) => Ok(if zh {
+                "已结束恢复：节点将不再等待其余节点，立即恢复签署。".to_string()
+            } else {
+                "recovery ended: the node signs again without waiting for the rest.".to_string()
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(if zh { "节点不在恢复中。".to_string() } else { "the node is not recovering.".to_string() })
+            }
+            Err(error) => Err(format!("{}: {error}", marker.display())),
+        };
+    }
+    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    std::fs::write(&marker, format!("{stamp}\n")).map_err(|error| format!("{}: {error}", marker.display()))?;
+    Ok(if zh {
+        "已标记为恢复中：节点启动后在上级和它登记的节点、笔记本送回它此前签署的事件之前不签署任何事件；rollcall status 显示正在等待哪些节点。".to_string()
+    } else {
+        "marked as recovering: once started, the node signs nothing until its parent and the nodes and laptops it enrolled have sent back what it signed before; rollcall status shows whom it waits for.".to_string()
+    })
 }
 
 async fn run(dir: PathBuf, listen: Option<SocketAddr>, dashboard_override: Option<SocketAddr>, zh: bool) -> ExitCode {

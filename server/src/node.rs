@@ -90,6 +90,9 @@ pub struct Node {
     parent: Option<ParentConfig>,
     key: SigningKey,
     writer_thread: JoinHandle<()>,
+    /// The recovery marker, when the node started recovering its own log.
+    recovery_marker: Option<std::path::PathBuf>,
+    recovery: crate::recovery::RecoveryState,
 }
 
 impl Node {
@@ -163,13 +166,21 @@ impl Node {
         }
         let projection = Arc::new(RwLock::new(projection));
         let authority = Arc::new(RwLock::new(authority));
-        let (writer, writer_thread) = writer::start(
+        let marker = crate::recovery::marker_path(&config.dir);
+        let recovery_marker = marker.exists().then_some(marker);
+        if recovery_marker.is_some() {
+            tracing::warn!(
+                "this node is recovering its own log (deploy/README.md, \"Backup and restore\"): it signs nothing until its parent and the nodes and laptops it enrolled have sent back what they hold of it"
+            );
+        }
+        let (writer, writer_thread) = writer::start_recovering(
             store.clone(),
             key.clone(),
             config.unit.clone(),
             authority.clone(),
             projection.clone(),
             Some(writer::SnapshotSchedule::new(snapshot_path, opened.snapshot_position())),
+            recovery_marker.clone(),
         )?;
         let mut operators = config.operator_keys.clone();
         operators.push(replica);
@@ -196,6 +207,8 @@ impl Node {
             parent: config.parent.clone(),
             key,
             writer_thread,
+            recovery_marker,
+            recovery: crate::recovery::RecoveryState::default(),
         })
     }
 
@@ -241,6 +254,7 @@ impl Node {
             authority: self.authority.clone(),
             local_unit: self.info.unit.clone(),
             stats: self.stats.clone(),
+            recovery: self.recovery.clone(),
         }
     }
 
@@ -255,7 +269,13 @@ impl Node {
         let parent = self.parent.as_ref().ok_or("this node has no parent to sync with")?;
         let context = self.sync_context();
         let peer = parent_peer(&context, parent);
-        sync_with(&context, parent, &self.key, &peer, true).await
+        let summary = sync_with(&context, parent, &self.key, &peer, true).await?;
+        if let Some(marker) = &self.recovery_marker
+            && let Some(waiting) = crate::recovery::check(&context, Some(parent.key), marker).await
+        {
+            tracing::warn!(waiting = %crate::recovery::describe(&waiting), "still recovering this node's own log");
+        }
+        Ok(summary)
     }
 
     /// Stops the writer after its last group and waits for it (for embedded use; a
@@ -299,6 +319,7 @@ impl Node {
             export,
             nats_export,
             stream_message_bytes,
+            recovery_marker,
             ..
         } = self;
         let (stop_sender, stop_receiver) = watch::channel(false);
@@ -319,6 +340,14 @@ impl Node {
                 stop_receiver.clone(),
                 info.replica,
                 export.clone(),
+            ))
+        });
+        let recovery_task = recovery_marker.map(|marker| {
+            tokio::spawn(crate::recovery::watch_until_recovered(
+                context.clone(),
+                parent.as_ref().map(|parent| parent.key),
+                marker,
+                stop_receiver.clone(),
             ))
         });
         let parent_task = parent.map(|parent| tokio::spawn(parent_link(context.clone(), parent, key, stop_receiver)));
@@ -362,6 +391,9 @@ impl Node {
             let _ = task.await;
         }
         let _ = verifier_task.await;
+        if let Some(task) = recovery_task {
+            let _ = task.await;
+        }
         if let Some(task) = export_task {
             let _ = task.await;
         }

@@ -160,10 +160,15 @@ impl Verifier {
         let mut positions = self.writer.ingest_position();
         // Submissions whose verdict could not be recorded (logged): not retried in a loop.
         let mut given_up: HashSet<(UnitPath, u32, u64)> = HashSet::new();
+        let mut recovering = self.writer.recovering();
         loop {
-            self.verify_pending(&mut given_up).await;
+            // A recovering node signs nothing: its verdicts wait until it may.
+            if !*recovering.borrow_and_update() {
+                self.verify_pending(&mut given_up).await;
+            }
             tokio::select! {
                 changed = positions.changed() => if changed.is_err() { return },
+                changed = recovering.changed() => if changed.is_err() { return },
                 _ = stop.wait_for(|stopping| *stopping) => return,
             }
         }

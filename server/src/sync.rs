@@ -83,6 +83,8 @@ pub struct SyncContext {
     pub local_unit: UnitPath,
     /// Per-edge observability.
     pub stats: SyncStats,
+    /// Whom the node waits for while it recovers its own log.
+    pub recovery: crate::recovery::RecoveryState,
 }
 
 /// Per-edge figures, by peer replica.
@@ -114,6 +116,9 @@ pub struct EdgeStats {
     pub unsent: u64,
     /// When the last event was acknowledged by the peer (ms since the epoch).
     pub last_ack_ms: u64,
+    /// The peer has said hello since this node started: `known` holds what it reported
+    /// (a recovering node waits for it, [`rollcall_core::recovery`]).
+    pub hello_heard: bool,
     /// What the peer is known to hold; the backlog of the edge is computed from it.
     #[serde(skip)]
     pub known: PeerKnown,
@@ -203,6 +208,10 @@ struct SessionState {
     caught_up_sent: bool,
     peer_caught_up: bool,
     receipt_due: bool,
+    /// The lowest seq of this node's own log refused from the peer while recovering (a
+    /// stub, whose body another peer holds, and the gap after it): once the node holds
+    /// that seq, the session ends so the peer sends the rest again in a new one.
+    own_gap_from: Option<Seq>,
     summary: SessionSummary,
 }
 
@@ -274,6 +283,7 @@ where
     let mut peer_known = PeerKnown::default();
     context.stats.update(peer, |edge| peer_known = edge.known.clone());
     *lock_known(&peer_known) = from_hello;
+    context.stats.update(peer, |edge| edge.hello_heard = true);
     let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known });
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
@@ -439,14 +449,25 @@ async fn sending_half(
     send(&outbound, pb::sync_message::Message::CaughtUp(pb::SyncCaughtUp {})).await?;
     lock(&shared).caught_up_sent = true;
     let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
+    let mut recovering = context.writer.recovering();
     loop {
         let ack = lock(&shared).pending_ack.take();
         if let Some(ack) = ack {
             send(&outbound, pb::sync_message::Message::Ack(ack)).await?;
         }
-        let receipt_due = side == Side::Parent && lock(&shared).receipt_due;
+        if own_gap_filled(&context, &shared).await? {
+            tracing::info!(peer = %peer.unit, "this node's own log came back past what the peer could send in full: ending the session, so the peer sends the rest in the next");
+            return Ok(());
+        }
+        // A recovering node signs nothing: the receipt waits until it may.
+        let receipt_due = side == Side::Parent && lock(&shared).receipt_due && !*recovering.borrow_and_update();
         tokio::select! {
             _ = wake.notified() => {}
+            changed = recovering.changed() => {
+                if changed.is_err() {
+                    return Err(SyncError::Local("the writer stopped".into()));
+                }
+            }
             changed = ingest_position.changed() => {
                 if changed.is_err() {
                     return Err(SyncError::Local("the writer stopped".into()));
@@ -465,6 +486,19 @@ async fn sending_half(
             }
         }
     }
+}
+
+/// True when events of this node's own log were refused from the peer in this session
+/// and the node now holds the first of them (another peer sent it in full).
+async fn own_gap_filled(context: &SyncContext, shared: &Shared) -> Result<bool, SyncError> {
+    let Some(from) = lock(shared).own_gap_from else { return Ok(false) };
+    let own = context.writer.replica();
+    let store = context.store.clone();
+    let head = tokio::task::spawn_blocking(move || store.head(own))
+        .await
+        .map_err(|_| SyncError::Local("a read task stopped".into()))?
+        .map_err(|error| SyncError::Local(error.to_string()))?;
+    Ok(head.is_some_and(|head| head.head.seq >= from))
 }
 
 /// The sending half of an upload-only session (a revoked laptop handing in its work):
@@ -669,8 +703,22 @@ async fn store_batches(
     let started = std::time::Instant::now();
     let outcome = context.writer.ingest(events).await.map_err(|err| SyncError::Local(err.to_string()))?;
     crate::metrics::observe_sync_store(&peer.replica, peer.unit.as_str(), started.elapsed());
+    let own = context.writer.replica();
+    let recovering = *context.writer.recovering().borrow();
+    let own_refused = outcome.rejections.iter().filter(|rejection| rejection.replica == own).map(|r| r.seq).min();
+    if let Some(first) = own_refused {
+        // A recovering node hears its own log back from every peer; a peer holding some
+        // of its events as stubs (about another peer's subtree) cannot send those in
+        // full, nor what follows them. Expected, so one line, not one per event.
+        let n_own = outcome.rejections.iter().filter(|rejection| rejection.replica == own).count();
+        tracing::info!(peer = %peer.unit, first = first.0, n_own, recovering, "events of this node's own log refused from this peer; it sends them again in its next session once the node holds the first");
+        let mut state = lock(shared);
+        state.own_gap_from = Some(state.own_gap_from.map_or(first, |held| held.min(first)));
+    }
     for rejection in &outcome.rejections {
-        tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
+        if rejection.replica != own {
+            tracing::warn!(peer = %peer.unit, replica = %rejection.replica.short(), seq = rejection.seq.0, reason = %rejection.reason, "refused an event");
+        }
         rejections.push(pb::SyncRejection {
             replica: rejection.replica.0.to_vec().into(),
             seq: rejection.seq.0,

@@ -133,6 +133,12 @@ pub enum AppendError {
     /// The same draft id is being written by another request right now.
     #[error("a draft with this id is being recorded by another request; retry")]
     InFlight,
+    /// The node is recovering its own log after a restore and signs nothing until its
+    /// peers have sent back what it signed before ([`rollcall_core::recovery`]).
+    #[error(
+        "this node is recovering its own log after a restore: it records nothing until its parent and children have sent back what it signed before (rollcall status shows whom it waits for)"
+    )]
+    Recovering,
 }
 
 /// "draft 3 of 7: " when a request carried several drafts; nothing for a single one
@@ -156,6 +162,10 @@ impl AppendError {
             AppendError::NotAuthorised { index, of, error } => {
                 Some(format!("{}{}", which_draft_zh(*index, *of), error.message_zh()))
             }
+            AppendError::Recovering => Some(
+                "本节点正在恢复后找回自己的日志：在上级和下级节点送回它此前签署的全部事件之前，不记录任何事件（rollcall status 显示正在等待哪些节点）"
+                    .to_string(),
+            ),
             _ => None,
         }
     }
@@ -204,7 +214,13 @@ enum Job {
 /// projection, which runs between groups (never inside one).
 enum Request {
     Job(Job),
-    Rebuild { reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>> },
+    Rebuild {
+        reply: oneshot::Sender<Result<rollcall_proto::v1::RebuildResponse, AppendError>>,
+    },
+    /// The node has its own log back ([`rollcall_core::recovery`]): it may sign again.
+    EndRecovery {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 impl Job {
@@ -222,6 +238,7 @@ pub struct WriterHandle {
     jobs: mpsc::Sender<Request>,
     replica: ReplicaId,
     ingest_position: watch::Receiver<u64>,
+    recovering: watch::Receiver<bool>,
 }
 
 impl WriterHandle {
@@ -305,6 +322,29 @@ impl WriterHandle {
     pub fn ingest_position(&self) -> watch::Receiver<u64> {
         self.ingest_position.clone()
     }
+
+    /// Watches whether the node is recovering its own log: while it is, the writer
+    /// refuses every local event ([`AppendError::Recovering`]) and signs no finding or
+    /// proof of its own; sessions append no receipts.
+    pub fn recovering(&self) -> watch::Receiver<bool> {
+        self.recovering.clone()
+    }
+
+    /// Ends the recovery: removes its marker, lets the writer sign again, and records the
+    /// findings it held back. Returns once the writer has done so (at once when the
+    /// node was not recovering).
+    ///
+    /// # Errors
+    ///
+    /// [`AppendError::Stopped`].
+    pub async fn end_recovery(&self) -> Result<(), AppendError> {
+        if !*self.recovering.borrow() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Request::EndRecovery { reply }).await.map_err(|_| AppendError::Stopped)?;
+        answer.await.map_err(|_| AppendError::Stopped)
+    }
 }
 
 /// Starts the writer thread for the local replica of `key` over `store`, sharing
@@ -320,6 +360,25 @@ pub fn start(
     authority: Arc<RwLock<Authority>>,
     projection: SharedProjection,
     snapshots: Option<SnapshotSchedule>,
+) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
+    start_recovering(store, key, local_unit, authority, projection, snapshots, None)
+}
+
+/// [`start`], for a node that is recovering its own log when `recovery_marker` names
+/// the file that says so: the writer signs nothing until [`WriterHandle::end_recovery`],
+/// which removes the file.
+///
+/// # Errors
+///
+/// As [`start`].
+pub fn start_recovering(
+    store: Store,
+    key: SigningKey,
+    local_unit: UnitPath,
+    authority: Arc<RwLock<Authority>>,
+    projection: SharedProjection,
+    snapshots: Option<SnapshotSchedule>,
+    recovery_marker: Option<PathBuf>,
 ) -> Result<(WriterHandle, thread::JoinHandle<()>), StoreError> {
     let replica = ReplicaId(key.verifying_key().to_bytes());
     store.claim_local_replica(replica)?;
@@ -340,6 +399,7 @@ pub fn start(
     let position = store.last_ingest_position()?;
     let (position_sender, position_receiver) = watch::channel(position);
     let (jobs, receiver) = mpsc::channel(JOB_QUEUE_DEPTH);
+    let (recovering_sender, recovering_receiver) = watch::channel(recovery_marker.is_some());
     let state = WriterThread {
         store,
         key: Arc::new(key),
@@ -352,12 +412,14 @@ pub fn start(
         position_sender,
         rollback: GroupRollback::default(),
         snapshots,
+        recovery_marker,
+        recovering_sender,
     };
     let join = thread::Builder::new()
         .name("rollcall-writer".into())
         .spawn(move || state.run(receiver))
         .expect("spawning the writer thread");
-    Ok((WriterHandle { jobs, replica, ingest_position: position_receiver }, join))
+    Ok((WriterHandle { jobs, replica, ingest_position: position_receiver, recovering: recovering_receiver }, join))
 }
 
 /// Starts a writer for a replica that is itself the root of a province at `root_unit`:
@@ -431,6 +493,9 @@ struct WriterThread {
     position_sender: watch::Sender<u64>,
     rollback: GroupRollback,
     snapshots: Option<SnapshotSchedule>,
+    /// While the node recovers its own log, the file that says so; `None` otherwise.
+    recovery_marker: Option<PathBuf>,
+    recovering_sender: watch::Sender<bool>,
 }
 
 /// What a group changed in the writer's own state, to put back if its write fails.
@@ -480,31 +545,32 @@ impl WriterThread {
         self.report_duplicates(None);
         while let Some(first) = receiver.blocking_recv() {
             let first = match first {
-                Request::Rebuild { reply } => {
-                    self.rebuild(reply);
+                Request::Job(job) => job,
+                between => {
+                    self.between_groups(between);
                     continue;
                 }
-                Request::Job(job) => job,
             };
             let mut n_events = first.n_events();
             let mut group = vec![first];
-            let mut rebuild_after = None;
+            // A request that must run between two groups ends the group it arrives in.
+            let mut after_group = None;
             while n_events < EVENTS_PER_COMMIT_MAX {
                 match receiver.try_recv() {
-                    Ok(Request::Rebuild { reply }) => {
-                        rebuild_after = Some(reply);
-                        break;
-                    }
                     Ok(Request::Job(job)) => {
                         n_events += job.n_events();
                         group.push(job);
+                    }
+                    Ok(between) => {
+                        after_group = Some(between);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             self.commit_group(group);
-            if let Some(reply) = rebuild_after {
-                self.rebuild(reply);
+            if let Some(between) = after_group {
+                self.between_groups(between);
             }
             self.snapshot_if_due(false);
         }
@@ -514,6 +580,39 @@ impl WriterThread {
         if let Err(error) = self.store.flush_all() {
             tracing::warn!(%error, "flushing the store at stop failed; the next open replays its log");
         }
+    }
+
+    /// Runs a request that is not part of a group: a rebuild, the end of a recovery.
+    fn between_groups(&mut self, request: Request) {
+        match request {
+            Request::Rebuild { reply } => self.rebuild(reply),
+            Request::EndRecovery { reply } => {
+                self.end_recovery();
+                let _ = reply.send(());
+            }
+            Request::Job(job) => self.commit_group(vec![job]),
+        }
+    }
+
+    /// The node has its own log back: it may sign again. The marker goes first, so a
+    /// crash after it cannot leave a node that signs but restarts recovering; then the
+    /// findings held back are recorded.
+    fn end_recovery(&mut self) {
+        let Some(marker) = self.recovery_marker.take() else { return };
+        if let Err(error) = std::fs::remove_file(&marker)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(%error, marker = %marker.display(), "could not remove the recovery marker; the node goes on recovering");
+            self.recovery_marker = Some(marker);
+            return;
+        }
+        self.recovering_sender.send_replace(false);
+        tracing::info!(
+            head = self.local.head().seq.0,
+            "recovery ended: this node signs again, after seq {}",
+            self.local.head().seq.0
+        );
+        self.report_duplicates(None);
     }
 
     /// Rebuilds the projection from the store and installs it (no group is in flight).
@@ -604,6 +703,10 @@ impl WriterThread {
                             let _ = reply.send(Err(error));
                             continue;
                         }
+                    }
+                    if self.recovery_marker.is_some() {
+                        let _ = reply.send(Err(AppendError::Recovering));
+                        continue;
                     }
                     match self.plan_append(now_ms, drafts, &mut undos) {
                         Ok(events) => {
@@ -804,6 +907,10 @@ impl WriterThread {
     /// (`member_ids`: only those; `None`: every member). The finding is filed at this
     /// unit, so it flows down in full to every branch it names.
     fn report_duplicates(&mut self, arrived: Option<&[(String, UnitPath)]>) {
+        if self.recovery_marker.is_some() {
+            // Recorded when the recovery ends (a scan of every member).
+            return;
+        }
         let Some(level) = self.local_unit.level() else { return };
         if level > rollcall_core::Level::College {
             return;
@@ -886,6 +993,8 @@ impl WriterThread {
     fn plan_ingest(&mut self, now_ms: u64, events: Vec<VerifiedEvent>, pending: &mut Vec<Pending>) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
         let mut touched: Vec<ReplicaId> = Vec::new();
+        // The first and last seq of this node's own log heard back in this batch.
+        let mut own_back: Option<(Seq, Seq)> = None;
         for event in events {
             let replica = event.replica();
             let head = self.heads.get(&replica).copied().unwrap_or(Head::EMPTY);
@@ -903,10 +1012,7 @@ impl WriterThread {
                         // This node's own event, signed before a restore from an older
                         // backup and heard back: the local log goes on after it, never
                         // signing a second event at its seq.
-                        tracing::warn!(
-                            seq = event.seq().0,
-                            "an event of this node's own log came back from a peer: going on after it (restored from an older backup?)"
-                        );
+                        own_back = Some(own_back.map_or((event.seq(), event.seq()), |(first, _)| (first, event.seq())));
                         self.local.continue_after(&event);
                     } else if event.header().hlc.wall_ms <= now_ms + rollcall_core::limits::CLOCK_AHEAD_OBSERVED_MAX_MS
                     {
@@ -935,6 +1041,13 @@ impl WriterThread {
                     outcome.rejections.push(Rejection { replica, seq: event.seq(), reason: refusal.to_string() })
                 }
             }
+        }
+        if let Some((first, last)) = own_back {
+            tracing::warn!(
+                first = first.0,
+                last = last.0,
+                "events of this node's own log came back from a peer: going on after them (restored from an older backup?)"
+            );
         }
         outcome.heads = touched.into_iter().map(|replica| (replica, self.heads[&replica])).collect();
         outcome
@@ -968,6 +1081,14 @@ impl WriterThread {
         pending: &[Pending],
     ) -> Option<PreparedEvent> {
         if self.authority().is_quarantined(&replica) {
+            return None;
+        }
+        if self.recovery_marker.is_some() {
+            // The replica is refused from now on here; the proof is not signed while this
+            // node may not sign. A peer that holds both events records one too.
+            tracing::warn!(replica = %replica.short(), seq = second.seq().0, "equivocation while recovering: quarantined here, no proof signed");
+            self.keep_authority_before_group();
+            self.authority.write().expect("never poisoned").quarantine(replica);
             return None;
         }
         let first = pending

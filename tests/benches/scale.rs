@@ -5,18 +5,24 @@
 //! may record about any unit below it), in parallel, while syncing up to the province.
 //! Reports the append rate at the universities, the ingest rate at the province, the
 //! time until the province's tables count every member, the province's memory
-//! and disk, and then its restart: stopped cleanly and started again holding
-//! everything (its stop writes the projection snapshot, its start reads it), the time to
-//! `listening` and to its first answer (issue 16, P6).
+//! and disk. Then the province loses its store: it is restored from a backup taken
+//! right after it enrolled the universities and opened the campaign (`deploy/backup.sh`,
+//! `deploy/restore.sh`), and catches up from all the universities at once while it
+//! recovers its own log (it signs nothing until every university has said what it holds
+//! of it): the time until it holds every event, signs again and counts every member,
+//! and its catch-up rate at province scale. Then its restart: stopped cleanly and started
+//! again holding everything (its stop writes the projection snapshot, its start reads
+//! it), the time to `listening` and to its first answer (issue 16, P6).
 //!
 //! `cargo build --release --bins && SCALE_MEMBERS=3000000 cargo bench -p rollcall-tests --bench scale`
-//! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4; `SCALE_KEEP=1` keeps
-//! the node directories, stopped, for a look at the stores).
+//! (`SCALE_MEMBERS`, default 300,000; `SCALE_UNIVERSITIES`, default 4; `SCALE_WIPE=0` skips
+//! the restore and catch-up; `SCALE_KEEP=1` keeps the node directories, stopped, for a
+//! look at the stores).
 
 use std::time::{Duration, Instant};
 
 use rollcall_client::generate::{self, Scale};
-use rollcall_tests::{env_or, resident_kib, rollcall_json, start_child, start_root};
+use rollcall_tests::{deploy_script, env_or, resident_kib, rollcall_json, start_child, start_root};
 
 fn held_at(node: &rollcall_tests::ClusterNode) -> u64 {
     node.heads().values().sum()
@@ -51,6 +57,17 @@ fn main() {
         (1..=universities).map(|u| start_child(base.path(), &province, &format!("hb/u{u:03}"))).collect();
     let opened = rollcall_json(&["campaign-open", "--node-dir", &province.dir_arg(), "--year", "2026"]);
     assert!(opened.get("event_id").is_some(), "{opened}");
+    // The backup the province is restored from after the run: its enrollments and the
+    // campaign, nothing of the universities' data. A restored province listens where
+    // the universities look for it.
+    let wipe = std::env::var("SCALE_WIPE").map_or(true, |value| value != "0");
+    province.pin_address();
+    let backup = base.path().join("hb-backup");
+    if wipe {
+        let output = deploy_script("backup.sh", &[&province.dir, &backup]);
+        assert!(output.status.success(), "backup: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let backed_up = held_at(&province);
 
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -130,6 +147,55 @@ fn main() {
         du_bytes(&province.dir.join("store")) as f64 / 1_048_576.0,
         du_bytes(&province.dir.join("store")) as f64 / total_members as f64
     );
+
+    if wipe {
+        // The province's store is lost: restored from the backup of its enrollments, it
+        // catches up from every university at once, signing nothing until each has said
+        // what it holds of the province's own log.
+        let process = province.process.take().expect("the province runs");
+        assert!(process.stop(), "the province stopped cleanly");
+        let restored = base.path().join("hb-restored");
+        let output = deploy_script("restore.sh", &[&backup, &restored]);
+        assert!(output.status.success(), "restore: {}", String::from_utf8_lossy(&output.stderr));
+        province.dir = restored;
+        let restoring = Instant::now();
+        province.process = Some(rollcall_tests::NodeProcess::start_within(&province.dir, Duration::from_secs(3600)));
+        let pid = province.process.as_ref().map_or(0, |p| p.pid());
+        let mut peak_rss = 0;
+        let (mut recovered_seconds, mut held_seconds) = (None, None);
+        while recovered_seconds.is_none() || held_seconds.is_none() {
+            assert!(Instant::now() < deadline, "the restored province did not catch up");
+            peak_rss = peak_rss.max(resident_kib(pid));
+            if held_seconds.is_none() && held_at(&province) >= expected {
+                held_seconds = Some(restoring.elapsed().as_secs_f64());
+            }
+            if recovered_seconds.is_none()
+                && rollcall_json(&["status", "--node-dir", &province.dir_arg()])["recovery"].is_null()
+            {
+                recovered_seconds = Some(restoring.elapsed().as_secs_f64());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        loop {
+            let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
+            let metrics = &rollup["total"]["metrics"];
+            let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
+            if counted == total_members {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the restored province's tables never counted every member");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let counted_seconds = restoring.elapsed().as_secs_f64();
+        let held_seconds = held_seconds.expect("held");
+        println!(
+            "province restored from its backup of {backed_up} events and caught up from {universities} universities at once: {} events in {held_seconds:.1} s = {:.0} events/s (process start to holding every event); signing again (recovered) {:.1} s, tables count all {total_members} members {counted_seconds:.1} s after the start; peak resident {:.0} MiB",
+            expected - backed_up,
+            (expected - backed_up) as f64 / held_seconds,
+            recovered_seconds.expect("recovered"),
+            peak_rss as f64 / 1024.0
+        );
+    }
 
     // Restart (P6): the province stopped cleanly and started again, holding everything:
     // the time from process start to `listening`, then to its first answer.

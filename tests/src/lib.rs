@@ -59,6 +59,16 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `deploy/NAME` with `args`, on the binaries next to the test executable.
+pub fn deploy_script(name: &str, args: &[&Path]) -> std::process::Output {
+    Command::new("bash")
+        .arg(repo_root().join("deploy").join(name))
+        .args(args)
+        .env("ROLLCALL_BIN", bin("rollcall").parent().expect("bin dir"))
+        .output()
+        .expect("run script")
+}
+
 /// Creates a node directory with `rollcall-node init`.
 ///
 /// # Panics
@@ -241,6 +251,21 @@ impl ClusterNode {
     /// The directory as a string, for CLI arguments.
     pub fn dir_arg(&self) -> String {
         self.dir.display().to_string()
+    }
+
+    /// Writes the address the running node listens on into its configuration, so that
+    /// it listens there again when restarted, or restored from a backup taken after
+    /// this (its children look for it there).
+    ///
+    /// # Panics
+    ///
+    /// If the node is not running or its configuration does not listen on port 0.
+    pub fn pin_address(&self) {
+        let config_path = self.dir.join(rollcall_server::config::CONFIG_FILE);
+        let config = std::fs::read_to_string(&config_path).expect("config");
+        assert!(config.contains("address = \"127.0.0.1:0\""), "{config}");
+        let address = &self.process.as_ref().expect("the node runs").address;
+        std::fs::write(&config_path, config.replace("127.0.0.1:0", address)).expect("config");
     }
 
     /// The heads the running node holds: replica hex → seq.

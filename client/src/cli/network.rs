@@ -710,11 +710,34 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
                 })
             })
             .collect();
+        let recovery = status.recovery.as_ref().map(|r| serde_json::json!({
+            "waiting": r.waiting.iter().map(|w| serde_json::json!({ "replica": hex::encode(&w.replica), "unit": w.unit, "heard": w.heard, "holds_seq": w.holds_seq })).collect::<Vec<_>>(),
+        }));
         println!(
             "{}",
-            serde_json::json!({ "edges": edges, "last_receipt": receipt, "unsent_up": status.unsent_up, "oldest_unsent_up_ms": status.oldest_unsent_up_ms, "exports": exports })
+            serde_json::json!({ "edges": edges, "last_receipt": receipt, "unsent_up": status.unsent_up, "oldest_unsent_up_ms": status.oldest_unsent_up_ms, "exports": exports, "recovery": recovery })
         );
         return;
+    }
+    if let Some(recovery) = &status.recovery {
+        println!(
+            "{}",
+            lang.pick(
+                "本节点正在恢复自己的日志，暂不签署任何事件；正在等待：",
+                "this node is recovering its own log and signs nothing yet; waiting for:"
+            )
+        );
+        for wait in &recovery.waiting {
+            let why = if wait.heard {
+                match lang {
+                    Lang::Zh => format!("持有本节点日志至第 {} 条，本节点尚未收齐", wait.holds_seq),
+                    Lang::En => format!("holds this node's log up to seq {}, not all back here yet", wait.holds_seq),
+                }
+            } else {
+                lang.pick("自本节点启动以来尚未连接", "not connected since this node started").to_string()
+            };
+            println!("  {} {}", left(&wait.unit, 24), why);
+        }
     }
     println!(
         "{} {} {} {} {} {} {} {}",

@@ -47,6 +47,7 @@ pub mod event;
 pub mod hlc;
 pub mod limits;
 pub mod log;
+pub mod recovery;
 pub mod scope;
 pub mod sync;
 pub mod trail;

@@ -478,6 +478,25 @@ impl pb::node_server::Node for NodeService {
             .await
             .map_err(|_| Status::internal("read task failed"))?
             .map_err(status::store_error)?;
+        if operator && let Some(waiting) = self.sync.recovery.waiting() {
+            response.recovery = Some(pb::RecoveryStatus {
+                waiting: waiting
+                    .into_iter()
+                    .map(|wait| {
+                        let holds_seq = match wait.reason {
+                            rollcall_core::recovery::WaitReason::Holds(seq) => seq.0,
+                            rollcall_core::recovery::WaitReason::NotHeard => 0,
+                        };
+                        pb::RecoveryWait {
+                            replica: wait.peer.0.to_vec().into(),
+                            unit: wait.unit.to_string(),
+                            heard: holds_seq > 0,
+                            holds_seq,
+                        }
+                    })
+                    .collect(),
+            });
+        }
         let export = self.export.snapshot();
         if operator && !export.stream.is_empty() {
             let position = *self.writer.ingest_position().borrow();
@@ -921,6 +940,7 @@ pub fn sync_status(
         unsent_up,
         oldest_unsent_up_ms,
         exports: Vec::new(),
+        recovery: None,
     })
 }
 

@@ -28,6 +28,7 @@ pub fn append_error(error: AppendError) -> Status {
         AppendError::PartlyRecorded { .. } => Status::invalid_argument(error.to_string()),
         AppendError::InFlight => Status::aborted(error.to_string()),
         AppendError::RepeatedDraftId => Status::invalid_argument(error.to_string()),
+        AppendError::Recovering => Status::failed_precondition(error.to_string()),
     };
     if let Some(zh) = zh {
         status.metadata_mut().insert_bin(RULE_ZH_METADATA, tonic::metadata::MetadataValue::from_bytes(zh.as_bytes()));

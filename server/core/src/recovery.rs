@@ -1,0 +1,88 @@
+//! Recovery of a node's own log after a restore or a lost store, decided purely.
+//!
+//! A node restored from a backup older than its log, or restarted on an empty store
+//! with its old key, may have signed events its peers hold and it does not. If it
+//! signed anything now, it would sign a second, different event at a seq it already
+//! used: its peers would quarantine it. So a recovering node signs nothing until every
+//! peer that may hold its events has said what it holds of the node's log, and the
+//! node holds at least that much again ([`waiting_for`] is empty).
+//!
+//! Who may hold the node's events: its parent (which holds its subtree in full), and
+//! every replica it enrolled itself that syncs with it — child nodes and laptops (they
+//! hold the logs of their ancestors). Viewers hold no logs; a revoked or quarantined
+//! replica no longer syncs. The list grows as the node's own enrollments come back.
+//!
+//! Invariant: a function of the authority, the node's own head and what peers reported,
+//! never of arrival order or the clock; the shell passes the reports in.
+
+use std::collections::HashMap;
+
+use crate::authority::{Authority, Role};
+use crate::event::{ReplicaId, Seq};
+use crate::unit::UnitPath;
+
+/// A peer the node waits for before it may sign again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// The peer's key.
+    pub peer: ReplicaId,
+    /// The peer's unit, for the operator.
+    pub unit: UnitPath,
+    /// What it is waited for.
+    pub reason: WaitReason,
+}
+
+/// Why a peer is waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// It has not said hello since the node started: what it holds is unknown.
+    NotHeard,
+    /// It holds the node's log up to this seq, beyond the node's own head.
+    Holds(Seq),
+}
+
+/// The peers that may hold events of `own`'s log: the parent, then the replicas `own`
+/// enrolled that sync with it (nodes and laptops, neither revoked nor quarantined), in
+/// key order.
+pub fn holders(
+    authority: &Authority,
+    own: ReplicaId,
+    parent: Option<(ReplicaId, UnitPath)>,
+) -> Vec<(ReplicaId, UnitPath)> {
+    let mut children: Vec<(ReplicaId, UnitPath)> = authority
+        .enrollments()
+        .filter(|enrollment| {
+            enrollment.enrolled_by == own
+                && enrollment.replica != own
+                && matches!(enrollment.role, Role::Node | Role::Laptop)
+                && enrollment.revoked_after.is_none()
+                && !authority.is_quarantined(&enrollment.replica)
+        })
+        .map(|enrollment| (enrollment.replica, enrollment.unit.clone()))
+        .collect();
+    children.sort_by_key(|(replica, _)| *replica);
+    parent.into_iter().chain(children).collect()
+}
+
+/// The peers the node still waits for, given its own head and, by peer, the highest
+/// seq of the node's log each peer reported holding (absent: not heard since start).
+/// Empty: the node holds everything of its own log any peer holds, and may sign again.
+pub fn waiting_for(
+    authority: &Authority,
+    own: ReplicaId,
+    own_head: Seq,
+    parent: Option<(ReplicaId, UnitPath)>,
+    reported: &HashMap<ReplicaId, Seq>,
+) -> Vec<Waiting> {
+    holders(authority, own, parent)
+        .into_iter()
+        .filter_map(|(peer, unit)| {
+            let reason = match reported.get(&peer) {
+                None => WaitReason::NotHeard,
+                Some(held) if *held > own_head => WaitReason::Holds(*held),
+                Some(_) => return None,
+            };
+            Some(Waiting { peer, unit, reason })
+        })
+        .collect()
+}

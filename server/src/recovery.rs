@@ -1,0 +1,159 @@
+//! A node recovering its own log after a restore or a lost store: the marker file that
+//! says so, and the watch that ends the recovery.
+//!
+//! `deploy/restore.sh` (or `rollcall-node recover`) writes `recovering` in the node's
+//! directory. A node that starts with it signs nothing (the writer refuses local
+//! events; no receipt, verdict, finding or proof is signed) while its peers send back
+//! the events of its own log they hold ([`rollcall_core::recovery`] decides whom it
+//! waits for). Once every peer that may hold its events has said hello and the node
+//! holds as much of its log as any of them, the writer removes the marker and signs
+//! again, after the last seq it heard back. The operator can end it early by
+//! removing the marker (`rollcall-node recover --end`), at the risk the marker exists
+//! to avoid: a peer not heard may hold a later event of the node's log.
+//!
+//! Invariant: the marker is removed only by the writer (or the operator), and only
+//! after the writer stopped refusing; a node that crashes while recovering starts
+//! recovering again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rollcall_core::recovery::{WaitReason, Waiting, waiting_for};
+use rollcall_core::{ReplicaId, Seq};
+use tokio::sync::watch;
+
+use crate::sync::SyncContext;
+
+/// The marker's file name in the node's directory.
+pub const MARKER_FILE: &str = "recovering";
+
+/// How often the watch looks again when nothing was ingested (a peer's hello, the
+/// operator's removal of the marker).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// The marker of the node at `dir`.
+pub fn marker_path(dir: &Path) -> PathBuf {
+    dir.join(MARKER_FILE)
+}
+
+/// Whom a recovering node waits for, for `rollcall status` (`None`: not recovering).
+#[derive(Clone, Default)]
+pub struct RecoveryState(Arc<Mutex<Option<Vec<Waiting>>>>);
+
+impl RecoveryState {
+    /// Whom the node waits for, if it is recovering.
+    pub fn waiting(&self) -> Option<Vec<Waiting>> {
+        self.0.lock().expect("never poisoned").clone()
+    }
+
+    fn set(&self, waiting: Option<Vec<Waiting>>) {
+        *self.0.lock().expect("never poisoned") = waiting;
+    }
+}
+
+/// Whom the node waits for now: its own head from the store, what each peer reported
+/// in its hello (or holds since) from the sessions' figures.
+///
+/// # Errors
+///
+/// A store read failure, as text.
+pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Result<Vec<Waiting>, String> {
+    let own = context.writer.replica();
+    let store = context.store.clone();
+    let own_head = tokio::task::spawn_blocking(move || store.head(own))
+        .await
+        .map_err(|_| "a read task stopped".to_string())?
+        .map_err(|error| error.to_string())?
+        .map_or(Seq(0), |head| head.head.seq);
+    let reported: HashMap<ReplicaId, Seq> = context
+        .stats
+        .snapshot()
+        .into_iter()
+        .filter(|(_, edge)| edge.hello_heard)
+        .map(|(peer, edge)| {
+            let held = edge.known.lock().expect("never poisoned").get(&own).copied().unwrap_or_default();
+            (peer, held)
+        })
+        .collect();
+    let authority = context.authority.read().expect("never poisoned");
+    let parent = parent.map(|key| {
+        let unit = authority
+            .enrollment(&key)
+            .map(|enrollment| enrollment.unit.clone())
+            .or_else(|| context.local_unit.parent())
+            .unwrap_or_else(|| context.local_unit.clone());
+        (key, unit)
+    });
+    Ok(waiting_for(&authority, own, own_head, parent, &reported))
+}
+
+/// One look: ends the recovery when nobody is waited for any more or the operator
+/// removed the marker. Returns whom the node still waits for (`None`: recovered).
+pub async fn check(context: &SyncContext, parent: Option<ReplicaId>, marker: &Path) -> Option<Vec<Waiting>> {
+    if !*context.writer.recovering().borrow() {
+        context.recovery.set(None);
+        return None;
+    }
+    if !marker.exists() {
+        tracing::warn!(
+            "the recovery marker was removed by the operator: this node signs again without having heard every peer"
+        );
+        let _ = context.writer.end_recovery().await;
+        context.recovery.set(None);
+        return None;
+    }
+    match waiting_now(context, parent).await {
+        Ok(waiting) if waiting.is_empty() => {
+            tracing::info!("every peer that may hold this node's events has sent what it holds: recovered");
+            let _ = context.writer.end_recovery().await;
+            context.recovery.set(None);
+            None
+        }
+        Ok(waiting) => {
+            context.recovery.set(Some(waiting.clone()));
+            Some(waiting)
+        }
+        Err(error) => {
+            tracing::error!(%error, "reading this node's head to check its recovery");
+            context.recovery.waiting()
+        }
+    }
+}
+
+/// Watches a recovering node until it has its own log back (or `stop`), logging whom
+/// it waits for whenever that changes.
+pub async fn watch_until_recovered(
+    context: SyncContext,
+    parent: Option<ReplicaId>,
+    marker: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut positions = context.writer.ingest_position();
+    let mut logged: Option<Vec<Waiting>> = None;
+    loop {
+        let Some(waiting) = check(&context, parent, &marker).await else { return };
+        if logged.as_ref() != Some(&waiting) {
+            tracing::info!(waiting = %describe(&waiting), "recovering this node's own log: signing nothing until these peers have sent what they hold of it");
+            logged = Some(waiting);
+        }
+        tokio::select! {
+            changed = positions.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(RECHECK) => {}
+            _ = stop.wait_for(|stopping| *stopping) => return,
+        }
+    }
+}
+
+/// "hb/whu: not heard; hb/hust: holds seq 40" (units only: no personal data).
+pub fn describe(waiting: &[Waiting]) -> String {
+    waiting
+        .iter()
+        .map(|wait| match wait.reason {
+            WaitReason::NotHeard => format!("{}: not heard", wait.unit),
+            WaitReason::Holds(seq) => format!("{}: holds seq {}", wait.unit, seq.0),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
