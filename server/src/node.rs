@@ -207,8 +207,8 @@ impl Node {
             parent: config.parent.clone(),
             key,
             writer_thread,
+            recovery: crate::recovery::RecoveryState::starting(recovery_marker.is_some()),
             recovery_marker,
-            recovery: crate::recovery::RecoveryState::default(),
         })
     }
 

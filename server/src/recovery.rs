@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rollcall_core::recovery::{WaitReason, Waiting, waiting_for};
+use rollcall_core::recovery::{Recovering, WaitReason, Waiting, waiting_for};
 use rollcall_core::{ReplicaId, Seq};
 use tokio::sync::watch;
 
@@ -33,6 +33,9 @@ pub const MARKER_FILE: &str = "recovering";
 /// operator's removal of the marker).
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// The shortest time between two looks.
+const RECHECK_MIN: Duration = Duration::from_millis(200);
+
 /// The marker of the node at `dir`.
 pub fn marker_path(dir: &Path) -> PathBuf {
     dir.join(MARKER_FILE)
@@ -43,6 +46,12 @@ pub fn marker_path(dir: &Path) -> PathBuf {
 pub struct RecoveryState(Arc<Mutex<Option<Vec<Waiting>>>>);
 
 impl RecoveryState {
+    /// The state of a node that starts recovering (`true`) or not: a recovering node
+    /// reports that it is before its first look.
+    pub fn starting(recovering: bool) -> RecoveryState {
+        RecoveryState(Arc::new(Mutex::new(recovering.then(Vec::new))))
+    }
+
     /// Whom the node waits for, if it is recovering.
     pub fn waiting(&self) -> Option<Vec<Waiting>> {
         self.0.lock().expect("never poisoned").clone()
@@ -86,40 +95,43 @@ pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Re
             .unwrap_or_else(|| context.local_unit.clone());
         (key, unit)
     });
-    Ok(waiting_for(&authority, own, own_head, parent, &reported))
+    let node = Recovering { own, unit: context.local_unit.clone(), parent, own_head };
+    Ok(waiting_for(&authority, &node, crate::writer::now_ms(), &reported))
 }
 
 /// One look: ends the recovery when nobody is waited for any more or the operator
 /// removed the marker. Returns whom the node still waits for (`None`: recovered).
 pub async fn check(context: &SyncContext, parent: Option<ReplicaId>, marker: &Path) -> Option<Vec<Waiting>> {
-    if !*context.writer.recovering().borrow() {
-        context.recovery.set(None);
-        return None;
-    }
-    if !marker.exists() {
-        tracing::warn!(
-            "the recovery marker was removed by the operator: this node signs again without having heard every peer"
-        );
-        let _ = context.writer.end_recovery().await;
-        context.recovery.set(None);
-        return None;
-    }
-    match waiting_now(context, parent).await {
-        Ok(waiting) if waiting.is_empty() => {
-            tracing::info!("every peer that may hold this node's events has sent what it holds: recovered");
+    if *context.writer.recovering().borrow() {
+        if !marker.exists() {
+            tracing::warn!(
+                "the recovery marker was removed by the operator: this node signs again without having heard every peer"
+            );
             let _ = context.writer.end_recovery().await;
-            context.recovery.set(None);
-            None
-        }
-        Ok(waiting) => {
-            context.recovery.set(Some(waiting.clone()));
-            Some(waiting)
-        }
-        Err(error) => {
-            tracing::error!(%error, "reading this node's head to check its recovery");
-            context.recovery.waiting()
+        } else {
+            match waiting_now(context, parent).await {
+                Ok(waiting) if waiting.is_empty() => {
+                    tracing::info!("every peer that may hold this node's events has sent what it holds: recovered");
+                    let _ = context.writer.end_recovery().await;
+                }
+                Ok(waiting) => {
+                    context.recovery.set(Some(waiting.clone()));
+                    return Some(waiting);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "reading this node's head to check its recovery");
+                    return Some(context.recovery.waiting().unwrap_or_default());
+                }
+            }
         }
     }
+    // The writer may have failed to remove the marker: then it still refuses, and so
+    // the node is still recovering, whoever it waits for.
+    if *context.writer.recovering().borrow() {
+        return Some(context.recovery.waiting().unwrap_or_default());
+    }
+    context.recovery.set(None);
+    None
 }
 
 /// Watches a recovering node until it has its own log back (or `stop`), logging whom
@@ -137,6 +149,12 @@ pub async fn watch_until_recovered(
         if logged.as_ref() != Some(&waiting) {
             tracing::info!(waiting = %describe(&waiting), "recovering this node's own log: signing nothing until these peers have sent what they hold of it");
             logged = Some(waiting);
+        }
+        // At most a few looks a second while a catch-up moves the position hundreds of
+        // times a second: each look reads every enrollment.
+        tokio::select! {
+            _ = tokio::time::sleep(RECHECK_MIN) => {}
+            _ = stop.wait_for(|stopping| *stopping) => return,
         }
         tokio::select! {
             changed = positions.changed() => if changed.is_err() { return },

@@ -711,7 +711,11 @@ async fn store_batches(
         // of its events as stubs (about another peer's subtree) cannot send those in
         // full, nor what follows them. Expected, so one line, not one per event.
         let n_own = outcome.rejections.iter().filter(|rejection| rejection.replica == own).count();
-        tracing::info!(peer = %peer.unit, first = first.0, n_own, recovering, "events of this node's own log refused from this peer; it sends them again in its next session once the node holds the first");
+        if recovering {
+            tracing::info!(peer = %peer.unit, first = first.0, n_own, "events of this node's own log refused from this peer while recovering; it sends them again in its next session once the node holds the first");
+        } else {
+            tracing::warn!(peer = %peer.unit, first = first.0, n_own, "events of this node's own log refused from this peer (restored from an older backup without recovering?)");
+        }
         let mut state = lock(shared);
         state.own_gap_from = Some(state.own_gap_from.map_or(first, |held| held.min(first)));
     }

@@ -208,6 +208,10 @@ enum Job {
         events: Vec<VerifiedEvent>,
         reply: oneshot::Sender<Result<IngestOutcome, AppendError>>,
     },
+    /// Equivocation proofs held back while the node recovered: (first, second) as stubs.
+    Proofs {
+        pairs: Vec<(VerifiedEvent, VerifiedEvent)>,
+    },
 }
 
 /// What the writer thread is asked: work that goes into a group, or a rebuild of the
@@ -228,6 +232,7 @@ impl Job {
         match self {
             Job::Append { drafts, .. } => drafts.len(),
             Job::Ingest { events, .. } => events.len(),
+            Job::Proofs { pairs } => pairs.len(),
         }
     }
 }
@@ -414,6 +419,7 @@ pub fn start_recovering(
         snapshots,
         recovery_marker,
         recovering_sender,
+        deferred_proofs: Vec::new(),
     };
     let join = thread::Builder::new()
         .name("rollcall-writer".into())
@@ -496,6 +502,8 @@ struct WriterThread {
     /// While the node recovers its own log, the file that says so; `None` otherwise.
     recovery_marker: Option<PathBuf>,
     recovering_sender: watch::Sender<bool>,
+    /// Equivocations caught while recovering, whose proofs wait for its end.
+    deferred_proofs: Vec<(VerifiedEvent, VerifiedEvent)>,
 }
 
 /// What a group changed in the writer's own state, to put back if its write fails.
@@ -590,6 +598,7 @@ impl WriterThread {
                 self.end_recovery();
                 let _ = reply.send(());
             }
+            // Never sent here (the loop groups jobs), but a job is a group of its own.
             Request::Job(job) => self.commit_group(vec![job]),
         }
     }
@@ -612,6 +621,10 @@ impl WriterThread {
             "recovery ended: this node signs again, after seq {}",
             self.local.head().seq.0
         );
+        let pairs = std::mem::take(&mut self.deferred_proofs);
+        if !pairs.is_empty() {
+            self.commit_group(vec![Job::Proofs { pairs }]);
+        }
         self.report_duplicates(None);
     }
 
@@ -725,6 +738,11 @@ impl WriterThread {
                 Job::Ingest { events, reply } => {
                     let outcome = self.plan_ingest(now_ms, events, &mut pending);
                     planned.push(Planned::Ingest { reply, outcome });
+                }
+                Job::Proofs { pairs } => {
+                    for (first, second) in pairs {
+                        pending.extend(self.prepare_proof(now_ms, &first, &second).map(Pending::Proof));
+                    }
                 }
             }
         }
@@ -1083,14 +1101,6 @@ impl WriterThread {
         if self.authority().is_quarantined(&replica) {
             return None;
         }
-        if self.recovery_marker.is_some() {
-            // The replica is refused from now on here; the proof is not signed while this
-            // node may not sign. A peer that holds both events records one too.
-            tracing::warn!(replica = %replica.short(), seq = second.seq().0, "equivocation while recovering: quarantined here, no proof signed");
-            self.keep_authority_before_group();
-            self.authority.write().expect("never poisoned").quarantine(replica);
-            return None;
-        }
         let first = pending
             .iter()
             .find_map(|item| match item {
@@ -1103,6 +1113,17 @@ impl WriterThread {
         tracing::warn!(replica = %replica.short(), seq = second.seq().0, "equivocation: two events at one seq; quarantining");
         self.keep_authority_before_group();
         self.authority.write().expect("never poisoned").quarantine(replica);
+        if self.recovery_marker.is_some() {
+            // The replica is refused from now on; the proof is signed once this node may
+            // sign again (the end of its recovery).
+            self.deferred_proofs.push((first.to_stub(), second.to_stub()));
+            return None;
+        }
+        self.prepare_proof(now_ms, &first, second)
+    }
+
+    /// Prepares the proof that `first` and `second` are two events at one seq.
+    fn prepare_proof(&mut self, now_ms: u64, first: &VerifiedEvent, second: &VerifiedEvent) -> Option<PreparedEvent> {
         let body = Body::EquivocationProof(proto::EquivocationProof {
             first: Some(codec::to_proto(&first.to_stub().to_signed())),
             second: Some(codec::to_proto(&second.to_stub().to_signed())),

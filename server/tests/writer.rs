@@ -182,3 +182,73 @@ fn a_restored_node_continues_after_its_own_events_heard_back() {
     assert_eq!(chain.len(), 6);
     assert_eq!(chain[4].hash(), later[1].hash(), "seq 5 is the event signed before the backup was restored");
 }
+
+/// Goal: a recovering writer signs nothing — no append, no equivocation proof — until
+/// its recovery ends; then it removes the marker, signs the proof it held back, and
+/// appends again. Method: a province whose writer starts with a marker enrolls nobody
+/// (refused, with the Chinese reason), catches a university (enrolled before, in its
+/// store) equivocating: quarantined, nothing signed; `end_recovery` removes the marker
+/// and the proof is the next event of its log; an append then succeeds.
+#[test]
+fn a_recovering_writer_signs_nothing_until_its_recovery_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("store")).expect("open");
+    let province_key = SigningKey::from_bytes(&[1; 32]);
+    let university_key = SigningKey::from_bytes(&[2; 32]);
+    let university = ReplicaId(university_key.verifying_key().to_bytes());
+    {
+        let (_, _, _, handle, join) = province_writer(&store, None);
+        handle.append_blocking(vec![enroll(&university_key, "hb/u1")]).expect("enroll");
+        drop(handle);
+        join.join().expect("the writer thread ends cleanly");
+    }
+    let province = ReplicaId(province_key.verifying_key().to_bytes());
+    let mut authority = Authority::new(province, unit("hb"));
+    for event in store.authority_events_in_ingest_order().expect("read") {
+        authority.apply(&event);
+    }
+    let authority = Arc::new(RwLock::new(authority));
+    let (projection, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
+    let marker = dir.path().join("recovering");
+    std::fs::write(&marker, "test\n").expect("marker");
+    let (handle, join) = writer::start_recovering(
+        store.clone(),
+        province_key,
+        unit("hb"),
+        authority.clone(),
+        Arc::new(RwLock::new(projection)),
+        None,
+        Some(marker.clone()),
+    )
+    .expect("writer");
+    assert!(*handle.recovering().borrow());
+
+    let refused = handle.append_blocking(vec![member(0)]).expect_err("refused while recovering");
+    assert!(matches!(refused, AppendError::Recovering), "{refused:?}");
+    assert!(refused.message_zh().is_some_and(|zh| zh.contains("恢复")));
+    let fork = |idx: usize| {
+        let mut log = LocalWriter::new(university, Head::EMPTY, HlcTime::default());
+        let mut id = [0u8; 16];
+        id[0] = idx as u8;
+        log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(&university_key)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    assert_eq!(runtime.block_on(handle.ingest(vec![fork(10)])).expect("ingest").accepted, 1);
+    let second = runtime.block_on(handle.ingest(vec![fork(11)])).expect("ingest");
+    assert_eq!(second.equivocations, vec![university], "{second:?}");
+    assert!(authority.read().expect("lock").is_quarantined(&university));
+    let own_head = || store.head(province).expect("read").map(|h| h.head.seq);
+    assert_eq!(own_head(), Some(Seq(1)), "no proof signed while recovering");
+
+    runtime.block_on(handle.end_recovery()).expect("ended");
+    assert!(!*handle.recovering().borrow());
+    assert!(!marker.exists(), "the marker is removed");
+    assert_eq!(own_head(), Some(Seq(2)), "the proof held back is signed");
+    let proof = store.get(province, Seq(2)).expect("read").expect("held");
+    assert_eq!(proof.header().kind, rollcall_core::EventKind::EquivocationProof);
+    let next = handle.append_blocking(vec![member(1)]).expect("append after the recovery");
+    assert_eq!(next[0].seq, Seq(3));
+    drop(handle);
+    join.join().expect("the writer thread ends cleanly");
+}

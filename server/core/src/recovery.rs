@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::authority::{Authority, Role};
+use crate::authority::Authority;
 use crate::event::{ReplicaId, Seq};
 use crate::unit::UnitPath;
 
@@ -41,22 +41,23 @@ pub enum WaitReason {
     Holds(Seq),
 }
 
-/// The peers that may hold events of `own`'s log: the parent, then the replicas `own`
-/// enrolled that sync with it (nodes and laptops, neither revoked nor quarantined), in
-/// key order.
+/// The peers that may hold events of `own`'s log, which serves `unit`: the parent, then
+/// every replica that may sync with it as a child ([`Authority::sync_child_unit`]:
+/// nodes one level below, laptops of `unit`, neither revoked nor quarantined; whoever
+/// enrolled them), unexpired at `now_ms`, in key order.
 pub fn holders(
     authority: &Authority,
     own: ReplicaId,
+    unit: &UnitPath,
+    now_ms: u64,
     parent: Option<(ReplicaId, UnitPath)>,
 ) -> Vec<(ReplicaId, UnitPath)> {
     let mut children: Vec<(ReplicaId, UnitPath)> = authority
         .enrollments()
         .filter(|enrollment| {
-            enrollment.enrolled_by == own
-                && enrollment.replica != own
-                && matches!(enrollment.role, Role::Node | Role::Laptop)
-                && enrollment.revoked_after.is_none()
-                && !authority.is_quarantined(&enrollment.replica)
+            enrollment.replica != own
+                && (enrollment.valid_until_ms == 0 || now_ms <= enrollment.valid_until_ms)
+                && authority.sync_child_unit(&enrollment.replica, unit).is_some()
         })
         .map(|enrollment| (enrollment.replica, enrollment.unit.clone()))
         .collect();
@@ -64,22 +65,34 @@ pub fn holders(
     parent.into_iter().chain(children).collect()
 }
 
-/// The peers the node still waits for, given its own head and, by peer, the highest
-/// seq of the node's log each peer reported holding (absent: not heard since start).
-/// Empty: the node holds everything of its own log any peer holds, and may sign again.
+/// What a recovering node knows of itself.
+#[derive(Clone, Debug)]
+pub struct Recovering {
+    /// Its key.
+    pub own: ReplicaId,
+    /// The unit it serves.
+    pub unit: UnitPath,
+    /// Its parent and the parent's unit (none for the province).
+    pub parent: Option<(ReplicaId, UnitPath)>,
+    /// The head of its own log as held now.
+    pub own_head: Seq,
+}
+
+/// The peers the node still waits for, given, by peer, the highest seq of the node's
+/// log each peer reported holding (absent: not heard since start). Empty: the node
+/// holds everything of its own log any peer holds, and may sign again.
 pub fn waiting_for(
     authority: &Authority,
-    own: ReplicaId,
-    own_head: Seq,
-    parent: Option<(ReplicaId, UnitPath)>,
+    node: &Recovering,
+    now_ms: u64,
     reported: &HashMap<ReplicaId, Seq>,
 ) -> Vec<Waiting> {
-    holders(authority, own, parent)
+    holders(authority, node.own, &node.unit, now_ms, node.parent.clone())
         .into_iter()
         .filter_map(|(peer, unit)| {
             let reason = match reported.get(&peer) {
                 None => WaitReason::NotHeard,
-                Some(held) if *held > own_head => WaitReason::Holds(*held),
+                Some(held) if *held > node.own_head => WaitReason::Holds(*held),
                 Some(_) => return None,
             };
             Some(Waiting { peer, unit, reason })

@@ -546,44 +546,68 @@ fn units_are_named_from_above_and_the_policy_by_the_province() {
     assert_eq!(receiver.receive(&by_province), Admission::Accept);
 }
 
-/// A restored node waits for every replica it enrolled that syncs with it (nodes and
-/// laptops, not viewers, not the revoked) and for its parent, until each has said
-/// what it holds of the node's log and the node holds as much again.
+/// A restored node waits for every replica that syncs with it as a child (nodes one
+/// level below and laptops of its unit, whoever enrolled them; not viewers, not the
+/// revoked, quarantined or expired) and for its parent, until each has said what it
+/// holds of the node's log and the node holds as much again.
 #[test]
 fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     use rollcall_core::Seq;
-    use rollcall_core::recovery::{WaitReason, holders, waiting_for};
+    use rollcall_core::recovery::{Recovering, WaitReason, holders, waiting_for};
     let mut province = Author::new(1);
-    let (university, laptop, viewer, lost) = (key(2), key(3), key(4), key(5));
+    let (university, laptop, viewer, lost, expired, college) = (key(2), key(3), key(4), key(5), key(6), key(7));
     let events = vec![
         province.enroll(&university, "hb/whu", Role::Node),
         province.enroll(&laptop, "hb", Role::Laptop),
         province.enroll(&viewer, "hb", Role::Viewer),
         province.enroll(&lost, "hb", Role::Laptop),
         province.revoke(&lost, "hb", 0),
+        // A node two levels down syncs with its university, not the province.
+        province.enroll(&college, "hb/whu/cs", Role::Node),
+        // A laptop whose enrollment ran out long ago.
+        province.event(
+            "hb",
+            EventKind::ReplicaEnrolled,
+            Body::ReplicaEnrolled(proto::ReplicaEnrolled {
+                public_key: Bytes::copy_from_slice(&replica(&expired).0),
+                unit_path: "hb".into(),
+                level: unit("hb").level().expect("level").to_proto() as i32,
+                role: Role::Laptop.to_proto() as i32,
+                valid_until_ms: 1,
+                label: String::new(),
+            }),
+        ),
     ];
     let mut receiver = Receiver::new(&province.key);
     receiver.accept_all(&events);
     let own = replica(&province.key);
+    let now_ms = 10_000_000;
     let mut expected = vec![replica(&university), replica(&laptop)];
     expected.sort();
-    let found: Vec<ReplicaId> = holders(&receiver.authority, own, None).into_iter().map(|(peer, _)| peer).collect();
-    assert_eq!(found, expected, "nodes and laptops it enrolled; not the viewer, not the revoked laptop");
+    let found: Vec<ReplicaId> =
+        holders(&receiver.authority, own, &unit("hb"), now_ms, None).into_iter().map(|(peer, _)| peer).collect();
+    assert_eq!(
+        found, expected,
+        "the child node and the laptop; not the viewer, the revoked, the expired, the grandchild"
+    );
     // A parent comes first.
     let parent = (replica(&key(9)), unit("hb"));
-    assert_eq!(holders(&receiver.authority, own, Some(parent.clone()))[0].0, parent.0);
+    assert_eq!(holders(&receiver.authority, own, &unit("hb"), now_ms, Some(parent.clone()))[0].0, parent.0);
 
+    let mut node = Recovering { own, unit: unit("hb"), parent: None, own_head: Seq(5) };
     let mut reported = std::collections::HashMap::new();
-    let waiting = waiting_for(&receiver.authority, own, Seq(5), None, &reported);
+    let waiting = waiting_for(&receiver.authority, &node, now_ms, &reported);
     assert!(waiting.iter().all(|wait| wait.reason == WaitReason::NotHeard) && waiting.len() == 2);
     reported.insert(replica(&university), Seq(7));
     reported.insert(replica(&laptop), Seq(5));
-    let waiting = waiting_for(&receiver.authority, own, Seq(5), None, &reported);
+    let waiting = waiting_for(&receiver.authority, &node, now_ms, &reported);
     assert_eq!(waiting.len(), 1);
     assert_eq!((waiting[0].peer, waiting[0].reason), (replica(&university), WaitReason::Holds(Seq(7))));
     assert_eq!(waiting[0].unit, unit("hb/whu"));
-    assert!(waiting_for(&receiver.authority, own, Seq(7), None, &reported).is_empty(), "holds all they hold");
+    node.own_head = Seq(7);
+    assert!(waiting_for(&receiver.authority, &node, now_ms, &reported).is_empty(), "holds all they hold");
     // A quarantined child no longer syncs: it is not waited for.
+    node.own_head = Seq(5);
     receiver.authority.quarantine(replica(&university));
-    assert!(waiting_for(&receiver.authority, own, Seq(5), None, &reported).is_empty());
+    assert!(waiting_for(&receiver.authority, &node, now_ms, &reported).is_empty());
 }
