@@ -6,8 +6,8 @@
 # what it held from others before the loss, its children re-send). A backup may be
 # older than the node's own log (the node signed events after it was taken), so the
 # restored node is marked as recovering (`rollcall-node recover`): it signs nothing
-# until its parent and the nodes and laptops it enrolled have sent back what they hold
-# of its log (deploy/README.md, "Backup and restore").
+# until its parent and children (the nodes one level below, the laptops of its unit)
+# have sent back what they hold of its log (deploy/README.md, "Backup and restore").
 #
 #   deploy/restore.sh BACKUP_DIR NODE_DIR
 set -euo pipefail
@@ -34,8 +34,8 @@ cp -a "$backup/store" "$node/store"
 "$bin/rollcall" verify --dir "$node" >/dev/null
 "$bin/rollcall-node" --lang en recover --dir "$node" >/dev/null
 echo "restore: done, verified: $node"
-echo "restore: the node is marked as recovering: once started, it signs nothing until its parent and the nodes and laptops it enrolled have sent back what they hold of its log (rollcall status shows whom it waits for; rollcall-node recover --end stops waiting)."
-echo "restore: 节点已标记为恢复中：启动后，在上级和它登记的节点、笔记本送回它此前签署的事件之前不签署任何事件（rollcall status 显示正在等待哪些节点；rollcall-node recover --end 可停止等待）。"
+echo "restore: the node is marked as recovering: once started, it signs nothing until its parent and children (the nodes one level below, the laptops of its unit) have sent back what they hold of its log (rollcall status shows whom it waits for; rollcall-node recover --end stops waiting)."
+echo "restore: 节点已标记为恢复中：启动后，在上级和下级（下一级节点、本单位笔记本）送回它此前签署的事件之前不签署任何事件（rollcall status 显示正在等待哪些节点；rollcall-node recover --end 可停止等待）。"
 if [ -f "$backup/taken-while-running" ]; then
   taken=$(cat "$backup/taken-while-running")
   echo "restore: WARNING: this backup was taken while the node ran ($taken): the node has most likely signed events after it (receipts, findings, anything recorded). Start it while its parent and children run, and do not end its recovery early: a peer not heard may hold those events, and a second event at one of their seqs gets the node quarantined. See deploy/README.md, \"Backup and restore\"." >&2

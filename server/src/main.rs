@@ -65,8 +65,8 @@ enum Command {
         bundle: PathBuf,
     },
     /// Mark the node as recovering its own log (after a restore, or a store lost with the
-    /// keys kept): it then signs nothing until its parent and the nodes and laptops it
-    /// enrolled have sent back what they hold of it. `deploy/restore.sh` does this.
+    /// keys kept): it then signs nothing until its parent and children (nodes one level
+    /// below, laptops of its unit) have sent back what they hold of it. `deploy/restore.sh` does this.
     #[command(
         after_help = "Examples:\n  rollcall-node recover --dir /var/lib/rollcall\n  rollcall-node recover --dir /var/lib/rollcall --end   (sign again without waiting: only when a peer that is waited for is gone for good)"
     )]
@@ -178,9 +178,9 @@ fn recover(dir: &std::path::Path, end: bool, zh: bool) -> Result<String, String>
     let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     std::fs::write(&marker, format!("{stamp}\n")).map_err(|error| format!("{}: {error}", marker.display()))?;
     Ok(if zh {
-        "已标记为恢复中：节点启动后在上级和它登记的节点、笔记本送回它此前签署的事件之前不签署任何事件；rollcall status 显示正在等待哪些节点。".to_string()
+        "已标记为恢复中：节点启动后在上级和下级（下一级节点、本单位笔记本）送回它此前签署的事件之前不签署任何事件；rollcall status 显示正在等待哪些节点。".to_string()
     } else {
-        "marked as recovering: once started, the node signs nothing until its parent and the nodes and laptops it enrolled have sent back what it signed before; rollcall status shows whom it waits for.".to_string()
+        "marked as recovering: once started, the node signs nothing until its parent and children (nodes one level below, laptops of its unit) have sent back what it signed before; rollcall status shows whom it waits for.".to_string()
     })
 }
 

@@ -170,7 +170,7 @@ impl Node {
         let recovery_marker = marker.exists().then_some(marker);
         if recovery_marker.is_some() {
             tracing::warn!(
-                "this node is recovering its own log (deploy/README.md, \"Backup and restore\"): it signs nothing until its parent and the nodes and laptops it enrolled have sent back what they hold of it"
+                "this node is recovering its own log (deploy/README.md, \"Backup and restore\"): it signs nothing until its parent and children (nodes one level below, laptops of its unit) have sent back what they hold of it"
             );
         }
         let (writer, writer_thread) = writer::start_recovering(

@@ -5,9 +5,10 @@
 //! directory. A node that starts with it signs nothing (the writer refuses local
 //! events; no receipt, verdict, finding or proof is signed) while its peers send back
 //! the events of its own log they hold ([`rollcall_core::recovery`] decides whom it
-//! waits for). Once every peer that may hold its events has said hello and the node
-//! holds as much of its log as any of them, the writer removes the marker and signs
-//! again, after the last seq it heard back. The operator can end it early by
+//! waits for). Once every peer that may hold its events has sent its backlog (so every
+//! enrollment it held is here too) and the node holds as much of its log as any of
+//! them, the writer removes the marker and signs again, after the last seq it heard
+//! back. The operator can end it early by
 //! removing the marker (`rollcall-node recover --end`), at the risk the marker exists
 //! to avoid: a peer not heard may hold a later event of the node's log.
 //!
@@ -62,8 +63,8 @@ impl RecoveryState {
     }
 }
 
-/// Whom the node waits for now: its own head from the store, what each peer reported
-/// in its hello (or holds since) from the sessions' figures.
+/// Whom the node waits for now: its own head from the store; from the sessions'
+/// figures, what each peer that has sent its backlog reported holding.
 ///
 /// # Errors
 ///
@@ -80,7 +81,7 @@ pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Re
         .stats
         .snapshot()
         .into_iter()
-        .filter(|(_, edge)| edge.hello_heard)
+        .filter(|(_, edge)| edge.backlog_received)
         .map(|(peer, edge)| {
             let held = edge.known.lock().expect("never poisoned").get(&own).copied().unwrap_or_default();
             (peer, held)

@@ -116,9 +116,11 @@ pub struct EdgeStats {
     pub unsent: u64,
     /// When the last event was acknowledged by the peer (ms since the epoch).
     pub last_ack_ms: u64,
-    /// The peer has said hello since this node started: `known` holds what it reported
-    /// (a recovering node waits for it, [`rollcall_core::recovery`]).
-    pub hello_heard: bool,
+    /// The peer has sent its whole backlog since this node started (its `caught_up`,
+    /// once every batch before it is stored): `known` holds what it reported holding,
+    /// and every event it sent before is here (a recovering node waits for this,
+    /// [`rollcall_core::recovery`]).
+    pub backlog_received: bool,
     /// What the peer is known to hold; the backlog of the edge is computed from it.
     #[serde(skip)]
     pub known: PeerKnown,
@@ -283,7 +285,6 @@ where
     let mut peer_known = PeerKnown::default();
     context.stats.update(peer, |edge| peer_known = edge.known.clone());
     *lock_known(&peer_known) = from_hello;
-    context.stats.update(peer, |edge| edge.hello_heard = true);
     let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known });
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
@@ -398,7 +399,7 @@ where
             }
             Some(pb::sync_message::Message::Events(batch)) => {
                 tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
-                verifying.push_back(verify_batch(batch));
+                verifying.push_back(verify_or_mark(Some(batch)));
             }
             Some(pb::sync_message::Message::Ack(ack)) => {
                 for head in &ack.heads {
@@ -420,6 +421,9 @@ where
                 state.summary.peer_caught_up = true;
                 state.receipt_due = true;
                 drop(state);
+                // Marks the end of the peer's backlog in the order of what it sent, so
+                // the storing half records it once everything before it is stored.
+                verifying.push_back(verify_or_mark(None));
                 wake_sender.notify_one();
             }
             Some(pb::sync_message::Message::Hello(_)) => {
@@ -619,6 +623,17 @@ async fn send_missing(
 struct VerifiedBatch {
     events: Vec<VerifiedEvent>,
     rejections: Vec<pb::SyncRejection>,
+    /// Not a batch the peer sent: the mark of the end of its backlog (its `caught_up`).
+    backlog_end: bool,
+}
+
+/// Verifies a received batch, or (`None`) passes the mark of the end of the peer's
+/// backlog along in order.
+async fn verify_or_mark(batch: Option<pb::SyncEvents>) -> Result<VerifiedBatch, SyncError> {
+    match batch {
+        Some(batch) => verify_batch(batch).await,
+        None => Ok(VerifiedBatch { events: Vec::new(), rejections: Vec::new(), backlog_end: true }),
+    }
 }
 
 /// Verifies a received batch off the async workers.
@@ -656,7 +671,7 @@ async fn verify_batch(batch: pb::SyncEvents) -> Result<VerifiedBatch, SyncError>
                 }
             }
         }
-        VerifiedBatch { events, rejections }
+        VerifiedBatch { events, rejections, backlog_end: false }
     })
     .await
     .map_err(|_| SyncError::Local("verify task failed".into()))
@@ -681,7 +696,14 @@ async fn storing_half(
                 Err(_) => break,
             }
         }
-        store_batches(&context, &peer, batches, &shared).await?;
+        let backlog_end = batches.iter().any(|batch| batch.backlog_end);
+        batches.retain(|batch| !batch.backlog_end);
+        if !batches.is_empty() {
+            store_batches(&context, &peer, batches, &shared).await?;
+        }
+        if backlog_end {
+            context.stats.update(&peer, |edge| edge.backlog_received = true);
+        }
         wake_sender.notify_one();
     }
     Ok(())

@@ -623,7 +623,14 @@ impl WriterThread {
         );
         let pairs = std::mem::take(&mut self.deferred_proofs);
         if !pairs.is_empty() {
+            let (n_proofs, head_before) = (pairs.len(), self.local.head().seq);
             self.commit_group(vec![Job::Proofs { pairs }]);
+            if self.local.head().seq == head_before {
+                tracing::error!(
+                    n_proofs,
+                    "the equivocation proofs held back while recovering were not written: the replicas stay quarantined here until the node restarts"
+                );
+            }
         }
         self.report_duplicates(None);
     }

@@ -185,10 +185,11 @@ fn a_restored_node_continues_after_its_own_events_heard_back() {
 
 /// Goal: a recovering writer signs nothing — no append, no equivocation proof — until
 /// its recovery ends; then it removes the marker, signs the proof it held back, and
-/// appends again. Method: a province whose writer starts with a marker enrolls nobody
-/// (refused, with the Chinese reason), catches a university (enrolled before, in its
-/// store) equivocating: quarantined, nothing signed; `end_recovery` removes the marker
-/// and the proof is the next event of its log; an append then succeeds.
+/// appends again. Method: a province whose writer starts with a marker cannot record a
+/// member (refused, with the Chinese reason), catches a university (enrolled before, in
+/// its store) equivocating: quarantined, nothing signed; `end_recovery` removes the
+/// marker and the proof, naming both events, is the next event of its log; an append
+/// then succeeds.
 #[test]
 fn a_recovering_writer_signs_nothing_until_its_recovery_ends() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -247,6 +248,19 @@ fn a_recovering_writer_signs_nothing_until_its_recovery_ends() {
     assert_eq!(own_head(), Some(Seq(2)), "the proof held back is signed");
     let proof = store.get(province, Seq(2)).expect("read").expect("held");
     assert_eq!(proof.header().kind, rollcall_core::EventKind::EquivocationProof);
+    let Ok(rollcall_core::body::Body::EquivocationProof(named)) =
+        rollcall_core::body::Body::decode(proof.header().kind, proof.body().expect("body"))
+    else {
+        panic!("an equivocation proof body")
+    };
+    let seqs: Vec<u64> = [named.first, named.second]
+        .into_iter()
+        .map(|signed| {
+            let signed = rollcall_core::codec::from_proto(signed.expect("named")).expect("decodes");
+            rollcall_core::codec::decode_header(&signed.header).expect("header").seq.0
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 1], "both events at the university's seq 1");
     let next = handle.append_blocking(vec![member(1)]).expect("append after the recovery");
     assert_eq!(next[0].seq, Seq(3));
     drop(handle);

@@ -734,7 +734,8 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
                     Lang::En => format!("holds this node's log up to seq {}, not all back here yet", wait.holds_seq),
                 }
             } else {
-                lang.pick("自本节点启动以来尚未连接", "not connected since this node started").to_string()
+                lang.pick("自本节点启动以来尚未送来其持有的事件", "has not sent what it holds since this node started")
+                    .to_string()
             };
             println!("  {} {}", left(&wait.unit, 24), why);
         }

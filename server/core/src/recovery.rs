@@ -4,16 +4,17 @@
 //! with its old key, may have signed events its peers hold and it does not. If it
 //! signed anything now, it would sign a second, different event at a seq it already
 //! used: its peers would quarantine it. So a recovering node signs nothing until every
-//! peer that may hold its events has said what it holds of the node's log, and the
-//! node holds at least that much again ([`waiting_for`] is empty).
+//! peer that may hold its events has sent its backlog, saying what it holds of the
+//! node's log, and the node holds at least that much again ([`waiting_for`] is empty).
 //!
 //! Who may hold the node's events: its parent (which holds its subtree in full), and
-//! every replica it enrolled itself that syncs with it — child nodes and laptops (they
-//! hold the logs of their ancestors). Viewers hold no logs; a revoked or quarantined
-//! replica no longer syncs. The list grows as the node's own enrollments come back.
+//! every replica that syncs with it as a child — the nodes one level below and the
+//! laptops of its unit, whoever enrolled them (they hold the logs of their ancestors).
+//! Viewers hold no logs; a revoked, quarantined or expired replica no longer syncs. The
+//! list grows as enrollments come back with the logs.
 //!
-//! Invariant: a function of the authority, the node's own head and what peers reported,
-//! never of arrival order or the clock; the shell passes the reports in.
+//! Invariant: a function of the authority, the node's own head, what peers reported and
+//! the time the shell passes in (for enrollments' expiry), never of arrival order.
 
 use std::collections::HashMap;
 
@@ -35,7 +36,7 @@ pub struct Waiting {
 /// Why a peer is waited for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitReason {
-    /// It has not said hello since the node started: what it holds is unknown.
+    /// It has not sent its backlog since the node started: what it holds is unknown.
     NotHeard,
     /// It holds the node's log up to this seq, beyond the node's own head.
     Holds(Seq),
@@ -79,8 +80,8 @@ pub struct Recovering {
 }
 
 /// The peers the node still waits for, given, by peer, the highest seq of the node's
-/// log each peer reported holding (absent: not heard since start). Empty: the node
-/// holds everything of its own log any peer holds, and may sign again.
+/// log each peer reported holding (absent: its backlog not received since the start).
+/// Empty: the node holds everything of its own log any peer holds, and may sign again.
 pub fn waiting_for(
     authority: &Authority,
     node: &Recovering,

@@ -593,6 +593,19 @@ fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     // A parent comes first.
     let parent = (replica(&key(9)), unit("hb"));
     assert_eq!(holders(&receiver.authority, own, &unit("hb"), now_ms, Some(parent.clone()))[0].0, parent.0);
+    // Whoever enrolled them: the university waits for the college the province enrolled
+    // below it, and for a laptop of its own unit the province enrolled.
+    let university_laptop = key(8);
+    receiver.accept_all(&[province.enroll(&university_laptop, "hb/whu", Role::Laptop)]);
+    let mut below: Vec<ReplicaId> =
+        holders(&receiver.authority, replica(&university), &unit("hb/whu"), now_ms, Some((own, unit("hb"))))
+            .into_iter()
+            .map(|(peer, _)| peer)
+            .collect();
+    assert_eq!(below.remove(0), own, "its parent first");
+    let mut expected_below = vec![replica(&college), replica(&university_laptop)];
+    expected_below.sort();
+    assert_eq!(below, expected_below);
 
     let mut node = Recovering { own, unit: unit("hb"), parent: None, own_head: Seq(5) };
     let mut reported = std::collections::HashMap::new();
