@@ -16,12 +16,12 @@
 //! after the writer stopped refusing; a node that crashes while recovering starts
 //! recovering again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rollcall_core::recovery::{Recovering, WaitReason, Waiting, waiting_for};
+use rollcall_core::recovery::{Recovering, Report, WaitReason, Waiting, only_a_recovering_peer_left, waiting_for};
 use rollcall_core::{ReplicaId, Seq};
 use tokio::sync::watch;
 
@@ -42,24 +42,63 @@ pub fn marker_path(dir: &Path) -> PathBuf {
     dir.join(MARKER_FILE)
 }
 
-/// Whom a recovering node waits for, for `rollcall status` (`None`: not recovering).
+/// Whom a recovering node waits for (`rollcall status`; `None`: not recovering), and
+/// the sessions it asks to start again so their peers hear a new hello.
 #[derive(Clone, Default)]
-pub struct RecoveryState(Arc<Mutex<Option<Vec<Waiting>>>>);
+pub struct RecoveryState {
+    waiting: Arc<Mutex<Option<Vec<Waiting>>>>,
+    /// Peers once asked for a new hello in this recovery, and those whose session has
+    /// not ended for it yet.
+    rehello: Arc<Mutex<(HashSet<ReplicaId>, HashSet<ReplicaId>)>>,
+    rehello_asked: Arc<watch::Sender<u64>>,
+}
 
 impl RecoveryState {
     /// The state of a node that starts recovering (`true`) or not: a recovering node
     /// reports that it is before its first look.
     pub fn starting(recovering: bool) -> RecoveryState {
-        RecoveryState(Arc::new(Mutex::new(recovering.then(Vec::new))))
+        RecoveryState { waiting: Arc::new(Mutex::new(recovering.then(Vec::new))), ..RecoveryState::default() }
     }
 
     /// Whom the node waits for, if it is recovering.
     pub fn waiting(&self) -> Option<Vec<Waiting>> {
-        self.0.lock().expect("never poisoned").clone()
+        self.waiting.lock().expect("never poisoned").clone()
+    }
+
+    /// True if the node recovers and waits for nobody but `peer`: it has the backlogs of
+    /// all its other peers, so what it holds of `peer`'s log can grow from nowhere else
+    /// (the hello's `heard_all_others`).
+    pub fn heard_all_but(&self, peer: &ReplicaId) -> bool {
+        self.waiting().is_some_and(|waiting| waiting.iter().all(|wait| &wait.peer == peer))
+    }
+
+    /// Changes whenever a session is asked to start again.
+    pub fn rehello_asked(&self) -> watch::Receiver<u64> {
+        self.rehello_asked.subscribe()
+    }
+
+    /// True (once) if the session with `peer` should end so that a new one says hello.
+    pub fn take_rehello(&self, peer: &ReplicaId) -> bool {
+        self.rehello.lock().expect("never poisoned").1.remove(peer)
     }
 
     fn set(&self, waiting: Option<Vec<Waiting>>) {
-        *self.0.lock().expect("never poisoned") = waiting;
+        // Asks, once per recovery, a last recovering peer for a new hello, and tells it
+        // in ours that this node has heard all its other peers.
+        let ask = waiting.as_deref().and_then(only_a_recovering_peer_left);
+        if waiting.is_none() {
+            *self.rehello.lock().expect("never poisoned") = Default::default();
+        }
+        *self.waiting.lock().expect("never poisoned") = waiting;
+        if let Some(peer) = ask {
+            let mut rehello = self.rehello.lock().expect("never poisoned");
+            if rehello.0.insert(peer) {
+                rehello.1.insert(peer);
+                drop(rehello);
+                tracing::info!(peer = %peer.short(), "waiting only for a peer that is recovering too: a new session tells it this node has heard all its other peers");
+                self.rehello_asked.send_modify(|asked| *asked += 1);
+            }
+        }
     }
 }
 
@@ -77,14 +116,19 @@ pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Re
         .map_err(|_| "a read task stopped".to_string())?
         .map_err(|error| error.to_string())?
         .map_or(Seq(0), |head| head.head.seq);
-    let reported: HashMap<ReplicaId, Seq> = context
+    let reported: HashMap<ReplicaId, Report> = context
         .stats
         .snapshot()
         .into_iter()
         .filter(|(_, edge)| edge.backlog_received)
         .map(|(peer, edge)| {
+            if edge.peer_recovering && !edge.peer_heard_all_others {
+                return (peer, Report::Recovering);
+            }
+            // What it holds of this node's log, or more if its other peers hold more
+            // (perhaps only as stubs it could not take).
             let held = edge.known.lock().expect("never poisoned").get(&own).copied().unwrap_or_default();
-            (peer, held)
+            (peer, Report::Holds(held.max(edge.peer_saw_of_this_log)))
         })
         .collect();
     let authority = context.authority.read().expect("never poisoned");
@@ -172,6 +216,7 @@ pub fn describe(waiting: &[Waiting]) -> String {
         .map(|wait| match wait.reason {
             WaitReason::NotHeard => format!("{}: not heard", wait.unit),
             WaitReason::Holds(seq) => format!("{}: holds seq {}", wait.unit, seq.0),
+            WaitReason::Recovering => format!("{}: recovering too", wait.unit),
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -121,6 +121,13 @@ pub struct EdgeStats {
     /// and every event it sent before is here (a recovering node waits for this,
     /// [`rollcall_core::recovery`]).
     pub backlog_received: bool,
+    /// The peer said in its last hello that it is recovering its own log ...
+    pub peer_recovering: bool,
+    /// ... and that it has heard all its other peers (what it holds of this node's log
+    /// then counts).
+    pub peer_heard_all_others: bool,
+    /// The highest seq of this node's log the peer's other peers said they hold.
+    pub peer_saw_of_this_log: Seq,
     /// What the peer is known to hold; the backlog of the edge is computed from it.
     #[serde(skip)]
     pub known: PeerKnown,
@@ -272,7 +279,19 @@ where
         // A revoked laptop learns nothing but how much of its own log is held here.
         local_heads.retain(|head| head.replica.as_ref() == peer.replica.0.as_slice());
     }
-    send(outbound, pb::sync_message::Message::Hello(pb::SyncHello { heads: local_heads })).await?;
+    let recovering = *context.writer.recovering().borrow();
+    let heard_all_others = recovering && context.recovery.heard_all_but(&peer.replica);
+    let receiver_log_seen = seen_elsewhere(context, &peer.replica);
+    send(
+        outbound,
+        pb::sync_message::Message::Hello(pb::SyncHello {
+            heads: local_heads,
+            recovering,
+            heard_all_others,
+            receiver_log_seen,
+        }),
+    )
+    .await?;
     let hello = match next_message(inbound).await? {
         Some(pb::sync_message::Message::Hello(hello)) => hello,
         Some(_) => return Err(SyncError::Protocol("the first message must be a hello".into())),
@@ -284,7 +303,15 @@ where
     }
     let mut peer_known = PeerKnown::default();
     context.stats.update(peer, |edge| peer_known = edge.known.clone());
+    let seen_by_peer = Seq(hello.receiver_log_seen);
     *lock_known(&peer_known) = from_hello;
+    context.stats.update(peer, |edge| {
+        // What it holds counts again once this session's backlog is stored.
+        edge.backlog_received = false;
+        edge.peer_recovering = hello.recovering;
+        edge.peer_heard_all_others = hello.heard_all_others;
+        edge.peer_saw_of_this_log = seen_by_peer;
+    });
     let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known });
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
@@ -454,6 +481,7 @@ async fn sending_half(
     lock(&shared).caught_up_sent = true;
     let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
     let mut recovering = context.writer.recovering();
+    let mut rehello_asked = context.recovery.rehello_asked();
     loop {
         let ack = lock(&shared).pending_ack.take();
         if let Some(ack) = ack {
@@ -467,9 +495,21 @@ async fn sending_half(
         let receipt_due = side == Side::Parent && lock(&shared).receipt_due && !*recovering.borrow_and_update();
         tokio::select! {
             _ = wake.notified() => {}
+            changed = rehello_asked.changed() => {
+                if changed.is_ok() && context.recovery.take_rehello(&peer.replica) {
+                    tracing::info!(peer = %peer.unit, "ending the session, so the peer hears in a new hello that this node has heard all its other peers");
+                    return Ok(());
+                }
+            }
             changed = recovering.changed() => {
                 if changed.is_err() {
                     return Err(SyncError::Local("the writer stopped".into()));
+                }
+                if !*recovering.borrow_and_update() {
+                    // Recovered: the peer learns it from a new hello (a recovering peer
+                    // does not count what this node holds until then).
+                    tracing::info!(peer = %peer.unit, "recovered: ending the session, so the peer hears so in a new hello");
+                    return Ok(());
                 }
             }
             changed = ingest_position.changed() => {
@@ -490,6 +530,19 @@ async fn sending_half(
             }
         }
     }
+}
+
+/// The highest seq of `replica`'s log that the peers other than `replica` are known to
+/// hold (the hello's `receiver_log_seen`).
+fn seen_elsewhere(context: &SyncContext, replica: &ReplicaId) -> u64 {
+    context
+        .stats
+        .snapshot()
+        .into_iter()
+        .filter(|(peer, _)| peer != replica)
+        .filter_map(|(_, edge)| lock_known(&edge.known).get(replica).copied())
+        .max()
+        .map_or(0, |seq| seq.0)
 }
 
 /// True when events of this node's own log were refused from the peer in this session

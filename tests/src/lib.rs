@@ -382,7 +382,9 @@ pub async fn open_sync_session(
     let mut client = pb::node_client::NodeClient::new(channel);
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     sender
-        .send(pb::SyncMessage { message: Some(pb::sync_message::Message::Hello(pb::SyncHello { heads: vec![] })) })
+        .send(pb::SyncMessage {
+            message: Some(pb::sync_message::Message::Hello(pb::SyncHello { heads: vec![], ..Default::default() })),
+        })
         .await
         .expect("send hello");
     let inbound =

@@ -28,7 +28,9 @@
 //! ever seeing two events at one seq fails the seed; after healing, every restored
 //! replica holds its whole log again (the invariant above), unless the only full copy of
 //! one of its events was lost with its store (then it stays recovering, signing
-//! nothing). Restores come one at a time, as deploy/README.md requires.
+//! nothing). A recovering peer's report counts only once it has heard all its other
+//! peers (its copy of the log can then grow from nowhere else), so neighbours restored
+//! at once finish without forking.
 //!
 //! `SIM_SEEDS=<n>` runs n seeds (default 500); `SIM_SEED=<s>` replays one. Every failure
 //! prints its seed.
@@ -43,7 +45,7 @@ use rollcall_core::audit::stats::Metric;
 use rollcall_core::authority::{Authority, Role};
 use rollcall_core::body::Body;
 use rollcall_core::log::{Draft, Head, LocalWriter, check_next};
-use rollcall_core::recovery::{Recovering, waiting_for};
+use rollcall_core::recovery::{Recovering, Report, only_a_recovering_peer_left, waiting_for};
 use rollcall_core::scope::{self, Share};
 use rollcall_core::sync::{Admission, admit, plan_sends};
 use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, VerifiedEvent, proto, verify};
@@ -58,6 +60,10 @@ const BYZANTINE_LAPTOP: usize = 7;
 enum Message {
     Hello {
         heads: Vec<(ReplicaId, Seq)>,
+        recovering: bool,
+        heard_all_others: bool,
+        /// The highest seq of the receiver's log the sender's other peers hold.
+        receiver_log_seen: Seq,
     },
     Events {
         events: Vec<rollcall_core::SignedEvent>,
@@ -92,10 +98,13 @@ struct SimReplica {
     backup: Option<Box<Durable>>,
     /// Restored from a backup and not yet holding its own log again: signs nothing.
     recovering: bool,
-    /// Volatile: by peer index, how much of this replica's log the peer said it holds in
-    /// its hello, counted once its backlog has arrived (its `caught_up`).
-    hello_reported: HashMap<usize, Seq>,
-    reported: HashMap<usize, Seq>,
+    /// Volatile: by peer index, what the peer said in its hello of this replica's log,
+    /// counted once its backlog has arrived (its `caught_up`).
+    hello_reported: HashMap<usize, Report>,
+    reported: HashMap<usize, Report>,
+    /// Peers asked for a new hello in this recovery (the last one it waits for, itself
+    /// recovering).
+    rehello_asked: Vec<usize>,
     /// Volatile: by peer index, the first event of this replica's own log refused from
     /// that peer (a stub, and the gap after it).
     own_gap_from: BTreeMap<usize, Seq>,
@@ -269,6 +278,7 @@ impl Sim {
                     recovering: false,
                     hello_reported: HashMap::new(),
                     reported: HashMap::new(),
+                    rehello_asked: Vec::new(),
                     own_gap_from: BTreeMap::new(),
                     restores: 0,
                     recoveries: 0,
@@ -352,7 +362,17 @@ impl Sim {
         self.replicas[parent].peer_known.remove(&child);
         for (from, to) in [(child, parent), (parent, child)] {
             let heads = self.replicas[from].heads();
-            self.send(from, to, child, Message::Hello { heads });
+            let recovering = self.replicas[from].recovering;
+            let to_replica = self.replicas[to].replica();
+            let heard_all_others = recovering && self.waiting(from).iter().all(|wait| wait.peer == to_replica);
+            let receiver_log_seen = self.replicas[from]
+                .peer_known
+                .iter()
+                .filter(|(peer, _)| **peer != to)
+                .filter_map(|(_, known)| known.get(&to_replica).copied())
+                .max()
+                .unwrap_or_default();
+            self.send(from, to, child, Message::Hello { heads, recovering, heard_all_others, receiver_log_seen });
         }
     }
 
@@ -410,10 +430,16 @@ impl Sim {
         let to = envelope.to;
         let from = envelope.from;
         match envelope.message {
-            Message::Hello { heads } => {
+            Message::Hello { heads, recovering, heard_all_others, receiver_log_seen } => {
                 let known: HashMap<ReplicaId, Seq> = heads.into_iter().collect();
                 let own = self.replicas[to].replica();
-                self.replicas[to].hello_reported.insert(from, known.get(&own).copied().unwrap_or_default());
+                let report = if recovering && !heard_all_others {
+                    Report::Recovering
+                } else {
+                    Report::Holds(known.get(&own).copied().unwrap_or_default().max(receiver_log_seen))
+                };
+                self.replicas[to].reported.remove(&from);
+                self.replicas[to].hello_reported.insert(from, report);
                 self.replicas[to].peer_known.insert(from, known);
                 self.push_missing(to, from);
                 let edge = self.edge_of(to, from);
@@ -422,8 +448,8 @@ impl Sim {
             Message::CaughtUp => {
                 // Everything the peer sent before is here (one ordered stream): what it
                 // said it holds of this replica's log now counts.
-                if let Some(seq) = self.replicas[to].hello_reported.get(&from).copied() {
-                    self.replicas[to].reported.insert(from, seq);
+                if let Some(report) = self.replicas[to].hello_reported.get(&from).copied() {
+                    self.replicas[to].reported.insert(from, report);
                 }
                 self.check_recovery(to);
             }
@@ -461,6 +487,49 @@ impl Sim {
         if !replica.recovering {
             return;
         }
+        let waiting = self.waiting(idx);
+        if let Some(last) = only_a_recovering_peer_left(&waiting) {
+            // Tell the last peer, itself recovering, in a new hello, that this replica has
+            // heard all its other peers (once per recovery).
+            let peer = (0..self.replicas.len()).find(|&p| self.replicas[p].replica() == last).expect("a peer");
+            if !self.replicas[idx].rehello_asked.contains(&peer) {
+                self.replicas[idx].rehello_asked.push(peer);
+                let edge = self.edge_of(idx, peer);
+                self.connect(edge);
+            }
+            return;
+        }
+        let replica = &self.replicas[idx];
+        if waiting.is_empty() {
+            if std::env::var_os("SIM_DEBUG").is_some() {
+                eprintln!(
+                    "{} recovered at seq {}; reports {:?}",
+                    replica.unit,
+                    replica.head(&replica.replica()).seq.0,
+                    replica.reported
+                );
+                let root = self.replicas[0].replica();
+                let held: Vec<(String, u64, bool)> =
+                    self.replicas.iter().map(|r| (r.unit.to_string(), r.head(&root).seq.0, r.recovering)).collect();
+                eprintln!("  the root's log held: {held:?}");
+            }
+            self.replicas[idx].recovering = false;
+            self.replicas[idx].recoveries += 1;
+            // Its sessions end, so its peers hear in new hellos that it has recovered.
+            let n = self.replicas.len();
+            let children: Vec<usize> = (1..n).filter(|&c| self.replicas[c].parent == Some(idx)).collect();
+            if idx != 0 {
+                self.connect(idx);
+            }
+            for child in children {
+                self.connect(child);
+            }
+        }
+    }
+
+    /// Whom recovering replica `idx` waits for.
+    fn waiting(&self, idx: usize) -> Vec<rollcall_core::recovery::Waiting> {
+        let replica = &self.replicas[idx];
         let parent = replica.parent.map(|p| (self.replicas[p].replica(), self.replicas[p].unit.clone()));
         let node = Recovering {
             own: replica.replica(),
@@ -468,15 +537,9 @@ impl Sim {
             parent,
             own_head: replica.head(&replica.replica()).seq,
         };
-        let reported: HashMap<ReplicaId, Seq> =
-            replica.reported.iter().map(|(peer, seq)| (self.replicas[*peer].replica(), *seq)).collect();
-        if waiting_for(&replica.authority, &node, self.now, &reported).is_empty() {
-            if std::env::var_os("SIM_DEBUG").is_some() {
-                eprintln!("{} recovered at seq {}; reports {:?}", replica.unit, node.own_head.0, replica.reported);
-            }
-            self.replicas[idx].recovering = false;
-            self.replicas[idx].recoveries += 1;
-        }
+        let reported: HashMap<ReplicaId, Report> =
+            replica.reported.iter().map(|(peer, report)| (self.replicas[*peer].replica(), *report)).collect();
+        waiting_for(&replica.authority, &node, self.now, &reported)
     }
 
     fn push_missing(&mut self, from: usize, to: usize) {
@@ -519,6 +582,7 @@ impl Sim {
                 self.replicas[idx].peer_known.clear();
                 self.replicas[idx].reported.clear();
                 self.replicas[idx].hello_reported.clear();
+                self.replicas[idx].rehello_asked.clear();
                 self.replicas[idx].own_gap_from.clear();
                 self.in_flight.retain(|e| e.to != idx);
             }
@@ -566,16 +630,14 @@ impl Sim {
             54 => {
                 // Its store lost, the replica is restored from its backup (older than its
                 // log, if it signed since) and recovers: every session of it starts anew.
-                // One restore at a time: a replica's peers report what they hold of its
-                // log, and a peer that is itself recovering may understate it (its copy
-                // came back from an older backup too, and fills up again only from its
-                // own other peers), so a node is restored only while no replica recovers
-                // (deploy/README.md, "Backup and restore"). Without this rule, seed 9
-                // restores hb/u1 and then hb, and hb, trusting hb/u1's stale copy of
-                // its log, signs a second event at seq 7, which a college holds.
+                // Any replica, even while a neighbour recovers: a recovering peer's report
+                // counts only once it has heard all its other peers (its copy of the log
+                // came back from an older backup too and may still grow from them).
+                // (Counting it at once, seed 9 restores hb/u1 and then hb, and hb,
+                // trusting hb/u1's stale copy of its log, signs a second event at seq 7,
+                // which a college holds.)
                 let idx = self.rng.below(n as u64) as usize;
-                let another_recovering = self.replicas.iter().any(|replica| replica.recovering);
-                if !another_recovering && let Some(backup) = self.replicas[idx].backup.clone() {
+                if let Some(backup) = self.replicas[idx].backup.clone() {
                     let replica = &mut self.replicas[idx];
                     replica.logs = backup.logs;
                     replica.authority = backup.authority;
@@ -589,6 +651,7 @@ impl Sim {
                     replica.peer_known.clear();
                     replica.reported.clear();
                     replica.hello_reported.clear();
+                    replica.rehello_asked.clear();
                     replica.own_gap_from.clear();
                     self.in_flight.retain(|e| e.to != idx && e.from != idx);
                     let children: Vec<usize> = (1..n).filter(|&c| self.replicas[c].parent == Some(idx)).collect();
@@ -767,10 +830,11 @@ impl Sim {
     }
 
     /// The replicas still recovering after healing. Each is allowed only when the next
-    /// event of its own log is held in full by no replica: its body was lost with the
-    /// store the replica was restored over (it reached only peers that hold it as a
-    /// stub), so the replica can never hold it and rightly signs nothing more (in a real
-    /// province: the node is replaced). Anything else is an error.
+    /// event of its own log is held in full by no replica (its body was lost with the
+    /// store the replica was restored over: it reached only peers that hold it as a
+    /// stub, so the replica can never hold it and rightly signs nothing more; in a real
+    /// province the node is replaced). Anything else is an error: neighbours restored
+    /// at once finish too.
     fn justified_stuck_recoveries(&self) -> Result<Vec<usize>, String> {
         let mut stuck = Vec::new();
         for (idx, replica) in self.replicas.iter().enumerate().filter(|(_, replica)| replica.recovering) {
@@ -779,12 +843,8 @@ impl Sim {
             let held_in_full = self.replicas.iter().any(|holder| {
                 holder.logs.get(&own).and_then(|log| log.get(next as usize - 1)).is_some_and(|e| e.body().is_some())
             });
+            let waiting = self.waiting(idx);
             if held_in_full {
-                let parent = replica.parent.map(|p| (self.replicas[p].replica(), self.replicas[p].unit.clone()));
-                let node = Recovering { own, unit: replica.unit.clone(), parent, own_head: Seq(next - 1) };
-                let reported: HashMap<ReplicaId, Seq> =
-                    replica.reported.iter().map(|(peer, seq)| (self.replicas[*peer].replica(), *seq)).collect();
-                let waiting = waiting_for(&replica.authority, &node, self.now, &reported);
                 return Err(format!(
                     "{} is still recovering after healing, at seq {} of its log, which a replica holds in full; waiting for {:?}",
                     replica.unit,
@@ -905,9 +965,9 @@ fn sync_converges_within_scopes_under_faults() {
     }
     eprintln!(
         "{} seeds, {} events authored, {} duplicate relations found, {} restores from older backups \
-         ({} recoveries ended, none signing twice at a seq; {} replicas left recovering because the \
-         only full copy of one of their events was lost with their store); all converged within \
-         scopes, {} unit views compared, all equal to the unit's own",
+         ({} recoveries ended, none signing twice at a seq; {} replicas left recovering, signing \
+         nothing, because the only full copy of one of their events was lost with their store); \
+         all converged within scopes, {} unit views compared, all equal to the unit's own",
         seeds.len(),
         total.events,
         total.findings,

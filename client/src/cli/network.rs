@@ -711,7 +711,7 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             })
             .collect();
         let recovery = status.recovery.as_ref().map(|r| serde_json::json!({
-            "waiting": r.waiting.iter().map(|w| serde_json::json!({ "replica": hex::encode(&w.replica), "unit": w.unit, "heard": w.heard, "holds_seq": w.holds_seq })).collect::<Vec<_>>(),
+            "waiting": r.waiting.iter().map(|w| serde_json::json!({ "replica": hex::encode(&w.replica), "unit": w.unit, "heard": w.heard, "holds_seq": w.holds_seq, "recovering": w.recovering })).collect::<Vec<_>>(),
         }));
         println!(
             "{}",
@@ -728,7 +728,13 @@ fn print_status(lang: Lang, json: bool, status: pb::SyncStatusResponse) {
             )
         );
         for wait in &recovery.waiting {
-            let why = if wait.heard {
+            let why = if wait.recovering {
+                lang.pick(
+                    "同样在恢复中：待它收齐其他相邻节点的事件后才计其所持",
+                    "recovering too: what it holds counts once it has heard all its other peers",
+                )
+                .to_string()
+            } else if wait.heard {
                 match lang {
                     Lang::Zh => format!("持有本节点日志至第 {} 条，本节点尚未收齐", wait.holds_seq),
                     Lang::En => format!("holds this node's log up to seq {}, not all back here yet", wait.holds_seq),

@@ -6,6 +6,8 @@
 //! used: its peers would quarantine it. So a recovering node signs nothing until every
 //! peer that may hold its events has sent its backlog, saying what it holds of the
 //! node's log, and the node holds at least that much again ([`waiting_for`] is empty).
+//! A peer recovering itself does not count: its copy of the node's log came back from
+//! an older backup too and fills up only from its own other peers, so it may be short.
 //!
 //! Who may hold the node's events: its parent (which holds its subtree in full), and
 //! every replica that syncs with it as a child — the nodes one level below and the
@@ -40,6 +42,30 @@ pub enum WaitReason {
     NotHeard,
     /// It holds the node's log up to this seq, beyond the node's own head.
     Holds(Seq),
+    /// It is recovering too and has not yet heard all its other peers: its copy of the
+    /// node's log came back from an older backup and may still grow from them.
+    Recovering,
+}
+
+/// What a peer that has sent its backlog reported of the node's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// It holds the node's log up to this seq (0: none of it).
+    Holds(Seq),
+    /// It said it is recovering itself and still waits for other peers: what it holds
+    /// does not count yet. (A recovering peer that has heard all its other peers reports
+    /// `Holds`: its copy of this node's log can grow from nowhere else.)
+    Recovering,
+}
+
+/// The one peer a recovering node waits for, when it waits for exactly one and that
+/// peer is recovering too: the node should tell it, in a new hello, that it has heard
+/// all its other peers, so that what it reports counts.
+pub fn only_a_recovering_peer_left(waiting: &[Waiting]) -> Option<ReplicaId> {
+    match waiting {
+        [only] if only.reason == WaitReason::Recovering => Some(only.peer),
+        _ => None,
+    }
 }
 
 /// The peers that may hold events of `own`'s log, which serves `unit`: the parent, then
@@ -86,15 +112,16 @@ pub fn waiting_for(
     authority: &Authority,
     node: &Recovering,
     now_ms: u64,
-    reported: &HashMap<ReplicaId, Seq>,
+    reported: &HashMap<ReplicaId, Report>,
 ) -> Vec<Waiting> {
     holders(authority, node.own, &node.unit, now_ms, node.parent.clone())
         .into_iter()
         .filter_map(|(peer, unit)| {
             let reason = match reported.get(&peer) {
                 None => WaitReason::NotHeard,
-                Some(held) if *held > node.own_head => WaitReason::Holds(*held),
-                Some(_) => return None,
+                Some(Report::Recovering) => WaitReason::Recovering,
+                Some(Report::Holds(held)) if *held > node.own_head => WaitReason::Holds(*held),
+                Some(Report::Holds(_)) => return None,
             };
             Some(Waiting { peer, unit, reason })
         })

@@ -553,7 +553,7 @@ fn units_are_named_from_above_and_the_policy_by_the_province() {
 #[test]
 fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     use rollcall_core::Seq;
-    use rollcall_core::recovery::{Recovering, WaitReason, holders, waiting_for};
+    use rollcall_core::recovery::{Recovering, Report, WaitReason, holders, waiting_for};
     let mut province = Author::new(1);
     let (university, laptop, viewer, lost, expired, college) = (key(2), key(3), key(4), key(5), key(6), key(7));
     let events = vec![
@@ -611,14 +611,19 @@ fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     let mut reported = std::collections::HashMap::new();
     let waiting = waiting_for(&receiver.authority, &node, now_ms, &reported);
     assert!(waiting.iter().all(|wait| wait.reason == WaitReason::NotHeard) && waiting.len() == 2);
-    reported.insert(replica(&university), Seq(7));
-    reported.insert(replica(&laptop), Seq(5));
+    reported.insert(replica(&university), Report::Holds(Seq(7)));
+    reported.insert(replica(&laptop), Report::Holds(Seq(5)));
     let waiting = waiting_for(&receiver.authority, &node, now_ms, &reported);
     assert_eq!(waiting.len(), 1);
     assert_eq!((waiting[0].peer, waiting[0].reason), (replica(&university), WaitReason::Holds(Seq(7))));
     assert_eq!(waiting[0].unit, unit("hb/whu"));
     node.own_head = Seq(7);
     assert!(waiting_for(&receiver.authority, &node, now_ms, &reported).is_empty(), "holds all they hold");
+    // A peer recovering itself does not count, whatever it holds.
+    reported.insert(replica(&laptop), Report::Recovering);
+    let waiting = waiting_for(&receiver.authority, &node, now_ms, &reported);
+    assert_eq!((waiting.len(), waiting[0].reason), (1, WaitReason::Recovering));
+    reported.insert(replica(&laptop), Report::Holds(Seq(5)));
     // A quarantined child no longer syncs: it is not waited for.
     node.own_head = Seq(5);
     receiver.authority.quarantine(replica(&university));

@@ -483,15 +483,18 @@ impl pb::node_server::Node for NodeService {
                 waiting: waiting
                     .into_iter()
                     .map(|wait| {
-                        let holds_seq = match wait.reason {
-                            rollcall_core::recovery::WaitReason::Holds(seq) => seq.0,
-                            rollcall_core::recovery::WaitReason::NotHeard => 0,
+                        use rollcall_core::recovery::WaitReason;
+                        let (heard, holds_seq, recovering) = match wait.reason {
+                            WaitReason::Holds(seq) => (true, seq.0, false),
+                            WaitReason::NotHeard => (false, 0, false),
+                            WaitReason::Recovering => (true, 0, true),
                         };
                         pb::RecoveryWait {
                             replica: wait.peer.0.to_vec().into(),
                             unit: wait.unit.to_string(),
-                            heard: holds_seq > 0,
+                            heard,
                             holds_seq,
+                            recovering,
                         }
                     })
                     .collect(),
