@@ -69,7 +69,8 @@ impl RecoveryState {
     /// all its other peers, so what it holds of `peer`'s log can grow from nowhere else
     /// (the hello's `heard_all_others`).
     pub fn heard_all_but(&self, peer: &ReplicaId) -> bool {
-        self.waiting().is_some_and(|waiting| waiting.iter().all(|wait| &wait.peer == peer))
+        // Not before the first look (an empty list then means nothing is known yet).
+        self.waiting().is_some_and(|waiting| !waiting.is_empty() && waiting.iter().all(|wait| &wait.peer == peer))
     }
 
     /// Changes whenever a session is asked to start again.

@@ -229,6 +229,9 @@ struct SessionState {
 struct Session {
     state: Mutex<SessionState>,
     peer_known: PeerKnown,
+    /// This side's hello said it was recovering: the session ends once it is not, so the
+    /// peer hears so in a new hello.
+    hello_said_recovering: bool,
 }
 
 type Shared = Arc<Session>;
@@ -312,7 +315,7 @@ where
         edge.peer_heard_all_others = hello.heard_all_others;
         edge.peer_saw_of_this_log = seen_by_peer;
     });
-    let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known });
+    let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known, hello_said_recovering: recovering });
     let wake_sender = Arc::new(tokio::sync::Notify::new());
     // Aborted when this future ends or is dropped (a node shutting down drops its
     // sessions): the sending half holds a writer handle, and the writer thread ends only
@@ -481,6 +484,7 @@ async fn sending_half(
     lock(&shared).caught_up_sent = true;
     let mut last_receipt = tokio::time::Instant::now() - RECEIPT_INTERVAL;
     let mut recovering = context.writer.recovering();
+    let hello_said_recovering = shared.hello_said_recovering;
     let mut rehello_asked = context.recovery.rehello_asked();
     loop {
         let ack = lock(&shared).pending_ack.take();
@@ -491,8 +495,15 @@ async fn sending_half(
             tracing::info!(peer = %peer.unit, "this node's own log came back past what the peer could send in full: ending the session, so the peer sends the rest in the next");
             return Ok(());
         }
+        let recovering_now = *recovering.borrow_and_update();
+        if hello_said_recovering && !recovering_now {
+            // Recovered: the peer learns it from a new hello (a recovering peer does not
+            // count what this node holds until then).
+            tracing::info!(peer = %peer.unit, "recovered: ending the session, so the peer hears so in a new hello");
+            return Ok(());
+        }
         // A recovering node signs nothing: the receipt waits until it may.
-        let receipt_due = side == Side::Parent && lock(&shared).receipt_due && !*recovering.borrow_and_update();
+        let receipt_due = side == Side::Parent && lock(&shared).receipt_due && !recovering_now;
         tokio::select! {
             _ = wake.notified() => {}
             changed = rehello_asked.changed() => {
@@ -504,12 +515,6 @@ async fn sending_half(
             changed = recovering.changed() => {
                 if changed.is_err() {
                     return Err(SyncError::Local("the writer stopped".into()));
-                }
-                if !*recovering.borrow_and_update() {
-                    // Recovered: the peer learns it from a new hello (a recovering peer
-                    // does not count what this node holds until then).
-                    tracing::info!(peer = %peer.unit, "recovered: ending the session, so the peer hears so in a new hello");
-                    return Ok(());
                 }
             }
             changed = ingest_position.changed() => {

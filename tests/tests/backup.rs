@@ -330,3 +330,95 @@ fn the_operator_can_end_a_recovery_that_waits_for_a_peer_that_is_gone() {
     wait_until("the running node notices", deadline, || recovery(&restored).is_null());
     append_sample(&restored, "hb/u1/c1/b1", "2", "1");
 }
+
+/// Goal: a province and its university restored at the same time, each from a backup
+/// older than its log, both get their logs back and sign again without a fork, though
+/// each one's copy of the other's log is stale and only the college below holds the
+/// rest. Method: province ← university ← college; both upper nodes are backed up; the
+/// province names a unit and the university records members (events the college holds);
+/// both are stopped and restored; started together, both end their recoveries, hold
+/// their whole old logs, and what they sign next reaches the college, which refuses
+/// nothing.
+#[test]
+fn a_province_and_its_university_restored_at_once_both_recover() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let deadline = Duration::from_secs(90);
+    let mut province = start_root(base.path(), "hb");
+    province.pin_address();
+    let mut university = start_child(base.path(), &province, "hb/u1");
+    university.pin_address();
+    let college = start_child(base.path(), &university, "hb/u1/c1");
+    let (province_replica, university_replica) = (province.replica().to_hex(), university.replica().to_hex());
+    let held = |node: &ClusterNode, of: &str| node.heads().get(of).copied().unwrap_or(0);
+
+    let (province_backup, university_backup) = (base.path().join("hb-backup"), base.path().join("u1-backup"));
+    for (node, backup) in [(&province, &province_backup), (&university, &university_backup)] {
+        let output = script("backup.sh", &[&node.dir, backup]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let named = rollcall(&[
+        "unit",
+        "name",
+        "--node-dir",
+        &province.dir_arg(),
+        "--unit",
+        "hb/u1/c1",
+        "--name",
+        "第一学院党委",
+        "--org-type",
+        "611",
+    ]);
+    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    append_sample(&university, "hb/u1/c1/b1", "6", "1");
+    wait_until("the college holds both upper logs", deadline, || {
+        held(&college, &province_replica) == held(&province, &province_replica)
+            && held(&college, &university_replica) == held(&university, &university_replica)
+            && held(&province, &university_replica) == held(&university, &university_replica)
+    });
+    assert!(province.process.take().expect("runs").stop());
+    assert!(university.process.take().expect("runs").stop());
+    let (province_signed, university_signed) = (held(&college, &province_replica), held(&college, &university_replica));
+
+    let mut restored = Vec::new();
+    for (unit, backup, name) in [("hb", &province_backup, "hb-restored"), ("hb/u1", &university_backup, "u1-restored")]
+    {
+        let dir = base.path().join(name);
+        let output = script("restore.sh", &[backup, &dir]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        restored.push(ClusterNode { unit: unit.into(), process: None, dir });
+    }
+    for node in &mut restored {
+        node.process = Some(NodeProcess::start(&node.dir));
+    }
+    let (province, university) = (&restored[0], &restored[1]);
+    wait_until("both end their recoveries", deadline, || {
+        recovery(province).is_null() && recovery(university).is_null()
+    });
+    assert!(held(province, &province_replica) >= province_signed, "the province's whole old log");
+    assert!(held(university, &university_replica) >= university_signed, "the university's whole old log");
+
+    append_sample(university, "hb/u1/c1/b2", "3", "2");
+    let named = rollcall(&[
+        "unit",
+        "name",
+        "--node-dir",
+        &province.dir_arg(),
+        "--unit",
+        "hb/u1",
+        "--name",
+        "第一大学党委",
+        "--org-type",
+        "611",
+    ]);
+    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    wait_until("the college accepts what both sign next", deadline, || {
+        let (p, u) = (held(province, &province_replica), held(university, &university_replica));
+        p > province_signed
+            && u > university_signed
+            && held(&college, &province_replica) == p
+            && held(&college, &university_replica) == u
+    });
+    let status = rollcall_json(&["status", "--node-dir", &college.dir_arg()]);
+    let edge = status["edges"].as_array().expect("edges").iter().find(|edge| edge["unit"] == "hb/u1").cloned();
+    assert_eq!(edge.expect("the edge to the university")["rejected"], 0, "the college refused nothing");
+}
