@@ -284,6 +284,8 @@ where
     }
     let recovering = *context.writer.recovering().borrow();
     let heard_all_others = recovering && context.recovery.heard_all_but(&peer.replica);
+    // This hello says it: a new hello asked of an earlier session is said now.
+    context.recovery.take_rehello(&peer.replica);
     let receiver_log_seen = seen_elsewhere(context, &peer.replica);
     send(
         outbound,

@@ -48,6 +48,16 @@ fn member(idx: usize) -> Draft {
     registration::registration("hb/u1/c1/b1", idx)
 }
 
+/// Seq 1 of the log of `key`, registering member `idx`: two of them with different
+/// `idx` are an equivocation.
+fn first_event_of(key: &SigningKey, idx: usize) -> rollcall_core::VerifiedEvent {
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let mut log = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
+    let mut id = [0u8; 16];
+    id[0] = idx as u8;
+    log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(key)
+}
+
 /// Goal: a group whose write fails leaves the writer exactly as before it. Method: a
 /// province appends two members; then, with writes failing, an enrollment plus a member
 /// (changes to the authority, the projection and the local head) and an ingest of a
@@ -125,12 +135,7 @@ fn an_equivocation_proof_reaches_the_live_projection() {
     let university = ReplicaId(university_key.verifying_key().to_bytes());
     handle.append_blocking(vec![enroll(&university_key, "hb/u1")]).expect("enroll");
 
-    let fork = |idx: usize| {
-        let mut log = LocalWriter::new(university, Head::EMPTY, HlcTime::default());
-        let mut id = [0u8; 16];
-        id[0] = idx as u8;
-        log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(&university_key)
-    };
+    let fork = |idx: usize| first_event_of(&university_key, idx);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let first = runtime.block_on(handle.ingest(vec![fork(10)])).expect("ingest");
     assert_eq!(first.accepted, 1);
@@ -228,12 +233,7 @@ fn a_recovering_writer_signs_nothing_until_its_recovery_ends() {
     let refused = handle.append_blocking(vec![member(0)]).expect_err("refused while recovering");
     assert!(matches!(refused, AppendError::Recovering), "{refused:?}");
     assert!(refused.message_zh().is_some_and(|zh| zh.contains("恢复")));
-    let fork = |idx: usize| {
-        let mut log = LocalWriter::new(university, Head::EMPTY, HlcTime::default());
-        let mut id = [0u8; 16];
-        id[0] = idx as u8;
-        log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(&university_key)
-    };
+    let fork = |idx: usize| first_event_of(&university_key, idx);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     assert_eq!(runtime.block_on(handle.ingest(vec![fork(10)])).expect("ingest").accepted, 1);
     let second = runtime.block_on(handle.ingest(vec![fork(11)])).expect("ingest");

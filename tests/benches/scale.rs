@@ -28,6 +28,21 @@ fn held_at(node: &rollcall_tests::ClusterNode) -> u64 {
     node.heads().values().sum()
 }
 
+/// Waits until the province's rollup counts `total_members` (members and those
+/// transferred out).
+fn wait_counted(province: &rollcall_tests::ClusterNode, total_members: u64, deadline: Instant) {
+    loop {
+        let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
+        let metrics = &rollup["total"]["metrics"];
+        let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
+        if counted == total_members {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the province's tables never counted every member");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn du_bytes(path: &std::path::Path) -> u64 {
     walk(path)
 }
@@ -126,16 +141,7 @@ fn main() {
         expected as f64 / synced_seconds
     );
     let total_members = scale.total_members() as u64;
-    loop {
-        let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
-        let metrics = &rollup["total"]["metrics"];
-        let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
-        if counted == total_members {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the province's tables never counted every member");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_counted(&province, total_members, deadline);
     let tables_seconds = started.elapsed().as_secs_f64();
     let table = rollcall_json(&["table", "2", "--node-dir", &province.dir_arg()]);
     assert_eq!(table["check_failures"], serde_json::json!([]), "table 2 checks at the province");
@@ -176,16 +182,7 @@ fn main() {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        loop {
-            let rollup = rollcall_json(&["rollup", "--node-dir", &province.dir_arg()]);
-            let metrics = &rollup["total"]["metrics"];
-            let counted = metrics["members"].as_u64().unwrap_or(0) + metrics["transferred_out"].as_u64().unwrap_or(0);
-            if counted == total_members {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the restored province's tables never counted every member");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_counted(&province, total_members, deadline);
         let counted_seconds = restoring.elapsed().as_secs_f64();
         let held_seconds = held_seconds.expect("held");
         println!(

@@ -88,6 +88,13 @@ fn a_restored_node_verifies_and_has_the_same_projections() {
     );
 }
 
+/// Names `unit` through `node` (a 党委, type 611): an event of `node`'s own log.
+fn name_unit(node: &ClusterNode, unit: &str, name: &str) {
+    let named =
+        rollcall(&["unit", "name", "--node-dir", &node.dir_arg(), "--unit", unit, "--name", name, "--org-type", "611"]);
+    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+}
+
 /// Whom a node waits for while it recovers its own log (`null`: not recovering).
 fn recovery(node: &ClusterNode) -> serde_json::Value {
     rollcall_json(&["status", "--node-dir", &node.dir_arg()])["recovery"].clone()
@@ -250,19 +257,7 @@ fn a_restored_province_recovers_its_log_from_its_universities_before_it_signs() 
     assert!(!restored.dir.join("recovering").exists());
 
     // It signs again after its old head, and both universities take it.
-    let named = rollcall(&[
-        "unit",
-        "name",
-        "--node-dir",
-        &restored.dir_arg(),
-        "--unit",
-        "hb/u1",
-        "--name",
-        "第一大学党委",
-        "--org-type",
-        "611",
-    ]);
-    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    name_unit(&restored, "hb/u1", "第一大学党委");
     wait_until("both universities accept what the province signs next", deadline, || {
         let now = held(&restored);
         now > signed && held(&u1) == now && held(&u2) == now
@@ -356,19 +351,7 @@ fn a_province_and_its_university_restored_at_once_both_recover() {
         let output = script("backup.sh", &[&node.dir, backup]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
-    let named = rollcall(&[
-        "unit",
-        "name",
-        "--node-dir",
-        &province.dir_arg(),
-        "--unit",
-        "hb/u1/c1",
-        "--name",
-        "第一学院党委",
-        "--org-type",
-        "611",
-    ]);
-    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    name_unit(&province, "hb/u1/c1", "第一学院党委");
     append_sample(&university, "hb/u1/c1/b1", "6", "1");
     wait_until("the college holds both upper logs", deadline, || {
         held(&college, &province_replica) == held(&province, &province_replica)
@@ -398,19 +381,7 @@ fn a_province_and_its_university_restored_at_once_both_recover() {
     assert!(held(university, &university_replica) >= university_signed, "the university's whole old log");
 
     append_sample(university, "hb/u1/c1/b2", "3", "2");
-    let named = rollcall(&[
-        "unit",
-        "name",
-        "--node-dir",
-        &province.dir_arg(),
-        "--unit",
-        "hb/u1",
-        "--name",
-        "第一大学党委",
-        "--org-type",
-        "611",
-    ]);
-    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    name_unit(province, "hb/u1", "第一大学党委");
     wait_until("the college accepts what both sign next", deadline, || {
         let (p, u) = (held(province, &province_replica), held(university, &university_replica));
         p > province_signed
