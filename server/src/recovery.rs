@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rollcall_core::ReplicaId;
 use rollcall_core::recovery::{Recovering, Report, WaitReason, Waiting, only_a_recovering_peer_left, waiting_for};
-use rollcall_core::{ReplicaId, Seq};
 use tokio::sync::watch;
 
 use crate::sync::SyncContext;
@@ -111,12 +111,7 @@ impl RecoveryState {
 /// A store read failure, as text.
 pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Result<Vec<Waiting>, String> {
     let own = context.writer.replica();
-    let store = context.store.clone();
-    let own_head = tokio::task::spawn_blocking(move || store.head(own))
-        .await
-        .map_err(|_| "a read task stopped".to_string())?
-        .map_err(|error| error.to_string())?
-        .map_or(Seq(0), |head| head.head.seq);
+    let own_head = crate::sync::own_head(context).await?;
     let reported: HashMap<ReplicaId, Report> = context
         .stats
         .snapshot()

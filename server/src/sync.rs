@@ -556,13 +556,21 @@ fn seen_elsewhere(context: &SyncContext, replica: &ReplicaId) -> u64 {
 /// and the node now holds the first of them (another peer sent it in full).
 async fn own_gap_filled(context: &SyncContext, shared: &Shared) -> Result<bool, SyncError> {
     let Some(from) = lock(shared).own_gap_from else { return Ok(false) };
-    let own = context.writer.replica();
-    let store = context.store.clone();
-    let head = tokio::task::spawn_blocking(move || store.head(own))
+    Ok(own_head(context).await.map_err(SyncError::Local)? >= from)
+}
+
+/// The head of this node's own log as stored (0: none), read off the async workers.
+///
+/// # Errors
+///
+/// A store read failure, as text.
+pub async fn own_head(context: &SyncContext) -> Result<Seq, String> {
+    let (own, store) = (context.writer.replica(), context.store.clone());
+    tokio::task::spawn_blocking(move || store.head(own))
         .await
-        .map_err(|_| SyncError::Local("a read task stopped".into()))?
-        .map_err(|error| SyncError::Local(error.to_string()))?;
-    Ok(head.is_some_and(|head| head.head.seq >= from))
+        .map_err(|_| "a read task stopped".to_string())?
+        .map(|head| head.map_or(Seq(0), |head| head.head.seq))
+        .map_err(|error| error.to_string())
 }
 
 /// The sending half of an upload-only session (a revoked laptop handing in its work):
