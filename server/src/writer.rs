@@ -8,6 +8,9 @@
 //! each event in arrival order, writes the whole group in one synced `WriteBatch`, and
 //! only then answers each job and announces the new ingest position. A rebuild of the
 //! projection (`rollcall rebuild`) comes on the same channel and runs between groups.
+//! When several clients append one event at a time, a group waits up to 100 µs for the
+//! clients of the last group to come back ([`CommitDelay`]), so one fsync carries all of
+//! them; a lone writer, and any group holding received events, never waits.
 //!
 //! Deciding an event received from a peer, in order: already held with the same hash
 //! (duplicate, idempotent); held with another hash at the same seq (equivocation: a
@@ -241,6 +244,9 @@ impl Job {
 #[derive(Clone)]
 pub struct WriterHandle {
     jobs: mpsc::Sender<Request>,
+    /// The writer thread, woken after each request in case it waits for more
+    /// ([`CommitDelay`]).
+    writer_thread: thread::Thread,
     replica: ReplicaId,
     ingest_position: watch::Receiver<u64>,
     recovering: watch::Receiver<bool>,
@@ -275,6 +281,7 @@ impl WriterHandle {
             .send(Request::Job(Job::Append { drafts, draft_ids, reply }))
             .await
             .map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -288,6 +295,7 @@ impl WriterHandle {
         self.jobs
             .blocking_send(Request::Job(Job::Append { drafts, draft_ids: None, reply }))
             .map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
         answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
@@ -301,6 +309,7 @@ impl WriterHandle {
     pub async fn ingest(&self, events: Vec<VerifiedEvent>) -> Result<IngestOutcome, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Request::Job(Job::Ingest { events, reply })).await.map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -320,6 +329,7 @@ impl WriterHandle {
     pub async fn rebuild(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Request::Rebuild { reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -348,6 +358,7 @@ impl WriterHandle {
         }
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Request::EndRecovery { reply }).await.map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
         answer.await.map_err(|_| AppendError::Stopped)
     }
 }
@@ -407,6 +418,7 @@ pub fn start_recovering(
     let (recovering_sender, recovering_receiver) = watch::channel(recovery_marker.is_some());
     let state = WriterThread {
         store,
+        commit_delay: CommitDelay::default(),
         key: Arc::new(key),
         local_unit,
         local,
@@ -425,7 +437,16 @@ pub fn start_recovering(
         .name("rollcall-writer".into())
         .spawn(move || state.run(receiver))
         .expect("spawning the writer thread");
-    Ok((WriterHandle { jobs, replica, ingest_position: position_receiver, recovering: recovering_receiver }, join))
+    Ok((
+        WriterHandle {
+            jobs,
+            writer_thread: join.thread().clone(),
+            replica,
+            ingest_position: position_receiver,
+            recovering: recovering_receiver,
+        },
+        join,
+    ))
 }
 
 /// Starts a writer for a replica that is itself the root of a province at `root_unit`:
@@ -489,6 +510,7 @@ impl SnapshotSchedule {
 
 struct WriterThread {
     store: Store,
+    commit_delay: CommitDelay,
     key: Arc<SigningKey>,
     local_unit: UnitPath,
     local: LocalWriter,
@@ -504,6 +526,91 @@ struct WriterThread {
     recovering_sender: watch::Sender<bool>,
     /// Equivocations caught while recovering, whose proofs wait for its end.
     deferred_proofs: Vec<(VerifiedEvent, VerifiedEvent)>,
+}
+
+/// What the group being gathered holds so far.
+#[derive(Default)]
+struct Gathering {
+    n_events: usize,
+    n_appends: usize,
+    /// Jobs other than local appends (ingests, proofs): such a group never waits.
+    n_others: usize,
+}
+
+impl Gathering {
+    fn count(&mut self, job: &Job) {
+        self.n_events += job.n_events();
+        match job {
+            Job::Append { .. } => self.n_appends += 1,
+            Job::Ingest { .. } | Job::Proofs { .. } => self.n_others += 1,
+        }
+    }
+}
+
+/// A group being planned: its events (signed or to sign), each job's share of them, how
+/// to undo what planning applied, and the state to restore if its write fails.
+struct GroupInProgress {
+    local_before: LocalWriter,
+    now_ms: u64,
+    pending: Vec<Pending>,
+    planned: Vec<Planned>,
+    undos: Vec<Undo>,
+    draft_ids: Vec<([u8; 16], usize)>,
+}
+
+/// Group commit's brief wait for the writers seen lately (PostgreSQL's `commit_delay`,
+/// made adaptive). With several clients each waiting for its own append, the groups
+/// otherwise settle into two cohorts, one syncing while the other queues, and each
+/// fsync carries half of them; waiting up to [`CommitDelay::MAX_WAIT`] for the rest
+/// lets one fsync carry them all.
+///
+/// It never delays a lone writer: the number of writers expected is the last group's
+/// appends plus the appends that queued while it was written and synced (which can only
+/// come from other writers: the group's own wait for their answers), so one writer
+/// expects one. A wait that reaches its deadline having gathered nothing (clients too
+/// slow to come back in time) turns the delay off for
+/// [`CommitDelay::OFF_AFTER_IDLE_WAIT`] groups. Groups holding received events never wait.
+#[derive(Default)]
+struct CommitDelay {
+    expected_appends: usize,
+    off_for_groups: u32,
+    /// The group's appends when its first wait began.
+    appends_before_wait: Option<usize>,
+    deadline: Option<Instant>,
+}
+
+impl CommitDelay {
+    /// The longest a group waits: below this disk's fsync (about 150 µs), long enough
+    /// for the last group's clients to come back with their next append.
+    const MAX_WAIT: Duration = Duration::from_micros(100);
+    const OFF_AFTER_IDLE_WAIT: u32 = 64;
+
+    /// How long to park before looking for more jobs, or `None` to commit now.
+    fn wait_for(&mut self, gathering: &Gathering) -> Option<Duration> {
+        if self.off_for_groups > 0 || gathering.n_others > 0 || gathering.n_appends >= self.expected_appends {
+            return None;
+        }
+        let now = Instant::now();
+        let deadline = *self.deadline.get_or_insert(now + Self::MAX_WAIT);
+        self.appends_before_wait.get_or_insert(gathering.n_appends);
+        deadline.checked_duration_since(now).filter(|left| !left.is_zero())
+    }
+
+    /// Ends the gathering of a group: a wait that gathered nothing turns the delay off
+    /// for a while.
+    fn gathered(&mut self, gathering: &Gathering) {
+        self.off_for_groups = self.off_for_groups.saturating_sub(1);
+        if self.appends_before_wait.take().is_some_and(|before| before == gathering.n_appends) {
+            self.off_for_groups = Self::OFF_AFTER_IDLE_WAIT;
+        }
+        self.deadline = None;
+    }
+
+    /// After a group's write: it held `n_appends`, and `queued_meanwhile` requests
+    /// came while it was written.
+    fn committed(&mut self, n_appends: usize, queued_meanwhile: usize) {
+        self.expected_appends = n_appends + queued_meanwhile;
+    }
 }
 
 /// What a group changed in the writer's own state, to put back if its write fails.
@@ -527,6 +634,9 @@ enum Pending {
     Received(VerifiedEvent),
     /// A local event judged by the rules and applied to the projection as it was planned.
     Local(PreparedEvent),
+    /// The same, signed already: a small group signs each local event as it is planned,
+    /// while the writer waits for the group's other jobs.
+    SignedLocal(VerifiedEvent),
     /// A local equivocation proof: not judged by the audit rules (it records a fact about
     /// the authority), applied to the projection once durable, like a received event.
     Proof(PreparedEvent),
@@ -540,7 +650,7 @@ impl Pending {
 
     fn sign(self, key: &SigningKey) -> VerifiedEvent {
         match self {
-            Pending::Received(event) => event,
+            Pending::Received(event) | Pending::SignedLocal(event) => event,
             Pending::Local(prepared) | Pending::Proof(prepared) => prepared.sign(key),
         }
     }
@@ -551,7 +661,15 @@ impl WriterThread {
         // Findings the node owes from before a restart (or from a crash between storing
         // the second registration and recording the finding).
         self.report_duplicates(None);
-        while let Some(first) = receiver.blocking_recv() {
+        loop {
+            let first = match receiver.try_recv() {
+                Ok(request) => request,
+                Err(mpsc::error::TryRecvError::Empty) => match receiver.blocking_recv() {
+                    Some(request) => request,
+                    None => break,
+                },
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
             let first = match first {
                 Request::Job(job) => job,
                 between => {
@@ -559,24 +677,34 @@ impl WriterThread {
                     continue;
                 }
             };
-            let mut n_events = first.n_events();
-            let mut group = vec![first];
+            let mut gathering = Gathering::default();
+            let mut group = self.begin_group();
+            gathering.count(&first);
+            self.plan_job(&mut group, first);
             // A request that must run between two groups ends the group it arrives in.
             let mut after_group = None;
-            while n_events < EVENTS_PER_COMMIT_MAX {
+            while gathering.n_events < EVENTS_PER_COMMIT_MAX {
                 match receiver.try_recv() {
                     Ok(Request::Job(job)) => {
-                        n_events += job.n_events();
-                        group.push(job);
+                        gathering.count(&job);
+                        self.plan_job(&mut group, job);
                     }
                     Ok(between) => {
                         after_group = Some(between);
                         break;
                     }
-                    Err(_) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // Wait briefly for the other writers seen lately, so they
+                        // share this group's fsync instead of waiting for the next.
+                        let Some(wait) = self.commit_delay.wait_for(&gathering) else { break };
+                        thread::park_timeout(wait);
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
                 }
             }
-            self.commit_group(group);
+            self.commit_delay.gathered(&gathering);
+            let queued_meanwhile = self.finish_group(group, Some(&receiver));
+            self.commit_delay.committed(gathering.n_appends, queued_meanwhile);
             if let Some(between) = after_group {
                 self.between_groups(between);
             }
@@ -599,7 +727,9 @@ impl WriterThread {
                 let _ = reply.send(());
             }
             // Never sent here (the loop groups jobs), but a job is a group of its own.
-            Request::Job(job) => self.commit_group(vec![job]),
+            Request::Job(job) => {
+                self.commit_group(vec![job], None);
+            }
         }
     }
 
@@ -624,7 +754,7 @@ impl WriterThread {
         let pairs = std::mem::take(&mut self.deferred_proofs);
         if !pairs.is_empty() {
             let (n_proofs, head_before) = (pairs.len(), self.local.head().seq);
-            self.commit_group(vec![Job::Proofs { pairs }]);
+            self.commit_group(vec![Job::Proofs { pairs }], None);
             if self.local.head().seq == head_before {
                 tracing::error!(
                     n_proofs,
@@ -702,57 +832,85 @@ impl WriterThread {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Job>) {
-        let local_before = self.local.clone();
+    /// Plans, signs, writes and answers one group. Returns how many requests were
+    /// queued on `queue` once the write had finished, before any answer was sent.
+    fn commit_group(&mut self, jobs: Vec<Job>, queue: Option<&mpsc::Receiver<Request>>) -> usize {
+        let mut group = self.begin_group();
+        for job in jobs {
+            self.plan_job(&mut group, job);
+        }
+        self.finish_group(group, queue)
+    }
+
+    fn begin_group(&mut self) -> GroupInProgress {
         self.rollback = GroupRollback::default();
-        let now_ms = now_ms();
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
-        let mut undos: Vec<Undo> = Vec::new();
-        let mut group_draft_ids: Vec<([u8; 16], usize)> = Vec::new();
-        for job in group {
-            match job {
-                Job::Append { drafts, draft_ids, reply } => {
-                    match self.recorded_drafts(draft_ids.as_deref(), &group_draft_ids) {
-                        Ok(Some(appended)) => {
-                            let _ = reply.send(Ok(appended));
-                            continue;
-                        }
-                        Ok(None) => {}
-                        Err(error) => {
-                            let _ = reply.send(Err(error));
-                            continue;
-                        }
+        GroupInProgress {
+            local_before: self.local.clone(),
+            now_ms: now_ms(),
+            pending: Vec::new(),
+            planned: Vec::new(),
+            undos: Vec::new(),
+            draft_ids: Vec::new(),
+        }
+    }
+
+    /// Plans one job into the group: decides its events, applies local ones to the
+    /// projection, and signs them while the group is small (a large group is signed on
+    /// every core once complete). A job refused as a whole is answered at once.
+    fn plan_job(&mut self, group: &mut GroupInProgress, job: Job) {
+        let now_ms = group.now_ms;
+        match job {
+            Job::Append { drafts, draft_ids, reply } => {
+                match self.recorded_drafts(draft_ids.as_deref(), &group.draft_ids) {
+                    Ok(Some(appended)) => {
+                        let _ = reply.send(Ok(appended));
+                        return;
                     }
-                    if self.recovery_marker.is_some() {
-                        let _ = reply.send(Err(AppendError::Recovering));
-                        continue;
-                    }
-                    match self.plan_append(now_ms, drafts, &mut undos) {
-                        Ok(events) => {
-                            let start = pending.len();
-                            pending.extend(events.into_iter().map(Pending::Local));
-                            for (offset, id) in draft_ids.into_iter().flatten().enumerate() {
-                                group_draft_ids.push((id, start + offset));
-                            }
-                            planned.push(Planned::Append { reply, range: start..pending.len() });
-                        }
-                        Err(error) => {
-                            let _ = reply.send(Err(error));
-                        }
+                    Ok(None) => {}
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return;
                     }
                 }
-                Job::Ingest { events, reply } => {
-                    let outcome = self.plan_ingest(now_ms, events, &mut pending);
-                    planned.push(Planned::Ingest { reply, outcome });
+                if self.recovery_marker.is_some() {
+                    let _ = reply.send(Err(AppendError::Recovering));
+                    return;
                 }
-                Job::Proofs { pairs } => {
-                    for (first, second) in pairs {
-                        pending.extend(self.prepare_proof(now_ms, &first, &second).map(Pending::Proof));
+                match self.plan_append(now_ms, drafts, &mut group.undos) {
+                    Ok(events) => {
+                        let start = group.pending.len();
+                        let sign_now = start + events.len() < PARALLEL_SIGNING_MIN;
+                        group.pending.extend(events.into_iter().map(|event| {
+                            if sign_now { Pending::SignedLocal(event.sign(&self.key)) } else { Pending::Local(event) }
+                        }));
+                        for (offset, id) in draft_ids.into_iter().flatten().enumerate() {
+                            group.draft_ids.push((id, start + offset));
+                        }
+                        group.planned.push(Planned::Append { reply, range: start..group.pending.len() });
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
                     }
                 }
             }
+            Job::Ingest { events, reply } => {
+                let outcome = self.plan_ingest(now_ms, events, &mut group.pending);
+                group.planned.push(Planned::Ingest { reply, outcome });
+            }
+            Job::Proofs { pairs } => {
+                for (first, second) in pairs {
+                    group.pending.extend(self.prepare_proof(now_ms, &first, &second).map(Pending::Proof));
+                }
+            }
         }
+    }
+
+    /// Signs what is left to sign, writes the group in one synced batch, then answers
+    /// its jobs, or, if the write failed, puts everything back as before the group and
+    /// fails them. Returns how many requests were queued on `queue` once the write had
+    /// finished, before any answer was sent.
+    fn finish_group(&mut self, group: GroupInProgress, queue: Option<&mpsc::Receiver<Request>>) -> usize {
+        let GroupInProgress { local_before, now_ms: _, pending, planned, undos, draft_ids: group_draft_ids } = group;
         let after_write: Vec<bool> = pending.iter().map(Pending::applied_after_write).collect();
         let events = sign_all(&self.key, pending);
         let draft_ids: Vec<([u8; 16], Seq)> =
@@ -762,6 +920,7 @@ impl WriterThread {
         } else {
             self.store.write_events_with_drafts(&events, self.next_ingest_position, &draft_ids)
         };
+        let queued_meanwhile = queue.map_or(0, mpsc::Receiver::len);
         match written {
             Ok(()) => {
                 let registered = self.apply_after_write(
@@ -818,6 +977,7 @@ impl WriterThread {
                 }
             }
         }
+        queued_meanwhile
     }
 
     /// Prepares a local append: every draft valid and authorised, or none is kept.
@@ -955,7 +1115,7 @@ impl WriterThread {
             })
             .collect();
         let (reply, _answer) = oneshot::channel();
-        self.commit_group(vec![Job::Append { drafts, draft_ids: None, reply }]);
+        self.commit_group(vec![Job::Append { drafts, draft_ids: None, reply }], None);
     }
 
     /// For an append with client-chosen draft ids: the events they became when every
@@ -1151,7 +1311,7 @@ impl WriterThread {
 /// Signs local events and passes received ones through, keeping the group's order;
 /// local signing runs on every core when there are enough events to pay for it.
 fn sign_all(key: &Arc<SigningKey>, pending: Vec<Pending>) -> Vec<VerifiedEvent> {
-    let n_local = pending.iter().filter(|item| !matches!(item, Pending::Received(_))).count();
+    let n_local = pending.iter().filter(|item| matches!(item, Pending::Local(_) | Pending::Proof(_))).count();
     let n_threads = signing_threads();
     if n_local < PARALLEL_SIGNING_MIN || n_threads == 1 {
         return pending.into_iter().map(|item| item.sign(key)).collect();
@@ -1185,4 +1345,75 @@ fn signing_threads() -> usize {
 /// The physical clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn appends(n: usize) -> Gathering {
+        let mut gathering = Gathering::default();
+        for _ in 0..n {
+            gathering.count(&Job::Append { drafts: Vec::new(), draft_ids: None, reply: oneshot::channel().0 });
+        }
+        gathering
+    }
+
+    #[test]
+    fn a_lone_writer_never_waits() {
+        let mut delay = CommitDelay::default();
+        assert_eq!(delay.wait_for(&appends(1)), None, "nothing seen yet: no wait");
+        delay.gathered(&appends(1));
+        delay.committed(1, 0);
+        assert_eq!(delay.wait_for(&appends(1)), None, "one writer expects one");
+    }
+
+    #[test]
+    fn a_group_waits_for_the_writers_that_queued_during_the_last_commit() {
+        let mut delay = CommitDelay::default();
+        // Four appends were written while four others queued: two cohorts of four.
+        delay.committed(4, 4);
+        let wait = delay.wait_for(&appends(4)).expect("four of the eight expected: wait");
+        assert!(wait <= CommitDelay::MAX_WAIT && !wait.is_zero());
+        assert_eq!(delay.wait_for(&appends(8)), None, "all eight came: commit");
+        delay.gathered(&appends(8));
+        delay.committed(8, 0);
+        assert!(delay.wait_for(&appends(5)).is_some(), "eight expected again");
+    }
+
+    #[test]
+    fn a_group_holding_received_events_never_waits() {
+        let mut delay = CommitDelay::default();
+        delay.committed(4, 4);
+        let mut gathering = appends(2);
+        gathering.count(&Job::Ingest { events: Vec::new(), reply: oneshot::channel().0 });
+        assert_eq!(delay.wait_for(&gathering), None);
+    }
+
+    #[test]
+    fn a_wait_that_gathered_nothing_turns_the_delay_off_for_a_while() {
+        let mut delay = CommitDelay::default();
+        delay.committed(4, 4);
+        let gathering = appends(4);
+        assert!(delay.wait_for(&gathering).is_some());
+        // The deadline passed and nobody came.
+        delay.gathered(&gathering);
+        delay.committed(4, 4);
+        for _ in 0..CommitDelay::OFF_AFTER_IDLE_WAIT {
+            assert_eq!(delay.wait_for(&appends(4)), None, "the delay is off");
+            delay.gathered(&appends(4));
+            delay.committed(4, 4);
+        }
+        assert!(delay.wait_for(&appends(4)).is_some(), "and on again after {} groups", CommitDelay::OFF_AFTER_IDLE_WAIT);
+    }
+
+    #[test]
+    fn a_wait_that_gathered_some_keeps_the_delay_on() {
+        let mut delay = CommitDelay::default();
+        delay.committed(4, 4);
+        assert!(delay.wait_for(&appends(4)).is_some());
+        delay.gathered(&appends(6));
+        delay.committed(6, 2);
+        assert!(delay.wait_for(&appends(6)).is_some());
+    }
 }

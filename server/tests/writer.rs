@@ -1,7 +1,8 @@
 //! The writer when a write fails: nothing of the group is kept anywhere (heads,
 //! enrollments, the projection, the local log's next seq), and the next group goes on
 //! as if the failed one had never been tried; and the writer's own equivocation proof
-//! reaching the live projection as it reaches a rebuilt one. Run with
+//! reaching the live projection as it reaches a rebuilt one; many clients appending at
+//! once through group commit. Run with
 //! `cargo test -p rollcall-server --test writer`.
 
 use std::sync::{Arc, RwLock};
@@ -56,6 +57,48 @@ fn first_event_of(key: &SigningKey, idx: usize) -> rollcall_core::VerifiedEvent 
     let mut id = [0u8; 16];
     id[0] = idx as u8;
     log.prepare(writer::now_ms(), EventId(id), member(idx)).expect("valid draft").sign(key)
+}
+
+/// Goal: clients appending one event at a time, all at once, share groups (the commit
+/// delay gathers them) and lose nothing; a lone client after them is answered at once.
+/// Method: 8 threads append 100 members each, one per append, through the blocking
+/// handle; then one more append. Every answer is a distinct seq, the log holds 801
+/// consecutive events, and the projection and a rebuild both count 801 members.
+#[test]
+fn clients_appending_at_once_share_groups_and_lose_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let (province, authority, projection, handle, join) = province_writer(&store, None);
+    let mut seqs: Vec<u64> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|client| {
+                let handle = handle.clone();
+                scope.spawn(move || {
+                    (0..100)
+                        .map(|i| {
+                            let appended = handle.append_blocking(vec![member(client * 100 + i)]).expect("append");
+                            assert_eq!(appended.len(), 1);
+                            appended[0].seq.0
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(|thread| thread.join().expect("client")).collect()
+    });
+    let last = handle.append_blocking(vec![member(800)]).expect("a lone append after the crowd");
+    seqs.push(last[0].seq.0);
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=801).collect::<Vec<u64>>(), "every append answered with its own seq");
+    drop(handle);
+    join.join().expect("writer ends");
+    let log = store.read_log(province, Seq(1), 10_000).expect("read");
+    assert_eq!(log.len(), 801);
+    assert!(log.iter().enumerate().all(|(i, event)| event.seq().0 == i as u64 + 1), "consecutive");
+    assert_eq!(projection.read().expect("lock").member_count(), 801);
+    let (rebuilt, _) =
+        rollcall_server::projection::rebuild(&store, &authority.read().expect("lock"), None).expect("rebuild");
+    assert_eq!(rebuilt.member_count(), 801, "the store and the projection agree");
 }
 
 /// Goal: a group whose write fails leaves the writer exactly as before it. Method: a
