@@ -118,13 +118,10 @@ pub async fn waiting_now(context: &SyncContext, parent: Option<ReplicaId>) -> Re
         .into_iter()
         .filter(|(_, edge)| edge.backlog_received)
         .map(|(peer, edge)| {
-            if edge.peer_recovering && !edge.peer_heard_all_others {
-                return (peer, Report::Recovering);
-            }
-            // What it holds of this node's log, or more if its other peers hold more
-            // (perhaps only as stubs it could not take).
             let held = edge.known.lock().expect("never poisoned").get(&own).copied().unwrap_or_default();
-            (peer, Report::Holds(held.max(edge.peer_saw_of_this_log)))
+            let report =
+                Report::from_hello(edge.peer_recovering, edge.peer_heard_all_others, held, edge.peer_saw_of_this_log);
+            (peer, report)
         })
         .collect();
     let authority = context.authority.read().expect("never poisoned");

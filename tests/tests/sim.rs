@@ -433,11 +433,8 @@ impl Sim {
             Message::Hello { heads, recovering, heard_all_others, receiver_log_seen } => {
                 let known: HashMap<ReplicaId, Seq> = heads.into_iter().collect();
                 let own = self.replicas[to].replica();
-                let report = if recovering && !heard_all_others {
-                    Report::Recovering
-                } else {
-                    Report::Holds(known.get(&own).copied().unwrap_or_default().max(receiver_log_seen))
-                };
+                let held = known.get(&own).copied().unwrap_or_default();
+                let report = Report::from_hello(recovering, heard_all_others, held, receiver_log_seen);
                 self.replicas[to].reported.remove(&from);
                 self.replicas[to].hello_reported.insert(from, report);
                 self.replicas[to].peer_known.insert(from, known);

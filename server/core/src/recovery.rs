@@ -58,6 +58,16 @@ pub enum Report {
     Recovering,
 }
 
+impl Report {
+    /// What a peer's hello reports of the node's log: `Recovering` when the peer said it
+    /// is recovering and has not heard all its other peers; otherwise `Holds` of what
+    /// its heads hold of the log, or more when it said it saw more of it (perhaps as
+    /// stubs from its other peers that it could not take).
+    pub fn from_hello(recovering: bool, heard_all_others: bool, holds: Seq, saw_of_this_log: Seq) -> Report {
+        if recovering && !heard_all_others { Report::Recovering } else { Report::Holds(holds.max(saw_of_this_log)) }
+    }
+}
+
 /// The one peer a recovering node waits for, when it waits for exactly one and that
 /// peer is recovering too: the node should tell it, in a new hello, that it has heard
 /// all its other peers, so that what it reports counts.

@@ -629,3 +629,19 @@ fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     receiver.authority.quarantine(replica(&university));
     assert!(waiting_for(&receiver.authority, &node, now_ms, &reported).is_empty());
 }
+
+/// Goal: what a peer's hello reports of a recovering node's log, from its four figures.
+/// Method: each case of the rule, by hand.
+#[test]
+fn a_hello_reports_what_its_sender_holds_unless_it_still_recovers() {
+    use rollcall_core::Seq;
+    use rollcall_core::recovery::Report;
+    assert_eq!(Report::from_hello(false, false, Seq(7), Seq(0)), Report::Holds(Seq(7)), "what its heads hold");
+    assert_eq!(Report::from_hello(false, false, Seq(7), Seq(9)), Report::Holds(Seq(9)), "or more it saw as stubs");
+    assert_eq!(Report::from_hello(true, false, Seq(7), Seq(9)), Report::Recovering, "recovering, others unheard");
+    assert_eq!(
+        Report::from_hello(true, true, Seq(7), Seq(3)),
+        Report::Holds(Seq(7)),
+        "recovering but it heard all its other peers: its copy can grow from nowhere else"
+    );
+}
