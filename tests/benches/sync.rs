@@ -399,6 +399,9 @@ fn catch_up() {
     let province_key = province.replica();
     // The enrollment appended one more event at the province.
     let target = province_head + 1;
+    let started_seconds = start.elapsed().as_secs_f64();
+    // When the first events of the backlog were held (polled): the rest is the stream.
+    let mut first_held: Option<(Instant, u64)> = None;
     let held = runtime.block_on(async {
         let channel =
             connect::connect(&university_address, university.replica(), &university_operator).await.expect("connect");
@@ -406,6 +409,9 @@ fn catch_up() {
         loop {
             let heads = client.heads(pb::HeadsRequest {}).await.expect("heads").into_inner().heads;
             let held = heads.iter().find(|h| h.replica.as_ref() == province_key.0).map_or(0, |h| h.seq);
+            if held > 0 && first_held.is_none() {
+                first_held = Some((Instant::now(), held));
+            }
             if held >= target {
                 return held;
             }
@@ -422,6 +428,14 @@ fn catch_up() {
     println!(
         "catch-up of {held} events from an empty replica over TLS loopback: {seconds:.2} s, {rate:.0} events/s (includes the node's start)"
     );
+    if let Some((when, first)) = first_held {
+        let streaming = when.elapsed().as_secs_f64();
+        println!(
+            "of which: the node's enrollment and start until it listened {started_seconds:.2} s, until it held its first {first} events {:.2} s; from then on {:.0} events/s",
+            seconds - streaming,
+            (held - first) as f64 / streaming
+        );
+    }
     // Where the two cores went, from the kernel's accounting: the receiver (the node
     // catching up), the sender, and idle. What the receiver would reach with the cores
     // to itself (the deployed shape: the sender on another machine) is derived from its
