@@ -8,9 +8,10 @@
 //! each event in arrival order, writes the whole group in one synced `WriteBatch`, and
 //! only then answers each job and announces the new ingest position. A rebuild of the
 //! projection (`rollcall rebuild`) comes on the same channel and runs between groups.
-//! When several clients append one event at a time, a group waits up to 100 µs for the
-//! clients of the last group to come back ([`CommitDelay`]), so one fsync carries all of
-//! them; a lone writer, and any group holding received events, never waits.
+//! When several clients append one event at a time, a group waits up to 100 µs (plus
+//! the kernel's timer slack) for the clients of the last group to come back
+//! ([`CommitDelay`]), so one fsync carries all of them; a lone writer, a group holding
+//! received events and a group of 64 events or more never wait.
 //!
 //! Deciding an event received from a peer, in order: already held with the same hash
 //! (duplicate, idempotent); held with another hash at the same seq (equivocation: a
@@ -31,10 +32,13 @@
 //!   local events are applied as they are planned, and a job that fails (or a group
 //!   whose write fails) is undone in reverse. Received events are applied once the
 //!   group is durable, with nothing kept to undo them (that copy was most of the cost
-//!   of applying). Either way the projection never holds an event the store does not,
-//!   and it is up to date before the new ingest position is announced.
-//! - What a group changes in the heads and the authority is recorded as it goes
-//!   ([`GroupRollback`]), not copied whole per group.
+//!   of applying). Either way, once a group is finished the projection holds no event
+//!   the store does not (while a group is planned, written and synced, queries may see
+//!   its local events, which are taken back if the write fails), and it is up to date
+//!   before the new ingest position is announced.
+//! - What a group changes in the heads, the authority and the equivocation proofs held
+//!   back while recovering is recorded as it goes ([`GroupRollback`]), not copied whole
+//!   per group.
 //! - Projection snapshots ([`crate::snapshot`]) are taken on this thread between groups,
 //!   when the projection equals the store up to the last ingest position: every
 //!   [`SnapshotSchedule::every_events`] events (at most once per
@@ -253,6 +257,7 @@ pub struct WriterHandle {
     /// The writer thread, woken after each request in case it waits for more
     /// ([`CommitDelay`]).
     writer_thread: thread::Thread,
+    groups_written: Arc<std::sync::atomic::AtomicU64>,
     replica: ReplicaId,
     ingest_position: watch::Receiver<u64>,
     recovering: watch::Receiver<bool>,
@@ -317,6 +322,12 @@ impl WriterHandle {
         self.jobs.send(Request::Job(Job::Ingest { events, reply })).await.map_err(|_| AppendError::Stopped)?;
         self.writer_thread.unpark();
         answer.await.map_err(|_| AppendError::Stopped)?
+    }
+
+    /// Groups written since the writer started, each one synced RocksDB write: the
+    /// events stored divided by this is the events an fsync carried.
+    pub fn groups_written(&self) -> u64 {
+        self.groups_written.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The local replica.
@@ -422,8 +433,10 @@ pub fn start_recovering(
     let (position_sender, position_receiver) = watch::channel(position);
     let (jobs, receiver) = mpsc::channel(JOB_QUEUE_DEPTH);
     let (recovering_sender, recovering_receiver) = watch::channel(recovery_marker.is_some());
+    let groups_written = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let state = WriterThread {
         store,
+        groups_written: groups_written.clone(),
         commit_delay: CommitDelay::default(),
         key: Arc::new(key),
         local_unit,
@@ -447,6 +460,7 @@ pub fn start_recovering(
         WriterHandle {
             jobs,
             writer_thread: join.thread().clone(),
+            groups_written,
             replica,
             ingest_position: position_receiver,
             recovering: recovering_receiver,
@@ -516,6 +530,7 @@ impl SnapshotSchedule {
 
 struct WriterThread {
     store: Store,
+    groups_written: Arc<std::sync::atomic::AtomicU64>,
     commit_delay: CommitDelay,
     key: Arc<SigningKey>,
     local_unit: UnitPath,
@@ -571,12 +586,14 @@ struct GroupInProgress {
 /// lets one fsync carry them all.
 ///
 /// It never delays a lone writer: the number of writers expected is the last group's
-/// appends plus the appends that queued while it was written and synced (which can only
-/// come from other writers: the group's own wait for their answers), so one writer
-/// expects one. A wait that reaches its deadline having gathered nothing (clients too
-/// slow to come back in time) turns the delay off for
-/// [`CommitDelay::OFF_AFTER_IDLE_WAIT`] groups. Groups holding received events, and
-/// groups of [`CommitDelay::EVENTS_MAX`] events or more, never wait.
+/// appends plus the requests that queued while it was written and synced (which can
+/// only come from other clients: the group's own wait for their answers), so one writer
+/// expects one; and a group whose first request came after the writer had been idle
+/// longer than [`CommitDelay::MAX_WAIT`] expects nobody (the clients seen before are
+/// gone). A wait that reaches its deadline having gathered nothing (clients too slow to
+/// come back in time) turns the delay off for [`CommitDelay::OFF_AFTER_IDLE_WAIT`]
+/// groups. Groups holding received events, and groups of [`CommitDelay::EVENTS_MAX`]
+/// events or more, never wait.
 #[derive(Default)]
 struct CommitDelay {
     expected_appends: usize,
@@ -584,17 +601,28 @@ struct CommitDelay {
     /// The group's appends when its first wait began.
     appends_before_wait: Option<usize>,
     deadline: Option<Instant>,
+    /// The group's wait reached its deadline.
+    timed_out: bool,
 }
 
 impl CommitDelay {
     /// The longest a group waits: below this disk's fsync (about 150 µs), long enough
-    /// for the last group's clients to come back with their next append.
+    /// for the last group's clients to come back with their next append. The park may
+    /// overshoot by the kernel's timer slack (50 µs by default).
     const MAX_WAIT: Duration = Duration::from_micros(100);
     const OFF_AFTER_IDLE_WAIT: u32 = 64;
     /// A group this large never waits: signing it (about 14 µs an event) already costs
     /// more than its fsync, so the writer would idle while the clients prepare their
     /// next appends (8 clients of 32 events each were 19% slower with the wait).
     const EVENTS_MAX: usize = PARALLEL_SIGNING_MIN;
+
+    /// A group begins with a request that came after the writer had been idle for
+    /// `idle`: after longer than a wait, the writers seen before are not expected.
+    fn begin(&mut self, idle: Duration) {
+        if idle > Self::MAX_WAIT {
+            self.expected_appends = 0;
+        }
+    }
 
     /// How long to park before looking for more jobs, or `None` to commit now.
     fn wait_for(&mut self, gathering: &Gathering) -> Option<Duration> {
@@ -608,17 +636,22 @@ impl CommitDelay {
         let now = Instant::now();
         let deadline = *self.deadline.get_or_insert(now + Self::MAX_WAIT);
         self.appends_before_wait.get_or_insert(gathering.n_appends);
-        deadline.checked_duration_since(now).filter(|left| !left.is_zero())
+        let left = deadline.checked_duration_since(now).filter(|left| !left.is_zero());
+        self.timed_out = left.is_none();
+        left
     }
 
-    /// Ends the gathering of a group: a wait that gathered nothing turns the delay off
-    /// for a while.
+    /// Ends the gathering of a group: a wait that reached its deadline having gathered
+    /// nothing turns the delay off for a while (one cut short by another request, or by
+    /// the channel closing, does not).
     fn gathered(&mut self, gathering: &Gathering) {
         self.off_for_groups = self.off_for_groups.saturating_sub(1);
-        if self.appends_before_wait.take().is_some_and(|before| before == gathering.n_appends) {
+        let before = self.appends_before_wait.take();
+        if self.timed_out && before == Some(gathering.n_appends) {
             self.off_for_groups = Self::OFF_AFTER_IDLE_WAIT;
         }
         self.deadline = None;
+        self.timed_out = false;
     }
 
     /// After a group's write: it held `n_appends`, and `queued_meanwhile` requests
@@ -636,6 +669,9 @@ impl CommitDelay {
 struct GroupRollback {
     heads_before: HashMap<ReplicaId, Option<Head>>,
     authority_before: Option<Authority>,
+    /// How many equivocation proofs were held back before the group (a retried ingest
+    /// finds the same equivocation again and must not hold its proof twice).
+    deferred_proofs_before: usize,
 }
 
 /// One job's share of a group: where its events sit in the group's event list.
@@ -677,6 +713,7 @@ impl WriterThread {
         // the second registration and recording the finding).
         self.report_duplicates(None);
         loop {
+            let idle_since = Instant::now();
             let first = match receiver.try_recv() {
                 Ok(request) => request,
                 Err(mpsc::error::TryRecvError::Empty) => match receiver.blocking_recv() {
@@ -685,6 +722,7 @@ impl WriterThread {
                 },
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             };
+            let idle = idle_since.elapsed();
             let first = match first {
                 Request::Job(job) => job,
                 between => {
@@ -693,6 +731,7 @@ impl WriterThread {
                 }
             };
             let mut gathering = Gathering::default();
+            self.commit_delay.begin(idle);
             let mut group = self.begin_group();
             gathering.count(&first);
             self.plan_job(&mut group, first);
@@ -858,7 +897,8 @@ impl WriterThread {
     }
 
     fn begin_group(&mut self) -> GroupInProgress {
-        self.rollback = GroupRollback::default();
+        self.rollback =
+            GroupRollback { deferred_proofs_before: self.deferred_proofs.len(), ..GroupRollback::default() };
         GroupInProgress {
             local_before: self.local.clone(),
             now_ms: now_ms(),
@@ -933,7 +973,11 @@ impl WriterThread {
         let written = if events.is_empty() {
             Ok(())
         } else {
-            self.store.write_events_with_drafts(&events, self.next_ingest_position, &draft_ids)
+            let written = self.store.write_events_with_drafts(&events, self.next_ingest_position, &draft_ids);
+            if written.is_ok() {
+                self.groups_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            written
         };
         let queued_meanwhile = queue.map_or(0, mpsc::Receiver::len);
         match written {
@@ -978,6 +1022,7 @@ impl WriterThread {
                 if let Some(authority) = rollback.authority_before {
                     *self.authority.write().expect("never poisoned") = authority;
                 }
+                self.deferred_proofs.truncate(rollback.deferred_proofs_before);
                 self.undo(undos);
                 let message = error.to_string();
                 for plan in planned {
@@ -1422,6 +1467,8 @@ mod tests {
         let gathering = appends(4);
         assert!(delay.wait_for(&gathering).is_some());
         // The deadline passed and nobody came.
+        delay.deadline = Some(Instant::now());
+        assert_eq!(delay.wait_for(&gathering), None, "the deadline passed");
         delay.gathered(&gathering);
         delay.committed(4, 4);
         for _ in 0..CommitDelay::OFF_AFTER_IDLE_WAIT {
@@ -1429,7 +1476,36 @@ mod tests {
             delay.gathered(&appends(4));
             delay.committed(4, 4);
         }
-        assert!(delay.wait_for(&appends(4)).is_some(), "and on again after {} groups", CommitDelay::OFF_AFTER_IDLE_WAIT);
+        assert!(
+            delay.wait_for(&appends(4)).is_some(),
+            "and on again after {} groups",
+            CommitDelay::OFF_AFTER_IDLE_WAIT
+        );
+    }
+
+    #[test]
+    fn a_wait_cut_short_by_another_request_keeps_the_delay_on() {
+        let mut delay = CommitDelay::default();
+        delay.committed(4, 4);
+        let mut gathering = appends(4);
+        assert!(delay.wait_for(&gathering).is_some());
+        // A rebuild (or an ingest) ends the gathering before the deadline.
+        gathering.count(&Job::Ingest { events: Vec::new(), reply: oneshot::channel().0 });
+        delay.gathered(&gathering);
+        delay.committed(4, 4);
+        assert!(delay.wait_for(&appends(4)).is_some(), "still on");
+    }
+
+    #[test]
+    fn writers_seen_before_an_idle_spell_are_not_expected_after_it() {
+        let mut delay = CommitDelay::default();
+        delay.committed(8, 0);
+        delay.begin(CommitDelay::MAX_WAIT / 2);
+        assert!(delay.wait_for(&appends(1)).is_some(), "back within a wait: still expected");
+        delay.gathered(&appends(8));
+        delay.committed(8, 0);
+        delay.begin(Duration::from_secs(3600));
+        assert_eq!(delay.wait_for(&appends(1)), None, "a lone append an hour later never waits");
     }
 
     #[test]
