@@ -589,8 +589,8 @@ struct GroupInProgress {
 /// appends plus the requests that queued while it was written and synced (which can
 /// only come from other clients: the group's own wait for their answers), so one writer
 /// expects one; and a group whose first request came after the writer had been idle
-/// longer than [`CommitDelay::MAX_WAIT`] expects nobody (the clients seen before are
-/// gone). A wait that reaches its deadline having gathered nothing (clients too slow to
+/// longer than [`CommitDelay::IDLE_FORGETS`] expects nobody (the clients seen before
+/// are gone). A wait that reaches its deadline having gathered nothing (clients too slow to
 /// come back in time) turns the delay off for [`CommitDelay::OFF_AFTER_IDLE_WAIT`]
 /// groups. Groups holding received events, and groups of [`CommitDelay::EVENTS_MAX`]
 /// events or more, never wait.
@@ -611,15 +611,20 @@ impl CommitDelay {
     /// overshoot by the kernel's timer slack (50 µs by default).
     const MAX_WAIT: Duration = Duration::from_micros(100);
     const OFF_AFTER_IDLE_WAIT: u32 = 64;
+    /// An idle spell after which the writers seen before are forgotten: longer than a
+    /// group's whole cycle (about 0.5 ms here), so clients in a burst, which come back
+    /// within tens of µs of their answer, are never forgotten between two groups.
+    const IDLE_FORGETS: Duration = Duration::from_millis(1);
     /// A group this large never waits: signing it (about 14 µs an event) already costs
     /// more than its fsync, so the writer would idle while the clients prepare their
     /// next appends (8 clients of 32 events each were 19% slower with the wait).
     const EVENTS_MAX: usize = PARALLEL_SIGNING_MIN;
 
     /// A group begins with a request that came after the writer had been idle for
-    /// `idle`: after longer than a wait, the writers seen before are not expected.
+    /// `idle`: after longer than [`CommitDelay::IDLE_FORGETS`], the writers seen before
+    /// are not expected.
     fn begin(&mut self, idle: Duration) {
-        if idle > Self::MAX_WAIT {
+        if idle > Self::IDLE_FORGETS {
             self.expected_appends = 0;
         }
     }
@@ -1500,7 +1505,7 @@ mod tests {
     fn writers_seen_before_an_idle_spell_are_not_expected_after_it() {
         let mut delay = CommitDelay::default();
         delay.committed(8, 0);
-        delay.begin(CommitDelay::MAX_WAIT / 2);
+        delay.begin(CommitDelay::IDLE_FORGETS / 2);
         assert!(delay.wait_for(&appends(1)).is_some(), "back within a wait: still expected");
         delay.gathered(&appends(8));
         delay.committed(8, 0);
