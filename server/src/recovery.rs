@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rollcall_core::ReplicaId;
-use rollcall_core::recovery::{Recovering, Report, WaitReason, Waiting, only_a_recovering_peer_left, waiting_for};
+use rollcall_core::recovery::{
+    Recovering, Report, WaitReason, Waiting, heard_all_but, only_a_recovering_peer_left, waiting_for,
+};
 use tokio::sync::watch;
 
 use crate::sync::SyncContext;
@@ -65,12 +67,11 @@ impl RecoveryState {
         self.waiting.lock().expect("never poisoned").clone()
     }
 
-    /// True if the node recovers and waits for nobody but `peer`: it has the backlogs of
-    /// all its other peers, so what it holds of `peer`'s log can grow from nowhere else
-    /// (the hello's `heard_all_others`).
+    /// True if the node recovers and has heard all its peers but `peer`
+    /// ([`rollcall_core::recovery::heard_all_but`]; never before its first look, when
+    /// the list is still empty).
     pub fn heard_all_but(&self, peer: &ReplicaId) -> bool {
-        // Not before the first look (an empty list then means nothing is known yet).
-        self.waiting().is_some_and(|waiting| !waiting.is_empty() && waiting.iter().all(|wait| &wait.peer == peer))
+        self.waiting().is_some_and(|waiting| heard_all_but(&waiting, *peer))
     }
 
     /// Changes whenever a session is asked to start again.

@@ -307,15 +307,16 @@ where
         from_hello.insert(replica_of(&head.replica)?, Seq(head.seq));
     }
     let mut peer_known = PeerKnown::default();
-    context.stats.update(peer, |edge| peer_known = edge.known.clone());
-    let seen_by_peer = Seq(hello.receiver_log_seen);
-    *lock_known(&peer_known) = from_hello;
+    // One update, so a recovery's look never pairs this hello's heads with the last
+    // session's flags.
     context.stats.update(peer, |edge| {
+        peer_known = edge.known.clone();
+        *lock_known(&peer_known) = from_hello;
         // What it holds counts again once this session's backlog is stored.
         edge.backlog_received = false;
         edge.peer_recovering = hello.recovering;
         edge.peer_heard_all_others = hello.heard_all_others;
-        edge.peer_saw_of_this_log = seen_by_peer;
+        edge.peer_saw_of_this_log = Seq(hello.receiver_log_seen);
     });
     let shared: Shared = Arc::new(Session { state: Mutex::default(), peer_known, hello_said_recovering: recovering });
     let wake_sender = Arc::new(tokio::sync::Notify::new());

@@ -48,6 +48,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -257,7 +258,7 @@ pub struct WriterHandle {
     /// The writer thread, woken after each request in case it waits for more
     /// ([`CommitDelay`]).
     writer_thread: thread::Thread,
-    groups_written: Arc<std::sync::atomic::AtomicU64>,
+    groups_written: Arc<AtomicU64>,
     replica: ReplicaId,
     ingest_position: watch::Receiver<u64>,
     recovering: watch::Receiver<bool>,
@@ -288,11 +289,7 @@ impl WriterHandle {
         draft_ids: Option<Vec<[u8; 16]>>,
     ) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Request::Job(Job::Append { drafts, draft_ids, reply }))
-            .await
-            .map_err(|_| AppendError::Stopped)?;
-        self.writer_thread.unpark();
+        self.request(Request::Job(Job::Append { drafts, draft_ids, reply })).await?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -306,7 +303,7 @@ impl WriterHandle {
         self.jobs
             .blocking_send(Request::Job(Job::Append { drafts, draft_ids: None, reply }))
             .map_err(|_| AppendError::Stopped)?;
-        self.writer_thread.unpark();
+        self.writer_thread.unpark(); // As `request` does.
         answer.blocking_recv().map_err(|_| AppendError::Stopped)?
     }
 
@@ -319,15 +316,22 @@ impl WriterHandle {
     /// events are in the outcome, not errors.
     pub async fn ingest(&self, events: Vec<VerifiedEvent>) -> Result<IngestOutcome, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Request::Job(Job::Ingest { events, reply })).await.map_err(|_| AppendError::Stopped)?;
-        self.writer_thread.unpark();
+        self.request(Request::Job(Job::Ingest { events, reply })).await?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
     /// Groups written since the writer started, each one synced RocksDB write: the
     /// events stored divided by this is the events an fsync carried.
     pub fn groups_written(&self) -> u64 {
-        self.groups_written.load(std::sync::atomic::Ordering::Relaxed)
+        self.groups_written.load(Ordering::Relaxed)
+    }
+
+    /// Queues `request` and wakes the writer thread, in case it waits for more
+    /// ([`CommitDelay`]).
+    async fn request(&self, request: Request) -> Result<(), AppendError> {
+        self.jobs.send(request).await.map_err(|_| AppendError::Stopped)?;
+        self.writer_thread.unpark();
+        Ok(())
     }
 
     /// The local replica.
@@ -345,8 +349,7 @@ impl WriterHandle {
     /// it was), [`AppendError::Stopped`].
     pub async fn rebuild(&self) -> Result<rollcall_proto::v1::RebuildResponse, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Request::Rebuild { reply }).await.map_err(|_| AppendError::Stopped)?;
-        self.writer_thread.unpark();
+        self.request(Request::Rebuild { reply }).await?;
         answer.await.map_err(|_| AppendError::Stopped)?
     }
 
@@ -374,8 +377,7 @@ impl WriterHandle {
             return Ok(());
         }
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Request::EndRecovery { reply }).await.map_err(|_| AppendError::Stopped)?;
-        self.writer_thread.unpark();
+        self.request(Request::EndRecovery { reply }).await?;
         answer.await.map_err(|_| AppendError::Stopped)
     }
 }
@@ -433,7 +435,7 @@ pub fn start_recovering(
     let (position_sender, position_receiver) = watch::channel(position);
     let (jobs, receiver) = mpsc::channel(JOB_QUEUE_DEPTH);
     let (recovering_sender, recovering_receiver) = watch::channel(recovery_marker.is_some());
-    let groups_written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let groups_written = Arc::new(AtomicU64::new(0));
     let state = WriterThread {
         store,
         groups_written: groups_written.clone(),
@@ -530,7 +532,7 @@ impl SnapshotSchedule {
 
 struct WriterThread {
     store: Store,
-    groups_written: Arc<std::sync::atomic::AtomicU64>,
+    groups_written: Arc<AtomicU64>,
     commit_delay: CommitDelay,
     key: Arc<SigningKey>,
     local_unit: UnitPath,
@@ -980,7 +982,7 @@ impl WriterThread {
         } else {
             let written = self.store.write_events_with_drafts(&events, self.next_ingest_position, &draft_ids);
             if written.is_ok() {
-                self.groups_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.groups_written.fetch_add(1, Ordering::Relaxed);
             }
             written
         };

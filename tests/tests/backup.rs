@@ -20,6 +20,13 @@ fn script(name: &str, args: &[&Path]) -> std::process::Output {
     rollcall_tests::deploy_script(name, args)
 }
 
+/// Runs a deploy script that must succeed (its stderr shown if it does not).
+fn script_ok(name: &str, args: &[&Path]) -> std::process::Output {
+    let output = script(name, args);
+    assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
 fn projections(dir: &Path) -> Vec<serde_json::Value> {
     let dir = dir.display().to_string();
     let mut all = vec![rollcall_json(&["rollup", "--dir", &dir])];
@@ -44,14 +51,12 @@ fn a_restored_node_verifies_and_has_the_same_projections() {
     }
 
     let backup = base.path().join("backup-online");
-    let output = script("backup.sh", &[&node, &backup]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = script_ok("backup.sh", &[&node, &backup]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("the node is running"));
     assert!(running.stop(), "the node stopped cleanly");
 
     let restored = base.path().join("restored");
-    let output = script("restore.sh", &[&backup, &restored]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = script_ok("restore.sh", &[&backup, &restored]);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("taken while the node ran"),
         "a backup of a running node is restored with a warning: {}",
@@ -79,8 +84,7 @@ fn a_restored_node_verifies_and_has_the_same_projections() {
     assert!(output.status.success());
     let output = script("restore.sh", &[&offline, &restored]);
     assert_eq!(output.status.code(), Some(2), "restoring over an existing directory is refused");
-    let output = script("restore.sh", &[&offline, &base.path().join("restored-offline")]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = script_ok("restore.sh", &[&offline, &base.path().join("restored-offline")]);
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains("WARNING"),
         "a backup of a stopped node is restored without the warning: {}",
@@ -133,8 +137,7 @@ fn a_restored_node_goes_on_after_its_own_later_events() {
 
     append_sample(&university, "hb/u1/c1/b1", "10", "1");
     let backup = base.path().join("backup");
-    let output = script("backup.sh", &[&university.dir, &backup]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    script_ok("backup.sh", &[&university.dir, &backup]);
     let backed_up = held(&university);
     append_sample(&university, "hb/u1/c1/b2", "10", "2");
     let signed = held(&university);
@@ -143,8 +146,7 @@ fn a_restored_node_goes_on_after_its_own_later_events() {
     assert!(university.process.take().expect("runs").stop(), "the university stopped cleanly");
 
     let restored_dir = base.path().join("restored");
-    let output = script("restore.sh", &[&backup, &restored_dir]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    script_ok("restore.sh", &[&backup, &restored_dir]);
     let restored =
         ClusterNode { unit: "hb/u1".into(), process: Some(NodeProcess::start(&restored_dir)), dir: restored_dir };
     wait_until("the province sends the university's later events back", deadline, || held(&restored) == signed);
@@ -186,8 +188,7 @@ fn a_restored_province_recovers_its_log_from_its_universities_before_it_signs() 
     assert!(opened.status.success(), "{}", String::from_utf8_lossy(&opened.stderr));
 
     let backup = base.path().join("backup");
-    let output = script("backup.sh", &[&province.dir, &backup]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    script_ok("backup.sh", &[&province.dir, &backup]);
     let backed_up = held(&province);
 
     let verified = |node: &ClusterNode| {
@@ -220,8 +221,7 @@ fn a_restored_province_recovers_its_log_from_its_universities_before_it_signs() 
     assert!(u2.process.take().expect("runs").stop(), "the second university stopped cleanly");
 
     let restored_dir = base.path().join("restored");
-    let output = script("restore.sh", &[&backup, &restored_dir]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = script_ok("restore.sh", &[&backup, &restored_dir]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("marked as recovering"));
     assert!(restored_dir.join("recovering").exists());
     let restored =
@@ -287,14 +287,12 @@ fn the_operator_can_end_a_recovery_that_waits_for_a_peer_that_is_gone() {
     let mut province = start_root(base.path(), "hb");
     let mut university = start_child(base.path(), &province, "hb/u1");
     let backup = base.path().join("backup");
-    let output = script("backup.sh", &[&university.dir, &backup]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    script_ok("backup.sh", &[&university.dir, &backup]);
     assert!(university.process.take().expect("runs").stop());
     assert!(province.process.take().expect("runs").stop());
 
     let restored_dir = base.path().join("restored");
-    let output = script("restore.sh", &[&backup, &restored_dir]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    script_ok("restore.sh", &[&backup, &restored_dir]);
     let restored =
         ClusterNode { unit: "hb/u1".into(), process: Some(NodeProcess::start(&restored_dir)), dir: restored_dir };
     wait_until("the university says it waits for the province", deadline, || {
@@ -348,8 +346,7 @@ fn a_province_and_its_university_restored_at_once_both_recover() {
 
     let (province_backup, university_backup) = (base.path().join("hb-backup"), base.path().join("u1-backup"));
     for (node, backup) in [(&province, &province_backup), (&university, &university_backup)] {
-        let output = script("backup.sh", &[&node.dir, backup]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        script_ok("backup.sh", &[&node.dir, backup]);
     }
     name_unit(&province, "hb/u1/c1", "第一学院党委");
     append_sample(&university, "hb/u1/c1/b1", "6", "1");
@@ -366,8 +363,7 @@ fn a_province_and_its_university_restored_at_once_both_recover() {
     for (unit, backup, name) in [("hb", &province_backup, "hb-restored"), ("hb/u1", &university_backup, "u1-restored")]
     {
         let dir = base.path().join(name);
-        let output = script("restore.sh", &[backup, &dir]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        script_ok("restore.sh", &[backup, &dir]);
         restored.push(ClusterNode { unit: unit.into(), process: None, dir });
     }
     for node in &mut restored {

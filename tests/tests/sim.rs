@@ -45,7 +45,7 @@ use rollcall_core::audit::stats::Metric;
 use rollcall_core::authority::{Authority, Role};
 use rollcall_core::body::Body;
 use rollcall_core::log::{Draft, Head, LocalWriter, check_next};
-use rollcall_core::recovery::{Recovering, Report, only_a_recovering_peer_left, waiting_for};
+use rollcall_core::recovery::{Recovering, Report, heard_all_but, only_a_recovering_peer_left, waiting_for};
 use rollcall_core::scope::{self, Share};
 use rollcall_core::sync::{Admission, admit, plan_sends};
 use rollcall_core::{EventId, EventKind, HlcTime, ReplicaId, Seq, UnitPath, VerifiedEvent, proto, verify};
@@ -166,6 +166,15 @@ impl SimReplica {
                 self.writer = before;
             }
         }
+    }
+
+    /// Forgets what its sessions knew (a crash or a restore ends them all).
+    fn forget_sessions(&mut self) {
+        self.peer_known.clear();
+        self.reported.clear();
+        self.hello_reported.clear();
+        self.rehello_asked.clear();
+        self.own_gap_from.clear();
     }
 
     /// Decides each received event; returns the first seq of this replica's own log it
@@ -364,7 +373,7 @@ impl Sim {
             let heads = self.replicas[from].heads();
             let recovering = self.replicas[from].recovering;
             let to_replica = self.replicas[to].replica();
-            let heard_all_others = recovering && self.waiting(from).iter().all(|wait| wait.peer == to_replica);
+            let heard_all_others = recovering && heard_all_but(&self.waiting(from), to_replica);
             let receiver_log_seen = self.replicas[from]
                 .peer_known
                 .iter()
@@ -513,14 +522,18 @@ impl Sim {
             self.replicas[idx].recovering = false;
             self.replicas[idx].recoveries += 1;
             // Its sessions end, so its peers hear in new hellos that it has recovered.
-            let n = self.replicas.len();
-            let children: Vec<usize> = (1..n).filter(|&c| self.replicas[c].parent == Some(idx)).collect();
-            if idx != 0 {
-                self.connect(idx);
-            }
-            for child in children {
-                self.connect(child);
-            }
+            self.reconnect_all(idx);
+        }
+    }
+
+    /// Starts every session of `idx` anew: with its parent, and with each child.
+    fn reconnect_all(&mut self, idx: usize) {
+        if idx != 0 {
+            self.connect(idx);
+        }
+        let children: Vec<usize> = (1..self.replicas.len()).filter(|&c| self.replicas[c].parent == Some(idx)).collect();
+        for child in children {
+            self.connect(child);
         }
     }
 
@@ -576,11 +589,7 @@ impl Sim {
                 // Crash: volatile session state and in-flight messages to it are lost.
                 let idx = 1 + self.rng.below(n as u64 - 1) as usize;
                 self.replicas[idx].up = false;
-                self.replicas[idx].peer_known.clear();
-                self.replicas[idx].reported.clear();
-                self.replicas[idx].hello_reported.clear();
-                self.replicas[idx].rehello_asked.clear();
-                self.replicas[idx].own_gap_from.clear();
+                self.replicas[idx].forget_sessions();
                 self.in_flight.retain(|e| e.to != idx);
             }
             38..=41 => {
@@ -645,19 +654,9 @@ impl Sim {
                     replica.recovering = true;
                     replica.restores += 1;
                     replica.up = true;
-                    replica.peer_known.clear();
-                    replica.reported.clear();
-                    replica.hello_reported.clear();
-                    replica.rehello_asked.clear();
-                    replica.own_gap_from.clear();
+                    replica.forget_sessions();
                     self.in_flight.retain(|e| e.to != idx && e.from != idx);
-                    let children: Vec<usize> = (1..n).filter(|&c| self.replicas[c].parent == Some(idx)).collect();
-                    if idx != 0 {
-                        self.connect(idx);
-                    }
-                    for child in children {
-                        self.connect(child);
-                    }
+                    self.reconnect_all(idx);
                 }
             }
             _ => {

@@ -68,6 +68,14 @@ impl Report {
     }
 }
 
+/// True if a recovering node waiting for `waiting` has heard all its peers but `peer`:
+/// what it holds of `peer`'s log can then grow from nowhere else, so its hello to
+/// `peer` says so (`heard_all_others`) and `peer`, recovering too, may count it. False
+/// when it waits for nobody (its recovery is ending; its next hello says it recovered).
+pub fn heard_all_but(waiting: &[Waiting], peer: ReplicaId) -> bool {
+    !waiting.is_empty() && waiting.iter().all(|wait| wait.peer == peer)
+}
+
 /// The one peer a recovering node waits for, when it waits for exactly one and that
 /// peer is recovering too: the node should tell it, in a new hello, that it has heard
 /// all its other peers, so that what it reports counts.

@@ -553,7 +553,7 @@ fn units_are_named_from_above_and_the_policy_by_the_province() {
 #[test]
 fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     use rollcall_core::Seq;
-    use rollcall_core::recovery::{Recovering, Report, WaitReason, holders, waiting_for};
+    use rollcall_core::recovery::{Recovering, Report, WaitReason, heard_all_but, holders, waiting_for};
     let mut province = Author::new(1);
     let (university, laptop, viewer, lost, expired, college) = (key(2), key(3), key(4), key(5), key(6), key(7));
     let events = vec![
@@ -617,6 +617,9 @@ fn a_recovering_node_waits_for_every_peer_that_may_hold_its_log() {
     assert_eq!(waiting.len(), 1);
     assert_eq!((waiting[0].peer, waiting[0].reason), (replica(&university), WaitReason::Holds(Seq(7))));
     assert_eq!(waiting[0].unit, unit("hb/whu"));
+    // It has heard all its peers but the university: its hello to it says so.
+    assert!(heard_all_but(&waiting, replica(&university)) && !heard_all_but(&waiting, replica(&laptop)));
+    assert!(!heard_all_but(&[], replica(&university)), "waiting for nobody: the recovery is ending");
     node.own_head = Seq(7);
     assert!(waiting_for(&receiver.authority, &node, now_ms, &reported).is_empty(), "holds all they hold");
     // A peer recovering itself does not count, whatever it holds.
