@@ -271,3 +271,146 @@ fn the_authority_index_lists_exactly_the_enrollments_in_ingest_order() {
     let reindexed = Store::open(dir.path()).expect("reopen for writing");
     assert_eq!(listed(&reindexed), expected);
 }
+
+/// `n` events of `key`'s log, signed, from seq 1.
+fn signed_chain(key: &SigningKey, n: usize) -> Vec<rollcall_core::VerifiedEvent> {
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let mut log = rollcall_core::log::LocalWriter::new(
+        replica,
+        rollcall_core::log::Head::EMPTY,
+        rollcall_core::HlcTime::default(),
+    );
+    drafts(n)
+        .into_iter()
+        .enumerate()
+        .map(|(idx, draft)| {
+            let id = rollcall_core::EventId(u128::try_from(idx + 1).expect("small").to_be_bytes());
+            log.prepare(1_700_000_000_000 + idx as u64, id, draft).expect("valid draft").sign(key)
+        })
+        .collect()
+}
+
+/// The raw entries of the `ingest` column family, as RocksDB holds them.
+fn raw_ingest_entries(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, families, false).expect("raw open");
+    let ingest = db.cf_handle("ingest").expect("ingest cf");
+    db.iterator_cf(ingest, rocksdb::IteratorMode::Start)
+        .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("raw read"))
+        .collect()
+}
+
+/// Goal (issue 16, P2): the ingest order is written as one entry per run of one
+/// replica's consecutive events, and reads back event by event from any position
+/// exactly as the events were written. Method: two writes interleaving three logs
+/// (runs of 1 to 5, a run broken by another replica and resumed), then every (from,
+/// limit) read against the order computed by hand, and the raw entries counted.
+#[test]
+fn the_ingest_order_is_stored_in_runs_and_read_from_any_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let keys: Vec<SigningKey> = (11..14).map(|seed| SigningKey::from_bytes(&[seed; 32])).collect();
+    let logs: Vec<Vec<_>> = keys.iter().map(|key| signed_chain(key, 8)).collect();
+    // (log, seqs) in ingest order: A1-5, B1, A6-7 | C1-3, B2-3, A8.
+    let first_write = [(0, 1..=5), (1, 1..=1), (0, 6..=7)];
+    let second_write = [(2, 1..=3), (1, 2..=3), (0, 8..=8)];
+    let mut expected = Vec::new();
+    for (write, first_position) in [(&first_write[..], 1u64), (&second_write[..], 9)] {
+        let events: Vec<_> = write
+            .iter()
+            .flat_map(|(log, seqs)| seqs.clone().map(move |seq| (*log, seq)))
+            .map(|(log, seq)| logs[log][seq as usize - 1].clone())
+            .collect();
+        for (idx, event) in events.iter().enumerate() {
+            expected.push((first_position + idx as u64, event.replica(), event.seq()));
+        }
+        store.write_events(&events, first_position).expect("write");
+    }
+    assert_eq!(expected.len(), 14);
+    assert_eq!(store.last_ingest_position().expect("last position"), 14);
+    for from in 0..=16u64 {
+        for limit in [0, 1, 2, 3, 7, 100] {
+            let wanted: Vec<_> = expected.iter().filter(|(p, _, _)| *p >= from).take(limit).cloned().collect();
+            assert_eq!(store.ingest_range(from, limit).expect("range"), wanted, "from {from} limit {limit}");
+        }
+    }
+    drop(store);
+    // One entry per run: A1-5, B1, A6-7, C1-3, B2-3, A8.
+    let raw = raw_ingest_entries(dir.path());
+    let firsts: Vec<u64> = raw.iter().map(|(k, _)| u64::from_be_bytes(k[..].try_into().expect("8 bytes"))).collect();
+    assert_eq!(firsts, vec![1, 6, 7, 9, 12, 14]);
+    let lengths: Vec<usize> = raw.iter().map(|(_, v)| v.len()).collect();
+    assert_eq!(lengths, vec![44, 40, 44, 44, 44, 40], "a run of one is a version-1 entry");
+}
+
+/// Goal: a store written by version 1 (an ingest entry per event) is read as it is,
+/// by a read-only open without changing it, and marked version 2 by its first writable
+/// open, which then appends runs after the old entries. Method: rewrite a new store's
+/// ingest entries and schema version as version 1 wrote them, through RocksDB directly.
+#[test]
+fn a_version_1_store_is_read_as_it_is_and_upgraded_when_opened_for_writing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = SigningKey::from_bytes(&[21; 32]);
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let events = signed_chain(&key, 6);
+    {
+        let store = Store::open(dir.path()).expect("open");
+        store.write_events(&events[..4], 1).expect("write");
+    }
+    {
+        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+        let ingest = db.cf_handle("ingest").expect("ingest cf");
+        db.delete_range_cf(ingest, 0u64.to_be_bytes(), u64::MAX.to_be_bytes()).expect("raw delete");
+        for seq in 1..=4u64 {
+            let mut value = replica.0.to_vec();
+            value.extend_from_slice(&seq.to_be_bytes());
+            db.put_cf(ingest, seq.to_be_bytes(), value).expect("raw put");
+        }
+        db.put_cf(db.cf_handle("meta").expect("meta cf"), b"schema_version", 1u32.to_be_bytes()).expect("raw put");
+    }
+    let version_1: Vec<_> = (1..=4u64).map(|seq| (seq, replica, Seq(seq))).collect();
+    {
+        let read_only = Store::open_read_only(dir.path()).expect("a version-1 store opens read-only");
+        assert_eq!(read_only.ingest_range(2, 10).expect("range"), version_1[1..].to_vec());
+        assert_eq!(read_only.last_ingest_position().expect("last"), 4);
+    }
+    let meta_version = |path: &Path| {
+        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+        let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, families, false).expect("open");
+        let value = db.get_cf(db.cf_handle("meta").expect("meta cf"), b"schema_version").expect("read").expect("set");
+        u32::from_be_bytes(value[..].try_into().expect("4 bytes"))
+    };
+    assert_eq!(meta_version(dir.path()), 1, "a read-only open changes nothing");
+    let store = Store::open(dir.path()).expect("a version-1 store opens for writing");
+    assert_eq!(meta_version(dir.path()), SCHEMA_VERSION);
+    store.write_events(&events[4..], 5).expect("write after the old entries");
+    let mut all = version_1;
+    all.extend([(5, replica, Seq(5)), (6, replica, Seq(6))]);
+    assert_eq!(store.ingest_range(0, 10).expect("range"), all);
+    assert_eq!(store.last_ingest_position().expect("last"), 6);
+}
+
+/// Goal: a malformed ingest entry is an error naming the index, never a wrong order.
+#[test]
+fn a_malformed_ingest_run_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = SigningKey::from_bytes(&[22; 32]);
+    drop(Store::open(dir.path()).expect("open"));
+    for bad_value in [vec![0u8; 39], vec![0u8; 43], [vec![0u8; 40], 0u32.to_be_bytes().to_vec()].concat()] {
+        {
+            let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+            let mut value = bad_value.clone();
+            value[..32].copy_from_slice(&key.verifying_key().to_bytes());
+            db.put_cf(db.cf_handle("ingest").expect("ingest cf"), 1u64.to_be_bytes(), value).expect("raw put");
+        }
+        let store = Store::open_read_only(dir.path()).expect("open");
+        assert!(
+            matches!(store.ingest_range(1, 10), Err(StoreError::CorruptIndex { what: "ingest", .. })),
+            "value of {} bytes",
+            bad_value.len()
+        );
+        assert!(matches!(store.last_ingest_position(), Err(StoreError::CorruptIndex { what: "ingest", .. })));
+    }
+}

@@ -420,7 +420,9 @@ fn catch_up() {
         }
     });
     let seconds = start.elapsed().as_secs_f64();
-    let university_cpu = cpu_seconds(university.process.as_ref().expect("running").pid());
+    let university_pid = university.process.as_ref().expect("running").pid();
+    let university_cpu = cpu_seconds(university_pid);
+    let university_threads = rollcall_tests::cpu_seconds_by_thread(university_pid);
     let province_cpu = cpu_seconds(province_pid) - province_cpu_before;
     let machine_after = machine_cpu_seconds();
     let rate = held as f64 / seconds;
@@ -447,6 +449,19 @@ fn catch_up() {
         per_event_us(university_cpu),
         per_event_us(province_cpu),
         100.0 * idle / (busy + idle)
+    );
+    // The receiver's CPU by thread: the writer (rules, projection, RocksDB write and
+    // fsync), RocksDB's background threads (flushes, compactions), and the rest (the
+    // async workers: TLS, HTTP/2, decoding; the blocking pool: verification).
+    let thread_cpu = |prefix: &str| -> f64 {
+        university_threads.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, seconds)| seconds).sum()
+    };
+    let (writer_cpu, rocksdb_cpu) = (thread_cpu("rollcall-writer"), thread_cpu("rocksdb"));
+    println!(
+        "receiver CPU by thread: writer {:.2} us an event, RocksDB background {:.2} us, the rest (verification, TLS, HTTP/2) {:.2} us",
+        per_event_us(writer_cpu),
+        per_event_us(rocksdb_cpu),
+        per_event_us(university_cpu - writer_cpu - rocksdb_cpu)
     );
     // The baseline brackets the catch-up: the median of the measurements before and after.
     let (singles_after, batches_after) = verify_rates_median(5);

@@ -499,6 +499,23 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks_per_second()
 }
 
+/// The CPU time so far of the live threads of process `pid`, in seconds, summed by
+/// thread name (`rollcall-writer`, `rocksdb:high`, `tokio-rt-worker`, ...); threads that
+/// have ended are not counted (the process total, [`cpu_seconds`], still counts them).
+pub fn cpu_seconds_by_thread(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return by_name };
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let (Some((_, rest)), Some((_, after_name))) = (stat.split_once('('), stat.rsplit_once(')')) else { continue };
+        let name = rest[..rest.len() - after_name.len() - 1].to_string();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        *by_name.entry(name).or_insert(0.0) += (ticks(11) + ticks(12)) / clock_ticks_per_second();
+    }
+    by_name
+}
+
 /// The machine's CPU time so far, (busy, idle) in seconds summed over its cores
 /// (`/proc/stat`; idle includes waiting for I/O, steal is in neither).
 pub fn machine_cpu_seconds() -> (f64, f64) {
