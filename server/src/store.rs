@@ -9,7 +9,13 @@
 //!   per event halves the writer's memtable inserts while a backlog streams in;
 //! - `heads`: replica → seq, hash and hybrid-logical time of the last event held;
 //! - `projections`: caches derived from the log (rebuildable);
-//! - `meta`: the schema version and the local replica key.
+//! - `meta`: the schema version, the local replica key, the export cursors and whether
+//!   `authority` is complete;
+//! - `drafts`: client draft id → the local seq it became (idempotent appends);
+//! - `authority`: the ingest positions of the events that change the enrollment state.
+//!
+//! Levels 0 and 1 are uncompressed, the levels below Snappy: a store smaller than about
+//! half a gigabyte is therefore not compressed at all.
 //!
 //! Invariants:
 //! - An event, its ingest entry and its head update are written in one atomic
@@ -39,8 +45,10 @@ use rollcall_core::{EventHash, HlcTime, ReplicaId, Seq, VerifiedEvent};
 /// The on-disk layout version this build writes.
 pub const SCHEMA_VERSION: u32 = 2;
 /// Layout versions this build also reads: version 1 wrote an `ingest` entry per event,
-/// which is a run of one in version 2, so a version-1 store is read as it is and marked
-/// version 2 when first opened for writing (an older binary then refuses it by name).
+/// which is a run of one in version 2. A version-1 store is read as it is and stays
+/// version 1 until the first write holding a run of more than one event, which marks it
+/// version 2 in the same batch (an older binary then refuses it by name): opening it, or
+/// backing it up before an upgrade, leaves it readable by the release it came from.
 const SCHEMA_VERSIONS_READ: [u32; 2] = [1, 2];
 
 const CF_EVENTS: &str = "events";
@@ -95,7 +103,7 @@ pub enum StoreError {
         path: PathBuf,
         /// The version on disk.
         found: u32,
-        /// The version this build reads.
+        /// The version this build writes (it also reads version 1).
         expected: u32,
     },
     /// The store belongs to another replica key.
@@ -150,6 +158,8 @@ pub struct Store {
     path: PathBuf,
     /// Set only by tests, to see what a failed write leaves behind.
     fail_writes: Arc<AtomicBool>,
+    /// Whether `meta` says [`SCHEMA_VERSION`] (else version 1, until a run is written).
+    marked_current: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -157,7 +167,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::SchemaMismatch`] if the store has another layout version;
+    /// [`StoreError::SchemaMismatch`] if the store has a layout version this build cannot
+    /// read (it reads versions 1 and 2);
     /// [`StoreError::Rocks`] if RocksDB cannot open it (e.g. locked by a running node).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut options = Options::default();
@@ -178,7 +189,12 @@ impl Store {
             COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, column_family_options()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
+        let store = Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+            fail_writes: Arc::default(),
+            marked_current: Arc::default(),
+        };
         store.check_or_write_schema(true)?;
         store.index_authority_events()?;
         Ok(store)
@@ -217,7 +233,12 @@ impl Store {
             .filter(|name| ![CF_DRAFTS, CF_AUTHORITY].contains(*name) || present.iter().any(|p| p == *name));
         let db = DB::open_cf_for_read_only(&options, path, families, false)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf(), fail_writes: Arc::default() };
+        let store = Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+            fail_writes: Arc::default(),
+            marked_current: Arc::default(),
+        };
         store.check_or_write_schema(false)?;
         Ok(store)
     }
@@ -250,11 +271,12 @@ impl Store {
                         expected: SCHEMA_VERSION,
                     });
                 }
-                if found != SCHEMA_VERSION && writable {
-                    self.write_schema_version()?;
-                }
+                self.marked_current.store(found == SCHEMA_VERSION, Ordering::Relaxed);
             }
-            None if writable => self.write_schema_version()?,
+            None if writable => {
+                self.write_schema_version()?;
+                self.marked_current.store(true, Ordering::Relaxed);
+            }
             None => {
                 return Err(StoreError::CorruptIndex { what: "meta", detail: "no schema version".into() });
             }
@@ -375,7 +397,10 @@ impl Store {
     /// Writes events atomically and durably: events, ingest order and heads in one
     /// synced batch. `first_ingest_position` is the ingest position of `events[0]`.
     ///
-    /// The caller (the single writer) has checked each event against the head.
+    /// The caller (the single writer) has checked each event against the head, and
+    /// `first_ingest_position` is past every position written before (the ingest order is
+    /// append-only: a position written twice would overlap an earlier run, which reads
+    /// refuse as a corrupt index).
     ///
     /// # Errors
     ///
@@ -408,6 +433,7 @@ impl Store {
         let mut last_per_replica: Vec<&VerifiedEvent> = Vec::new();
         let mut encoded = Vec::new();
         let mut run: Option<IngestRun> = None;
+        let mut longest_run = 0;
         for (idx, event) in events.iter().enumerate() {
             let key = event_key(event.replica(), event.seq());
             let position = first_ingest_position + idx as u64;
@@ -415,6 +441,7 @@ impl Store {
             batch.put_cf(events_cf, key, &encoded);
             let extended = run.as_mut().is_some_and(|run| run.extend(event.replica(), event.seq()));
             if !extended && let Some(done) = run.replace(IngestRun::one(position, event.replica(), event.seq())) {
+                longest_run = longest_run.max(done.count);
                 batch.put_cf(ingest_cf, done.first_position.to_be_bytes(), done.encode_value());
             }
             if rollcall_core::authority::Authority::changed_by(event.header().kind) {
@@ -430,7 +457,14 @@ impl Store {
             }
         }
         if let Some(done) = run {
+            longest_run = longest_run.max(done.count);
             batch.put_cf(ingest_cf, done.first_position.to_be_bytes(), done.encode_value());
+        }
+        let marking = longest_run > 1 && !self.marked_current.load(Ordering::Relaxed);
+        if marking {
+            // The first run a version-1 reader could not read: the store becomes version 2
+            // in the same batch, so no binary reads runs it does not know.
+            batch.put_cf(self.cf(CF_META), META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes());
         }
         for event in last_per_replica {
             batch.put_cf(heads_cf, event.replica().0, encode_head(event));
@@ -443,7 +477,11 @@ impl Store {
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(|e| self.rocks(e))
+        self.db.write_opt(batch, &options).map_err(|e| self.rocks(e))?;
+        if marking {
+            self.marked_current.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The local seq a client draft id became, if it is recorded.
@@ -677,7 +715,7 @@ impl Store {
             visit(replica, seq, value)?;
             iter.next();
         }
-        iter.status().map_err(|e| StoreError::from(self.rocks(e)))?;
+        iter.status().map_err(|e| self.rocks(e))?;
         Ok(())
     }
 
@@ -794,8 +832,11 @@ impl Store {
         let events_cf = self.cf(CF_EVENTS);
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_INGEST));
         iter.seek_to_first();
+        let mut previous: Option<IngestRun> = None;
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            for (position, replica, seq) in IngestRun::decode(key, value)?.entries_from(0) {
+            let run = IngestRun::decode(key, value)?.after(previous.as_ref())?;
+            previous = Some(run);
+            for (position, replica, seq) in run.entries_from(0) {
                 let value = self
                     .db
                     .get_pinned_cf(events_cf, event_key(replica, seq))
@@ -822,15 +863,30 @@ impl Store {
     pub fn ingest_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, ReplicaId, Seq)>, StoreError> {
         let mut out = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_INGEST));
-        // The run holding `from` starts at or before it.
+        // The run holding `from` starts at or before it. The run before that one is read
+        // too, so a read from any position sees an overlap there.
         iter.seek_for_prev(from.to_be_bytes());
-        if !iter.valid() {
+        iter.status().map_err(|e| self.rocks(e))?;
+        let mut previous: Option<IngestRun> = None;
+        if iter.valid() {
+            iter.prev();
+            iter.status().map_err(|e| self.rocks(e))?;
+            match (iter.key(), iter.value()) {
+                (Some(key), Some(value)) => {
+                    previous = Some(IngestRun::decode(key, value)?);
+                    iter.next();
+                }
+                _ => iter.seek_to_first(),
+            }
+        } else {
             iter.seek_to_first();
         }
         while out.len() < limit {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            let run = IngestRun::decode(key, value)?.after(previous.as_ref())?;
             let wanted = limit - out.len();
-            out.extend(IngestRun::decode(key, value)?.entries_from(from).take(wanted));
+            out.extend(run.entries_from(from).take(wanted));
+            previous = Some(run);
             iter.next();
         }
         iter.status().map_err(|e| self.rocks(e))?;
@@ -903,11 +959,27 @@ impl IngestRun {
         }
         let replica = ReplicaId(value[..32].try_into().expect("length checked"));
         let first_seq = Seq(u64::from_be_bytes(value[32..40].try_into().expect("length checked")));
-        if first_seq.0.checked_add(u64::from(count)).is_none() || first_position.checked_add(u64::from(count)).is_none()
-        {
+        let last = u64::from(count) - 1;
+        if first_seq.0.checked_add(last).is_none() || first_position.checked_add(last).is_none() {
             return Err(bad("a run past the largest seq or position"));
         }
         Ok(IngestRun { first_position, replica, first_seq, count })
+    }
+
+    /// This run, read after `previous` in key order: refused when the two overlap (a
+    /// position written twice, or a count too large), since the ingest order then says
+    /// two things of one position.
+    fn after(self, previous: Option<&IngestRun>) -> Result<IngestRun, StoreError> {
+        match previous {
+            Some(previous) if previous.last_position() >= self.first_position => Err(StoreError::CorruptIndex {
+                what: "ingest",
+                detail: format!(
+                    "the run at position {} overlaps the run at {} (of {} events)",
+                    self.first_position, previous.first_position, previous.count
+                ),
+            }),
+            _ => Ok(self),
+        }
     }
 
     /// The run's (position, replica, seq), from position `from` on.

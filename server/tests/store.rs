@@ -344,15 +344,16 @@ fn the_ingest_order_is_stored_in_runs_and_read_from_any_position() {
 }
 
 /// Goal: a store written by version 1 (an ingest entry per event) is read as it is,
-/// by a read-only open without changing it, and marked version 2 by its first writable
-/// open, which then appends runs after the old entries. Method: rewrite a new store's
+/// by any open, and stays version 1 (readable by the release it came from, e.g. for a
+/// backup taken before an upgrade) until the first write of a run of more than one
+/// event, which marks it version 2 in the same batch. Method: rewrite a new store's
 /// ingest entries and schema version as version 1 wrote them, through RocksDB directly.
 #[test]
-fn a_version_1_store_is_read_as_it_is_and_upgraded_when_opened_for_writing() {
+fn a_version_1_store_is_read_as_it_is_and_marked_version_2_by_its_first_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let key = SigningKey::from_bytes(&[21; 32]);
     let replica = ReplicaId(key.verifying_key().to_bytes());
-    let events = signed_chain(&key, 6);
+    let events = signed_chain(&key, 7);
     {
         let store = Store::open(dir.path()).expect("open");
         store.write_events(&events[..4], 1).expect("write");
@@ -383,12 +384,22 @@ fn a_version_1_store_is_read_as_it_is_and_upgraded_when_opened_for_writing() {
     };
     assert_eq!(meta_version(dir.path()), 1, "a read-only open changes nothing");
     let store = Store::open(dir.path()).expect("a version-1 store opens for writing");
-    assert_eq!(meta_version(dir.path()), SCHEMA_VERSION);
-    store.write_events(&events[4..], 5).expect("write after the old entries");
+    assert_eq!(meta_version(dir.path()), 1, "opening for writing changes nothing either");
+    store.write_events(&events[4..5], 5).expect("a run of one");
+    assert_eq!(meta_version(dir.path()), 1, "a run of one is a version-1 entry");
+    store.write_events(&events[5..], 6).expect("a run of two, continuing the same log");
+    assert_eq!(meta_version(dir.path()), SCHEMA_VERSION, "marked in the batch of its first run");
     let mut all = version_1;
-    all.extend([(5, replica, Seq(5)), (6, replica, Seq(6))]);
+    all.extend([(5, replica, Seq(5)), (6, replica, Seq(6)), (7, replica, Seq(7))]);
     assert_eq!(store.ingest_range(0, 10).expect("range"), all);
-    assert_eq!(store.last_ingest_position().expect("last"), 6);
+    assert_eq!(store.ingest_range(6, 1).expect("range"), vec![(6, replica, Seq(6))]);
+    assert_eq!(store.last_ingest_position().expect("last"), 7);
+    drop(store);
+    set_meta(dir.path(), b"schema_version", &(SCHEMA_VERSION + 1).to_be_bytes());
+    assert!(
+        matches!(Store::open_read_only(dir.path()), Err(StoreError::SchemaMismatch { found, .. }) if found == SCHEMA_VERSION + 1),
+        "a version this build does not know is refused, read-only too"
+    );
 }
 
 /// Goal: a malformed ingest entry is an error naming the index, never a wrong order.
@@ -412,5 +423,35 @@ fn a_malformed_ingest_run_is_reported() {
             bad_value.len()
         );
         assert!(matches!(store.last_ingest_position(), Err(StoreError::CorruptIndex { what: "ingest", .. })));
+    }
+    // A key of another length.
+    {
+        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+        let ingest = db.cf_handle("ingest").expect("ingest cf");
+        db.delete_range_cf(ingest, 0u64.to_be_bytes(), u64::MAX.to_be_bytes()).expect("raw delete");
+        db.put_cf(ingest, [0u8, 1], [0u8; 40]).expect("raw put");
+    }
+    let store = Store::open_read_only(dir.path()).expect("open");
+    assert!(matches!(store.ingest_range(0, 10), Err(StoreError::CorruptIndex { what: "ingest", .. })));
+}
+
+/// Goal: runs that overlap (a position written twice, or a count too large) are a
+/// corrupt index, never two answers for one position or a position skipped, whatever
+/// position the read starts from. Method: a run of three at 1, then an event written at
+/// position 2 (which the writer never does: its positions only move on).
+#[test]
+fn overlapping_ingest_runs_are_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let a = signed_chain(&SigningKey::from_bytes(&[31; 32]), 3);
+    let x = signed_chain(&SigningKey::from_bytes(&[32; 32]), 1);
+    store.write_events(&a, 1).expect("write");
+    store.write_events(&x, 2).expect("write");
+    for from in [0, 1, 2] {
+        assert!(
+            matches!(store.ingest_range(from, 10), Err(StoreError::CorruptIndex { what: "ingest", .. })),
+            "from {from}"
+        );
     }
 }
