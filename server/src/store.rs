@@ -189,12 +189,7 @@ impl Store {
             COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, column_family_options()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store {
-            db: Arc::new(db),
-            path: path.to_path_buf(),
-            fail_writes: Arc::default(),
-            marked_current: Arc::default(),
-        };
+        let store = Store::over(db, path);
         store.check_or_write_schema(true)?;
         store.index_authority_events()?;
         Ok(store)
@@ -233,14 +228,19 @@ impl Store {
             .filter(|name| ![CF_DRAFTS, CF_AUTHORITY].contains(*name) || present.iter().any(|p| p == *name));
         let db = DB::open_cf_for_read_only(&options, path, families, false)
             .map_err(|source| StoreError::Rocks { path: path.to_path_buf(), source })?;
-        let store = Store {
+        let store = Store::over(db, path);
+        store.check_or_write_schema(false)?;
+        Ok(store)
+    }
+
+    /// A handle to `db`, opened at `path`, before its schema version is read.
+    fn over(db: DB, path: &Path) -> Store {
+        Store {
             db: Arc::new(db),
             path: path.to_path_buf(),
             fail_writes: Arc::default(),
             marked_current: Arc::default(),
-        };
-        store.check_or_write_schema(false)?;
-        Ok(store)
+        }
     }
 
     /// The directory of the store.
@@ -432,17 +432,14 @@ impl Store {
         let authority_cf = self.cf(CF_AUTHORITY);
         let mut last_per_replica: Vec<&VerifiedEvent> = Vec::new();
         let mut encoded = Vec::new();
-        let mut run: Option<IngestRun> = None;
-        let mut longest_run = 0;
+        let mut runs: Vec<IngestRun> = Vec::new();
         for (idx, event) in events.iter().enumerate() {
             let key = event_key(event.replica(), event.seq());
             let position = first_ingest_position + idx as u64;
             codec::encode_signed_into(&event.to_signed(), &mut encoded);
             batch.put_cf(events_cf, key, &encoded);
-            let extended = run.as_mut().is_some_and(|run| run.extend(event.replica(), event.seq()));
-            if !extended && let Some(done) = run.replace(IngestRun::one(position, event.replica(), event.seq())) {
-                longest_run = longest_run.max(done.count);
-                batch.put_cf(ingest_cf, done.first_position.to_be_bytes(), done.encode_value());
+            if !runs.last_mut().is_some_and(|run| run.extend(event.replica(), event.seq())) {
+                runs.push(IngestRun::one(position, event.replica(), event.seq()));
             }
             if rollcall_core::authority::Authority::changed_by(event.header().kind) {
                 batch.put_cf(authority_cf, position.to_be_bytes(), key);
@@ -456,11 +453,10 @@ impl Store {
                 None => last_per_replica.push(event),
             }
         }
-        if let Some(done) = run {
-            longest_run = longest_run.max(done.count);
-            batch.put_cf(ingest_cf, done.first_position.to_be_bytes(), done.encode_value());
+        for run in &runs {
+            batch.put_cf(ingest_cf, run.first_position.to_be_bytes(), run.encode_value());
         }
-        let marking = longest_run > 1 && !self.marked_current.load(Ordering::Relaxed);
+        let marking = runs.iter().any(|run| run.count > 1) && !self.marked_current.load(Ordering::Relaxed);
         if marking {
             // The first run a version-1 reader could not read: the store becomes version 2
             // in the same batch, so no binary reads runs it does not know.

@@ -1426,6 +1426,18 @@ mod tests {
         gathering
     }
 
+    /// A delay after a group of four appends written while four others queued.
+    fn after_two_cohorts_of_four() -> CommitDelay {
+        let mut delay = CommitDelay::default();
+        delay.committed(4, 4);
+        delay
+    }
+
+    /// An ingest job (its answer dropped).
+    fn an_ingest() -> Job {
+        Job::Ingest { events: Vec::new(), reply: oneshot::channel().0 }
+    }
+
     #[test]
     fn a_lone_writer_never_waits() {
         let mut delay = CommitDelay::default();
@@ -1450,8 +1462,7 @@ mod tests {
 
     #[test]
     fn a_large_group_never_waits() {
-        let mut delay = CommitDelay::default();
-        delay.committed(4, 4);
+        let mut delay = after_two_cohorts_of_four();
         let mut gathering = appends(2);
         assert!(delay.wait_for(&gathering).is_some());
         gathering.n_events = CommitDelay::EVENTS_MAX;
@@ -1460,17 +1471,15 @@ mod tests {
 
     #[test]
     fn a_group_holding_received_events_never_waits() {
-        let mut delay = CommitDelay::default();
-        delay.committed(4, 4);
+        let mut delay = after_two_cohorts_of_four();
         let mut gathering = appends(2);
-        gathering.count(&Job::Ingest { events: Vec::new(), reply: oneshot::channel().0 });
+        gathering.count(&an_ingest());
         assert_eq!(delay.wait_for(&gathering), None);
     }
 
     #[test]
     fn a_wait_that_gathered_nothing_turns_the_delay_off_for_a_while() {
-        let mut delay = CommitDelay::default();
-        delay.committed(4, 4);
+        let mut delay = after_two_cohorts_of_four();
         let gathering = appends(4);
         assert!(delay.wait_for(&gathering).is_some());
         // The deadline passed and nobody came.
@@ -1492,12 +1501,11 @@ mod tests {
 
     #[test]
     fn a_wait_cut_short_by_another_request_keeps_the_delay_on() {
-        let mut delay = CommitDelay::default();
-        delay.committed(4, 4);
+        let mut delay = after_two_cohorts_of_four();
         let mut gathering = appends(4);
         assert!(delay.wait_for(&gathering).is_some());
         // A rebuild (or an ingest) ends the gathering before the deadline.
-        gathering.count(&Job::Ingest { events: Vec::new(), reply: oneshot::channel().0 });
+        gathering.count(&an_ingest());
         delay.gathered(&gathering);
         delay.committed(4, 4);
         assert!(delay.wait_for(&appends(4)).is_some(), "still on");
@@ -1517,8 +1525,7 @@ mod tests {
 
     #[test]
     fn a_wait_that_gathered_some_keeps_the_delay_on() {
-        let mut delay = CommitDelay::default();
-        delay.committed(4, 4);
+        let mut delay = after_two_cohorts_of_four();
         assert!(delay.wait_for(&appends(4)).is_some());
         delay.gathered(&appends(6));
         delay.committed(6, 2);

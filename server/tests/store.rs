@@ -209,10 +209,21 @@ fn corrupted_sst_file_is_reported() {
     assert!(outcome.is_err(), "corruption went unnoticed: {outcome:?}");
 }
 
+/// Every column family of a store, for opening it with RocksDB directly.
+const COLUMN_FAMILIES: [&str; 7] = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
+
+/// The store at `path` opened with RocksDB directly, to write what a test needs on disk.
+fn raw_open(path: &Path) -> rocksdb::DB {
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, COLUMN_FAMILIES).expect("raw open")
+}
+
+/// The store at `path` opened read-only with RocksDB directly, to see what is on disk.
+fn raw_open_read_only(path: &Path) -> rocksdb::DB {
+    rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, COLUMN_FAMILIES, false).expect("raw open")
+}
+
 fn set_meta(path: &Path, key: &[u8], value: &[u8]) {
-    let options = rocksdb::Options::default();
-    let cfs = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-    let db = rocksdb::DB::open_cf(&options, path, cfs).expect("raw open");
+    let db = raw_open(path);
     let meta = db.cf_handle("meta").expect("meta cf");
     db.put_cf(meta, key, value).expect("raw put");
 }
@@ -292,8 +303,7 @@ fn signed_chain(key: &SigningKey, n: usize) -> Vec<rollcall_core::VerifiedEvent>
 
 /// The raw entries of the `ingest` column family, as RocksDB holds them.
 fn raw_ingest_entries(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, families, false).expect("raw open");
+    let db = raw_open_read_only(path);
     let ingest = db.cf_handle("ingest").expect("ingest cf");
     db.iterator_cf(ingest, rocksdb::IteratorMode::Start)
         .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("raw read"))
@@ -359,8 +369,7 @@ fn a_version_1_store_is_read_as_it_is_and_marked_version_2_by_its_first_run() {
         store.write_events(&events[..4], 1).expect("write");
     }
     {
-        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+        let db = raw_open(dir.path());
         let ingest = db.cf_handle("ingest").expect("ingest cf");
         db.delete_range_cf(ingest, 0u64.to_be_bytes(), u64::MAX.to_be_bytes()).expect("raw delete");
         for seq in 1..=4u64 {
@@ -377,8 +386,7 @@ fn a_version_1_store_is_read_as_it_is_and_marked_version_2_by_its_first_run() {
         assert_eq!(read_only.last_ingest_position().expect("last"), 4);
     }
     let meta_version = |path: &Path| {
-        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-        let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), path, families, false).expect("open");
+        let db = raw_open_read_only(path);
         let value = db.get_cf(db.cf_handle("meta").expect("meta cf"), b"schema_version").expect("read").expect("set");
         u32::from_be_bytes(value[..].try_into().expect("4 bytes"))
     };
@@ -410,8 +418,7 @@ fn a_malformed_ingest_run_is_reported() {
     drop(Store::open(dir.path()).expect("open"));
     for bad_value in [vec![0u8; 39], vec![0u8; 43], [vec![0u8; 40], 0u32.to_be_bytes().to_vec()].concat()] {
         {
-            let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-            let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+            let db = raw_open(dir.path());
             let mut value = bad_value.clone();
             value[..32].copy_from_slice(&key.verifying_key().to_bytes());
             db.put_cf(db.cf_handle("ingest").expect("ingest cf"), 1u64.to_be_bytes(), value).expect("raw put");
@@ -426,8 +433,7 @@ fn a_malformed_ingest_run_is_reported() {
     }
     // A key of another length.
     {
-        let families = ["events", "ingest", "heads", "projections", "meta", "drafts", "authority"];
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).expect("raw open");
+        let db = raw_open(dir.path());
         let ingest = db.cf_handle("ingest").expect("ingest cf");
         db.delete_range_cf(ingest, 0u64.to_be_bytes(), u64::MAX.to_be_bytes()).expect("raw delete");
         db.put_cf(ingest, [0u8, 1], [0u8; 40]).expect("raw put");
