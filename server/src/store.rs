@@ -15,7 +15,9 @@
 //! - `authority`: the ingest positions of the events that change the enrollment state.
 //!
 //! Levels 0 and 1 are uncompressed, the levels below Snappy: a store smaller than about
-//! half a gigabyte is therefore not compressed at all.
+//! half a gigabyte is therefore not compressed at all. A read of a replica's log is
+//! bounded by the replica's last key and leaves the block cache alone (a backlog read
+//! once would only push out what point reads keep there).
 //!
 //! Invariants:
 //! - An event, its ingest entry and its head update are written in one atomic
@@ -576,7 +578,7 @@ impl Store {
             ReadBuffers::OnePerRead => self.read_raw(replica, from_seq, limit)?,
             ReadBuffers::OnePerEvent => self.read_raw_each(replica, from_seq, limit)?,
         };
-        chain_checked(replica, raw.into_iter().map(|(seq, signed)| (seq, rollcall_core::recheck_stored(&signed))))
+        chain_checked(replica, raw.into_iter().map(|(seq, signed)| (seq, rollcall_core::recheck_stored(signed))))
     }
 
     /// Walks the stored values of `replica` from `from_seq`, at most `limit`, in order.
@@ -588,7 +590,7 @@ impl Store {
         mut visit: impl FnMut(Seq, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let from_seq = Seq(from_seq.0.max(1));
-        let mut iter = self.db.raw_iterator_cf(self.cf(CF_EVENTS));
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_EVENTS), range_read_options(replica));
         iter.seek(event_key(replica, from_seq));
         let mut visited = 0;
         while visited < limit {
@@ -661,7 +663,7 @@ impl Store {
     ///
     /// [`StoreError::Corrupt`] when the stored value fails its checks.
     pub fn get(&self, replica: ReplicaId, seq: Seq) -> Result<Option<VerifiedEvent>, StoreError> {
-        self.get_checked(replica, seq, rollcall_core::verify)
+        self.get_checked(replica, seq, |signed| rollcall_core::verify(&signed))
     }
 
     /// Reads one event like [`Store::get`], with every check but the signature (as
@@ -680,7 +682,7 @@ impl Store {
         &self,
         replica: ReplicaId,
         seq: Seq,
-        check: fn(&rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
+        check: impl FnOnce(rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
     ) -> Result<Option<VerifiedEvent>, StoreError> {
         match self.db.get_cf(self.cf(CF_EVENTS), event_key(replica, seq)).map_err(|e| self.rocks(e))? {
             None => Ok(None),
@@ -812,7 +814,7 @@ impl Store {
                 .get_pinned_cf(events_cf, key)
                 .map_err(|e| self.rocks(e))?
                 .ok_or_else(|| corrupt(replica, seq, "indexed as an authority event but missing"))?;
-            let event = check_stored(replica, seq, &value, rollcall_core::verify)?;
+            let event = check_stored(replica, seq, &value, |signed| rollcall_core::verify(&signed))?;
             if !rollcall_core::authority::Authority::changed_by(event.header().kind) {
                 return Err(corrupt(replica, seq, "indexed as an authority event but of another kind"));
             }
@@ -888,6 +890,21 @@ impl Store {
         iter.status().map_err(|e| self.rocks(e))?;
         Ok(out)
     }
+}
+
+/// How a read of one replica's log walks the `events` column family: it stops at the
+/// replica's last key (RocksDB prunes what lies past it), and its blocks do not
+/// displace the block cache (a sync sender streams a backlog once, far more than the
+/// cache holds, and reads each block once).
+fn range_read_options(replica: ReplicaId) -> rocksdb::ReadOptions {
+    let mut options = rocksdb::ReadOptions::default();
+    // Past every key of `replica` (its last seq's key followed by one byte), before
+    // every key of the next replica.
+    let mut past_last = event_key(replica, Seq(u64::MAX)).to_vec();
+    past_last.push(0);
+    options.set_iterate_upper_bound(past_last);
+    options.fill_cache(false);
+    options
 }
 
 /// The options of every column family: levels 0 and 1 uncompressed, Snappy below
@@ -1056,10 +1073,10 @@ fn check_stored(
     replica: ReplicaId,
     seq: Seq,
     value: &[u8],
-    check: fn(&rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
+    check: impl FnOnce(rollcall_core::SignedEvent) -> Result<VerifiedEvent, rollcall_core::VerifyError>,
 ) -> Result<VerifiedEvent, StoreError> {
     let signed = codec::decode_signed(value).map_err(|err| corrupt(replica, seq, err.to_string()))?;
-    let event = check(&signed).map_err(|err| corrupt(replica, seq, err.to_string()))?;
+    let event = check(signed).map_err(|err| corrupt(replica, seq, err.to_string()))?;
     if event.replica() != replica || event.seq() != seq {
         return Err(corrupt(replica, seq, "header does not match its key"));
     }

@@ -43,9 +43,17 @@ pub const VERIFYING_MAX: usize = 3;
 /// Verified batches queued for the writer: verifying goes on while the writer's group
 /// fsyncs, and the storing half hands the writer up to this many and one more as one
 /// group. A session holds at most `VERIFYING_MAX + 2 * VERIFIED_QUEUE_DEPTH + 1`
-/// received messages: 16 of at most about 1 MiB from a node (`MESSAGE_BYTES_TARGET`); a peer
-/// sending messages of the largest size a node accepts could make that 256 MiB.
+/// batches, each of one received message or of several received ones together of at
+/// most `MESSAGE_BYTES_TARGET` ([`VERIFY_TOGETHER_EVENTS_MAX`]): 16 of at most about 1 MiB
+/// from a node; a peer sending messages of the largest size a node accepts (never
+/// put together) could make that 256 MiB.
 pub const VERIFIED_QUEUE_DEPTH: usize = 6;
+/// Most events verified as one batch: the messages already received when one is taken
+/// (none is waited for) are verified together, up to this many events and
+/// `MESSAGE_BYTES_TARGET` bytes. A batch of more signatures costs less an event (the
+/// multiscalar multiplication's window widens): `verify_many` on 2,048 events costs 0.93
+/// of it on the 512 of one message (BENCHMARKS.md, Sync, `SYNC_BENCH=v`).
+pub const VERIFY_TOGETHER_EVENTS_MAX: usize = 4 * EVENTS_PER_MESSAGE_MAX;
 /// Shortest time between two receipts for one child.
 pub const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -390,15 +398,17 @@ where
     // Batches being verified, at most `VERIFYING_MAX` at once (one per core), handed on
     // to the storing half in the order received.
     let mut verifying = futures_util::stream::FuturesOrdered::new();
+    // A message read while putting received batches together, handled next.
+    let mut following: Option<Option<pb::sync_message::Message>> = None;
     loop {
-        if until_caught_up && verifying.is_empty() {
+        if until_caught_up && verifying.is_empty() && following.is_none() {
             let state = lock(shared);
             if state.caught_up_sent && state.peer_caught_up && state.batches_unacked == 0 {
                 return Ok(());
             }
         }
         let message = tokio::select! {
-            message = next_message(inbound), if verifying.len() < VERIFYING_MAX => message?,
+            message = following_or_next(&mut following, inbound), if verifying.len() < VERIFYING_MAX => message?,
             Some(batch) = verifying.next(), if !verifying.is_empty() => {
                 let batch: VerifiedBatch = batch?;
                 // The peer holds what it sent, whatever this side decides: record it
@@ -431,8 +441,9 @@ where
                 return Ok(());
             }
             Some(pb::sync_message::Message::Events(batch)) => {
-                tracing::debug!(peer = %peer.unit, n_events = batch.events.len(), "batch received");
-                verifying.push_back(verify_or_mark(Some(batch)));
+                let together = with_received_batches(batch, inbound, &mut following)?;
+                tracing::debug!(peer = %peer.unit, n_events = together.events.len(), n_messages = together.messages, "batches received");
+                verifying.push_back(verify_or_mark(Some(together)));
             }
             Some(pb::sync_message::Message::Ack(ack)) => {
                 for head in &ack.heads {
@@ -596,12 +607,91 @@ async fn next_message<S>(inbound: &mut S) -> Result<Option<pb::sync_message::Mes
 where
     S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
 {
-    match inbound.next().await {
+    message_of(inbound.next().await)
+}
+
+/// The message read ahead (`following`), else the next one received.
+async fn following_or_next<S>(
+    following: &mut Option<Option<pb::sync_message::Message>>,
+    inbound: &mut S,
+) -> Result<Option<pb::sync_message::Message>, SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    match following.take() {
+        Some(message) => Ok(message),
+        None => next_message(inbound).await,
+    }
+}
+
+fn message_of(
+    item: Option<Result<pb::SyncMessage, tonic::Status>>,
+) -> Result<Option<pb::sync_message::Message>, SyncError> {
+    match item {
         None => Ok(None),
         Some(Err(status)) => Err(SyncError::Stream(status.message().to_string())),
         Some(Ok(pb::SyncMessage { message: None })) => Err(SyncError::Protocol("an empty message".into())),
         Some(Ok(pb::SyncMessage { message: Some(message) })) => Ok(Some(message)),
     }
+}
+
+/// Received batches to verify as one.
+struct Together {
+    events: Vec<pb::SignedEvent>,
+    /// How many of the peer's messages they came in (what the acknowledgement counts).
+    messages: u32,
+}
+
+/// `first` and the batches of events already received after it, without waiting for
+/// any, up to [`VERIFY_TOGETHER_EVENTS_MAX`] events and `MESSAGE_BYTES_TARGET` bytes in
+/// all: the first message that is not events, or would go past either, is left in
+/// `following`. A message of more than `EVENTS_PER_MESSAGE_MAX` events is refused.
+fn with_received_batches<S>(
+    first: pb::SyncEvents,
+    inbound: &mut S,
+    following: &mut Option<Option<pb::sync_message::Message>>,
+) -> Result<Together, SyncError>
+where
+    S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
+{
+    use futures_util::FutureExt;
+    let bytes = |batch: &pb::SyncEvents| -> usize {
+        batch.events.iter().map(|e| e.header.len() + e.signature.len() + e.body.as_ref().map_or(0, |b| b.len())).sum()
+    };
+    check_batch_size(&first)?;
+    let mut together_bytes = bytes(&first);
+    let mut together = Together { events: first.events, messages: 1 };
+    while together.events.len() < VERIFY_TOGETHER_EVENTS_MAX && together_bytes < MESSAGE_BYTES_TARGET {
+        let Some(item) = inbound.next().now_or_never() else { break };
+        match message_of(item)? {
+            Some(pb::sync_message::Message::Events(batch)) => {
+                check_batch_size(&batch)?;
+                let batch_bytes = bytes(&batch);
+                if together.events.len() + batch.events.len() > VERIFY_TOGETHER_EVENTS_MAX
+                    || together_bytes + batch_bytes > MESSAGE_BYTES_TARGET
+                {
+                    *following = Some(Some(pb::sync_message::Message::Events(batch)));
+                    break;
+                }
+                together_bytes += batch_bytes;
+                together.events.extend(batch.events);
+                together.messages += 1;
+            }
+            other => {
+                *following = Some(other);
+                break;
+            }
+        }
+    }
+    Ok(together)
+}
+
+fn check_batch_size(batch: &pb::SyncEvents) -> Result<(), SyncError> {
+    let n_events = batch.events.len();
+    if n_events > EVENTS_PER_MESSAGE_MAX {
+        return Err(SyncError::Protocol(format!("{n_events} events in one batch, more than {EVENTS_PER_MESSAGE_MAX}")));
+    }
+    Ok(())
 }
 
 async fn send(outbound: &mpsc::Sender<pb::SyncMessage>, message: pb::sync_message::Message) -> Result<(), SyncError> {
@@ -692,25 +782,25 @@ async fn send_missing(
 struct VerifiedBatch {
     events: Vec<VerifiedEvent>,
     rejections: Vec<pb::SyncRejection>,
+    /// How many of the peer's messages the batch covers.
+    messages: u32,
     /// Not a batch the peer sent: the mark of the end of its backlog (its `caught_up`).
     backlog_end: bool,
 }
 
 /// Verifies a received batch, or (`None`) passes the mark of the end of the peer's
 /// backlog along in order.
-async fn verify_or_mark(batch: Option<pb::SyncEvents>) -> Result<VerifiedBatch, SyncError> {
+async fn verify_or_mark(batch: Option<Together>) -> Result<VerifiedBatch, SyncError> {
     match batch {
         Some(batch) => verify_batch(batch).await,
-        None => Ok(VerifiedBatch { events: Vec::new(), rejections: Vec::new(), backlog_end: true }),
+        None => Ok(VerifiedBatch { events: Vec::new(), rejections: Vec::new(), messages: 0, backlog_end: true }),
     }
 }
 
-/// Verifies a received batch off the async workers.
-async fn verify_batch(batch: pb::SyncEvents) -> Result<VerifiedBatch, SyncError> {
+/// Verifies received batches (each checked for size already) off the async workers.
+async fn verify_batch(batch: Together) -> Result<VerifiedBatch, SyncError> {
     let n_events = batch.events.len();
-    if n_events > EVENTS_PER_MESSAGE_MAX {
-        return Err(SyncError::Protocol(format!("{n_events} events in one batch, more than {EVENTS_PER_MESSAGE_MAX}")));
-    }
+    let messages = batch.messages;
     tokio::task::spawn_blocking(move || {
         let mut events = Vec::with_capacity(n_events);
         let mut rejections = Vec::new();
@@ -740,7 +830,7 @@ async fn verify_batch(batch: pb::SyncEvents) -> Result<VerifiedBatch, SyncError>
                 }
             }
         }
-        VerifiedBatch { events, rejections, backlog_end: false }
+        VerifiedBatch { events, rejections, messages, backlog_end: false }
     })
     .await
     .map_err(|_| SyncError::Local("verify task failed".into()))
@@ -784,7 +874,7 @@ async fn store_batches(
     batches: Vec<VerifiedBatch>,
     shared: &Shared,
 ) -> Result<(), SyncError> {
-    let n_batches = batches.len() as u32;
+    let n_messages: u32 = batches.iter().map(|batch| batch.messages).sum();
     let mut events = Vec::with_capacity(batches.iter().map(|batch| batch.events.len()).sum());
     let mut rejections = Vec::new();
     for batch in batches {
@@ -844,7 +934,7 @@ async fn store_batches(
     ack.accepted += outcome.accepted;
     ack.duplicates += outcome.duplicates;
     ack.rejections.extend(rejections);
-    ack.batches += n_batches;
+    ack.batches += n_messages;
     Ok(())
 }
 

@@ -56,22 +56,7 @@ fn verify_rates() -> (f64, f64) {
 /// batches of 512 as sync sends them (all checks, signatures batched and coalesced by
 /// key: what a catch-up receiver runs), one core.
 fn event_verify_rate() -> (f64, f64) {
-    use rollcall_core::log::{Head, LocalWriter};
-    use rollcall_core::{EventId, HlcTime, ReplicaId};
-    let key = SigningKey::from_bytes(&[6; 32]);
-    let replica = ReplicaId(key.verifying_key().to_bytes());
-    let mut writer = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
-    let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
-    let events: Vec<rollcall_core::SignedEvent> = member_drafts(&unit, 2048, 1, "bench")
-        .into_iter()
-        .take(4096)
-        .enumerate()
-        .map(|(idx, draft)| {
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&(idx as u64).to_be_bytes());
-            writer.prepare(1_800_000_000_000, EventId(id), draft).expect("valid draft").sign(&key).to_signed()
-        })
-        .collect();
+    let events = one_replicas_events(4096);
     let start = Instant::now();
     for chunk in events.chunks(512) {
         assert!(rollcall_core::verify_many(chunk).iter().all(Result::is_ok));
@@ -89,12 +74,64 @@ fn event_verify_rate() -> (f64, f64) {
     (verified, decoded)
 }
 
+/// `verify_many`'s cost an event by the size of the batch (`SYNC_BENCH=v`): the sizes
+/// interleaved round by round in one process, so the machine's drift falls on all alike;
+/// medians of `VERIFY_ROUNDS` (default 15).
+fn verify_by_batch_size() {
+    const SIZES: [usize; 5] = [256, 512, 1024, 2048, 4096];
+    let events = one_replicas_events(4096);
+    let rounds: usize = rollcall_tests::env_or("VERIFY_ROUNDS", 15);
+    let mut micros: Vec<Vec<f64>> = vec![Vec::new(); SIZES.len()];
+    for _ in 0..rounds {
+        for (size, taken) in SIZES.iter().zip(micros.iter_mut()) {
+            let start = Instant::now();
+            for chunk in events.chunks(*size) {
+                assert!(rollcall_core::verify_many(chunk).iter().all(Result::is_ok));
+            }
+            taken.push(start.elapsed().as_secs_f64() * 1e6 / events.len() as f64);
+        }
+    }
+    let at_512 = median(&mut micros[1].clone());
+    for (size, taken) in SIZES.iter().zip(micros.iter_mut()) {
+        let us = median(taken);
+        println!(
+            "verify_many in batches of {size}, 1 core: {us:.2} us an event (median of {rounds}), {:.2} of the batch of 512",
+            us / at_512
+        );
+    }
+}
+
+/// `n` signed events of one replica: member events of one branch, as a catch-up sends.
+fn one_replicas_events(n: usize) -> Vec<rollcall_core::SignedEvent> {
+    use rollcall_core::log::{Head, LocalWriter};
+    use rollcall_core::{EventId, HlcTime, ReplicaId};
+    let key = SigningKey::from_bytes(&[6; 32]);
+    let replica = ReplicaId(key.verifying_key().to_bytes());
+    let mut writer = LocalWriter::new(replica, Head::EMPTY, HlcTime::default());
+    let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+    let events: Vec<rollcall_core::SignedEvent> = member_drafts(&unit, 2048, 1, "bench")
+        .into_iter()
+        .take(n)
+        .enumerate()
+        .map(|(idx, draft)| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(idx as u64).to_be_bytes());
+            writer.prepare(1_800_000_000_000, EventId(id), draft).expect("valid draft").sign(&key).to_signed()
+        })
+        .collect();
+    assert_eq!(events.len(), n, "enough drafts");
+    events
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("sync bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench sync`");
         return;
     }
     let only = std::env::var("SYNC_BENCH").unwrap_or_default();
+    if only.contains('v') {
+        verify_by_batch_size();
+    }
     if only.is_empty() || only.contains('a') {
         catch_up();
     }

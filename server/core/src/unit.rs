@@ -131,6 +131,19 @@ impl UnitPath {
                 && self.0.as_bytes()[ancestor.0.len()] == b'/')
     }
 
+    /// The path of `self`, then of each ancestor up to the province, as text: what a walk
+    /// up the tree looks up without making a path for each level.
+    pub fn self_and_ancestors(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(Some(&*self.0), |current| current.rfind('/').map(|idx| &current[..idx]))
+    }
+
+    /// `self` or the ancestor whose path is `path`, one of
+    /// [`UnitPath::self_and_ancestors`] (valid because `self` is).
+    pub(crate) fn self_or_ancestor(&self, path: &str) -> UnitPath {
+        debug_assert!(self.self_and_ancestors().any(|ancestor| ancestor == path), "{path} is not above {self}");
+        if path.len() == self.0.len() { self.clone() } else { UnitPath(path.into()) }
+    }
+
     /// The child of `self` named `segment`.
     ///
     /// # Errors
@@ -138,6 +151,14 @@ impl UnitPath {
     /// [`UnitPathError`] when the result would be invalid.
     pub fn child(&self, segment: &str) -> Result<UnitPath, UnitPathError> {
         UnitPath::parse(&format!("{}/{}", self.0, segment))
+    }
+}
+
+/// A path's text is its identity: equality, order and hash are those of the `str`, so
+/// maps keyed by paths are looked up by text (a walk up the tree allocates nothing).
+impl std::borrow::Borrow<str> for UnitPath {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

@@ -11,11 +11,11 @@ use chacha20::ChaCha20Rng;
 use chacha20::rand_core::SeedableRng;
 use ed25519_dalek::{Signature, VerifyingKey};
 use ed25519_zebra::{VerificationKey, VerificationKeyBytes, batch};
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256};
 
 use crate::body::{Body, BodyError};
 use crate::codec::{self, CodecError};
-use crate::event::{FORMAT_VERSION, ReplicaId, Seq, SignedEvent, VerifiedEvent};
+use crate::event::{FORMAT_VERSION, Header, ReplicaId, Seq, SignedEvent, VerifiedEvent};
 
 /// Why an event was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,12 +100,13 @@ pub fn verify(event: &SignedEvent) -> Result<VerifiedEvent, VerifyError> {
 /// terms in the batch equation, so a batch from one replica (a sync catch-up) costs
 /// about half of a batch of distinct keys. The batch's random coefficients come from a
 /// ChaCha20 stream seeded with a hash of every input (as ed25519-dalek's batch does), so
-/// this stays a pure function.
+/// this stays a pure function: SHA-256 (the CPU's SHA extensions where it has them) of
+/// each signature and its header's hash, which binds the key, the seq and the body.
 pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyError>> {
     let mut results: Vec<Result<VerifiedEvent, VerifyError>> = Vec::with_capacity(events.len());
     let mut keys_checked: HashMap<ReplicaId, Result<(), VerifyError>> = HashMap::new();
     let mut batch = batch::Verifier::new();
-    let mut transcript = Sha512::new();
+    let mut transcript = Sha256::new();
     let mut pending = Vec::new();
     for (idx, event) in events.iter().enumerate() {
         let checked = check_all_but_signature(event).and_then(|(checked, signature)| {
@@ -116,7 +117,6 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
         match checked {
             Ok((checked, signature)) => {
                 let signature = Signature::from_bytes(&signature);
-                transcript.update(checked.header.replica.0);
                 transcript.update(signature.to_bytes());
                 transcript.update(checked.hash.0);
                 batch.queue((VerificationKeyBytes::from(checked.header.replica.0), signature, &event.header));
@@ -129,9 +129,7 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
     if pending.is_empty() {
         return results;
     }
-    let digest = transcript.finalize();
-    let mut seed = [0u8; 32];
-    seed.copy_from_slice(&digest[..32]);
+    let seed: [u8; 32] = transcript.finalize().into();
     if batch.verify(ChaCha20Rng::from_seed(seed)).is_ok() {
         return results;
     }
@@ -159,18 +157,38 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
 /// # Errors
 ///
 /// [`VerifyError`] names the first check that failed.
-pub fn recheck_stored(event: &SignedEvent) -> Result<VerifiedEvent, VerifyError> {
-    check_encodings(event, false).map(|(checked, _)| checked)
+///
+/// By value: the event's parts move into the result (a sender reads thousands a second
+/// and only relays them).
+pub fn recheck_stored(event: SignedEvent) -> Result<VerifiedEvent, VerifyError> {
+    let (header, _) = check_encodings(&event, false)?;
+    Ok(VerifiedEvent {
+        hash: codec::event_hash(&event.header),
+        header,
+        header_bytes: event.header,
+        signature: event.signature,
+        body: event.body,
+    })
 }
 
 /// Every check of [`verify`] but the key and the signature: the encodings, the format
 /// version, the seq, the body's hash and shape. Returns the event as it will be once its
 /// signature is checked, with the signature to check.
 fn check_all_but_signature(event: &SignedEvent) -> Result<(VerifiedEvent, [u8; 64]), VerifyError> {
-    check_encodings(event, true)
+    let (header, signature) = check_encodings(event, true)?;
+    let checked = VerifiedEvent {
+        hash: codec::event_hash(&event.header),
+        header,
+        header_bytes: event.header.clone(),
+        signature: event.signature.clone(),
+        body: event.body.clone(),
+    };
+    Ok((checked, signature))
 }
 
-fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(VerifiedEvent, [u8; 64]), VerifyError> {
+/// The event's header, decoded, and its signature, once everything but the signature
+/// checks out.
+fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(Header, [u8; 64]), VerifyError> {
     let header = codec::decode_header_shared(&event.header)?;
     if header.format_version != FORMAT_VERSION {
         return Err(VerifyError::UnsupportedFormatVersion { found: header.format_version, supported: FORMAT_VERSION });
@@ -192,14 +210,7 @@ fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(VerifiedEv
             })?;
         }
     }
-    let checked = VerifiedEvent {
-        hash: codec::event_hash(&event.header),
-        header,
-        header_bytes: event.header.clone(),
-        signature: event.signature.clone(),
-        body: event.body.clone(),
-    };
-    Ok((checked, signature))
+    Ok((header, signature))
 }
 
 /// A replica key must be a point of the curve and not of small order (a weak key, for

@@ -1306,13 +1306,25 @@ impl Projection {
     }
 
     fn count(&mut self, unit: &UnitPath, contribution: Contribution, sign: i32) {
-        let was_counting = self.units.contains_key(unit);
-        let counters = self.units.entry(unit.clone()).or_default();
-        counters.add(contribution, sign);
-        let now_counting = !counters.is_empty();
-        if !now_counting {
-            self.units.remove(unit);
-        }
+        let (was_counting, now_counting) = match self.units.get_mut(unit) {
+            Some(counters) => {
+                counters.add(contribution, sign);
+                let now_counting = !counters.is_empty();
+                if !now_counting {
+                    self.units.remove(unit);
+                }
+                (true, now_counting)
+            }
+            None => {
+                let mut counters = Counters::default();
+                counters.add(contribution, sign);
+                let now_counting = !counters.is_empty();
+                if now_counting {
+                    self.units.insert(unit.clone(), counters);
+                }
+                (false, now_counting)
+            }
+        };
         if was_counting != now_counting {
             self.forget_known_units();
         }
@@ -1321,26 +1333,47 @@ impl Projection {
             (true, false) => -1,
             _ => 0,
         };
-        let mut path = Some(unit.clone());
-        while let Some(current) = path {
-            let parent = current.parent();
-            let (counters, orgs) = self.subtrees.entry(current.clone()).or_default();
-            counters.add(contribution, sign);
-            *orgs = orgs.saturating_add_signed(organisations);
-            if counters.is_empty() {
-                self.subtrees.remove(&current);
-                if let Some(parent) = &parent
-                    && let Some(siblings) = self.children.get_mut(parent)
-                {
-                    siblings.remove(&current);
-                    if siblings.is_empty() {
-                        self.children.remove(parent);
+        // Up the tree by text: a subtree held already is linked from its parent's
+        // children (both are kept together below), so only a subtree that appears or
+        // disappears touches `children`, and only one that appears makes a path.
+        for current in unit.self_and_ancestors() {
+            let parent = current.rfind('/').map(|idx| &current[..idx]);
+            match self.subtrees.get_mut(current) {
+                Some((counters, orgs)) => {
+                    counters.add(contribution, sign);
+                    *orgs = orgs.saturating_add_signed(organisations);
+                    if counters.is_empty() {
+                        self.subtrees.remove(current);
+                        if let Some(parent) = parent
+                            && let Some(siblings) = self.children.get_mut(parent)
+                        {
+                            siblings.remove(current);
+                            if siblings.is_empty() {
+                                self.children.remove(parent);
+                            }
+                        }
                     }
                 }
-            } else if let Some(parent) = &parent {
-                self.children.entry(parent.clone()).or_default().insert(current.clone());
+                None => {
+                    let mut counters = Counters::default();
+                    counters.add(contribution, sign);
+                    if counters.is_empty() {
+                        continue;
+                    }
+                    let path = unit.self_or_ancestor(current);
+                    self.subtrees.insert(path.clone(), (counters, 0usize.saturating_add_signed(organisations)));
+                    if let Some(parent) = parent {
+                        match self.children.get_mut(parent) {
+                            Some(siblings) => {
+                                siblings.insert(path);
+                            }
+                            None => {
+                                self.children.insert(unit.self_or_ancestor(parent), BTreeSet::from([path]));
+                            }
+                        }
+                    }
+                }
             }
-            path = parent;
         }
     }
 
