@@ -1002,3 +1002,116 @@ async fn append_receipt(context: &SyncContext, peer: &Peer) -> Result<(), SyncEr
     context.writer.append(vec![draft]).await.map_err(|err| SyncError::Local(err.to_string()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `n` events, each with a body of `body_bytes`.
+    fn events(n: usize, body_bytes: usize) -> pb::SyncEvents {
+        let event = pb::SignedEvent {
+            header: bytes::Bytes::from_static(b"header"),
+            signature: bytes::Bytes::from_static(&[7; 64]),
+            body: Some(bytes::Bytes::from(vec![1; body_bytes])),
+        };
+        pb::SyncEvents { events: vec![event; n] }
+    }
+
+    fn received(message: pb::sync_message::Message) -> Result<pb::SyncMessage, tonic::Status> {
+        Ok(pb::SyncMessage { message: Some(message) })
+    }
+
+    /// The messages received so far, then nothing yet (the stream stays open).
+    fn inbound(
+        messages: Vec<pb::sync_message::Message>,
+    ) -> impl Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin {
+        futures_util::stream::iter(messages.into_iter().map(received)).chain(futures_util::stream::pending())
+    }
+
+    fn n_events(message: &Option<Option<pb::sync_message::Message>>) -> Option<usize> {
+        match message {
+            Some(Some(pb::sync_message::Message::Events(batch))) => Some(batch.events.len()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn batches_already_received_are_verified_together_up_to_the_events_limit() {
+        use pb::sync_message::Message::Events;
+        // Two more received: all three together, and nothing is waited for.
+        let mut stream = inbound(vec![Events(events(512, 10)), Events(events(100, 10))]);
+        let mut following = None;
+        let together =
+            with_received_batches(events(512, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (1124, 3));
+        assert!(following.is_none());
+
+        // Five of 512: four make 2,048, and the fifth is not read.
+        let mut stream = inbound((0..4).map(|_| Events(events(512, 10))).collect());
+        let together =
+            with_received_batches(events(512, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (VERIFY_TOGETHER_EVENTS_MAX, 4));
+        assert!(following.is_none());
+        let fifth = with_received_batches(events(1, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((fifth.events.len(), fifth.messages), (513, 2), "the fifth message stayed in the stream");
+
+        // One that would go past 2,048 events is kept for the next batch.
+        let mut received: Vec<_> = (0..3).map(|_| Events(events(512, 10))).collect();
+        received.push(Events(events(100, 10)));
+        let mut stream = inbound(received);
+        let together =
+            with_received_batches(events(500, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (2036, 4));
+        assert_eq!(n_events(&following), Some(100));
+    }
+
+    #[test]
+    fn batches_already_received_are_verified_together_up_to_a_message_of_bytes() {
+        use pb::sync_message::Message::Events;
+        // 5 × 100 KB, then 6 × 100 KB: together past 1 MiB, so the second waits.
+        let mut stream = inbound(vec![Events(events(6, 100_000)), Events(events(1, 10))]);
+        let mut following = None;
+        let together =
+            with_received_batches(events(5, 100_000), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (5, 1));
+        assert_eq!(n_events(&following), Some(6));
+
+        // A message larger than the target alone is verified alone.
+        let mut stream = inbound(vec![Events(events(1, 10))]);
+        let mut following = None;
+        let together =
+            with_received_batches(events(12, 100_000), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (12, 1));
+        assert!(following.is_none(), "nothing read past the limit");
+    }
+
+    #[test]
+    fn what_is_not_events_is_handled_next_and_oversized_messages_are_refused() {
+        use pb::sync_message::Message::{Ack, CaughtUp, Events};
+        let mut stream = inbound(vec![Events(events(2, 10)), Ack(pb::SyncAck::default()), Events(events(2, 10))]);
+        let mut following = None;
+        let together = with_received_batches(events(2, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (4, 2));
+        assert!(matches!(following, Some(Some(Ack(_)))), "the ack is handled next, not lost");
+
+        let mut stream = inbound(vec![CaughtUp(pb::SyncCaughtUp::default())]);
+        let mut following = None;
+        with_received_batches(events(2, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert!(matches!(following, Some(Some(CaughtUp(_)))));
+
+        // The peer finished: its end is handled next.
+        let mut stream = futures_util::stream::iter(Vec::<Result<pb::SyncMessage, tonic::Status>>::new());
+        let mut following = None;
+        with_received_batches(events(2, 10), &mut stream, &mut following).expect("sizes within limits");
+        assert!(matches!(following, Some(None)));
+
+        // More than a message may hold, first or later, ends the session.
+        let mut following = None;
+        let oversized =
+            with_received_batches(events(EVENTS_PER_MESSAGE_MAX + 1, 1), &mut inbound(vec![]), &mut following);
+        assert!(matches!(oversized, Err(SyncError::Protocol(_))));
+        let mut stream = inbound(vec![Events(events(EVENTS_PER_MESSAGE_MAX + 1, 1))]);
+        let later = with_received_batches(events(1, 1), &mut stream, &mut following);
+        assert!(matches!(later, Err(SyncError::Protocol(_))));
+    }
+}
