@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use rollcall_core::authority::Authority;
 use rollcall_core::body::Body;
-use rollcall_core::limits::{EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
+use rollcall_core::limits::{EVENTS_PER_COMMIT_MAX, EVENTS_PER_MESSAGE_MAX, MESSAGE_BYTES_TARGET};
 use rollcall_core::log::Draft;
 use rollcall_core::scope;
 use rollcall_core::sync::{SendRange, plan_sends};
@@ -42,11 +42,12 @@ pub const OUTBOUND_QUEUE_DEPTH: usize = 8;
 pub const VERIFYING_MAX: usize = 3;
 /// Verified batches queued for the writer: verifying goes on while the writer's group
 /// fsyncs, and the storing half hands the writer up to this many and one more as one
-/// group. A session holds at most `VERIFYING_MAX + 2 * VERIFIED_QUEUE_DEPTH + 1`
+/// group, at most `EVENTS_PER_COMMIT_MAX` events (a batch that would pass it waits for
+/// the next group). A session holds at most `VERIFYING_MAX + 2 * VERIFIED_QUEUE_DEPTH + 2`
 /// batches, each of one received message or of several received ones together of at
-/// most `MESSAGE_BYTES_TARGET` ([`VERIFY_TOGETHER_EVENTS_MAX`]): 16 of at most about 1 MiB
-/// from a node; a peer sending messages of the largest size a node accepts (never
-/// put together) could make that 256 MiB.
+/// most `MESSAGE_BYTES_TARGET` ([`VERIFY_TOGETHER_EVENTS_MAX`]), and one message read
+/// ahead: 18 of at most about 1 MiB from a node; a peer sending messages of the largest
+/// size a node accepts (never put together) could make that 288 MiB.
 pub const VERIFIED_QUEUE_DEPTH: usize = 6;
 /// Most events verified as one batch: the messages already received when one is taken
 /// (none is waited for) are verified together, up to this many events and
@@ -54,6 +55,9 @@ pub const VERIFIED_QUEUE_DEPTH: usize = 6;
 /// multiscalar multiplication's window widens): `verify_many` on 2,048 events costs 0.93
 /// of it on the 512 of one message (BENCHMARKS.md, Sync, `SYNC_BENCH=v`).
 pub const VERIFY_TOGETHER_EVENTS_MAX: usize = 4 * EVENTS_PER_MESSAGE_MAX;
+/// Most messages verified as one batch: messages of few events (or none, which no node
+/// sends) do not keep the receiving half reading ahead without end.
+pub const VERIFY_TOGETHER_MESSAGES_MAX: u32 = 8;
 /// Shortest time between two receipts for one child.
 pub const RECEIPT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -643,8 +647,8 @@ struct Together {
 }
 
 /// `first` and the batches of events already received after it, without waiting for
-/// any, up to [`VERIFY_TOGETHER_EVENTS_MAX`] events and `MESSAGE_BYTES_TARGET` bytes in
-/// all: the first message that is not events, or would go past either, is left in
+/// any, up to [`VERIFY_TOGETHER_EVENTS_MAX`] events, `MESSAGE_BYTES_TARGET` bytes and
+/// [`VERIFY_TOGETHER_MESSAGES_MAX`] messages in all: the first message that is not events, or would go past either, is left in
 /// `following`. A message of more than `EVENTS_PER_MESSAGE_MAX` events is refused.
 fn with_received_batches<S>(
     first: pb::SyncEvents,
@@ -661,7 +665,10 @@ where
     check_batch_size(&first)?;
     let mut together_bytes = bytes(&first);
     let mut together = Together { events: first.events, messages: 1 };
-    while together.events.len() < VERIFY_TOGETHER_EVENTS_MAX && together_bytes < MESSAGE_BYTES_TARGET {
+    while together.events.len() < VERIFY_TOGETHER_EVENTS_MAX
+        && together_bytes < MESSAGE_BYTES_TARGET
+        && together.messages < VERIFY_TOGETHER_MESSAGES_MAX
+    {
         let Some(item) = inbound.next().now_or_never() else { break };
         match message_of(item)? {
             Some(pb::sync_message::Message::Events(batch)) => {
@@ -847,11 +854,29 @@ async fn storing_half(
     wake_sender: Arc<tokio::sync::Notify>,
     mut verified: mpsc::Receiver<VerifiedBatch>,
 ) -> Result<(), SyncError> {
-    while let Some(first) = verified.recv().await {
+    // A batch taken that would have made the group more than the writer commits at
+    // once: the first of the next group.
+    let mut carried: Option<VerifiedBatch> = None;
+    loop {
+        let first = match carried.take() {
+            Some(batch) => batch,
+            None => match verified.recv().await {
+                Some(batch) => batch,
+                None => break,
+            },
+        };
+        let mut n_events = first.events.len();
         let mut batches = vec![first];
         while batches.len() < VERIFIED_QUEUE_DEPTH + 1 {
             match verified.try_recv() {
-                Ok(batch) => batches.push(batch),
+                Ok(batch) if n_events + batch.events.len() > EVENTS_PER_COMMIT_MAX => {
+                    carried = Some(batch);
+                    break;
+                }
+                Ok(batch) => {
+                    n_events += batch.events.len();
+                    batches.push(batch);
+                }
                 Err(_) => break,
             }
         }
@@ -1104,6 +1129,15 @@ mod tests {
         let mut following = None;
         with_received_batches(events(2, 10), &mut stream, &mut following).expect("sizes within limits");
         assert!(matches!(following, Some(None)));
+
+        // Messages of few events or none: at most eight together, the rest left unread.
+        let mut stream = inbound((0..20).map(|_| Events(pb::SyncEvents::default())).collect());
+        let mut following = None;
+        let together = with_received_batches(events(1, 1), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!((together.events.len(), together.messages), (1, VERIFY_TOGETHER_MESSAGES_MAX));
+        assert!(following.is_none());
+        let next = with_received_batches(events(1, 1), &mut stream, &mut following).expect("sizes within limits");
+        assert_eq!(next.messages, VERIFY_TOGETHER_MESSAGES_MAX, "the rest still in the stream");
 
         // More than a message may hold, first or later, ends the session.
         let mut following = None;
