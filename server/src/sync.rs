@@ -648,8 +648,9 @@ struct Together {
 
 /// `first` and the batches of events already received after it, without waiting for
 /// any, up to [`VERIFY_TOGETHER_EVENTS_MAX`] events, `MESSAGE_BYTES_TARGET` bytes and
-/// [`VERIFY_TOGETHER_MESSAGES_MAX`] messages in all: the first message that is not events, or would go past either, is left in
-/// `following`. A message of more than `EVENTS_PER_MESSAGE_MAX` events is refused.
+/// [`VERIFY_TOGETHER_MESSAGES_MAX`] messages in all: the first message that is not
+/// events, or would go past a limit, is left in `following`. A message of more than
+/// `EVENTS_PER_MESSAGE_MAX` events is refused.
 fn with_received_batches<S>(
     first: pb::SyncEvents,
     inbound: &mut S,
@@ -659,9 +660,7 @@ where
     S: Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin,
 {
     use futures_util::FutureExt;
-    let bytes = |batch: &pb::SyncEvents| -> usize {
-        batch.events.iter().map(|e| e.header.len() + e.signature.len() + e.body.as_ref().map_or(0, |b| b.len())).sum()
-    };
+    let bytes = |batch: &pb::SyncEvents| -> usize { batch.events.iter().map(parts_len).sum() };
     check_batch_size(&first)?;
     let mut together_bytes = bytes(&first);
     let mut together = Together { events: first.events, messages: 1 };
@@ -691,6 +690,11 @@ where
         }
     }
     Ok(together)
+}
+
+/// The bytes of an envelope's three parts: what a batch is sized by, sending and receiving.
+fn parts_len(event: &pb::SignedEvent) -> usize {
+    event.header.len() + event.signature.len() + event.body.as_ref().map_or(0, |body| body.len())
 }
 
 fn check_batch_size(batch: &pb::SyncEvents) -> Result<(), SyncError> {
@@ -760,8 +764,7 @@ async fn send_missing(
             for event in events {
                 let Some(shaped) = scope::shape(event, share, &peer.unit) else { continue };
                 let signed = codec::into_proto(shaped.into_signed());
-                batch_bytes +=
-                    signed.header.len() + signed.signature.len() + signed.body.as_ref().map_or(0, |b| b.len());
+                batch_bytes += parts_len(&signed);
                 batch.events.push(signed);
                 if batch.events.len() >= EVENTS_PER_MESSAGE_MAX || batch_bytes >= MESSAGE_BYTES_TARGET {
                     n_sent += batch.events.len() as u64;
@@ -1053,6 +1056,16 @@ mod tests {
         futures_util::stream::iter(messages.into_iter().map(received)).chain(futures_util::stream::pending())
     }
 
+    /// How many events and messages `with_received_batches` puts together, sizes within limits.
+    fn together(
+        first: pb::SyncEvents,
+        stream: &mut (impl Stream<Item = Result<pb::SyncMessage, tonic::Status>> + Unpin),
+        following: &mut Option<Option<pb::sync_message::Message>>,
+    ) -> (usize, u32) {
+        let together = with_received_batches(first, stream, following).expect("sizes within limits");
+        (together.events.len(), together.messages)
+    }
+
     fn n_events(message: &Option<Option<pb::sync_message::Message>>) -> Option<usize> {
         match message {
             Some(Some(pb::sync_message::Message::Events(batch))) => Some(batch.events.len()),
@@ -1066,27 +1079,24 @@ mod tests {
         // Two more received: all three together, and nothing is waited for.
         let mut stream = inbound(vec![Events(events(512, 10)), Events(events(100, 10))]);
         let mut following = None;
-        let together =
-            with_received_batches(events(512, 10), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (1124, 3));
+        assert_eq!(together(events(512, 10), &mut stream, &mut following), (1124, 3));
         assert!(following.is_none());
 
         // Five of 512: four make 2,048, and the fifth is not read.
         let mut stream = inbound((0..4).map(|_| Events(events(512, 10))).collect());
-        let together =
-            with_received_batches(events(512, 10), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (VERIFY_TOGETHER_EVENTS_MAX, 4));
+        assert_eq!(together(events(512, 10), &mut stream, &mut following), (VERIFY_TOGETHER_EVENTS_MAX, 4));
         assert!(following.is_none());
-        let fifth = with_received_batches(events(1, 10), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((fifth.events.len(), fifth.messages), (513, 2), "the fifth message stayed in the stream");
+        assert_eq!(
+            together(events(1, 10), &mut stream, &mut following),
+            (513, 2),
+            "the fifth message stayed in the stream"
+        );
 
         // One that would go past 2,048 events is kept for the next batch.
         let mut received: Vec<_> = (0..3).map(|_| Events(events(512, 10))).collect();
         received.push(Events(events(100, 10)));
         let mut stream = inbound(received);
-        let together =
-            with_received_batches(events(500, 10), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (2036, 4));
+        assert_eq!(together(events(500, 10), &mut stream, &mut following), (2036, 4));
         assert_eq!(n_events(&following), Some(100));
     }
 
@@ -1096,17 +1106,13 @@ mod tests {
         // 5 × 100 KB, then 6 × 100 KB: together past 1 MiB, so the second waits.
         let mut stream = inbound(vec![Events(events(6, 100_000)), Events(events(1, 10))]);
         let mut following = None;
-        let together =
-            with_received_batches(events(5, 100_000), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (5, 1));
+        assert_eq!(together(events(5, 100_000), &mut stream, &mut following), (5, 1));
         assert_eq!(n_events(&following), Some(6));
 
         // A message larger than the target alone is verified alone.
         let mut stream = inbound(vec![Events(events(1, 10))]);
         let mut following = None;
-        let together =
-            with_received_batches(events(12, 100_000), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (12, 1));
+        assert_eq!(together(events(12, 100_000), &mut stream, &mut following), (12, 1));
         assert!(following.is_none(), "nothing read past the limit");
     }
 
@@ -1115,8 +1121,7 @@ mod tests {
         use pb::sync_message::Message::{Ack, CaughtUp, Events};
         let mut stream = inbound(vec![Events(events(2, 10)), Ack(pb::SyncAck::default()), Events(events(2, 10))]);
         let mut following = None;
-        let together = with_received_batches(events(2, 10), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (4, 2));
+        assert_eq!(together(events(2, 10), &mut stream, &mut following), (4, 2));
         assert!(matches!(following, Some(Some(Ack(_)))), "the ack is handled next, not lost");
 
         let mut stream = inbound(vec![CaughtUp(pb::SyncCaughtUp::default())]);
@@ -1133,11 +1138,10 @@ mod tests {
         // Messages of few events or none: at most eight together, the rest left unread.
         let mut stream = inbound((0..20).map(|_| Events(pb::SyncEvents::default())).collect());
         let mut following = None;
-        let together = with_received_batches(events(1, 1), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!((together.events.len(), together.messages), (1, VERIFY_TOGETHER_MESSAGES_MAX));
+        assert_eq!(together(events(1, 1), &mut stream, &mut following), (1, VERIFY_TOGETHER_MESSAGES_MAX));
         assert!(following.is_none());
-        let next = with_received_batches(events(1, 1), &mut stream, &mut following).expect("sizes within limits");
-        assert_eq!(next.messages, VERIFY_TOGETHER_MESSAGES_MAX, "the rest still in the stream");
+        let (_, next_messages) = together(events(1, 1), &mut stream, &mut following);
+        assert_eq!(next_messages, VERIFY_TOGETHER_MESSAGES_MAX, "the rest still in the stream");
 
         // More than a message may hold, first or later, ends the session.
         let mut following = None;

@@ -162,13 +162,7 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
 /// and only relays them).
 pub fn recheck_stored(event: SignedEvent) -> Result<VerifiedEvent, VerifyError> {
     let (header, _) = check_encodings(&event, false)?;
-    Ok(VerifiedEvent {
-        hash: codec::event_hash(&event.header),
-        header,
-        header_bytes: event.header,
-        signature: event.signature,
-        body: event.body,
-    })
+    Ok(checked_event(header, event))
 }
 
 /// Every check of [`verify`] but the key and the signature: the encodings, the format
@@ -176,14 +170,18 @@ pub fn recheck_stored(event: SignedEvent) -> Result<VerifiedEvent, VerifyError> 
 /// signature is checked, with the signature to check.
 fn check_all_but_signature(event: &SignedEvent) -> Result<(VerifiedEvent, [u8; 64]), VerifyError> {
     let (header, signature) = check_encodings(event, true)?;
-    let checked = VerifiedEvent {
+    Ok((checked_event(header, event.clone()), signature))
+}
+
+/// The event whose checks passed, from its decoded header and its parts.
+fn checked_event(header: Header, event: SignedEvent) -> VerifiedEvent {
+    VerifiedEvent {
         hash: codec::event_hash(&event.header),
         header,
-        header_bytes: event.header.clone(),
-        signature: event.signature.clone(),
-        body: event.body.clone(),
-    };
-    Ok((checked, signature))
+        header_bytes: event.header,
+        signature: event.signature,
+        body: event.body,
+    }
 }
 
 /// The event's header, decoded, and its signature, once everything but the signature

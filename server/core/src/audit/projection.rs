@@ -1316,8 +1316,7 @@ impl Projection {
                 (true, now_counting)
             }
             None => {
-                let mut counters = Counters::default();
-                counters.add(contribution, sign);
+                let counters = Counters::of(contribution, sign);
                 let now_counting = !counters.is_empty();
                 if now_counting {
                     self.units.insert(unit.clone(), counters);
@@ -1355,21 +1354,17 @@ impl Projection {
                     }
                 }
                 None => {
-                    let mut counters = Counters::default();
-                    counters.add(contribution, sign);
+                    let counters = Counters::of(contribution, sign);
                     if counters.is_empty() {
                         continue;
                     }
                     let path = unit.self_or_ancestor(current);
                     self.subtrees.insert(path.clone(), (counters, 0usize.saturating_add_signed(organisations)));
                     if let Some(parent) = parent {
-                        match self.children.get_mut(parent) {
-                            Some(siblings) => {
-                                siblings.insert(path);
-                            }
-                            None => {
-                                self.children.insert(unit.self_or_ancestor(parent), BTreeSet::from([path]));
-                            }
+                        if let Some(siblings) = self.children.get_mut(parent) {
+                            siblings.insert(path);
+                        } else {
+                            self.children.insert(unit.self_or_ancestor(parent), BTreeSet::from([path]));
                         }
                     }
                 }

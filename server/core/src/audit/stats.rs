@@ -170,6 +170,13 @@ impl TryFrom<Vec<u32>> for Counters {
 }
 
 impl Counters {
+    /// The counters of one contribution added (`sign` = 1) or removed (`sign` = -1).
+    pub fn of(contribution: Contribution, sign: i32) -> Counters {
+        let mut counters = Counters::default();
+        counters.add(contribution, sign);
+        counters
+    }
+
     /// Adds (`sign` = 1) or removes (`sign` = -1) a member's contribution.
     pub fn add(&mut self, contribution: Contribution, sign: i32) {
         let row = &mut self.cells[usize::from(contribution.group)];
