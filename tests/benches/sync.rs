@@ -52,6 +52,26 @@ fn verify_rates() -> (f64, f64) {
     (single, batch)
 }
 
+/// Which of curve25519-dalek's backends verifies in this build on this CPU, as dalek
+/// picks it at run time: AVX-512 IFMA when it was compiled in (`.cargo/config.toml`) and
+/// the CPU has it, else AVX2 when the CPU has that, else the serial one. Every ratio to
+/// dalek depends on it, so the bench prints it beside them.
+fn dalek_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(curve25519_dalek_backend = "avx512")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return "AVX-512 IFMA";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "AVX2";
+        }
+    }
+    "serial"
+}
+
 /// The rate of `rollcall_core::verify_many` on real signed events of one replica, in
 /// batches of 512 as sync sends them (all checks, signatures batched and coalesced by
 /// key: what a catch-up receiver runs), one core.
@@ -128,6 +148,7 @@ fn main() {
         println!("sync bench: run with `cargo build --release --bins && cargo bench -p rollcall-tests --bench sync`");
         return;
     }
+    println!("curve25519-dalek backend: {} (every ratio to dalek below is to this one)", dalek_backend());
     let only = std::env::var("SYNC_BENCH").unwrap_or_default();
     if only.contains('v') {
         verify_by_batch_size();
