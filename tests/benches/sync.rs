@@ -53,19 +53,28 @@ fn verify_rates() -> (f64, f64) {
 }
 
 /// Which of curve25519-dalek's backends verifies in this build on this CPU, as dalek
-/// picks it at run time: AVX-512 IFMA when it was compiled in (`.cargo/config.toml`) and
-/// the CPU has it, else AVX2 when the CPU has that, else the serial one. Every ratio to
-/// dalek depends on it, so the bench prints it beside them.
+/// picks it: its build script compiles the AVX-512 IFMA backend in when told to (the
+/// cfg `.cargo/config.toml` passes) or when the compile-time target features include
+/// `avx512ifma` and `avx512vl` (`-C target-cpu=native` on such a CPU), and the AVX2 one on
+/// x86_64 with 64-bit pointers unless the serial or fiat backend is forced; at run time
+/// it takes the first compiled in that the CPU has. Every ratio to dalek depends on it.
 fn dalek_backend() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
+    if cfg!(curve25519_dalek_backend = "fiat") {
+        return "fiat (serial)";
+    }
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
     {
-        if cfg!(curve25519_dalek_backend = "avx512")
+        // Forcing the serial backend, or AVX2 alone, leaves the AVX-512 one out.
+        let avx512_left_out = cfg!(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "simd"));
+        let avx512_compiled = cfg!(curve25519_dalek_backend = "avx512")
+            || (cfg!(all(target_feature = "avx512ifma", target_feature = "avx512vl")) && !avx512_left_out);
+        if avx512_compiled
             && std::arch::is_x86_feature_detected!("avx512ifma")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
             return "AVX-512 IFMA";
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if !cfg!(curve25519_dalek_backend = "serial") && std::arch::is_x86_feature_detected!("avx2") {
             return "AVX2";
         }
     }
