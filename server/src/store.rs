@@ -438,7 +438,7 @@ impl Store {
         for (idx, event) in events.iter().enumerate() {
             let key = event_key(event.replica(), event.seq());
             let position = first_ingest_position + idx as u64;
-            codec::encode_signed_into(&event.to_signed(), &mut encoded);
+            codec::encode_verified_into(event, &mut encoded);
             batch.put_cf(events_cf, key, &encoded);
             if !runs.last_mut().is_some_and(|run| run.extend(event.replica(), event.seq())) {
                 runs.push(IngestRun::one(position, event.replica(), event.seq()));

@@ -27,7 +27,9 @@ use rollcall_core::limits::{EVENTS_PER_COMMIT_MAX, EVENTS_PER_MESSAGE_MAX, MESSA
 use rollcall_core::log::Draft;
 use rollcall_core::scope;
 use rollcall_core::sync::{SendRange, plan_sends};
-use rollcall_core::{EventKind, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto as pb, verify_many};
+use rollcall_core::{
+    EventKind, Refused, ReplicaId, Seq, UnitPath, VerifiedEvent, codec, proto as pb, verify_many_owned,
+};
 use tokio::sync::mpsc;
 
 use crate::store::{ReadBuffers, Store};
@@ -823,10 +825,10 @@ async fn verify_batch(batch: Together) -> Result<VerifiedBatch, SyncError> {
                 }
             }
         }
-        for (event, checked) in signed.iter().zip(verify_many(&signed)) {
+        for checked in verify_many_owned(signed) {
             match checked {
                 Ok(event) => events.push(event),
-                Err(err) => {
+                Err(Refused { error: err, event }) => {
                     let header = codec::decode_header(&event.header).ok();
                     let (replica, seq, reason) = match &header {
                         Some(header) => (

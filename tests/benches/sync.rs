@@ -134,6 +134,37 @@ fn verify_by_batch_size() {
     }
 }
 
+/// Decoding a header (`SYNC_BENCH=h`), as every event received and every event sent is
+/// decoded: the fast path (`codec::decode_header`) beside the rule it stands in for
+/// (`codec::decode_header_by_reencoding`: prost's decoding and the re-encoding check),
+/// interleaved round by round in one process; medians of `VERIFY_ROUNDS` (default 15).
+fn header_decoding() {
+    let events = one_replicas_events(4096);
+    let rounds: usize = rollcall_tests::env_or("VERIFY_ROUNDS", 15);
+    let decoders: [(&str, fn(&[u8]) -> Result<rollcall_core::Header, rollcall_core::codec::CodecError>); 2] = [
+        ("the fast path (decode_header)", rollcall_core::codec::decode_header),
+        ("the rule (decode_header_by_reencoding)", rollcall_core::codec::decode_header_by_reencoding),
+    ];
+    let mut nanos: Vec<Vec<f64>> = vec![Vec::new(); decoders.len()];
+    for _ in 0..rounds {
+        for ((_, decode), taken) in decoders.iter().zip(nanos.iter_mut()) {
+            let start = Instant::now();
+            for event in &events {
+                std::hint::black_box(decode(std::hint::black_box(&event.header)).expect("valid header"));
+            }
+            taken.push(start.elapsed().as_secs_f64() * 1e9 / events.len() as f64);
+        }
+    }
+    let rule = median(&mut nanos[1].clone());
+    for ((name, _), taken) in decoders.iter().zip(nanos.iter_mut()) {
+        let ns = median(taken);
+        println!(
+            "header decoding, {name}, 1 core: {ns:.0} ns a header (median of {rounds}), {:.2} of the rule",
+            ns / rule
+        );
+    }
+}
+
 /// `n` signed events of one replica: member events of one branch, as a catch-up sends.
 fn one_replicas_events(n: usize) -> Vec<rollcall_core::SignedEvent> {
     use rollcall_core::log::{Head, LocalWriter};
@@ -165,6 +196,9 @@ fn main() {
     let only = std::env::var("SYNC_BENCH").unwrap_or_default();
     if only.contains('v') {
         verify_by_batch_size();
+    }
+    if only.contains('h') {
+        header_decoding();
     }
     if only.is_empty() || only.contains('a') {
         catch_up();

@@ -60,4 +60,4 @@ pub use log::{ChainError, Draft, Head, LocalWriter};
 pub use rollcall_proto::v1 as proto;
 pub use rollcall_proto::v1::EventKind;
 pub use unit::{Level, UnitPath, UnitPathError};
-pub use verify::{VerifyError, recheck_stored, verify, verify_many};
+pub use verify::{Refused, VerifyError, recheck_stored, verify, verify_many, verify_many_owned};

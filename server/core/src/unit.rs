@@ -83,22 +83,8 @@ impl UnitPath {
     ///
     /// [`UnitPathError`] says what is wrong.
     pub fn parse(text: &str) -> Result<UnitPath, UnitPathError> {
-        if text.is_empty() {
-            return Err(UnitPathError::Empty);
-        }
-        if text.len() > UNIT_PATH_BYTES_MAX {
-            return Err(UnitPathError::TooLong { len: text.len(), max: UNIT_PATH_BYTES_MAX });
-        }
-        let depth = text.split('/').count();
-        if depth > UNIT_PATH_DEPTH_MAX {
-            return Err(UnitPathError::TooDeep { depth, max: UNIT_PATH_DEPTH_MAX });
-        }
-        for segment in text.split('/') {
-            let valid = !segment.is_empty()
-                && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-            if !valid {
-                return Err(UnitPathError::BadSegment { segment: segment.to_string() });
-            }
+        if !is_well_formed(text) {
+            check(text)?;
         }
         Ok(UnitPath(text.into()))
     }
@@ -271,6 +257,57 @@ impl fmt::Display for Level {
     }
 }
 
+/// The rule for a path, one check after another, naming the first that fails: not
+/// empty, at most [`UNIT_PATH_BYTES_MAX`] bytes and [`UNIT_PATH_DEPTH_MAX`] segments,
+/// each segment non-empty and of lowercase ASCII letters, digits, `-` and `_`.
+fn check(text: &str) -> Result<(), UnitPathError> {
+    if text.is_empty() {
+        return Err(UnitPathError::Empty);
+    }
+    if text.len() > UNIT_PATH_BYTES_MAX {
+        return Err(UnitPathError::TooLong { len: text.len(), max: UNIT_PATH_BYTES_MAX });
+    }
+    let depth = text.split('/').count();
+    if depth > UNIT_PATH_DEPTH_MAX {
+        return Err(UnitPathError::TooDeep { depth, max: UNIT_PATH_DEPTH_MAX });
+    }
+    for segment in text.split('/') {
+        if segment.is_empty() || !segment.bytes().all(is_segment_byte) {
+            return Err(UnitPathError::BadSegment { segment: segment.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// [`check`]'s answer for a well-formed path, in one pass over the bytes: every event's
+/// header names a unit, so every event received or sent parses one. [`UnitPath::parse`]
+/// asks [`check`] whenever this says no, so the rule stays [`check`]'s.
+fn is_well_formed(text: &str) -> bool {
+    if text.is_empty() || text.len() > UNIT_PATH_BYTES_MAX {
+        return false;
+    }
+    let mut depth = 1;
+    let mut segment_is_empty = true;
+    for byte in text.bytes() {
+        if byte == b'/' {
+            if segment_is_empty {
+                return false;
+            }
+            depth += 1;
+            segment_is_empty = true;
+        } else if is_segment_byte(byte) {
+            segment_is_empty = false;
+        } else {
+            return false;
+        }
+    }
+    !segment_is_empty && depth <= UNIT_PATH_DEPTH_MAX
+}
+
+fn is_segment_byte(byte: u8) -> bool {
+    byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +345,14 @@ mod tests {
         assert_eq!(cs.parent(), Some(whu.clone()));
         assert_eq!(cs.level(), Some(Level::College));
         assert_eq!(UnitPath::parse("hb").expect("valid").parent(), None);
+    }
+
+    proptest::proptest! {
+        /// Goal: the one-pass check and the rule agree on every text. Method: texts of
+        /// the path alphabet, slashes and a few bytes outside it, up to past both limits.
+        #[test]
+        fn one_pass_check_agrees_with_the_rule(text in "[a-c0-2_/A.-]{0,20}|[a/]{250,260}") {
+            proptest::prop_assert_eq!(is_well_formed(&text), check(&text).is_ok(), "{:?}", text);
+        }
     }
 }

@@ -103,27 +103,46 @@ pub fn verify(event: &SignedEvent) -> Result<VerifiedEvent, VerifyError> {
 /// this stays a pure function: SHA-256 (the CPU's SHA extensions where it has them) of
 /// each signature and its header's hash, which binds the key, the seq and the body.
 pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyError>> {
-    let mut results: Vec<Result<VerifiedEvent, VerifyError>> = Vec::with_capacity(events.len());
+    verify_many_owned(events.to_vec()).into_iter().map(|result| result.map_err(|refused| refused.error)).collect()
+}
+
+/// An event [`verify_many_owned`] refused, given back with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub error: VerifyError,
+    /// The event as it came.
+    pub event: SignedEvent,
+}
+
+/// [`verify_many`] of events the caller gives up: each event's parts move into its
+/// result rather than being shared with the caller's copy. A sync receiver's events all
+/// point into the buffer of the message they came in, so every share and every release
+/// is an atomic operation on that buffer's one count, which the threads decoding the next
+/// messages use too. A refused event comes back whole, for the caller to name it.
+pub fn verify_many_owned(events: Vec<SignedEvent>) -> Vec<Result<VerifiedEvent, Refused>> {
+    let mut results: Vec<Result<VerifiedEvent, Refused>> = Vec::with_capacity(events.len());
     let mut keys_checked: HashMap<ReplicaId, Result<(), VerifyError>> = HashMap::new();
     let mut batch = batch::Verifier::new();
     let mut transcript = Sha256::new();
     let mut pending = Vec::new();
-    for (idx, event) in events.iter().enumerate() {
-        let checked = check_all_but_signature(event).and_then(|(checked, signature)| {
-            let replica = checked.header.replica;
+    for event in events {
+        let checked = check_encodings(&event, true).and_then(|(header, signature)| {
+            let replica = header.replica;
             keys_checked.entry(replica).or_insert_with(|| check_key(replica)).clone()?;
-            Ok((checked, signature))
+            Ok((header, signature))
         });
         match checked {
-            Ok((checked, signature)) => {
+            Ok((header, signature)) => {
+                let checked = checked_event(header, event);
                 let signature = Signature::from_bytes(&signature);
                 transcript.update(signature.to_bytes());
                 transcript.update(checked.hash.0);
-                batch.queue((VerificationKeyBytes::from(checked.header.replica.0), signature, &event.header));
-                pending.push(idx);
+                batch.queue((VerificationKeyBytes::from(checked.header.replica.0), signature, &checked.header_bytes));
+                pending.push(results.len());
                 results.push(Ok(checked));
             }
-            Err(error) => results.push(Err(error)),
+            Err(error) => results.push(Err(Refused { error, event })),
         }
     }
     if pending.is_empty() {
@@ -133,18 +152,26 @@ pub fn verify_many(events: &[SignedEvent]) -> Vec<Result<VerifiedEvent, VerifyEr
     if batch.verify(ChaCha20Rng::from_seed(seed)).is_ok() {
         return results;
     }
+    let mut bad_signature = vec![false; results.len()];
     for idx in pending {
         if let Ok(checked) = &results[idx] {
-            let (replica, seq) = (checked.header.replica, checked.header.seq);
-            let valid = VerificationKey::try_from(replica.0)
-                .and_then(|key| key.verify(&Signature::from_bytes(checked.signature()), &events[idx].header))
+            let valid = VerificationKey::try_from(checked.header.replica.0)
+                .and_then(|key| key.verify(&Signature::from_bytes(checked.signature()), &checked.header_bytes))
                 .is_ok();
-            if !valid {
-                results[idx] = Err(VerifyError::BadSignature { replica, seq });
-            }
+            bad_signature[idx] = !valid;
         }
     }
     results
+        .into_iter()
+        .zip(bad_signature)
+        .map(|(result, bad_signature)| match result {
+            Ok(checked) if bad_signature => {
+                let error = VerifyError::BadSignature { replica: checked.header.replica, seq: checked.header.seq };
+                Err(Refused { error, event: checked.into_signed() })
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// Re-checks an event read back from the node's own store, which verified it fully on

@@ -347,5 +347,17 @@ proptest! {
         for (event, batched) in events.iter().zip(many) {
             prop_assert_eq!(batched, verify(event));
         }
+        // Given up to it, it decides the same, and gives each refused event back whole.
+        let owned = rollcall_core::verify_many_owned(events.clone());
+        for (event, batched) in events.iter().zip(owned) {
+            match (batched, verify(event)) {
+                (Ok(accepted), Ok(alone)) => prop_assert_eq!(accepted, alone),
+                (Err(refused), Err(alone)) => {
+                    prop_assert_eq!(refused.error, alone);
+                    prop_assert_eq!(&refused.event, event);
+                }
+                (batched, alone) => prop_assert!(false, "batched {:?}, alone {:?}", batched, alone),
+            }
+        }
     }
 }
