@@ -349,10 +349,22 @@ mod tests {
 
     proptest::proptest! {
         /// Goal: the one-pass check and the rule agree on every text. Method: texts of
-        /// the path alphabet, slashes and a few bytes outside it, up to past both limits.
+        /// the path alphabet, slashes and a few bytes outside it; and well-formed
+        /// segments, up to seven of up to 60 bytes, around both limits.
         #[test]
-        fn one_pass_check_agrees_with_the_rule(text in "[a-c0-2_/A.-]{0,20}|[a/]{250,260}") {
+        fn one_pass_check_agrees_with_the_rule(text in "[a-c0-2_/A.-]{0,20}|[a-c]{1,60}(/[a-c]{1,60}){0,6}") {
             proptest::prop_assert_eq!(is_well_formed(&text), check(&text).is_ok(), "{:?}", text);
         }
+    }
+
+    /// Goal: the length limit, exactly. Method: well-formed paths of 256 and 257 bytes.
+    #[test]
+    fn the_length_limit_is_exact() {
+        let at_limit = format!("{}/{}", "a".repeat(127), "b".repeat(UNIT_PATH_BYTES_MAX - 128));
+        assert_eq!(at_limit.len(), UNIT_PATH_BYTES_MAX);
+        assert!(is_well_formed(&at_limit) && check(&at_limit).is_ok());
+        let past_limit = format!("{at_limit}c");
+        assert!(!is_well_formed(&past_limit));
+        assert!(matches!(UnitPath::parse(&past_limit), Err(UnitPathError::TooLong { .. })));
     }
 }
