@@ -541,7 +541,9 @@ impl Store {
     pub fn read_log(&self, replica: ReplicaId, from_seq: Seq, limit: usize) -> Result<Vec<VerifiedEvent>, StoreError> {
         let raw = self.read_raw(replica, from_seq, limit)?;
         let (seqs, signed): (Vec<Seq>, Vec<rollcall_core::SignedEvent>) = raw.into_iter().unzip();
-        chain_checked(replica, seqs.into_iter().zip(rollcall_core::verify_many(&signed)))
+        let checked =
+            rollcall_core::verify_many_owned(signed).into_iter().map(|result| result.map_err(|refused| refused.error));
+        chain_checked(replica, seqs.into_iter().zip(checked))
     }
 
     /// Reads like [`Store::read_log`] but checks everything except the signatures

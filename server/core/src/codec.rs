@@ -100,21 +100,10 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, CodecError> {
     }
 }
 
-/// [`decode_header`] of bytes already shared (a received or stored envelope). The same
-/// function now: the fast path copies the fixed-size fields out and allocates only the
-/// two strings, whatever holds the bytes.
-///
-/// # Errors
-///
-/// As [`decode_header`].
-pub fn decode_header_shared(bytes: &Bytes) -> Result<Header, CodecError> {
-    decode_header(bytes)
-}
-
 /// The rule of [`decode_header`]: prost's decoding, then the re-encoding that must give
 /// `bytes` back. Decides every header [`canonical_header`] does not accept, and names
-/// the error. Public as the reference the fast path is measured against (the sync
-/// bench); [`decode_header`] is the one to call.
+/// the error. Public as the reference the fast path is measured and tested against (the
+/// sync bench, `decoders.rs`, `properties.rs`); [`decode_header`] is the one to call.
 ///
 /// # Errors
 ///
@@ -363,7 +352,7 @@ mod tests {
         let kind = (1i32..=80).prop_filter_map("a kind this build knows", |number| EventKind::try_from(number).ok());
         let ids = (any::<[u8; 16]>(), any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>());
         let numbers = (
-            prop_oneof![Just(0u32), Just(FORMAT_VERSION_FOR_TESTS), any::<u32>()],
+            prop_oneof![Just(0u32), Just(crate::event::FORMAT_VERSION), any::<u32>()],
             prop_oneof![Just(0u64), 1u64..300, any::<u64>()],
             prop_oneof![Just(0u64), any::<u64>()],
             prop_oneof![Just(0u32), any::<u32>()],
@@ -386,8 +375,6 @@ mod tests {
             },
         )
     }
-
-    const FORMAT_VERSION_FOR_TESTS: u32 = crate::event::FORMAT_VERSION;
 
     /// One edit of an encoded header: overwrite, insert or remove a byte, or cut the end.
     #[derive(Debug, Clone)]

@@ -125,7 +125,6 @@ pub fn verify_many_owned(events: Vec<SignedEvent>) -> Vec<Result<VerifiedEvent, 
     let mut keys_checked: HashMap<ReplicaId, Result<(), VerifyError>> = HashMap::new();
     let mut batch = batch::Verifier::new();
     let mut transcript = Sha256::new();
-    let mut pending = Vec::new();
     for event in events {
         let checked = check_encodings(&event, true).and_then(|(header, signature)| {
             let replica = header.replica;
@@ -139,39 +138,37 @@ pub fn verify_many_owned(events: Vec<SignedEvent>) -> Vec<Result<VerifiedEvent, 
                 transcript.update(signature.to_bytes());
                 transcript.update(checked.hash.0);
                 batch.queue((VerificationKeyBytes::from(checked.header.replica.0), signature, &checked.header_bytes));
-                pending.push(results.len());
                 results.push(Ok(checked));
             }
             Err(error) => results.push(Err(Refused { error, event })),
         }
     }
-    if pending.is_empty() {
+    // Every event that passed its other checks is in the batch.
+    if !results.iter().any(Result::is_ok) {
         return results;
     }
     let seed: [u8; 32] = transcript.finalize().into();
     if batch.verify(ChaCha20Rng::from_seed(seed)).is_ok() {
         return results;
     }
-    let mut bad_signature = vec![false; results.len()];
-    for idx in pending {
-        if let Ok(checked) = &results[idx] {
-            let valid = VerificationKey::try_from(checked.header.replica.0)
-                .and_then(|key| key.verify(&Signature::from_bytes(checked.signature()), &checked.header_bytes))
-                .is_ok();
-            bad_signature[idx] = !valid;
-        }
-    }
+    // The batch failed: each signature alone names the bad ones.
     results
         .into_iter()
-        .zip(bad_signature)
-        .map(|(result, bad_signature)| match result {
-            Ok(checked) if bad_signature => {
+        .map(|result| match result {
+            Ok(checked) if !signature_verifies_alone(&checked) => {
                 let error = VerifyError::BadSignature { replica: checked.header.replica, seq: checked.header.seq };
                 Err(Refused { error, event: checked.into_signed() })
             }
             other => other,
         })
         .collect()
+}
+
+/// The event's signature checked on its own, as a failed batch's fallback.
+fn signature_verifies_alone(checked: &VerifiedEvent) -> bool {
+    VerificationKey::try_from(checked.header.replica.0)
+        .and_then(|key| key.verify(&Signature::from_bytes(checked.signature()), &checked.header_bytes))
+        .is_ok()
 }
 
 /// Re-checks an event read back from the node's own store, which verified it fully on
@@ -214,7 +211,7 @@ fn checked_event(header: Header, event: SignedEvent) -> VerifiedEvent {
 /// The event's header, decoded, and its signature, once everything but the signature
 /// checks out.
 fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(Header, [u8; 64]), VerifyError> {
-    let header = codec::decode_header_shared(&event.header)?;
+    let header = codec::decode_header(&event.header)?;
     if header.format_version != FORMAT_VERSION {
         return Err(VerifyError::UnsupportedFormatVersion { found: header.format_version, supported: FORMAT_VERSION });
     }
