@@ -4,7 +4,8 @@
 //! university (default 1,000,000; `CATCHUP_EVENTS=n` to change); a new, empty university
 //! node is enrolled through the real flow and started; the figure is the time from its
 //! start until it holds all N events, each signature verified and every batch durable.
-//! Ed25519 verification (single and `verify_batch` of 256) is measured in the same run.
+//! Ed25519 verification (single and `verify_batch` of 256 on one core, and `verify_batch` of
+//! 256 on all cores at once) is measured in the same run, before and after.
 //!
 //! (b) Latency. A branch appends 10 events every 10 ms (1,000 events/s) for `LATENCY_SECONDS`
 //! (default 10); each event's latency is from its append being acknowledged at the branch
@@ -50,6 +51,73 @@ fn verify_rates() -> (f64, f64) {
     }
     let batch = messages.len() as f64 / start.elapsed().as_secs_f64();
     (single, batch)
+}
+
+/// The cores this process may run on.
+fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `verify_batch` of 256 on `threads` threads at once, each over its own 4,096 signed
+/// messages (of its own key), started together: the signatures of all threads over
+/// the wall time until the last one finishes. With one thread this is [`verify_rates`]'s
+/// batch figure; with two it is what the two cores verify at once, which is what a
+/// catch-up has (twice the one-core rate only if the second core adds a whole core).
+fn batch_rate_on_threads(threads: usize) -> f64 {
+    const MESSAGES: usize = 4096;
+    let signed: Vec<(ed25519_dalek::VerifyingKey, Vec<Vec<u8>>, Vec<ed25519_dalek::Signature>)> = (0..threads)
+        .map(|thread| {
+            let key = SigningKey::from_bytes(&[5 + thread as u8; 32]);
+            let messages: Vec<Vec<u8>> =
+                (0..MESSAGES as u32).map(|i| [i.to_be_bytes().as_slice(), &[0x5a; 176]].concat()).collect();
+            let signatures = messages.iter().map(|m| key.sign(m)).collect();
+            (key.verifying_key(), messages, signatures)
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let (start, finished) = std::thread::scope(|scope| {
+        let workers: Vec<_> = signed
+            .iter()
+            .map(|(public, messages, signatures)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let keys = vec![*public; 256];
+                    barrier.wait();
+                    for (chunk, sigs) in messages.chunks(256).zip(signatures.chunks(256)) {
+                        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                        ed25519_dalek::verify_batch(&refs, sigs, &keys).expect("valid batch");
+                    }
+                    Instant::now()
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let finished = workers.into_iter().map(|worker| worker.join().expect("verifier")).max().expect("a thread");
+        (start, finished)
+    });
+    (threads * MESSAGES) as f64 / finished.duration_since(start).as_secs_f64()
+}
+
+/// `verify_batch` of 256 on one core alone and on all cores at once (`SYNC_BENCH=d`),
+/// interleaved round by round so the machine's drift falls on both alike; medians of
+/// `VERIFY_ROUNDS` (default 15). Whether "dalek × 2 cores" is what two cores verify.
+fn batch_verification_on_all_cores() {
+    let rounds: usize = rollcall_tests::env_or("VERIFY_ROUNDS", 15);
+    let (mut one, mut both, mut gains) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (alone, together) = (batch_rate_on_threads(1), batch_rate_on_threads(machine_cores()));
+        gains.push(together / alone);
+        one.push(alone);
+        both.push(together);
+    }
+    let (one, both) = (median(&mut one), median(&mut both));
+    println!("ed25519-dalek verify_batch of 256, one core alone: {one:.0}/s (median of {rounds})");
+    println!(
+        "ed25519-dalek verify_batch of 256, all {} cores at once: {both:.0}/s (median of {rounds}), {:.2}x one core (median of the rounds' ratios)",
+        machine_cores(),
+        median(&mut gains)
+    );
 }
 
 /// Which of curve25519-dalek's backends verifies in this build on this CPU, as dalek
@@ -199,6 +267,9 @@ fn main() {
     }
     if only.contains('h') {
         header_decoding();
+    }
+    if only.contains('d') {
+        batch_verification_on_all_cores();
     }
     if only.is_empty() || only.contains('a') {
         catch_up();
@@ -429,20 +500,53 @@ fn reconcile(shape: Shape) -> f64 {
     seconds
 }
 
-/// The verification rates (single, batch of 256) as medians of `rounds` measurements:
-/// one measurement takes tens of milliseconds, shorter than this machine's noise.
-fn verify_rates_median(rounds: usize) -> (Vec<f64>, Vec<f64>) {
-    (0..rounds).map(|_| verify_rates()).unzip()
+/// The verification rates measured `rounds` times, interleaved: one core single and in
+/// batches of 256, and in batches of 256 on all the machine's cores at once (both, here). One measurement takes
+/// tens of milliseconds, shorter than this machine's noise: the caller takes medians.
+#[derive(Default)]
+struct VerifyRates {
+    singles: Vec<f64>,
+    batches: Vec<f64>,
+    batches_on_all_cores: Vec<f64>,
+}
+
+impl VerifyRates {
+    fn measure(rounds: usize) -> Self {
+        let mut rates = Self::default();
+        for _ in 0..rounds {
+            let (single, batch) = verify_rates();
+            rates.singles.push(single);
+            rates.batches.push(batch);
+            rates.batches_on_all_cores.push(batch_rate_on_threads(machine_cores()));
+        }
+        rates
+    }
+
+    fn extend(&mut self, other: Self) {
+        self.singles.extend(other.singles);
+        self.batches.extend(other.batches);
+        self.batches_on_all_cores.extend(other.batches_on_all_cores);
+    }
+
+    fn print(&self, when: &str) {
+        println!(
+            "ed25519 verify (ed25519-dalek), 1 core, {when} (median of {}): {:.0}/s single, {:.0}/s in batches of 256",
+            self.singles.len(),
+            median(&mut self.singles.clone()),
+            median(&mut self.batches.clone())
+        );
+        println!(
+            "ed25519-dalek verify_batch of 256 on all {} cores at once, {when}: {:.0}/s",
+            machine_cores(),
+            median(&mut self.batches_on_all_cores.clone())
+        );
+    }
 }
 
 fn catch_up() {
     let n_events: usize = std::env::var("CATCHUP_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
-    let (mut singles, mut batches) = verify_rates_median(5);
-    println!(
-        "ed25519 verify (ed25519-dalek), 1 core, before the catch-up (median of 5): {:.0}/s single, {:.0}/s in batches of 256",
-        median(&mut singles.clone()),
-        median(&mut batches.clone())
-    );
+    let mut rates = VerifyRates::measure(5);
+    rates.print("before the catch-up");
     let (events_verified, bodies_decoded) = event_verify_rate();
     println!(
         "rollcall_core::verify_many on one replica's events (ZIP-215 batch coalesced by key, every check), 1 core: {events_verified:.0}/s"
@@ -531,7 +635,7 @@ fn catch_up() {
     let province_cpu = cpu_seconds(province_pid) - province_cpu_before;
     let machine_after = machine_cpu_seconds();
     let rate = held as f64 / seconds;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cores = machine_cores() as f64;
     println!(
         "catch-up of {held} events from an empty replica over TLS loopback: {seconds:.2} s, {rate:.0} events/s (includes the node's start)"
     );
@@ -569,17 +673,18 @@ fn catch_up() {
         per_event_us(university_cpu - writer_cpu - rocksdb_cpu)
     );
     // The baseline brackets the catch-up: the median of the measurements before and after.
-    let (singles_after, batches_after) = verify_rates_median(5);
-    println!(
-        "ed25519 verify (ed25519-dalek), 1 core, after the catch-up (median of 5): {:.0}/s single, {:.0}/s in batches of 256",
-        median(&mut singles_after.clone()),
-        median(&mut batches_after.clone())
-    );
-    singles.extend(singles_after);
-    batches.extend(batches_after);
-    let (single, batch) = (median(&mut singles), median(&mut batches));
+    let after = VerifyRates::measure(5);
+    after.print("after the catch-up");
+    rates.extend(after);
+    let (single, batch) = (median(&mut rates.singles), median(&mut rates.batches));
+    let batch_on_all_cores = median(&mut rates.batches_on_all_cores);
     println!("baseline (median of the 10): {single:.0}/s single, {batch:.0}/s in batches of 256");
+    println!(
+        "baseline on all {cores} cores at once (median of the 10): {batch_on_all_cores:.0}/s in batches of 256, {:.2}x one core",
+        batch_on_all_cores / batch
+    );
     println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
+    println!("ratio to batch verification measured on all {cores} cores at once: {:.2}", rate / batch_on_all_cores);
     println!("ratio to verify_many of one replica's events x {cores} cores: {:.2}", rate / (events_verified * cores));
     println!("ratio to single verification x {cores} cores: {:.2}", rate / (single * cores));
     assert!(university_cpu > 0.0, "the receiver's CPU time was read while it ran");
