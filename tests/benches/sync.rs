@@ -33,23 +33,47 @@ use rollcall_server::config::{OPERATOR_KEY_FILE, read_key};
 use rollcall_server::connect;
 use rollcall_tests::{ClusterNode, bin, cpu_seconds, machine_cpu_seconds, median, rollcall, start_child, start_root};
 
+/// 4,096 messages of 180 bytes signed by the key of `seed`, as every dalek figure below
+/// verifies them.
+struct SignedMessages {
+    public: ed25519_dalek::VerifyingKey,
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<ed25519_dalek::Signature>,
+}
+
+impl SignedMessages {
+    const COUNT: usize = 4096;
+
+    fn new(seed: u8) -> Self {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let messages: Vec<Vec<u8>> =
+            (0..Self::COUNT as u32).map(|i| [i.to_be_bytes().as_slice(), &[0x5a; 176]].concat()).collect();
+        let signatures = messages.iter().map(|m| key.sign(m)).collect();
+        Self { public: key.verifying_key(), messages, signatures }
+    }
+
+    /// Every message verified with `verify_batch`, 256 at a time (`keys`: the public key
+    /// 256 times, made once by the caller).
+    fn verify_in_batches(&self, keys: &[ed25519_dalek::VerifyingKey]) {
+        for (chunk, sigs) in self.messages.chunks(256).zip(self.signatures.chunks(256)) {
+            let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            ed25519_dalek::verify_batch(&refs, sigs, keys).expect("valid batch");
+        }
+    }
+}
+
+/// One core, on the calling thread: single verification, then `verify_batch` of 256.
 fn verify_rates() -> (f64, f64) {
-    let key = SigningKey::from_bytes(&[5; 32]);
-    let messages: Vec<Vec<u8>> = (0..4096u32).map(|i| [i.to_be_bytes().as_slice(), &[0x5a; 176]].concat()).collect();
-    let signatures: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
-    let public = key.verifying_key();
+    let signed = SignedMessages::new(5);
     let start = Instant::now();
-    for (message, signature) in messages.iter().zip(&signatures) {
-        public.verify(message, signature).expect("valid");
+    for (message, signature) in signed.messages.iter().zip(&signed.signatures) {
+        signed.public.verify(message, signature).expect("valid");
     }
-    let single = messages.len() as f64 / start.elapsed().as_secs_f64();
-    let keys = vec![public; 256];
+    let single = SignedMessages::COUNT as f64 / start.elapsed().as_secs_f64();
+    let keys = vec![signed.public; 256];
     let start = Instant::now();
-    for (chunk, sigs) in messages.chunks(256).zip(signatures.chunks(256)) {
-        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-        ed25519_dalek::verify_batch(&refs, sigs, &keys).expect("valid batch");
-    }
-    let batch = messages.len() as f64 / start.elapsed().as_secs_f64();
+    signed.verify_in_batches(&keys);
+    let batch = SignedMessages::COUNT as f64 / start.elapsed().as_secs_f64();
     (single, batch)
 }
 
@@ -78,32 +102,20 @@ struct Together {
 /// what the cores verify at once, which is what a catch-up has (twice the one-core rate
 /// only if the second core adds a whole core).
 fn batch_rate_on_threads(threads: usize) -> Together {
-    const MESSAGES: usize = 4096;
     const PASSES: usize = 4;
-    let signed: Vec<(ed25519_dalek::VerifyingKey, Vec<Vec<u8>>, Vec<ed25519_dalek::Signature>)> = (0..threads)
-        .map(|thread| {
-            let key = SigningKey::from_bytes(&[5 + thread as u8; 32]);
-            let messages: Vec<Vec<u8>> =
-                (0..MESSAGES as u32).map(|i| [i.to_be_bytes().as_slice(), &[0x5a; 176]].concat()).collect();
-            let signatures = messages.iter().map(|m| key.sign(m)).collect();
-            (key.verifying_key(), messages, signatures)
-        })
-        .collect();
+    let signed: Vec<SignedMessages> = (0..threads).map(|thread| SignedMessages::new(5 + thread as u8)).collect();
     let barrier = std::sync::Barrier::new(threads);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
         let workers: Vec<_> = signed
             .iter()
-            .map(|(public, messages, signatures)| {
+            .map(|signed| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let keys = vec![*public; 256];
+                    let keys = vec![signed.public; 256];
                     barrier.wait();
                     let start = Instant::now();
                     for _ in 0..PASSES {
-                        for (chunk, sigs) in messages.chunks(256).zip(signatures.chunks(256)) {
-                            let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                            ed25519_dalek::verify_batch(&refs, sigs, &keys).expect("valid batch");
-                        }
+                        signed.verify_in_batches(&keys);
                     }
                     (start, Instant::now())
                 })
@@ -111,7 +123,7 @@ fn batch_rate_on_threads(threads: usize) -> Together {
             .collect();
         workers.into_iter().map(|worker| worker.join().expect("verifier")).collect()
     });
-    let each = (PASSES * MESSAGES) as f64;
+    let each = (PASSES * SignedMessages::COUNT) as f64;
     let first_start = spans.iter().map(|(start, _)| *start).min().expect("a thread");
     let last_end = spans.iter().map(|(_, end)| *end).max().expect("a thread");
     Together {
@@ -120,34 +132,24 @@ fn batch_rate_on_threads(threads: usize) -> Together {
     }
 }
 
-/// `verify_batch` of 256 on one thread alone and on one thread a core at once
-/// (`SYNC_BENCH=d`), in rounds whose order alternates, so the machine's drift falls on
-/// both alike; medians of `VERIFY_ROUNDS` (default 15). Whether "dalek × 2 cores" is
-/// what two cores verify.
+/// `verify_batch` of 256 on one thread alone and on one thread a core at once, in the
+/// order `round` picks (alone first in even rounds), so that over rounds the machine's
+/// drift falls on both alike.
+fn alone_and_together(round: usize) -> (Together, Together) {
+    if round.is_multiple_of(2) {
+        let alone = batch_rate_on_threads(1);
+        (alone, batch_rate_on_threads(usable_cores()))
+    } else {
+        let together = batch_rate_on_threads(usable_cores());
+        (batch_rate_on_threads(1), together)
+    }
+}
+
+/// The verification rates alone (`SYNC_BENCH=d`): medians of `VERIFY_ROUNDS` (default
+/// 15). Whether "dalek × 2 cores" is what two cores verify.
 fn batch_verification_on_all_cores() {
     let rounds: usize = rollcall_tests::env_or("VERIFY_ROUNDS", 15);
-    let cores = usable_cores();
-    let (mut one, mut all, mut sums, mut gains) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let (alone, together) = if round % 2 == 0 {
-            let alone = batch_rate_on_threads(1);
-            (alone, batch_rate_on_threads(cores))
-        } else {
-            let together = batch_rate_on_threads(cores);
-            (batch_rate_on_threads(1), together)
-        };
-        gains.push(together.rate / alone.rate);
-        one.push(alone.rate);
-        all.push(together.rate);
-        sums.push(together.sum_of_rates);
-    }
-    println!("ed25519-dalek verify_batch of 256, one thread alone: {:.0}/s (median of {rounds})", median(&mut one));
-    println!(
-        "ed25519-dalek verify_batch of 256, {cores} threads at once: {:.0}/s (median of {rounds}; the threads' own rates summed {:.0}/s), {:.2}x one thread (median of the rounds' ratios)",
-        median(&mut all),
-        median(&mut sums),
-        median(&mut gains)
-    );
+    VerifyRates::measure(rounds).print("alone");
 }
 
 /// Which of curve25519-dalek's backends verifies in this build on this CPU, as dalek
@@ -542,8 +544,6 @@ struct VerifyRates {
     one_thread: Vec<f64>,
     all_cores: Vec<f64>,
     all_cores_summed: Vec<f64>,
-    /// Each round's all cores ÷ one thread.
-    gains: Vec<f64>,
 }
 
 impl VerifyRates {
@@ -553,17 +553,10 @@ impl VerifyRates {
             let (single, batch) = verify_rates();
             rates.singles.push(single);
             rates.batches.push(batch);
-            let (alone, together) = if round % 2 == 0 {
-                let alone = batch_rate_on_threads(1);
-                (alone, batch_rate_on_threads(usable_cores()))
-            } else {
-                let together = batch_rate_on_threads(usable_cores());
-                (batch_rate_on_threads(1), together)
-            };
+            let (alone, together) = alone_and_together(round);
             rates.one_thread.push(alone.rate);
             rates.all_cores.push(together.rate);
             rates.all_cores_summed.push(together.sum_of_rates);
-            rates.gains.push(together.rate / alone.rate);
         }
         rates
     }
@@ -574,7 +567,12 @@ impl VerifyRates {
         self.one_thread.extend(other.one_thread);
         self.all_cores.extend(other.all_cores);
         self.all_cores_summed.extend(other.all_cores_summed);
-        self.gains.extend(other.gains);
+    }
+
+    /// All cores ÷ one thread: the median of the rounds' ratios.
+    fn gain(&self) -> f64 {
+        let mut ratios: Vec<f64> = self.all_cores.iter().zip(&self.one_thread).map(|(all, one)| all / one).collect();
+        median(&mut ratios)
     }
 
     fn print(&self, when: &str) {
@@ -590,7 +588,7 @@ impl VerifyRates {
             usable_cores(),
             median(&mut self.all_cores.clone()),
             median(&mut self.all_cores_summed.clone()),
-            median(&mut self.gains.clone())
+            self.gain()
         );
     }
 }
@@ -734,7 +732,7 @@ fn catch_up() {
     println!(
         "baseline on all {cores} cores at once (median of the 10): {batch_on_all_cores:.0}/s in batches of 256 (their own rates summed {:.0}/s), {:.2}x one thread (median of the rounds' ratios)",
         median(&mut rates.all_cores_summed),
-        median(&mut rates.gains)
+        rates.gain()
     );
     println!("ratio to batch verification x {cores} cores: {:.2}", rate / (batch * cores));
     println!("ratio to batch verification measured on all {cores} cores at once: {:.2}", rate / batch_on_all_cores);
