@@ -15,7 +15,9 @@
 //! - `authority`: the ingest positions of the events that change the enrollment state.
 //!
 //! Levels 0 and 1 are uncompressed, the levels below Snappy: a store smaller than about
-//! half a gigabyte is therefore not compressed at all. A read of a replica's log is
+//! half a gigabyte is therefore not compressed at all. Flushes and compactions write with
+//! direct I/O where the filesystem takes it (probed at open); reads and the WAL use the
+//! page cache. A read of a replica's log is
 //! bounded by the replica's last key and leaves the block cache alone (a backlog read
 //! once would only push out what point reads keep there).
 //!
@@ -187,6 +189,20 @@ impl Store {
         // open replays them all (a province after a catch-up: gigabytes, 20 s). Past
         // this much WAL, RocksDB flushes whatever pins the oldest file.
         options.set_max_total_wal_size(256 << 20);
+        // Flushes and compactions write their tables past the page cache where the
+        // filesystem allows it: a backlog streaming in is written once to the WAL and
+        // then again by every flush and compaction, and copying each into fresh
+        // page-cache pages took two thirds of the flush thread's CPU during a catch-up
+        // (BENCHMARKS.md). Reads still go through the page cache. Where direct I/O is
+        // refused (ramfs, tmpfs on older kernels, some FUSE and network filesystems) the
+        // store writes through the page cache as before.
+        let direct_io = direct_io_supported(path);
+        if direct_io {
+            options.set_use_direct_io_for_flush_and_compaction(true);
+            // RocksDB's advice for direct I/O: compactions read ahead in large steps
+            // themselves, since the kernel no longer does.
+            options.set_compaction_readahead_size(2 << 20);
+        }
         let descriptors =
             COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, column_family_options()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)
@@ -194,6 +210,9 @@ impl Store {
         let store = Store::over(db, path);
         store.check_or_write_schema(true)?;
         store.index_authority_events()?;
+        if !direct_io {
+            tracing::info!(store = %path.display(), "the filesystem refuses direct I/O: flushes and compactions write through the page cache");
+        }
         Ok(store)
     }
 
@@ -919,6 +938,34 @@ fn column_family_options() -> Options {
     let mut options = Options::default();
     options.set_compression_per_level(&[Uncompressed, Uncompressed, Snappy, Snappy, Snappy, Snappy, Snappy]);
     options
+}
+
+/// Whether `dir` (created if missing, as opening the store would) takes files opened
+/// for direct I/O: RocksDB checks only when it opens an existing store, and a new store
+/// on a filesystem that refuses would fail at its first flush instead. The probe opens
+/// a file the way RocksDB's flushes do and removes it.
+fn direct_io_supported(dir: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if std::fs::create_dir_all(dir).is_err() {
+            return false;
+        }
+        let probe = dir.join("direct-io-probe.tmp");
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe);
+        let _ = std::fs::remove_file(&probe);
+        opened.is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        false
+    }
 }
 
 /// An entry of the `ingest` column family: `count` events of `replica`, seqs from
