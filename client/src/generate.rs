@@ -3,8 +3,9 @@
 //! genders, ethnicities, birth and joining dates by person group, valid ID numbers; and
 //! audit histories with the shares people meet in the field — flowing, lost (for up to
 //! decades), pocket, retained abroad, irregular admissions — with contact attempts,
-//! located members, management actions, sign-offs, and disposition cases planned to
-//! stop at every stage of the procedure.
+//! located members, management actions, the five checks (roster items corrected or
+//! flagged, conduct noted), sign-offs, and disposition cases planned to stop at every
+//! stage of the procedure.
 //!
 //! Invariant: everything is a pure function of the [`Scale`] (seed included); a
 //! branch's members depend only on the seed and the branch's path, so branches can be
@@ -72,6 +73,13 @@ pub struct Shares {
     pub correction: u64,
     /// Asked to leave.
     pub withdrawal: u64,
+    /// Of the members in contact (and the lost found again): conduct noted, the fifth
+    /// of the five checks.
+    pub conduct_noted: u64,
+    /// A roster item corrected (a changed phone, a degree since obtained, a move).
+    pub corrected: u64,
+    /// A roster item flagged as not yet knowable (有待查明).
+    pub flagged: u64,
 }
 
 /// The shares used.
@@ -85,6 +93,9 @@ pub const SHARES: Shares = Shares {
     located: 400,
     correction: 8,
     withdrawal: 2,
+    conduct_noted: 930,
+    corrected: 30,
+    flagged: 8,
 };
 
 /// The units of the province: (unit, level), parents before children.
@@ -236,6 +247,9 @@ fn draft(branch: &UnitPath, body: Body) -> Draft {
 pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
     let branch_seed = branch.as_str().bytes().fold(scale.seed ^ 0x5151_7a7a, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut rng = SampleRng::new(branch_seed);
+    // The five checks' roster corrections, flags and conduct notes draw from a stream of
+    // their own, so adding them left every other draw of a seed as it was.
+    let mut check_rng = SampleRng::new(branch_seed ^ 0x0c4e_c4ed_5eed_0005);
     let mut plan = BranchPlan::default();
     let per_mille = |rng: &mut SampleRng, share: u64| rng.below(1000) < share;
     for index in 0..scale.members {
@@ -387,6 +401,7 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
             ));
         }
         // The search for the lost: attempts through several channels over months.
+        let mut located = false;
         if lost {
             let attempts = 1 + rng.below(4);
             let methods = [
@@ -415,6 +430,7 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
                 ));
             }
             if per_mille(&mut rng, SHARES.located) {
+                located = true;
                 plan.drafts.push(draft(
                     branch,
                     Body::MemberLocated(pb::MemberLocated {
@@ -478,6 +494,7 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
                 rejected_once: false,
             });
         }
+        five_checks(&mut plan, branch, &member_id, group, (lost, located), &mut check_rng);
         // Sign-off of the form, in the chain's order and at its levels; a lost member
         // cannot confirm, so the chain never starts for them.
         use pb::form_signed_off::Stage as Sign;
@@ -501,6 +518,83 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
         }
     }
     plan
+}
+
+/// The rest of a member's five checks (五核查): a roster item corrected or flagged now
+/// and then, and the member's conduct noted — for a member still lost, nobody can say.
+fn five_checks(
+    plan: &mut BranchPlan,
+    branch: &UnitPath,
+    member_id: &str,
+    group: pb::PersonGroup,
+    (lost, located): (bool, bool),
+    rng: &mut SampleRng,
+) {
+    let per_mille = |rng: &mut SampleRng, share: u64| rng.below(1000) < share;
+    if per_mille(rng, SHARES.corrected) {
+        let (field, new_value, reason) = match rng.below(3) {
+            0 => (
+                pb::MemberField::Phone,
+                format!("1{}{:09}", 3 + rng.below(6), rng.below(1_000_000_000)),
+                "本人手机号码已更换",
+            ),
+            1 => (pb::MemberField::Education, "12".to_string(), "已取得硕士研究生学历，登记信息未更新"),
+            _ => (
+                pb::MemberField::Address,
+                format!(
+                    "湖北省武汉市{}区{}街{}号",
+                    rng.pick(&["洪山", "武昌", "江夏"]),
+                    rng.pick(&["光谷", "南湖"]),
+                    1 + rng.below(300)
+                ),
+                "现居住地已变更",
+            ),
+        };
+        plan.drafts.push(draft(
+            branch,
+            Body::RecordCorrected(pb::RecordCorrected {
+                member_id: member_id.to_string(),
+                field: field as i32,
+                new_value,
+                reason: reason.into(),
+                ..Default::default()
+            }),
+        ));
+    }
+    if per_mille(rng, SHARES.flagged) {
+        let (field, note) = if rng.below(2) == 0 {
+            (pb::MemberField::JoinedDate, "入党时间与档案记载不一致，待查阅原始档案")
+        } else {
+            (pb::MemberField::BirthDate, "出生日期与人事档案不一致，待组织人事部门核实")
+        };
+        plan.drafts.push(draft(
+            branch,
+            Body::RecordFlagged(pb::RecordFlagged {
+                member_id: member_id.to_string(),
+                field: field as i32,
+                note: note.into(),
+            }),
+        ));
+    }
+    if (!lost || located) && per_mille(rng, SHARES.conduct_noted) {
+        let summary = match group {
+            _ if lost => "失联期间在外务工，经谈话了解未发现违纪违法问题",
+            pb::PersonGroup::Staff => "在职在岗，按时参加组织生活、交纳党费，未发现违纪违法问题",
+            pb::PersonGroup::Retired => "按时参加组织生活、交纳党费，遵纪守法",
+            pb::PersonGroup::Student | pb::PersonGroup::Graduate => {
+                "学习生活正常，按时参加组织生活，未发现违纪违法问题"
+            }
+            _ => "按时参加组织生活，表现正常",
+        };
+        plan.drafts.push(draft(
+            branch,
+            Body::ConductNoted(pb::ConductNoted {
+                member_id: member_id.to_string(),
+                summary: summary.into(),
+                violation_reported: false,
+            }),
+        ));
+    }
 }
 
 fn stage_target(rng: &mut SampleRng) -> Stage {

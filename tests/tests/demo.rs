@@ -75,6 +75,12 @@ fn the_demo_starts_converges_and_stops_cleanly() {
         assert!(close, "{metric}: {actual} of {members} members, expected about {expected:.1}");
     }
     assert!(summed[0][0] > 0, "the generated province has members still lost");
+    // The five checks are under way as in a real province at 3-31: most members checked,
+    // never more than the forms the branches have checked, some roster items corrected.
+    let count = |metric: &str| metrics[metric].as_u64().unwrap_or(0) as f64;
+    let checked = count("checked");
+    assert!(checked >= members * 0.5 && checked <= members, "已核查 {checked} of {members} members: {metrics}");
+    assert!(count("corrected") >= 1.0 && count("corrected") <= members * 0.1, "信息已更正: {metrics}");
     let rollup = rollcall_json(&["rollup", "--dir", &province.display().to_string()]);
     let metrics = &rollup["total"]["metrics"];
     assert_eq!(
