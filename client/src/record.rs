@@ -401,7 +401,9 @@ pub enum CaseStep {
         /// 向何机构申诉 / appealed to.
         #[arg(long)]
         to: String,
-        /// 结果 / outcome.
+        /// 结果：党支部记录申诉已提出（待复议）；维持或撤销由批准处置的党委或其上级记录 / outcome:
+        /// a branch records the appeal as pending; upheld or overturned is recorded by the level
+        /// that approved the disposition or above.
         #[arg(long, value_enum, default_value = "pending")]
         outcome: AppealOutcomeArg,
         /// 日期 / date.

@@ -546,6 +546,12 @@ pub fn deadlines(
 /// Findings about how members are held within `request.unit_path` (default: `scope`):
 /// duplicate relations and events filed where the member is not registered.
 ///
+/// A finding speaks only of the asked unit's subtree: the units it lists and the name it
+/// shows are those of registrations within it. Anyone who can file an event at a branch
+/// can make an 'unregistered' finding about any member id there (a member id is derived
+/// from an ID number), so naming where else that person is registered, or their name
+/// from there, would answer "is this person a member, and where?" across the province.
+///
 /// # Errors
 ///
 /// [`QueryError`] for a unit outside `scope`.
@@ -556,28 +562,41 @@ pub fn findings(
 ) -> Result<pb::FindingsResponse, QueryError> {
     use rollcall_core::audit::projection::Finding;
     let unit = unit_in_scope(&request.unit_path, scope)?;
-    let name_of = |member_id: &str| {
-        projection.member(member_id).and_then(|entry| entry.state.form()).map(|form| form.name).unwrap_or_default()
+    let name_within = |member_id: &str| {
+        projection
+            .member_record(member_id)
+            .and_then(|record| {
+                record
+                    .relations
+                    .iter()
+                    .filter(|entry| entry.is_registered() && entry.unit.is_within(&unit))
+                    .find_map(|entry| entry.state.form())
+            })
+            .map(|form| form.name)
+            .unwrap_or_default()
+    };
+    let within = |units: &[UnitPath]| -> Vec<String> {
+        units.iter().filter(|u| u.is_within(&unit)).map(ToString::to_string).collect()
     };
     let findings = projection
         .findings_within(&unit)
         .into_iter()
         .map(|finding| match finding {
             Finding::Duplicate { member_id, units, counted_at, settled } => pb::RelationFinding {
-                name: name_of(&member_id),
-                member_id,
+                name: name_within(&member_id),
                 kind: pb::relation_finding::Kind::DuplicateRelation as i32,
-                units: units.iter().map(ToString::to_string).collect(),
-                counted_at: counted_at.map(|u| u.to_string()).unwrap_or_default(),
+                units: within(&units),
+                counted_at: counted_at.filter(|u| u.is_within(&unit)).map(|u| u.to_string()).unwrap_or_default(),
+                member_id,
                 settled,
                 ..Default::default()
             },
-            Finding::Unregistered { member_id, unit, events, registered_at } => pb::RelationFinding {
-                name: name_of(&member_id),
-                member_id,
+            Finding::Unregistered { member_id, unit: filed_at, events, registered_at } => pb::RelationFinding {
+                name: name_within(&member_id),
                 kind: pb::relation_finding::Kind::Unregistered as i32,
-                units: registered_at.iter().map(ToString::to_string).collect(),
-                unit_path: unit.to_string(),
+                units: within(&registered_at),
+                unit_path: filed_at.to_string(),
+                member_id,
                 events,
                 ..Default::default()
             },

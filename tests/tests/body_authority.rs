@@ -210,9 +210,26 @@ async fn a_branch_key_speaks_only_for_its_own_members() {
     assert_eq!(ack.accepted, 3, "b1 cannot tell whom b2 holds: {ack:?}");
     assert_eq!(ack.rejections.len(), 1, "{ack:?}");
     assert!(ack.rejections[0].reason.contains("not as a stub"), "{ack:?}");
-    let ack = send_and_ack(&sender, &mut inbound, vec![note_on_m1, recheck_by_laptop]).await;
+    // An appeal's outcome signed by a branch key: the decision belongs to the level that
+    // approved the disposition, so no replica takes it, whatever case it names.
+    let overturn_by_laptop = signed(
+        &mut writer.clone(),
+        &key,
+        5,
+        Body::DispositionAppealed(proto::DispositionAppealed {
+            case_id: "any-case".into(),
+            appealed_on: Some(proto::Date { year: 2026, month: 3, day: 1 }),
+            appeal_to: "院系党委".into(),
+            outcome: proto::disposition_appealed::Outcome::Overturned as i32,
+        }),
+    );
+    let ack = send_and_ack(&sender, &mut inbound, vec![note_on_m1, recheck_by_laptop, overturn_by_laptop]).await;
     assert_eq!(ack.accepted, 1, "the full event after its refused stub: {ack:?}");
     assert!(ack.rejections.iter().any(|r| r.reason.contains("is recorded at college level")), "{ack:?}");
+    assert!(
+        ack.rejections.iter().any(|r| r.reason.contains("the outcome of an appeal may not be done at branch level")),
+        "{ack:?}"
+    );
     drop(sender);
     // The same attacks through Append with the branch node's own operator key: the
     // audit rules refuse them where they are authored.
@@ -283,6 +300,19 @@ async fn a_branch_key_speaks_only_for_its_own_members() {
     assert_eq!(stray["events"], 2);
     let text = ok(&["findings", "--node-dir", &u1.dir_arg()]);
     assert!(text.contains("重复组织关系") && text.contains("未在本单位登记"), "{text}");
+    // Asked about b1 alone (what a viewer of b1 may ask any node above it), the findings
+    // name nothing outside b1: not where m3 or m2 is registered, not m3's name. Else a
+    // branch key could ask "is this ID number a member, where, and by what name?" of the
+    // whole province by filing one event about it.
+    let at_b1 = rollcall_json(&["findings", "--node-dir", &u1.dir_arg(), "--unit", B1]);
+    let at_b1 = at_b1.as_array().expect("array");
+    let stray = at_b1.iter().find(|f| f["kind"] == "unregistered").expect("events about m3 at b1");
+    assert_eq!(stray["units"], serde_json::json!([]), "{stray}");
+    assert_eq!(stray["name"], "", "{stray}");
+    let duplicate = at_b1.iter().find(|f| f["kind"] == "duplicate_relation").expect("duplicate");
+    assert_eq!(duplicate["units"], serde_json::json!([B1]), "{duplicate}");
+    assert_eq!(duplicate["counted_at"], "", "{duplicate}");
+    assert!(!serde_json::to_string(at_b1).expect("json").contains(B2), "{at_b1:?}");
 
     // Each college's own rollup equals the province's rollup of it, field by field.
     for (college, unit) in [(&c1, "hb/u1/c1"), (&c2, "hb/u1/c2")] {

@@ -468,13 +468,25 @@ fn rejection_returns_the_case_to_proposal_and_approval_needs_its_level() {
     world.author_at(B1, Level::College, approve("c1", d)).expect("approved");
     world.ok(B1, file("c1"));
     assert_eq!(stage(&world, "c1"), Stage::Filed);
-    let appeal = Body::DispositionAppealed(proto::DispositionAppealed {
-        case_id: "c1".into(),
-        appealed_on: day(2025, 3, 28),
-        appeal_to: "高校党委".into(),
-        outcome: proto::disposition_appealed::Outcome::Overturned as i32,
-    });
-    world.ok(B1, appeal);
+    use proto::disposition_appealed::Outcome;
+    let appeal = |outcome: Outcome| {
+        Body::DispositionAppealed(proto::DispositionAppealed {
+            case_id: "c1".into(),
+            appealed_on: day(2025, 3, 28),
+            appeal_to: "院系党委".into(),
+            outcome: outcome as i32,
+        })
+    };
+    // The branch records that the member appealed; the outcome is the decision of the
+    // level appealed to, at or above the one that approved: a branch that records an
+    // overturn is refused where it authors it, and if its key signs one anyway (a
+    // compromised key, past every rule), no replica's fold lets it undo the approval.
+    world.ok(B1, appeal(Outcome::Pending));
+    assert_eq!(stage(&world, "c1"), Stage::Filed);
+    assert_eq!(refusal(&mut world, B1, appeal(Outcome::Overturned)), R::AppealOutcomeLevel { required: "college" });
+    world.force(B1, Level::Branch, appeal(Outcome::Overturned));
+    assert_eq!(stage(&world, "c1"), Stage::Filed, "a branch cannot overturn its college's approval");
+    world.author_at(B1, Level::College, appeal(Outcome::Overturned)).expect("the college decides the appeal");
     assert_eq!(stage(&world, "c1"), Stage::Overturned);
 }
 
@@ -561,6 +573,7 @@ fn every_violation_speaks_both_languages() {
             need_months: 6,
         },
         R::ApprovalLevel { required: "province" },
+        R::AppealOutcomeLevel { required: "college" },
         R::ProbationaryNotStopped,
     ];
     for violation in samples {

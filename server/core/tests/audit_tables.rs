@@ -243,6 +243,19 @@ fn deadlines_are_judged_on_state_and_receipts() {
     assert!(reasons(&pending).contains(&"tables_unverified"), "{:?}", reasons(&pending));
     let university = w.events.last().expect("report").header.replica;
     let seq = w.events.last().expect("report").header.seq.0;
+    // A receipt the university signs about itself, backdated, proves nothing: only the
+    // level above can say when it received the tables.
+    w.author_at(
+        "hb/u1",
+        Level::University,
+        Body::Receipt(proto::Receipt {
+            heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
+            stored_at_ms: april_first,
+        }),
+    )
+    .expect("a node may sign receipts within its unit");
+    let self_receipted = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
+    assert!(reasons(&self_receipted).contains(&"tables_not_received"), "{:?}", reasons(&self_receipted));
     // The province's receipt about the university (a receipt's unit is the child's).
     w.author_at(
         "hb/u1",

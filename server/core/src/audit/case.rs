@@ -371,6 +371,12 @@ fn advance(view: &mut CaseView, step: &Step, policy: &Policy) -> bool {
             if !matches!(view.stage, Stage::Approved | Stage::Filed | Stage::CorrectionPeriod) {
                 return false;
             }
+            // An appeal's outcome is the decision of the level appealed to, at or above the
+            // one that approved the disposition: a branch records that an appeal was made,
+            // never that the approval above it was overturned.
+            if appeal_decided(appeal) && step.author_level > approving_level(view.disposition()) {
+                return false;
+            }
             if appeal.outcome == proto::disposition_appealed::Outcome::Overturned as i32 {
                 view.stage = Stage::Overturned;
             }
@@ -385,6 +391,12 @@ fn advance(view: &mut CaseView, step: &Step, policy: &Policy) -> bool {
         }
         _ => false,
     }
+}
+
+/// An appeal whose outcome is decided (upheld or overturned), not only lodged.
+pub fn appeal_decided(appeal: &proto::DispositionAppealed) -> bool {
+    use proto::disposition_appealed::Outcome;
+    matches!(Outcome::try_from(appeal.outcome), Ok(Outcome::Upheld | Outcome::Overturned))
 }
 
 /// Rejection (or a disagreeing pre-review) returns the case to proposal: a new round.

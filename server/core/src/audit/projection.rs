@@ -1088,6 +1088,10 @@ impl Projection {
                 }
                 self.returns.entry(key).or_default().set(stamp, returned.clone());
             }
+            // A receipt proves when the level above a unit stored its events: one signed
+            // at the unit's own level (a university about itself, a branch about its
+            // laptops) proves nothing to anyone above and never counts toward a deadline.
+            Body::Receipt(_) if header.unit_path.level().is_none_or(|unit_level| author_level >= unit_level) => {}
             Body::Receipt(receipt) => {
                 for head in &receipt.heads {
                     let Ok(replica) = <[u8; 32]>::try_from(&head.replica[..]) else { continue };

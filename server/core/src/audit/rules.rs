@@ -320,6 +320,14 @@ pub enum RuleViolation {
         /// The level required.
         required: &'static str,
     },
+    /// An appeal's outcome recorded below the level that approved the disposition.
+    #[error(
+        "the outcome of an appeal is recorded by the {required} level or above (a branch records the appeal as pending)"
+    )]
+    AppealOutcomeLevel {
+        /// The level required.
+        required: &'static str,
+    },
     /// The approval is collective.
     #[error("a disposition is approved collectively by the committee")]
     NotCollective,
@@ -420,6 +428,9 @@ impl RuleViolation {
             R::VoteFigures { detail } => format!("表决数字不一致：{detail}"),
             R::SecretBallotRequired => "组织处置须无记名投票表决".into(),
             R::ApprovalLevel { required } => format!("该处置须由{}或以上审批", level_zh(required)),
+            R::AppealOutcomeLevel { required } => {
+                format!("申诉的复议结果须由{}或以上记录（党支部只能记录申诉已提出、待处理）", level_zh(required))
+            }
             R::NotCollective => "组织处置须经党委集体研究审批".into(),
             R::CampaignIncomplete => {
                 "排查工作须设年度、统计截止日期和4个时间节点（4月15日、4月20日、5月底、8月底）".into()
@@ -1136,6 +1147,12 @@ fn check_step(projection: &Projection, context: &AuthorContext, body: &Body) -> 
             }
             if !approval.collective {
                 return Err(RuleViolation::NotCollective);
+            }
+        }
+        Body::DispositionAppealed(appeal) if crate::audit::case::appeal_decided(appeal) => {
+            let required = approving_level(disposition);
+            if context.level > required {
+                return Err(RuleViolation::AppealOutcomeLevel { required: required.as_str() });
             }
         }
         _ => {}
