@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rollcall_core::authority::Authority;
 use rollcall_core::{ReplicaId, UnitPath, proto as pb};
 use serde_json::{Value, json};
@@ -92,7 +92,7 @@ fn check_token(text: &str, node: &ReplicaId, now_ms: u64) -> Option<ReplicaId> {
     if now_ms > expires_ms {
         return None;
     }
-    VerifyingKey::from_bytes(&key).ok()?.verify(&token_message(node, expires_ms), &signature).ok()?;
+    VerifyingKey::from_bytes(&key).ok()?.verify_strict(&token_message(node, expires_ms), &signature).ok()?;
     Some(ReplicaId(key))
 }
 

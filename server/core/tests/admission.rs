@@ -294,6 +294,26 @@ fn enrollment_is_bounded_by_the_enroller() {
         refused_by_authority(receiver.receive(&root_revocation)),
         AuthorityError::InvalidInfrastructure { .. }
     ));
+    // Nobody is enrolled with a weak key (of small order: the identity point here), whose
+    // signatures would verify for many messages, e.g. a viewer's dashboard credentials.
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    let weak_viewer = t.university.event(
+        "hb/u1",
+        EventKind::ReplicaEnrolled,
+        Body::ReplicaEnrolled(proto::ReplicaEnrolled {
+            public_key: Bytes::copy_from_slice(&weak),
+            unit_path: "hb/u1".into(),
+            level: proto::Level::University as i32,
+            role: Role::Viewer.to_proto() as i32,
+            valid_until_ms: 0,
+            label: String::new(),
+        }),
+    );
+    assert!(matches!(
+        refused_by_authority(receiver.receive(&weak_viewer)),
+        AuthorityError::InvalidInfrastructure { .. }
+    ));
 }
 
 /// Goal: concurrent corrections of one field are both kept and shown as a conflict,
