@@ -361,3 +361,70 @@ proptest! {
         }
     }
 }
+
+/// Corrections of a few fields of a few members, some settling others, as (member, field,
+/// value index, the earlier corrections it settles, by index).
+fn arb_corrections() -> impl Strategy<Value = Vec<(u8, i32, u8, Vec<usize>)>> {
+    prop::collection::vec((0u8..2, 1i32..3, 0u8..3, prop::collection::vec(0usize..12, 0..3)), 1..12)
+}
+
+proptest! {
+    /// Goal: the corrections held and the conflicts shown are a function of the set of
+    /// corrections (DESIGN.md section 4), whatever order they are applied in and however
+    /// often one arrives; the compact lists keep that.
+    #[test]
+    fn field_edits_are_a_function_of_the_set(corrections in arb_corrections(), order in any::<prop::sample::Index>(), seed in any::<u64>()) {
+        use rollcall_core::conflict::FieldEdits;
+        use rollcall_core::event::{BodyHash, EventHash, Seq};
+        let id = |i: usize| EventId([i as u8 + 1; 16]);
+        let events: Vec<(rollcall_core::Header, proto::RecordCorrected)> = corrections
+            .iter()
+            .enumerate()
+            .map(|(i, (member, field, value, settles))| {
+                let header = rollcall_core::Header {
+                    format_version: 1,
+                    event_id: id(i),
+                    replica: ReplicaId([i as u8 % 3; 32]),
+                    seq: Seq(i as u64 + 1),
+                    prev: EventHash([0; 32]),
+                    hlc: HlcTime { wall_ms: 1_000 + (i as u64 * 7) % 5, logical: 0 },
+                    unit_path: UnitPath::parse("hb/u1/c1/b1").expect("valid"),
+                    kind: EventKind::RecordCorrected,
+                    body_hash: BodyHash([0; 32]),
+                    author: format!("a{i}"),
+                };
+                let correction = proto::RecordCorrected {
+                    member_id: format!("m{member}"),
+                    field: *field,
+                    new_value: format!("v{value}"),
+                    reason: String::new(),
+                    settles: settles.iter().filter(|s| **s < i).map(|s| Bytes::copy_from_slice(&id(*s).0)).collect(),
+                };
+                (header, correction)
+            })
+            .collect();
+        let mut in_order = FieldEdits::default();
+        for (header, correction) in &events {
+            in_order.apply_parts(header, correction);
+        }
+        // Another order: rotated, reversed in part by the seed, one event applied twice.
+        let mut shuffled: Vec<usize> = (0..events.len()).collect();
+        let pivot = order.index(events.len());
+        shuffled.rotate_left(pivot);
+        if seed % 2 == 0 {
+            shuffled.reverse();
+        }
+        shuffled.push(pivot);
+        let mut other = FieldEdits::default();
+        for index in shuffled {
+            other.apply_parts(&events[index].0, &events[index].1);
+        }
+        prop_assert_eq!(&in_order, &other);
+        prop_assert_eq!(in_order.conflicts(), other.conflicts());
+        for member in ["m0", "m1"] {
+            for field in 1..3 {
+                prop_assert_eq!(in_order.current(member, field), other.current(member, field));
+            }
+        }
+    }
+}
