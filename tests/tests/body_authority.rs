@@ -435,4 +435,13 @@ async fn a_revoked_laptop_hands_in_what_it_signed_before_its_revocation() {
     assert_eq!(json["revoked_after_seq"].as_u64(), Some(signed_before), "{json}");
     assert_eq!(json["received"], 0, "a revoked laptop receives nothing: {json}");
     assert_eq!(b1.heads().get(&own), Some(&signed_before), "nothing after the revocation is taken");
+    // Revoking it again below what the branch already holds is refused where it is
+    // authored: the events after it would stay counted at the branch and be refused above.
+    let refusal =
+        refused(&["revoke", "--node-dir", &b1.dir_arg(), "--child-key", &own, "--after-seq", "1", "--reason", "x"]);
+    assert!(
+        refusal.contains("吊销失败")
+            && refusal.contains(&format!("already holds the key's events up to seq {signed_before}")),
+        "{refusal}"
+    );
 }
