@@ -37,7 +37,8 @@ impl Refusal {
         }
     }
 
-    fn from_status(status: &tonic::Status) -> Refusal {
+    /// A node's refusal, with its Chinese message when it sent one (an audit rule's).
+    pub fn from_status(status: &tonic::Status) -> Refusal {
         let zh = status
             .metadata()
             .get_bin(RULE_ZH_METADATA)

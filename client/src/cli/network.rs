@@ -516,7 +516,8 @@ pub(crate) async fn run(command: NetworkCommand, lang: Lang, json: bool) -> Exit
                     ExitCode::SUCCESS
                 }
                 Err(status) => {
-                    fail(&format!("{}: {}", lang.pick("吊销失败", "revocation failed"), status.message()), 1)
+                    let refusal = rollcall_client::backend::Refusal::from_status(&status);
+                    fail(&format!("{}: {}", lang.pick("吊销失败", "revocation failed"), refusal.message(lang)), 1)
                 }
             }
         }
