@@ -1114,24 +1114,6 @@ impl WriterThread {
             return Ok(()); // Drafts are checked to decode as their kind by `prepare`.
         };
         let Some(level) = self.local_unit.level() else { return Ok(()) };
-        // A revocation takes effect on every replica for the seqs after it, but events this
-        // node already holds stay applied here: revoking below them would leave this node
-        // counting what every node above refuses. (A quarantined key is the exception: its
-        // events are refused everywhere already, and a revocation is how it is resolved.)
-        if let Body::ReplicaRevoked(revoked) = &body
-            && let Ok(key) = <[u8; 32]>::try_from(revoked.public_key.as_ref())
-        {
-            let replica = ReplicaId(key);
-            let held = self.heads.get(&replica).map_or(0, |head| head.seq.0);
-            let quarantined = self.authority.read().expect("never poisoned").is_quarantined(&replica);
-            if held > revoked.revoked_after_seq && !quarantined {
-                return Err(AppendError::RuleViolated {
-                    index,
-                    of,
-                    violation: RuleViolation::RevokedBelowHeld { held },
-                });
-            }
-        }
         let mut projection = self.projection.write().expect("the projection lock is never poisoned");
         let context = AuthorContext {
             unit: header.unit_path.clone(),

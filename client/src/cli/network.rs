@@ -109,7 +109,7 @@ pub(crate) enum NetworkCommand {
     },
     /// 吊销下级节点或笔记本（其后事件一律拒收）/ revoke a child node or laptop (its later events are refused).
     #[command(
-        after_help = "示例 / Example:\n  rollcall revoke --node-dir /srv/b01 --child-key <hex> --after-seq 120 --reason 笔记本遗失\n\n--after-seq 之前（含）签署的事件仍然有效 / events it signed up to --after-seq stay valid\n--after-seq 不能小于本节点已收到的该密钥事件序号 / --after-seq may not be below what this node already holds of the key"
+        after_help = "示例 / Example:\n  rollcall revoke --node-dir /srv/b01 --child-key <hex> --after-seq 120 --reason 笔记本遗失\n\n--after-seq 之前（含）签署的事件仍然有效 / events it signed up to --after-seq stay valid"
     )]
     Revoke {
         #[command(flatten)]

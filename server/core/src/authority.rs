@@ -630,15 +630,6 @@ fn step_level_allowed(
                 return Err(AuthorityError::StepLevelNotAllowed { what: format!("a unit name: {violation}"), level });
             }
         }
-        EventKind::DispositionAppealed => {
-            // Whatever the case, its approval was at the college or above, so a branch
-            // never records an appeal's outcome (the case's own level is checked where
-            // the case is known: `audit::case`).
-            let Ok(Body::DispositionAppealed(appeal)) = Body::decode(kind, body) else { return Ok(()) };
-            if crate::audit::case::appeal_decided(&appeal) && level > Level::College {
-                return Err(AuthorityError::StepLevelNotAllowed { what: "the outcome of an appeal".into(), level });
-            }
-        }
         EventKind::DispositionApproved => {
             let Ok(Body::DispositionApproved(approval)) = Body::decode(kind, body) else { return Ok(()) };
             let disposition = type_of(approval.disposition);

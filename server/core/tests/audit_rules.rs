@@ -574,7 +574,6 @@ fn every_violation_speaks_both_languages() {
         },
         R::ApprovalLevel { required: "province" },
         R::AppealOutcomeLevel { required: "college" },
-        R::RevokedBelowHeld { held: 12 },
         R::ProbationaryNotStopped,
     ];
     for violation in samples {

@@ -328,15 +328,6 @@ pub enum RuleViolation {
         /// The level required.
         required: &'static str,
     },
-    /// A revocation below what this node already holds of the key: the events after it
-    /// would stay counted here and be refused above.
-    #[error(
-        "this node already holds the key's events up to seq {held}: revoke after {held} or later, and correct what those events recorded"
-    )]
-    RevokedBelowHeld {
-        /// The highest seq of the key this node holds.
-        held: u64,
-    },
     /// The approval is collective.
     #[error("a disposition is approved collectively by the committee")]
     NotCollective,
@@ -440,9 +431,6 @@ impl RuleViolation {
             R::AppealOutcomeLevel { required } => {
                 format!("申诉的复议结果须由{}或以上记录（党支部只能记录申诉已提出、待处理）", level_zh(required))
             }
-            R::RevokedBelowHeld { held } => format!(
-                "本节点已收到该密钥签署的第 {held} 条及之前的事件：吊销须在第 {held} 条之后（--after-seq {held} 或更大），已收到事件中有误的内容请逐项更正"
-            ),
             R::NotCollective => "组织处置须经党委集体研究审批".into(),
             R::CampaignIncomplete => {
                 "排查工作须设年度、统计截止日期和4个时间节点（4月15日、4月20日、5月底、8月底）".into()
