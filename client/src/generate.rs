@@ -251,7 +251,6 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
     // their own, so adding them left every other draw of a seed as it was.
     let mut check_rng = SampleRng::new(branch_seed ^ 0x0c4e_c4ed_5eed_0005);
     let mut plan = BranchPlan::default();
-    let per_mille = |rng: &mut SampleRng, share: u64| rng.below(1000) < share;
     for index in 0..scale.members {
         let member_id = format!("{}-{index:05}", branch.as_str().replace('/', "."));
         let group = match rng.below(100) {
@@ -520,6 +519,11 @@ pub fn branch_plan(branch: &UnitPath, scale: &Scale, year: i32) -> BranchPlan {
     plan
 }
 
+/// A draw that comes true `share` times in a thousand.
+fn per_mille(rng: &mut SampleRng, share: u64) -> bool {
+    rng.below(1000) < share
+}
+
 /// The rest of a member's five checks (五核查): a roster item corrected or flagged now
 /// and then, and the member's conduct noted — for a member still lost, nobody can say.
 fn five_checks(
@@ -530,7 +534,6 @@ fn five_checks(
     (lost, located): (bool, bool),
     rng: &mut SampleRng,
 ) {
-    let per_mille = |rng: &mut SampleRng, share: u64| rng.below(1000) < share;
     if per_mille(rng, SHARES.corrected) {
         let (field, new_value, reason) = match rng.below(3) {
             0 => (

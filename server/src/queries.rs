@@ -547,10 +547,11 @@ pub fn deadlines(
 /// duplicate relations and events filed where the member is not registered.
 ///
 /// A finding speaks only of the asked unit's subtree: the units it lists and the name it
-/// shows are those of registrations within it. Anyone who can file an event at a branch
-/// can make an 'unregistered' finding about any member id there (a member id is derived
-/// from an ID number), so naming where else that person is registered, or their name
-/// from there, would answer "is this person a member, and where?" across the province.
+/// shows are those of registrations within it ([`Projection::name_within`]). Anyone who
+/// can file an event at a branch can make an 'unregistered' finding about any member id
+/// there (a member id is derived from an ID number), so naming where else that person is
+/// registered, or their name from there, would answer "is this person a member, and
+/// where?" across the province.
 ///
 /// # Errors
 ///
@@ -562,19 +563,7 @@ pub fn findings(
 ) -> Result<pb::FindingsResponse, QueryError> {
     use rollcall_core::audit::projection::Finding;
     let unit = unit_in_scope(&request.unit_path, scope)?;
-    let name_within = |member_id: &str| {
-        projection
-            .member_record(member_id)
-            .and_then(|record| {
-                record
-                    .relations
-                    .iter()
-                    .filter(|entry| entry.is_registered() && entry.unit.is_within(&unit))
-                    .find_map(|entry| entry.state.form())
-            })
-            .map(|form| form.name)
-            .unwrap_or_default()
-    };
+    let name_within = |member_id: &str| projection.name_within(member_id, &unit).unwrap_or_default();
     let within = |units: &[UnitPath]| -> Vec<String> {
         units.iter().filter(|u| u.is_within(&unit)).map(ToString::to_string).collect()
     };

@@ -471,9 +471,8 @@ impl Authority {
                         .try_into()
                         .map_err(|_| invalid("public key is not 32 bytes".into()))?,
                 );
-                // A weak key (of small order) has signatures that verify for many
-                // messages: nobody may be enrolled with one, on any replica.
-                if !ed25519_dalek::VerifyingKey::from_bytes(&replica.0).is_ok_and(|key| !key.is_weak()) {
+                // Nobody is enrolled with a key no event of theirs could be verified by.
+                if !crate::verify::is_valid_replica_key(&replica) {
                     return Err(invalid("public key is not a valid Ed25519 key".into()));
                 }
                 let unit = UnitPath::parse(&enrolled.unit_path).map_err(|err| invalid(err.to_string()))?;

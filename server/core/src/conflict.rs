@@ -53,8 +53,8 @@ pub struct Conflict {
 ///
 /// Flat and exact-length: a member holds one correction or a few, and a province holds
 /// tens of thousands of corrected members, so a map per key (a B-tree node of hundreds of
-/// bytes each, for the edits and again for the settled ids) cost about 3.5 KB a corrected
-/// member where one entry here costs about 200 bytes. Both lists are sorted by (member,
+/// bytes each, for the edits and again for the settled ids: kilobytes a corrected member
+/// by the nodes' sizes) gave way to one entry of about 200 bytes. Both lists are sorted by (member,
 /// field, event id) with each event once, so equal sets are equal values, in any order of
 /// application.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -112,18 +112,16 @@ impl FieldEdits {
         }
         for id in &correction.settles {
             let Ok(bytes) = <[u8; 16]>::try_from(id.as_ref()) else { continue };
-            let key = (member_id, correction.field, EventId(bytes));
-            let search = self.settled.binary_search_by(|(m, f, e)| (m.as_ref(), *f, *e).cmp(&key));
-            if let Err(at) = search {
+            if let Err(at) = self.settled_position((member_id, correction.field, EventId(bytes))) {
                 self.settled.insert(at, (member_id.into(), correction.field, EventId(bytes)));
                 self.settled.shrink_to_fit();
             }
         }
     }
 
-    fn is_settled(&self, member_id: &str, field: i32, event_id: EventId) -> bool {
-        let key = (member_id, field, event_id);
-        self.settled.binary_search_by(|(m, f, e)| (m.as_ref(), *f, *e).cmp(&key)).is_ok()
+    /// Where (member, field, event) is, or would go, in the settled list.
+    fn settled_position(&self, key: (&str, i32, EventId)) -> Result<usize, usize> {
+        self.settled.binary_search_by(|(member_id, field, event_id)| (member_id.as_ref(), *field, *event_id).cmp(&key))
     }
 
     /// The corrections of one field, in event-id order.
@@ -136,21 +134,17 @@ impl FieldEdits {
         &self.edits[start..start + len]
     }
 
-    /// The unsettled corrections of a field, oldest first.
-    fn frontier(&self, member_id: &str, field: i32) -> Vec<&FieldEdit> {
-        let mut frontier: Vec<&FieldEdit> = self
-            .of_field(member_id, field)
-            .iter()
-            .filter(|held| !self.is_settled(member_id, field, held.edit.event_id))
-            .map(|held| &held.edit)
-            .collect();
+    /// The unsettled corrections among one field's, oldest first.
+    fn unsettled<'a>(&self, of_field: &'a [KeyedEdit]) -> Vec<&'a FieldEdit> {
+        let mut frontier: Vec<&FieldEdit> =
+            of_field.iter().filter(|held| self.settled_position(held.key()).is_err()).map(|held| &held.edit).collect();
         frontier.sort_by_key(|edit| (edit.hlc, edit.replica));
         frontier
     }
 
     /// The value in force for a member's field, if it was ever corrected.
     pub fn current(&self, member_id: &str, field: i32) -> Option<&FieldEdit> {
-        self.frontier(member_id, field).pop()
+        self.unsettled(self.of_field(member_id, field)).pop()
     }
 
     /// Every field in conflict, by member and field.
@@ -159,7 +153,7 @@ impl FieldEdits {
         let mut rest = &self.edits[..];
         while let Some(first) = rest.first() {
             let of_field = self.of_field(&first.member_id, first.field);
-            let frontier = self.frontier(&first.member_id, first.field);
+            let frontier = self.unsettled(of_field);
             let distinct: BTreeSet<&str> = frontier.iter().map(|edit| edit.value.as_str()).collect();
             if distinct.len() > 1 {
                 let candidates: Vec<FieldEdit> = frontier.into_iter().cloned().collect();

@@ -236,10 +236,12 @@ fn check_encodings(event: &SignedEvent, decode_body: bool) -> Result<(Header, [u
 }
 
 /// A replica key must be a point of the curve and not of small order (a weak key, for
-/// which one signature verifies many messages): ZIP-215 alone would accept one.
+/// which one signature verifies many messages): ZIP-215 alone would accept one. Every
+/// signer's key is checked here, and every enrolled key (`Authority`) by the same rule.
+pub fn is_valid_replica_key(replica: &ReplicaId) -> bool {
+    VerifyingKey::from_bytes(&replica.0).is_ok_and(|key| !key.is_weak())
+}
+
 fn check_key(replica: ReplicaId) -> Result<(), VerifyError> {
-    match VerifyingKey::from_bytes(&replica.0) {
-        Ok(key) if !key.is_weak() => Ok(()),
-        _ => Err(VerifyError::InvalidReplicaKey { replica }),
-    }
+    if is_valid_replica_key(&replica) { Ok(()) } else { Err(VerifyError::InvalidReplicaKey { replica }) }
 }

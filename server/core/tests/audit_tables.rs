@@ -243,29 +243,20 @@ fn deadlines_are_judged_on_state_and_receipts() {
     assert!(reasons(&pending).contains(&"tables_unverified"), "{:?}", reasons(&pending));
     let university = w.events.last().expect("report").header.replica;
     let seq = w.events.last().expect("report").header.seq.0;
-    // A receipt the university signs about itself, backdated, proves nothing: only the
-    // level above can say when it received the tables.
-    w.author_at(
-        "hb/u1",
-        Level::University,
+    // A receipt of the university's log up to `seq`, stored on April 1st.
+    let receipt = |seq: u64| {
         Body::Receipt(proto::Receipt {
             heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
             stored_at_ms: april_first,
-        }),
-    )
-    .expect("a node may sign receipts within its unit");
+        })
+    };
+    // A receipt the university signs about itself, backdated, proves nothing: only the
+    // level above can say when it received the tables.
+    w.author_at("hb/u1", Level::University, receipt(seq)).expect("a node may sign receipts within its unit");
     let self_receipted = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
     assert!(reasons(&self_receipted).contains(&"tables_not_received"), "{:?}", reasons(&self_receipted));
     // The province's receipt about the university (a receipt's unit is the child's).
-    w.author_at(
-        "hb/u1",
-        Level::Province,
-        Body::Receipt(proto::Receipt {
-            heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
-            stored_at_ms: april_first,
-        }),
-    )
-    .expect("receipt");
+    w.author_at("hb/u1", Level::Province, receipt(seq)).expect("receipt");
     let received = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
     assert_eq!(reasons(&received), vec!["tables_unverified"], "received, not yet verified");
     // The province recomputes: table 2 differs, table 3 it returns, table 1 is equal.
@@ -307,15 +298,7 @@ fn deadlines_are_judged_on_state_and_receipts() {
         w.author_at("hb/u1", Level::Province, verdict(table, header.replica, header.seq.0, true)).expect("verdict");
     }
     let seq = w.events.iter().rev().find(|e| e.header.replica == university).expect("report").header.seq.0;
-    w.author_at(
-        "hb/u1",
-        Level::Province,
-        Body::Receipt(proto::Receipt {
-            heads: vec![proto::ReplicaHead { replica: university.0.to_vec().into(), seq, hash: vec![0; 32].into() }],
-            stored_at_ms: april_first,
-        }),
-    )
-    .expect("receipt");
+    w.author_at("hb/u1", Level::Province, receipt(seq)).expect("receipt");
     let done = deadlines::status(&w.projection, &unit("hb/u1"), april_first);
     assert_eq!(done[0].state, State::Done, "{:?}", reasons(&done));
     let province = deadlines::status(&w.projection, &unit("hb"), april_first);

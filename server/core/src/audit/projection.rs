@@ -702,6 +702,19 @@ impl Projection {
         self.members.get(member_id)
     }
 
+    /// The member's name as shown to whoever may read `unit`: from the relation in force
+    /// if it is registered within `unit`, else from the first registration within it.
+    pub fn name_within(&self, member_id: &str, unit: &UnitPath) -> Option<String> {
+        let record = self.members.get(member_id)?;
+        let registered_within = |entry: &&MemberEntry| entry.is_registered() && entry.unit.is_within(unit);
+        let in_force = record.primary(self.scope.as_ref()).filter(registered_within);
+        in_force
+            .into_iter()
+            .chain(record.relations.iter().filter(registered_within))
+            .find_map(|entry| entry.state.form())
+            .map(|form| form.name)
+    }
+
     /// A member's derived view (of the relation [`Projection::member`] returns).
     pub fn member_view(&self, member_id: &str) -> Option<MemberView> {
         self.member(member_id).map(|entry| entry.view(self.as_of(), &self.policy()))
