@@ -696,7 +696,7 @@ fn summary_sheets(subject: &Subject, summary: &trail::Summary) -> Vec<Sheet> {
                     step.stamp.replica().short(),
                     step.author_unit
                 )),
-                Cell::Text(trail::cst_time(step.stamp.hlc.wall_ms)),
+                Cell::Text(trail::cst_time(step.stamp.hlc().wall_ms)),
                 Cell::Text(step.content.clone()),
                 Cell::Text(step.rule.clone()),
                 Cell::Text(received(step.received_above.as_ref())),
@@ -755,7 +755,7 @@ fn summary_sheets(subject: &Subject, summary: &trail::Summary) -> Vec<Sheet> {
         .map(|(trail, step)| {
             vec![
                 Cell::Text(trail.case_id.clone()),
-                Cell::Text(trail::cst_time(step.stamp.hlc.wall_ms)),
+                Cell::Text(trail::cst_time(step.stamp.hlc().wall_ms)),
                 Cell::Text(step.content.clone()),
                 Cell::Text(step.rule.clone()),
             ]

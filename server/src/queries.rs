@@ -197,7 +197,7 @@ pub fn member(projection: &Projection, scope: &UnitPath, member_id: &str) -> Res
         form: entry.state.form(),
         derived: Some(derived(&view, &entry.state.extra().attempts)),
         cases: cases_of(projection, member_id),
-        conflicts: entry.state.extra().edits.conflicts().len() as u32,
+        conflicts: entry.state.marks().edits.conflicts(member_id, &entry.unit).len() as u32,
         discrepancies: discrepancies_of(&entry.state),
         unit_name: name_of(projection, &unit),
     })
@@ -642,7 +642,7 @@ pub fn conflicts(projection: &Projection, scope: &UnitPath) -> pb::ConflictsResp
         .map(|conflict| pb::FieldConflict {
             member_id: conflict.member_id,
             field: conflict.field,
-            unit_path: conflict.current.unit.to_string(),
+            unit_path: conflict.unit.to_string(),
             candidates: conflict
                 .candidates
                 .iter()

@@ -44,7 +44,7 @@ use crate::store::{Store, StoreError};
 
 /// Bump when the projection's serialized shape or meaning changes without a release
 /// number changing (the release is checked too).
-pub const FORMAT: u32 = 8;
+pub const FORMAT: u32 = 9;
 
 const MAGIC: &[u8] = b"rollcall projection snapshot\n";
 const MEMBERS_PER_FRAME: usize = 20_000;

@@ -7,7 +7,7 @@
 //! [`crate::log`] construct one. Chain order is checked separately, against a
 //! [`crate::Head`], because it depends on what the receiver already holds.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{LazyLock, PoisonError, RwLock};
 
@@ -164,43 +164,74 @@ impl ReplicaId {
         hex::encode(&self.0[..4])
     }
 
-    /// This key in the process's table of replica keys: the same reference for the
-    /// same key, whichever thread asks. The table only grows, by about 60 bytes a key (the
-    /// key's allocation and its slot); it
-    /// holds the keys of the events a process has folded into a projection or read for
-    /// a trail, which are enrolled replicas (or a test's), not keys from the wire at
-    /// large. What [`crate::audit::member::Stamp`] holds, so that a stamp costs 8 bytes
-    /// of key instead of 32.
-    pub fn interned(self) -> &'static ReplicaId {
-        static TABLE: LazyLock<RwLock<HashSet<&'static ReplicaId>>> = LazyLock::new(Default::default);
+    /// This key's number in the process's table of replica keys: the same number for
+    /// the same key, whichever thread asks, and [`ReplicaNumber::key`] gives the key
+    /// back. The table only grows, by about 80 bytes a key (the key twice and a map
+    /// slot); it holds the keys of the events a process has folded into a projection or
+    /// read for a trail, which are enrolled replicas (or a test's), not keys from the
+    /// wire at large. What [`crate::audit::member::Stamp`] holds, so that a stamp costs
+    /// 4 bytes of key instead of 32.
+    pub fn number(self) -> ReplicaNumber {
         thread_local! {
             // Consecutive stamps mostly name the same replica (a branch's events, a
-            // snapshot's members in order): the last key found skips the lock and hash.
-            static LAST: std::cell::Cell<Option<&'static ReplicaId>> = const { std::cell::Cell::new(None) };
+            // snapshot's members in order): the last key numbered skips the lock and hash.
+            static LAST: std::cell::Cell<Option<(ReplicaId, ReplicaNumber)>> = const { std::cell::Cell::new(None) };
         }
-        if let Some(last) = LAST.get()
-            && *last == self
+        if let Some((key, number)) = LAST.get()
+            && key == self
         {
-            return last;
+            return number;
         }
-        let held = Self::intern_in(&TABLE, self);
-        LAST.set(Some(held));
-        held
+        let number = REPLICA_TABLE.number(self);
+        LAST.set(Some((self, number)));
+        number
+    }
+}
+
+/// A replica key's number in the process's table of keys ([`ReplicaId::number`]).
+/// Numbers are given in the order keys are first seen, so they say nothing of the keys'
+/// order: compare [`ReplicaNumber::key`]s for that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReplicaNumber(u32);
+
+impl ReplicaNumber {
+    /// The key numbered.
+    pub fn key(self) -> ReplicaId {
+        REPLICA_TABLE.key(self)
+    }
+}
+
+/// The process's table of replica keys, both ways.
+#[derive(Default)]
+struct ReplicaTable {
+    numbers: RwLock<(HashMap<ReplicaId, ReplicaNumber>, Vec<ReplicaId>)>,
+}
+
+static REPLICA_TABLE: LazyLock<ReplicaTable> = LazyLock::new(ReplicaTable::default);
+
+impl ReplicaTable {
+    fn number(&self, key: ReplicaId) -> ReplicaNumber {
+        // A poisoned lock only means another thread panicked between two statements
+        // that cannot leave the table half-changed (a lookup; a push and an insert
+        // that cannot fail once the number is made).
+        if let Some(number) = self.numbers.read().unwrap_or_else(PoisonError::into_inner).0.get(&key) {
+            return *number;
+        }
+        let mut table = self.numbers.write().unwrap_or_else(PoisonError::into_inner);
+        let (numbers, keys) = &mut *table;
+        if let Some(number) = numbers.get(&key) {
+            return *number;
+        }
+        // Four billion keys would take hundreds of gigabytes of table first.
+        let number = ReplicaNumber(u32::try_from(keys.len()).expect("fewer than 2^32 replica keys in one process"));
+        keys.push(key);
+        numbers.insert(key, number);
+        number
     }
 
-    fn intern_in(table: &RwLock<HashSet<&'static ReplicaId>>, key: ReplicaId) -> &'static ReplicaId {
-        // A poisoned lock only means another thread panicked between two statements
-        // that cannot leave the set half-changed (a lookup, an insert).
-        if let Some(held) = table.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return held;
-        }
-        let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(held) = table.get(&key) {
-            return held;
-        }
-        let leaked: &'static ReplicaId = Box::leak(Box::new(key));
-        table.insert(leaked);
-        leaked
+    fn key(&self, number: ReplicaNumber) -> ReplicaId {
+        // Numbers are only made by `number`, which pushed the key first.
+        self.numbers.read().unwrap_or_else(PoisonError::into_inner).1[number.0 as usize]
     }
 }
 

@@ -1018,7 +1018,7 @@ pub fn summary_text(subject: &Subject, attestation: &Attestation, summary: &Summ
                 step.author_level.name_zh(),
                 role_zh(step.author_role),
                 step.author_unit,
-                cst_time(step.stamp.hlc.wall_ms),
+                cst_time(step.stamp.hlc().wall_ms),
                 step.person,
                 short(&step.stamp.replica()),
                 step.stamp.seq.0
@@ -1044,7 +1044,7 @@ pub fn summary_text(subject: &Subject, attestation: &Attestation, summary: &Summ
             kind_name_zh(line.kind),
             content,
             short(&line.stamp.replica()),
-            cst_time(line.stamp.hlc.wall_ms),
+            cst_time(line.stamp.hlc().wall_ms),
             received_text(line.received_above.as_ref())
         );
     }

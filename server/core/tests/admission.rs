@@ -344,13 +344,14 @@ fn concurrent_corrections_conflict_until_settled() {
         for event in order {
             edits.apply(event);
         }
-        let conflicts = edits.conflicts();
+        let conflicts = edits.conflicts("b1-000001", &unit("hb/u1/c1/b1"));
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].candidates.len(), 2);
         // Same winner whatever the order: the later hybrid-logical time, then the replica.
         let expected =
             if (a.header().hlc, a.replica()) > (b.header().hlc, b.replica()) { "13800000001" } else { "13900000002" };
-        assert_eq!(edits.current("b1-000001", field).expect("corrected").value, expected);
+        assert_eq!(edits.current(field).expect("corrected").value, expected);
+        assert_eq!(edits.value(field), Some(expected));
     }
     let settle = correction(
         &mut first,
@@ -361,8 +362,8 @@ fn concurrent_corrections_conflict_until_settled() {
     for event in [&settle, &b, &a] {
         edits.apply(event);
     }
-    assert!(edits.conflicts().is_empty());
-    assert_eq!(edits.current("b1-000001", field).expect("corrected").value, "13900000002");
+    assert!(edits.conflicts("b1-000001", &unit("hb/u1/c1/b1")).is_empty());
+    assert_eq!(edits.value(field), Some("13900000002"));
 }
 
 /// Goal: only a node's own children sync with it as children, and not once revoked.

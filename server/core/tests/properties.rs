@@ -403,9 +403,13 @@ proptest! {
                 (header, correction)
             })
             .collect();
-        let mut in_order = FieldEdits::default();
-        for (header, correction) in &events {
-            in_order.apply_parts(header, correction);
+        // One `FieldEdits` a member, as the projection keeps them.
+        let apply = |held: &mut std::collections::BTreeMap<String, FieldEdits>, (header, correction): &(rollcall_core::Header, proto::RecordCorrected)| {
+            held.entry(correction.member_id.clone()).or_default().apply_parts(header, correction);
+        };
+        let mut in_order = std::collections::BTreeMap::new();
+        for event in &events {
+            apply(&mut in_order, event);
         }
         // Another order: rotated, reversed in part by the seed, one event applied twice.
         let mut shuffled: Vec<usize> = (0..events.len()).collect();
@@ -415,15 +419,23 @@ proptest! {
             shuffled.reverse();
         }
         shuffled.push(pivot);
-        let mut other = FieldEdits::default();
+        let mut other = std::collections::BTreeMap::new();
         for index in shuffled {
-            other.apply_parts(&events[index].0, &events[index].1);
+            apply(&mut other, &events[index]);
         }
         prop_assert_eq!(&in_order, &other);
-        prop_assert_eq!(in_order.conflicts(), other.conflicts());
-        for member in ["m0", "m1"] {
+        let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+        for (member, edits) in &in_order {
+            prop_assert_eq!(edits.conflicts(member, &unit), other[member].conflicts(member, &unit));
+            prop_assert_eq!(edits.values().collect::<Vec<_>>(), other[member].values().collect::<Vec<_>>());
             for field in 1..3 {
-                prop_assert_eq!(in_order.current(member, field), other.current(member, field));
+                prop_assert_eq!(edits.current(field), other[member].current(field));
+                prop_assert_eq!(edits.last_corrected(field), other[member].last_corrected(field));
+                // The value in force is the conflict view's current one.
+                let in_conflict = edits.conflicts(member, &unit).into_iter().find(|c| c.field == field);
+                if let Some(conflict) = in_conflict {
+                    prop_assert_eq!(Some(conflict.current.value.as_str()), edits.value(field));
+                }
             }
         }
     }

@@ -16,16 +16,19 @@
 //! ([`FormEssentials`], kept equal to the form in force), of a contact assessment the
 //! status, situation and dates ([`ContactAssessment`]), of an archive review the
 //! materials present and the doubts ([`ArchiveReview`]), the sign-offs of all three
-//! stages in one allocation ([`SignOffs`]), and each [`Stamp`]'s replica as a reference
-//! into the process's table of keys; the events hold the rest.
+//! stages in one allocation ([`SignOffs`]), each [`Stamp`] in 24 bytes, and corrections
+//! and the latest flag of each field ([`RecordMarks`]) in a small part of their own
+//! beside the rest of what few members have; the events hold the rest.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
 use crate::audit::dates;
 use crate::audit::policy::Policy;
-use crate::event::{Header, ReplicaId, Seq};
+use crate::conflict::FieldEdits;
+use crate::event::{Header, ReplicaId, ReplicaNumber, Seq};
 use crate::hlc::HlcTime;
 use crate::proto;
 use crate::unit::UnitPath;
@@ -33,20 +36,50 @@ use crate::unit::UnitPath;
 /// The total order of events used for last-writer-wins: causally later events have
 /// later hybrid-logical times, and ties between replicas are broken by key, then seq.
 ///
-/// A province keeps five to eight stamps a member, so the replica is held as a
-/// reference into the process's table of replica keys ([`ReplicaId::interned`]): 32
-/// bytes a stamp instead of 56. Comparisons read the key itself, so the order is the
-/// keys' order, whatever order replicas were first seen in; the serialized form is the
-/// key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+/// A province keeps five to eight stamps a member, so a stamp is 24 bytes: the
+/// hybrid-logical time's two parts side by side (an [`HlcTime`] inside would bring its
+/// padding), and the replica as its number in the process's table of keys
+/// ([`ReplicaId::number`]) instead of the 32-byte key. Comparisons read the key itself
+/// when the times tie, so the order is the keys' order, whatever order replicas were
+/// first seen in; the serialized form is the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(from = "StampFields", into = "StampFields")]
 pub struct Stamp {
-    /// When, by the writer's clock.
-    pub hlc: HlcTime,
+    /// When, by the writer's clock: [`HlcTime::wall_ms`].
+    wall_ms: u64,
+    /// [`HlcTime::logical`].
+    logical: u32,
     /// The writer.
-    replica: &'static ReplicaId,
+    replica: ReplicaNumber,
     /// Position in the writer's log.
     pub seq: Seq,
+}
+
+impl Ord for Stamp {
+    fn cmp(&self, other: &Stamp) -> std::cmp::Ordering {
+        self.hlc()
+            .cmp(&other.hlc())
+            .then_with(|| {
+                if self.replica == other.replica { Ordering::Equal } else { self.replica().cmp(&other.replica()) }
+            })
+            .then(self.seq.cmp(&other.seq))
+    }
+}
+
+impl PartialOrd for Stamp {
+    fn partial_cmp(&self, other: &Stamp) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stamp")
+            .field("hlc", &self.hlc())
+            .field("replica", &self.replica())
+            .field("seq", &self.seq)
+            .finish()
+    }
 }
 
 impl Stamp {
@@ -57,12 +90,17 @@ impl Stamp {
 
     /// The stamp of the event `seq` of `replica`, written at `hlc`.
     pub fn new(hlc: HlcTime, replica: ReplicaId, seq: Seq) -> Stamp {
-        Stamp { hlc, replica: replica.interned(), seq }
+        Stamp { wall_ms: hlc.wall_ms, logical: hlc.logical, replica: replica.number(), seq }
+    }
+
+    /// When, by the writer's clock.
+    pub fn hlc(&self) -> HlcTime {
+        HlcTime { wall_ms: self.wall_ms, logical: self.logical }
     }
 
     /// The writer.
     pub fn replica(&self) -> ReplicaId {
-        *self.replica
+        self.replica.key()
     }
 
     /// Last-writer-wins: a value stamped `self` replaces the one stamped `held` (none
@@ -89,7 +127,7 @@ impl From<StampFields> for Stamp {
 
 impl From<Stamp> for StampFields {
     fn from(stamp: Stamp) -> StampFields {
-        StampFields { hlc: stamp.hlc, replica: *stamp.replica, seq: stamp.seq }
+        StampFields { hlc: stamp.hlc(), replica: stamp.replica(), seq: stamp.seq }
     }
 }
 
@@ -239,22 +277,64 @@ pub struct MemberState {
     /// then 基层党委复核).
     pub signoffs: SignOffs,
     /// What most members never have; `None` until an event records some of it.
+    rare: Option<Box<Rare>>,
+}
+
+/// What most members never have, in two parts: the roster check's marks, which a
+/// few in a hundred members get and little else, and the rest, which the lost, the
+/// pocket and members with a disposition get. Each part exists exactly when an event of
+/// one of its kinds was applied, so two projections of the same events agree on it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Rare {
+    marks: RecordMarks,
     extra: Option<Box<MemberExtra>>,
 }
 
-/// The parts of a member's state most members never have — corrections and flags, the
-/// search for a lost member, transfers, discrepancies, management actions, spot checks,
-/// violations — boxed, so a member without them costs one pointer. It exists exactly
-/// when an event of one of its kinds was applied, so two projections of the same
-/// events agree on it.
+static NO_MARKS: std::sync::LazyLock<RecordMarks> = std::sync::LazyLock::new(RecordMarks::default);
+
+/// The roster check's marks on a member's record (五核查之一): corrections of fields,
+/// with their conflicts ([`FieldEdits`]), and flags ("cannot be known yet").
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordMarks {
+    /// Every correction, and the value in force of each corrected field.
+    pub edits: FieldEdits,
+    /// The latest flag of each flagged field, by field (the note stays in the event).
+    flags: Box<[(i32, Stamp)]>,
+}
+
+impl RecordMarks {
+    /// Records a flag of `field` stamped `stamp`, if later than the flag held.
+    fn flag(&mut self, field: i32, stamp: Stamp) {
+        match self.flags.binary_search_by_key(&field, |(flagged, _)| *flagged) {
+            Ok(at) => {
+                if stamp.supersedes(Some(self.flags[at].1)) {
+                    self.flags[at].1 = stamp;
+                }
+            }
+            Err(at) => self.flags = crate::conflict::inserted(&self.flags, at, (field, stamp)),
+        }
+    }
+
+    /// Flags not followed by a correction of their field.
+    pub fn open_flags(&self) -> u32 {
+        let corrected_after =
+            |field: i32, flagged: Stamp| self.edits.last_corrected(field).is_some_and(|c| c > flagged);
+        self.flags.iter().filter(|(field, flagged)| !corrected_after(*field, *flagged)).count() as u32
+    }
+
+    /// Some field was flagged.
+    pub fn any_flag(&self) -> bool {
+        !self.flags.is_empty()
+    }
+}
+
+/// The parts of a member's state most members never have besides the roster check's
+/// marks — the search for a lost member, transfers, discrepancies, management actions,
+/// spot checks, violations — boxed, so a member without them costs one pointer. It
+/// exists exactly when an event of one of its kinds was applied, so two projections of
+/// the same events agree on it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemberExtra {
-    /// Corrected values by field (`proto::MemberField`); conflicts are kept in `edits`.
-    pub corrections: BTreeMap<i32, Lww<String>>,
-    /// Corrections and their conflicts.
-    pub edits: crate::conflict::FieldEdits,
-    /// Latest flag ("cannot be known yet") by field.
-    pub flags: BTreeMap<i32, Lww<String>>,
     /// Latest transfer-stub check.
     pub transfer: Lww<proto::TransferStubChecked>,
     /// Latest answer from a receiving unit.
@@ -491,18 +571,27 @@ pub struct MemberView {
 /// the chain's validity depends only on the set of events: a stage counts only when an
 /// earlier stage of the chain was recorded before it.
 ///
-/// All three stages share one allocation, sorted by stage then stamp, exactly as long
-/// as what was recorded (most members have one sign-off of each stage, and a province
-/// holds millions: three `Vec`s cost 72 bytes inline and three allocations).
+/// All three stages share one allocation of stamps, sorted by stage then stamp, exactly
+/// as long as what was recorded, with where each stage ends beside it (most members have
+/// one sign-off of each stage, and a province holds millions: three `Vec`s cost 72 bytes
+/// inline and three allocations, a stage beside each stamp 8 bytes more a stamp).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(into = "Box<[(SignOffStage, Stamp)]>", try_from = "Box<[(SignOffStage, Stamp)]>")]
 pub struct SignOffs {
-    recorded: Box<[(SignOffStage, Stamp)]>,
+    /// The stamps, by stage then stamp.
+    stamps: Box<[Stamp]>,
+    /// `ends[i]`: how many stamps belong to the stages before stage `i + 1` (so the
+    /// member's own confirmations are `stamps[..ends[0]]`, the branch's checks
+    /// `stamps[ends[0]..ends[1]]`, the committee's the rest).
+    ends: [u32; 2],
 }
 
 impl From<SignOffs> for Box<[(SignOffStage, Stamp)]> {
     fn from(signoffs: SignOffs) -> Box<[(SignOffStage, Stamp)]> {
-        signoffs.recorded
+        SignOffStage::ALL
+            .into_iter()
+            .flat_map(|stage| signoffs.stamps(stage).map(move |stamp| (stage, stamp)))
+            .collect()
     }
 }
 
@@ -510,11 +599,13 @@ impl TryFrom<Box<[(SignOffStage, Stamp)]>> for SignOffs {
     type Error = &'static str;
     /// Read back (a snapshot): the order [`SignOffs::stamps`] relies on is checked.
     fn try_from(recorded: Box<[(SignOffStage, Stamp)]>) -> Result<SignOffs, &'static str> {
-        if recorded.windows(2).all(|pair| pair[0] < pair[1]) {
-            Ok(SignOffs { recorded })
-        } else {
-            Err("sign-offs not in order, or repeated")
+        if !recorded.windows(2).all(|pair| pair[0] < pair[1]) {
+            return Err("sign-offs not in order, or repeated");
         }
+        let end = |stage: SignOffStage| recorded.partition_point(|(recorded, _)| *recorded <= stage);
+        let ends = [end(SignOffStage::MemberConfirmed), end(SignOffStage::BranchChecked)]
+            .map(|end| u32::try_from(end).map_err(|_| "more than 2^32 sign-offs"));
+        Ok(SignOffs { stamps: recorded.iter().map(|(_, stamp)| *stamp).collect(), ends: [ends[0]?, ends[1]?] })
     }
 }
 
@@ -530,6 +621,10 @@ pub enum SignOffStage {
 }
 
 impl SignOffStage {
+    /// Every stage, in the chain's order.
+    pub const ALL: [SignOffStage; 3] =
+        [SignOffStage::MemberConfirmed, SignOffStage::BranchChecked, SignOffStage::CommitteeRechecked];
+
     /// From the wire value; `None` for unspecified.
     pub fn from_proto(stage: proto::form_signed_off::Stage) -> Option<SignOffStage> {
         use proto::form_signed_off::Stage as S;
@@ -546,20 +641,38 @@ impl SignOffs {
     /// Records one sign-off (once, however often it arrives).
     pub fn add(&mut self, stage: proto::form_signed_off::Stage, stamp: Stamp) {
         let Some(stage) = SignOffStage::from_proto(stage) else { return };
-        if let Err(at) = self.recorded.binary_search(&(stage, stamp)) {
-            let mut recorded = Vec::with_capacity(self.recorded.len() + 1);
-            recorded.extend_from_slice(&self.recorded[..at]);
-            recorded.push((stage, stamp));
-            recorded.extend_from_slice(&self.recorded[at..]);
-            self.recorded = recorded.into_boxed_slice();
+        let (from, to) = self.range(stage);
+        if let Err(at) = self.stamps[from..to].binary_search(&stamp) {
+            let at = from + at;
+            let mut stamps = Vec::with_capacity(self.stamps.len() + 1);
+            stamps.extend_from_slice(&self.stamps[..at]);
+            stamps.push(stamp);
+            stamps.extend_from_slice(&self.stamps[at..]);
+            self.stamps = stamps.into_boxed_slice();
+            // A stage's stamps move every later stage's start by one. Bounded as the
+            // event count is: four billion sign-offs of one member are not held.
+            for (index, end) in self.ends.iter_mut().enumerate() {
+                if index >= stage as usize {
+                    *end = end.checked_add(1).expect("fewer than 2^32 sign-offs of one member");
+                }
+            }
+        }
+    }
+
+    /// Where `stage`'s stamps lie in `stamps`.
+    fn range(&self, stage: SignOffStage) -> (usize, usize) {
+        let [confirmed, checked] = self.ends.map(|end| end as usize);
+        match stage {
+            SignOffStage::MemberConfirmed => (0, confirmed),
+            SignOffStage::BranchChecked => (confirmed, checked),
+            SignOffStage::CommitteeRechecked => (checked, self.stamps.len()),
         }
     }
 
     /// The stamps `stage` was recorded at, earliest first.
     pub fn stamps(&self, stage: SignOffStage) -> impl DoubleEndedIterator<Item = Stamp> + '_ {
-        let from = self.recorded.partition_point(|(recorded, _)| *recorded < stage);
-        let to = self.recorded.partition_point(|(recorded, _)| *recorded <= stage);
-        self.recorded[from..to].iter().map(|(_, stamp)| *stamp)
+        let (from, to) = self.range(stage);
+        self.stamps[from..to].iter().copied()
     }
 
     /// The earliest 支部初核 that follows a 本人确认.
@@ -590,7 +703,12 @@ impl SignOffs {
 impl MemberState {
     /// The parts most members never have (empty ones when none was recorded).
     pub fn extra(&self) -> &MemberExtra {
-        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+        self.rare.as_ref().and_then(|rare| rare.extra.as_deref()).unwrap_or(&NO_EXTRA)
+    }
+
+    /// The roster check's marks (empty ones when none was recorded).
+    pub fn marks(&self) -> &RecordMarks {
+        self.rare.as_ref().map_or(&*NO_MARKS, |rare| &rare.marks)
     }
 
     /// The stamp of the registration in force (`None` without one).
@@ -606,12 +724,16 @@ impl MemberState {
     /// The parts most members never have, to record one (corrections go through
     /// [`MemberState::correct`], which keeps the essentials).
     pub(crate) fn extra_mut(&mut self) -> &mut MemberExtra {
-        self.extra.get_or_insert_with(Box::default)
+        self.rare.get_or_insert_with(Box::default).extra.get_or_insert_with(Box::default)
     }
 
-    /// The corrected value of `field`, if any.
+    fn marks_mut(&mut self) -> &mut RecordMarks {
+        &mut self.rare.get_or_insert_with(Box::default).marks
+    }
+
+    /// The corrected value of `field` in force, if any.
     pub fn corrected(&self, field: proto::MemberField) -> Option<&str> {
-        self.extra().corrections.get(&(field as i32)).and_then(Lww::get).map(String::as_str)
+        self.marks().edits.value(field as i32)
     }
 
     /// The form in force: the registration, decoded, with every correction applied.
@@ -622,8 +744,8 @@ impl MemberState {
         let decoded = proto::MemberForm::decode(&encoded[..]);
         debug_assert!(decoded.is_ok(), "a registration form encoded by `register` decodes");
         let mut form = decoded.ok()?;
-        for (field, value) in &self.extra().corrections {
-            if let (Ok(field), Some(value)) = (proto::MemberField::try_from(*field), value.get()) {
+        for (field, value) in self.marks().edits.values() {
+            if let Ok(field) = proto::MemberField::try_from(field) {
                 apply_correction(&mut form, field, value);
             }
         }
@@ -638,18 +760,23 @@ impl MemberState {
             return; // not encoded only for `set` to drop it
         }
         self.registration.set(stamp, EncodedForm(form.encode_to_vec().into_boxed_slice()));
-        if self.extra().corrections.is_empty() {
+        if self.marks().edits.is_empty() {
             self.essentials = Some(FormEssentials::of(form));
         } else {
             self.refresh_essentials();
         }
     }
 
-    /// Keeps the corrected `value` of `field`, by the event stamped `stamp`, if later
-    /// than the correction of that field held.
-    pub fn correct(&mut self, stamp: Stamp, field: i32, value: &str) {
-        self.extra_mut().corrections.entry(field).or_default().set(stamp, value.to_owned());
+    /// Keeps a correction (the event `header`, with its body `correction`); the value
+    /// in force of its field is then the latest unsettled correction's.
+    pub fn correct(&mut self, header: &Header, correction: &proto::RecordCorrected) {
+        self.marks_mut().edits.apply_parts(header, correction);
         self.refresh_essentials();
+    }
+
+    /// Keeps a flag of `field`, by the event stamped `stamp`.
+    pub fn flag(&mut self, stamp: Stamp, field: i32) {
+        self.marks_mut().flag(field, stamp);
     }
 
     /// Derives [`MemberState::essentials`] again from the form in force.
@@ -726,15 +853,8 @@ impl MemberState {
             .get()
             .is_some_and(|review| review.identity_doubtful || review.irregular_admission || review.suspected_fake);
 
-        let open_flags = extra
-            .flags
-            .iter()
-            .filter(|(field, flag)| {
-                let corrected_after =
-                    extra.corrections.get(field).and_then(Lww::stamp).is_some_and(|c| Some(c) > flag.stamp());
-                !corrected_after
-            })
-            .count() as u32;
+        let marks = self.marks();
+        let open_flags = marks.open_flags();
         let open_discrepancies = extra.discrepancies.values().filter(|d| d.is_open()).count() as u32;
 
         MemberView {
@@ -757,14 +877,14 @@ impl MemberState {
             included: self.action(A::IncludeInManagement).is_some() || (found && self.action(A::FlowingCard).is_some()),
             // Only a chain in the form's order counts (本人确认 → 支部初核 → 基层党委复核).
             checked: (self.signoffs.stamps(SignOffStage::BranchChecked).next().is_some()
-                || !extra.corrections.is_empty()
-                || !extra.flags.is_empty())
+                || !marks.edits.is_empty()
+                || marks.any_flag())
                 && self.archive_review.get().is_some()
                 && contact.is_some()
                 && self.conduct_noted,
             form_confirmed: self.signoffs.branch_checked_in_order(),
             committee_checked: self.signoffs.committee_rechecked_in_order(),
-            corrected: !extra.corrections.is_empty(),
+            corrected: !marks.edits.is_empty(),
             open_flags,
             open_discrepancies,
             archive_incomplete: present.is_some() && !archive_complete,
@@ -894,5 +1014,110 @@ pub fn parse_person_group(text: &str) -> Option<proto::PersonGroup> {
         "在校学生" | "学生" | "student" => Some(proto::PersonGroup::Student),
         "其他" | "other" => Some(proto::PersonGroup::OtherGroup),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::HlcTime;
+
+    fn stamp(wall_ms: u64, key: u8, seq: u64) -> Stamp {
+        Stamp::new(HlcTime { wall_ms, logical: 0 }, ReplicaId([key; 32]), Seq(seq))
+    }
+
+    /// Goal: a stamp is 24 bytes (a province holds five to eight a member), and its
+    /// order is the keys' order on tied times, whatever order the keys were numbered in.
+    #[test]
+    fn stamps_are_small_and_ordered_by_key_not_by_number() {
+        assert_eq!(std::mem::size_of::<Stamp>(), 24);
+        // Numbered high key first: its number is the smaller one.
+        let high = stamp(5, 0xf1, 1);
+        let low = stamp(5, 0x01, 9);
+        assert!(low < high, "tied times order by key");
+        assert!(stamp(4, 0xf1, 9) < low, "time first");
+        assert!(stamp(5, 0x01, 8) < low, "then seq");
+        assert_eq!(high.replica(), ReplicaId([0xf1; 32]));
+        assert_eq!(high.hlc(), HlcTime { wall_ms: 5, logical: 0 });
+    }
+
+    /// Goal: sign-offs added in any order, or twice, are one value, read back by stage
+    /// and through their stored form (a snapshot) unchanged; a stored form out of order
+    /// is refused.
+    #[test]
+    fn signoffs_are_a_set_by_stage_and_read_back_whole() {
+        use proto::form_signed_off::Stage;
+        let recorded = [
+            (Stage::CommitteeRechecked, stamp(30, 3, 1)),
+            (Stage::MemberConfirmed, stamp(10, 1, 1)),
+            (Stage::BranchChecked, stamp(20, 2, 1)),
+            (Stage::MemberConfirmed, stamp(12, 1, 2)),
+            (Stage::BranchChecked, stamp(5, 2, 2)),
+        ];
+        let mut forward = SignOffs::default();
+        for (stage, at) in recorded {
+            forward.add(stage, at);
+        }
+        let mut backward = SignOffs::default();
+        for (stage, at) in recorded.iter().rev().chain(&recorded) {
+            backward.add(*stage, *at);
+        }
+        assert_eq!(forward, backward);
+        let stamps = |stage| forward.stamps(stage).map(|s| s.hlc().wall_ms).collect::<Vec<_>>();
+        assert_eq!(stamps(SignOffStage::MemberConfirmed), [10, 12]);
+        assert_eq!(stamps(SignOffStage::BranchChecked), [5, 20]);
+        assert_eq!(stamps(SignOffStage::CommitteeRechecked), [30]);
+        assert!(forward.branch_checked_in_order() && forward.committee_rechecked_in_order());
+        let stored: Box<[(SignOffStage, Stamp)]> = forward.clone().into();
+        assert_eq!(stored.len(), 5);
+        assert_eq!(SignOffs::try_from(stored.clone()), Ok(forward));
+        let mut shuffled = stored.into_vec();
+        shuffled.swap(0, 4);
+        assert!(SignOffs::try_from(shuffled.into_boxed_slice()).is_err());
+    }
+
+    /// Goal: a flag stays open until its field is corrected after it; the value in
+    /// force of a corrected field is the form's.
+    #[test]
+    fn flags_close_on_a_later_correction_and_corrections_reach_the_form() {
+        let mut state = MemberState::default();
+        state.register(stamp(1, 1, 1), &proto::MemberForm { name: "张三".into(), ..Default::default() });
+        let phone = proto::MemberField::Phone as i32;
+        state.flag(stamp(10, 1, 2), phone);
+        assert_eq!(state.marks().open_flags(), 1);
+        let header = Header {
+            format_version: 1,
+            event_id: crate::event::EventId([7; 16]),
+            replica: ReplicaId([1; 32]),
+            seq: Seq(3),
+            prev: crate::event::EventHash([0; 32]),
+            hlc: HlcTime { wall_ms: 5, logical: 0 },
+            unit_path: UnitPath::parse("hb/u1/c1/b1").expect("valid"),
+            kind: crate::EventKind::RecordCorrected,
+            body_hash: crate::event::BodyHash([0; 32]),
+            author: "李四".into(),
+        };
+        let correction = proto::RecordCorrected {
+            member_id: "m".into(),
+            field: phone,
+            new_value: "13800000000".into(),
+            ..Default::default()
+        };
+        state.correct(&header, &correction);
+        assert_eq!(state.marks().open_flags(), 1, "corrected before the flag");
+        state.correct(&Header { hlc: HlcTime { wall_ms: 11, logical: 0 }, seq: Seq(4), ..header }, &correction);
+        assert_eq!(state.marks().open_flags(), 0);
+        assert_eq!(state.corrected(proto::MemberField::Phone), Some("13800000000"));
+        assert_eq!(state.form().expect("registered").phone, "13800000000");
+    }
+
+    /// Goal: a member's state stays within the province's memory budget (issue #16,
+    /// P7: 600 bytes a member in all, of which this inline part is about a third), and
+    /// the rarely-used part costs one pointer.
+    #[test]
+    fn a_members_state_stays_within_its_budget() {
+        assert!(std::mem::size_of::<MemberState>() <= 184, "{} bytes", std::mem::size_of::<MemberState>());
+        assert_eq!(std::mem::size_of::<Option<Box<Rare>>>(), 8);
+        assert!(std::mem::size_of::<Rare>() <= 56, "{} bytes", std::mem::size_of::<Rare>());
     }
 }

@@ -794,8 +794,8 @@ impl Projection {
                         unit_path: entry.unit.to_string(),
                         replica: bytes::Bytes::copy_from_slice(&stamp.replica().0),
                         seq: stamp.seq.0,
-                        hlc_wall_ms: stamp.hlc.wall_ms,
-                        hlc_logical: stamp.hlc.logical,
+                        hlc_wall_ms: stamp.hlc().wall_ms,
+                        hlc_logical: stamp.hlc().logical,
                     })
                 })
                 .collect();
@@ -841,10 +841,10 @@ impl Projection {
     pub fn conflicts_within(&self, unit: &UnitPath) -> Vec<crate::conflict::Conflict> {
         let mut conflicts: Vec<_> = self
             .members
-            .values()
-            .flat_map(|record| record.relations.iter())
-            .flat_map(|entry| entry.state.extra().edits.conflicts())
-            .filter(|conflict| conflict.current.unit.is_within(unit))
+            .iter()
+            .flat_map(|(id, record)| record.relations.iter().map(move |entry| (id, entry)))
+            .filter(|(_, entry)| entry.unit.is_within(unit))
+            .flat_map(|(id, entry)| entry.state.marks().edits.conflicts(id, &entry.unit))
             .collect();
         conflicts.sort_by(|a, b| (&a.member_id, a.field).cmp(&(&b.member_id, b.field)));
         conflicts
@@ -1467,13 +1467,8 @@ fn fold_member(entry: &mut MemberEntry, header: &Header, stamp: Stamp, body: &Bo
         Body::MemberRegistered(registered) => {
             state.register(stamp, registered.form.as_ref().unwrap_or(&proto::MemberForm::default()));
         }
-        Body::RecordCorrected(correction) => {
-            state.correct(stamp, correction.field, &correction.new_value);
-            state.extra_mut().edits.apply_parts(header, correction);
-        }
-        Body::RecordFlagged(flag) => {
-            state.extra_mut().flags.entry(flag.field).or_default().set(stamp, flag.note.clone())
-        }
+        Body::RecordCorrected(correction) => state.correct(header, correction),
+        Body::RecordFlagged(flag) => state.flag(stamp, flag.field),
         Body::ArchiveReviewed(review) => state.archive_review.set(stamp, ArchiveReview::of(review)),
         Body::ArchiveMaterialAdded(added) => state.materials_added |= 1 << added.material.clamp(0, 31),
         Body::ContactStatusAssessed(contact) => state.contact.set(stamp, ContactAssessment::of(contact)),
