@@ -646,13 +646,15 @@ pub fn conflicts(projection: &Projection, scope: &UnitPath) -> pb::ConflictsResp
             candidates: conflict
                 .candidates
                 .iter()
-                .map(|edit| pb::ConflictCandidate {
+                .enumerate()
+                // The value in force is the last candidate (two may share an event id).
+                .map(|(index, edit)| pb::ConflictCandidate {
                     event_id: edit.event_id.0.to_vec().into(),
                     replica: edit.replica.0.to_vec().into(),
                     value: edit.value.clone(),
                     author: edit.author.clone(),
                     hlc_wall_ms: edit.hlc.wall_ms,
-                    current: edit.event_id == conflict.current.event_id,
+                    current: index + 1 == conflict.candidates.len(),
                 })
                 .collect(),
         })

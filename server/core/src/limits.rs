@@ -58,3 +58,18 @@ pub const HTTP2_FRAME_BYTES_MAX: u32 = 256 * 1024;
 /// after it) only if it is at most this far ahead of the local physical clock: a peer
 /// with a wrong clock cannot drag every clock in the province into the future.
 pub const CLOCK_AHEAD_OBSERVED_MAX_MS: u64 = 24 * 3600 * 1000;
+
+/// Fields of one member's record a projection keeps corrections and flags of: the
+/// lowest-numbered, so which are kept is a function of the set of events. The form has
+/// about twenty; the bound keeps a flood of made-up field numbers (receivers do not judge
+/// a body's content) from costing more than a bounded amount a member.
+pub const MARKED_FIELDS_PER_MEMBER_MAX: usize = 64;
+
+/// Corrections of one field of one member a projection keeps: the latest by stamp (a
+/// function of the set). Honest use makes one or a few; the value in force is among
+/// the latest, and a flood of corrections costs a bounded amount a member.
+pub const CORRECTIONS_PER_FIELD_MAX: usize = 64;
+
+/// Settled corrections of one field of one member a projection keeps: the lowest event
+/// ids (a function of the set). A settlement names the few corrections it settles.
+pub const SETTLED_PER_FIELD_MAX: usize = 256;

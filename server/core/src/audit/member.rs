@@ -311,7 +311,10 @@ impl RecordMarks {
                     self.flags[at].1 = stamp;
                 }
             }
-            Err(at) => self.flags = crate::conflict::inserted(&self.flags, at, (field, stamp)),
+            Err(at) => {
+                let flags = crate::conflict::inserted(&self.flags, at, (field, stamp));
+                self.flags = crate::conflict::within_fields(flags, |(field, _)| *field);
+            }
         }
     }
 
@@ -1109,6 +1112,16 @@ mod tests {
         assert_eq!(state.marks().open_flags(), 0);
         assert_eq!(state.corrected(proto::MemberField::Phone), Some("13800000000"));
         assert_eq!(state.form().expect("registered").phone, "13800000000");
+        // A flood of made-up fields keeps the lowest 64, in either order.
+        let mut backward = state.clone();
+        for field in 100..200 {
+            state.flag(stamp(20, 1, field as u64), field);
+        }
+        for field in (100..200).rev() {
+            backward.flag(stamp(20, 1, field as u64), field);
+        }
+        assert_eq!(state, backward);
+        assert_eq!(state.marks().open_flags(), 63, "phone's flag closed, 63 made-up ones kept");
     }
 
     /// Goal: a member's state stays within the province's memory budget (issue #16,
