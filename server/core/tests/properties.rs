@@ -440,3 +440,66 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Goal: where floods meet a member's bounds (the lowest 64 fields, the latest 64
+    /// corrections of a field, the lowest 256 settled ids), what is kept is still a
+    /// function of the set of corrections: any order, any repeats, one value.
+    #[test]
+    fn bounded_field_edits_are_a_function_of_the_set(
+        corrections in prop::collection::vec(
+            (0i32..90, 0u64..40, prop::collection::vec(0usize..400, 0..6)),
+            100..220,
+        ),
+        wide in any::<bool>(),
+        pivot in any::<prop::sample::Index>(),
+    ) {
+        use rollcall_core::conflict::FieldEdits;
+        use rollcall_core::event::{BodyHash, EventHash, Seq};
+        let id = |i: usize| EventId([(i % 256) as u8, (i / 256) as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7]);
+        let events: Vec<(rollcall_core::Header, proto::RecordCorrected)> = corrections
+            .iter()
+            .enumerate()
+            .map(|(i, (field, wall, settles))| {
+                let header = rollcall_core::Header {
+                    format_version: 1,
+                    event_id: id(i),
+                    replica: ReplicaId([(i % 5) as u8; 32]),
+                    seq: Seq(i as u64 + 1),
+                    prev: EventHash([0; 32]),
+                    hlc: HlcTime { wall_ms: 1_000 + wall, logical: 0 },
+                    unit_path: UnitPath::parse("hb/u1/c1/b1").expect("valid"),
+                    kind: EventKind::RecordCorrected,
+                    body_hash: BodyHash([0; 32]),
+                    author: format!("作者{i}"),
+                };
+                let correction = proto::RecordCorrected {
+                    member_id: "m".into(),
+                    // Many fields, or two fields with many corrections each.
+                    field: if wide { *field } else { field % 2 },
+                    new_value: format!("值{}", i % 4),
+                    reason: String::new(),
+                    settles: settles.iter().map(|s| Bytes::copy_from_slice(&id(*s).0)).collect(),
+                };
+                (header, correction)
+            })
+            .collect();
+        let mut forward = FieldEdits::default();
+        for (header, correction) in &events {
+            forward.apply_parts(header, correction);
+        }
+        let mut order: Vec<usize> = (0..events.len()).rev().collect();
+        order.rotate_left(pivot.index(events.len()));
+        order.extend(0..events.len() / 2);
+        let mut other = FieldEdits::default();
+        for index in order {
+            other.apply_parts(&events[index].0, &events[index].1);
+        }
+        prop_assert_eq!(&forward, &other);
+        let unit = UnitPath::parse("hb/u1/c1/b1").expect("valid");
+        prop_assert_eq!(forward.conflicts("m", &unit), other.conflicts("m", &unit));
+        prop_assert_eq!(forward.values().collect::<Vec<_>>(), other.values().collect::<Vec<_>>());
+        prop_assert!(forward.values().count() <= rollcall_core::limits::MARKED_FIELDS_PER_MEMBER_MAX);
+    }
+}
