@@ -237,9 +237,9 @@ impl FieldEdits {
     }
 
     /// The value in force of a field, if it was ever corrected: the unsettled
-    /// correction with the latest stamp, or, where settlements name every correction of
-    /// the field (only a correction settling itself, or two settling each other, can),
-    /// the latest correction.
+    /// correction with the latest stamp, or, where settlements name every correction
+    /// kept of the field (authors choose event ids, so settlements can name themselves or
+    /// each other; a bound can drop the unsettled ones), the latest correction.
     pub fn value(&self, field: i32) -> Option<&str> {
         Self::in_force(self, self.of_field(field)).map(KeptEdit::value)
     }

@@ -6,6 +6,11 @@
 //! version and encodings are known good. Only `verify` and the signing path in
 //! [`crate::log`] construct one. Chain order is checked separately, against a
 //! [`crate::Head`], because it depends on what the receiver already holds.
+//!
+//! It also owns the process's table of replica keys ([`ReplicaId::number`]), which
+//! stamps hold a key's number from: the table only grows, a key keeps its number for the
+//! life of the process, and numbers follow the order keys were first met, never the
+//! keys' order (compare keys for that).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,6 @@
 //! Property tests of the event format: codec round trips, canonicality, single-bit
-//! flips, and chain rules. Run with `cargo test -p rollcall-core`; failures are
+//! flips, and chain rules; and of kept corrections (`conflict::FieldEdits`): a function
+//! of the set of corrections, within their bounds too. Run with `cargo test -p rollcall-core`; failures are
 //! persisted under `proptest-regressions/`.
 
 use bytes::Bytes;

@@ -282,8 +282,9 @@ pub struct MemberState {
 
 /// What most members never have, in two parts: the roster check's marks, which a
 /// few in a hundred members get and little else, and the rest, which the lost, the
-/// pocket and members with a disposition get. Each part exists exactly when an event of
-/// one of its kinds was applied, so two projections of the same events agree on it.
+/// pocket and members with a disposition get. `Rare` exists exactly when an event of
+/// either part's kinds was applied (the marks then held, empty or not), `extra` exactly
+/// when one of its own kinds was, so two projections of the same events agree on both.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Rare {
     marks: RecordMarks,
@@ -295,11 +296,31 @@ static NO_MARKS: std::sync::LazyLock<RecordMarks> = std::sync::LazyLock::new(Rec
 /// The roster check's marks on a member's record (五核查之一): corrections of fields,
 /// with their conflicts ([`FieldEdits`]), and flags ("cannot be known yet").
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RecordMarksStored")]
 pub struct RecordMarks {
     /// Every correction, and the value in force of each corrected field.
     pub edits: FieldEdits,
     /// The latest flag of each flagged field, by field (the note stays in the event).
     flags: Box<[(i32, Stamp)]>,
+}
+
+/// [`RecordMarks`] as read back from a snapshot, checked before use.
+#[derive(serde::Deserialize)]
+struct RecordMarksStored {
+    edits: FieldEdits,
+    flags: Box<[(i32, Stamp)]>,
+}
+
+impl TryFrom<RecordMarksStored> for RecordMarks {
+    type Error = &'static str;
+    /// The flags are searched by field: one each, in order.
+    fn try_from(stored: RecordMarksStored) -> Result<RecordMarks, &'static str> {
+        if stored.flags.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            Ok(RecordMarks { edits: stored.edits, flags: stored.flags })
+        } else {
+            Err("flags not in order of field, or repeated")
+        }
+    }
 }
 
 impl RecordMarks {
@@ -724,8 +745,9 @@ impl MemberState {
         self.essentials.as_ref()
     }
 
-    /// The parts most members never have, to record one (corrections go through
-    /// [`MemberState::correct`], which keeps the essentials).
+    /// The parts most members never have, to record one (corrections and flags are
+    /// the marks', through [`MemberState::correct`], which keeps the essentials, and
+    /// [`MemberState::flag`]).
     pub(crate) fn extra_mut(&mut self) -> &mut MemberExtra {
         self.rare.get_or_insert_with(Box::default).extra.get_or_insert_with(Box::default)
     }
@@ -1122,6 +1144,12 @@ mod tests {
         }
         assert_eq!(state, backward);
         assert_eq!(state.marks().open_flags(), 63, "phone's flag closed, 63 made-up ones kept");
+        // Read back from a snapshot as written; out of order, refused.
+        let stored = serde_json::to_value(state.marks()).expect("serializes");
+        assert_eq!(&serde_json::from_value::<RecordMarks>(stored.clone()).expect("reads back"), state.marks());
+        let mut swapped = stored;
+        swapped["flags"].as_array_mut().expect("a list").swap(0, 1);
+        assert!(serde_json::from_value::<RecordMarks>(swapped).is_err());
     }
 
     /// Goal: a member's state stays within the province's memory budget (issue #16,
