@@ -46,10 +46,15 @@ pub struct Conflict {
     pub unit: UnitPath,
     /// The field (`proto::MemberField` value).
     pub field: i32,
-    /// The value in force meanwhile: the last of `candidates` (the latest stamp).
-    pub current: FieldEdit,
-    /// Every unsettled correction, the current one included, oldest first.
+    /// Every unsettled correction, oldest first (at least two): the last is in force.
     pub candidates: Vec<FieldEdit>,
+}
+
+impl Conflict {
+    /// The value in force meanwhile: the last candidate (the latest stamp).
+    pub fn current(&self) -> &FieldEdit {
+        self.candidates.last().expect("a conflict has at least two candidates")
+    }
 }
 
 /// Every correction seen of one member's relation, by field.
@@ -284,12 +289,11 @@ impl FieldEdits {
             let frontier = self.unsettled(of_field);
             let distinct: BTreeSet<&str> = frontier.iter().map(|held| held.value()).collect();
             if distinct.len() > 1 {
-                let candidates: Vec<FieldEdit> = frontier.into_iter().map(KeptEdit::shown).collect();
+                let candidates = frontier.into_iter().map(KeptEdit::shown).collect();
                 conflicts.push(Conflict {
                     member_id: member_id.to_string(),
                     unit: unit.clone(),
                     field: first.field,
-                    current: candidates.last().expect("at least two candidates").clone(),
                     candidates,
                 });
             }

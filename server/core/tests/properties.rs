@@ -435,7 +435,7 @@ proptest! {
                 // The value in force is the conflict view's current one.
                 let in_conflict = edits.conflicts(member, &unit).into_iter().find(|c| c.field == field);
                 if let Some(conflict) = in_conflict {
-                    prop_assert_eq!(Some(conflict.current.value.as_str()), edits.value(field));
+                    prop_assert_eq!(Some(conflict.current().value.as_str()), edits.value(field));
                 }
             }
         }

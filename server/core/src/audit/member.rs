@@ -667,12 +667,7 @@ impl SignOffs {
         let Some(stage) = SignOffStage::from_proto(stage) else { return };
         let (from, to) = self.range(stage);
         if let Err(at) = self.stamps[from..to].binary_search(&stamp) {
-            let at = from + at;
-            let mut stamps = Vec::with_capacity(self.stamps.len() + 1);
-            stamps.extend_from_slice(&self.stamps[..at]);
-            stamps.push(stamp);
-            stamps.extend_from_slice(&self.stamps[at..]);
-            self.stamps = stamps.into_boxed_slice();
+            self.stamps = crate::conflict::inserted(&self.stamps, from + at, stamp);
             // A stage's stamps move every later stage's start by one. Bounded as the
             // event count is: four billion sign-offs of one member are not held.
             for (index, end) in self.ends.iter_mut().enumerate() {
